@@ -1,0 +1,382 @@
+"""The decoder of DeepSeek LLM / DeepSeekMath, from scratch, in plain PyTorch.
+
+DeepSeekMath-Base 7B is initialised from DeepSeek-Coder-Base-v1.5 7B, whose architecture is
+that of DeepSeek LLM 7B (arXiv 2401.02954, §2.2): a LLaMA-style decoder-only Transformer with
+  - pre-norm blocks: x + Attn(RMSNorm(x)), then x + FFN(RMSNorm(x))   (RMSNorm eps 1e-6)
+  - rotary position embeddings (RoPE, theta 10000) on queries and keys
+  - SwiGLU feed-forward, no biases anywhere, untied input embedding and output head
+7B: 30 layers, d_model 4096, 32 heads, FFN 11008, context 4096, vocabulary 102400.
+
+Read top to bottom: config -> building blocks (RMSNorm, RoPE, attention, SwiGLU) -> the
+Transformer (forward, log-probs) -> KV-cache sampling -> checkpoints.
+This file imports nothing from the project so it can be read, and used, alone.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ----------------------------------------------------------------------------- config
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 102400
+    n_layers: int = 30
+    d_model: int = 4096
+    n_heads: int = 32
+    n_kv_heads: int | None = None  # grouped-query attention when < n_heads; None = n_heads (DeepSeek 7B)
+    ffn_dim: int = 11008
+    max_seq_len: int = 4096
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-6
+
+    def __post_init__(self):
+        if self.n_kv_heads is None:
+            self.n_kv_heads = self.n_heads
+        if self.d_model % self.n_heads or self.n_heads % self.n_kv_heads:
+            raise ValueError(f"d_model ({self.d_model}) must divide by n_heads ({self.n_heads}), "
+                             f"and n_heads by n_kv_heads ({self.n_kv_heads})")
+        if (self.d_model // self.n_heads) % 2:
+            raise ValueError("head dimension must be even for RoPE")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "ModelConfig":
+        if name not in PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; choose from {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+# `toy`: a training step well under a second on a laptop CPU. `small`: ~100M, one GPU.
+# `1.3b`: the paper's ablation model (§2.3). `7b`: DeepSeekMath 7B (≈6.91e9 parameters).
+PRESETS = {
+    "toy":   dict(vocab_size=1024, n_layers=4, d_model=128, n_heads=4, ffn_dim=352, max_seq_len=512),
+    "small": dict(vocab_size=16384, n_layers=12, d_model=768, n_heads=12, ffn_dim=2048, max_seq_len=1024),
+    "1.3b":  dict(vocab_size=102400, n_layers=24, d_model=2048, n_heads=16, ffn_dim=5504, max_seq_len=4096),
+    "7b":    dict(vocab_size=102400, n_layers=30, d_model=4096, n_heads=32, ffn_dim=11008, max_seq_len=4096),
+}
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * g: LayerNorm without mean-centring or bias (DeepSeek LLM uses it pre-norm)."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        # normalise in fp32 so bf16 activations do not lose the small-variance directions
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+
+
+def rope_cache(head_dim: int, max_len: int, theta: float, device=None):
+    """cos, sin tables [max_len, head_dim/2] for rotary embeddings (Su et al. 2021)."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(max_len, device=device, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x, cos, sin):
+    """Rotate pairs (x_i, x_{i+d/2}) by position-dependent angles ("rotate-half" layout, as the
+    Hugging Face Llama/DeepSeek weights expect). x: [B, H, T, D]; cos, sin: [B, T, D/2].
+    q·k then depends only on the relative position of the two tokens."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class Attention(nn.Module):
+    """Causal multi-head self-attention with RoPE; n_kv_heads < n_heads gives grouped-query attention."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.wq = nn.Linear(cfg.d_model, cfg.n_heads * cfg.head_dim, bias=False)
+        self.wk = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.wv = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.wo = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.d_model, bias=False)
+
+    def forward(self, x, cos, sin, mask=None, cache=None, cache_pos=None):
+        B, T, _ = x.shape
+        q = self.wq(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)     # [B, H, T, D]
+        k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B, Hkv, T, D]
+        v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:  # decoding: write the new keys/values, attend over everything so far
+            k_cache, v_cache = cache
+            k_cache[:, :, cache_pos:cache_pos + T] = k
+            v_cache[:, :, cache_pos:cache_pos + T] = v
+            k, v = k_cache[:, :, :cache_pos + T], v_cache[:, :, :cache_pos + T]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
+                                           enable_gqa=self.n_kv_heads != self.n_heads)
+        return self.wo(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class SwiGLU(nn.Module):
+    """FFN(x) = W2 (silu(W1 x) * W3 x) (Shazeer 2020), as in LLaMA and DeepSeek LLM."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.w1 = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)  # gate
+        self.w3 = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)  # up
+        self.w2 = nn.Linear(cfg.ffn_dim, cfg.d_model, bias=False)  # down
+
+    def forward(self, x):
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: x + attn(norm(x)), then x + ffn(norm(x))."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.ffn = SwiGLU(cfg)
+
+    def forward(self, x, cos, sin, mask=None, cache=None, cache_pos=None):
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask, cache, cache_pos)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+# ----------------------------------------------------------------------------- the Transformer
+
+def packed_positions_and_mask(doc_ids):
+    """For packed rows (several documents side by side, doc_ids [B, T]): RoPE positions that restart
+    at 0 at each document, and a boolean attention mask [B, 1, T, T] that is causal *and* confined
+    to the query's own document, so packed examples never see each other (SFT packing, §3.1)."""
+    B, T = doc_ids.shape
+    idx = torch.arange(T, device=doc_ids.device).expand(B, T)
+    new_doc = torch.ones_like(doc_ids, dtype=torch.bool)
+    new_doc[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
+    doc_start = torch.cummax(torch.where(new_doc, idx, torch.zeros_like(idx)), dim=1).values
+    same_doc = doc_ids[:, :, None] == doc_ids[:, None, :]
+    causal = torch.ones(T, T, dtype=torch.bool, device=doc_ids.device).tril()
+    return idx - doc_start, (same_doc & causal)[:, None]
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(config.d_model, config.norm_eps)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)  # untied from embed
+        self.register_buffer("rope_cos", torch.empty(0), persistent=False)
+        self.register_buffer("rope_sin", torch.empty(0), persistent=False)
+        self.init_weights()
+
+    def init_weights(self):
+        """N(0, 0.02) weights, residual output projections scaled by 1/sqrt(2 n_layers) (GPT-2);
+        norms at 1; the RoPE tables. Call again after `to_empty()` when a model was built on `meta`."""
+        self.init_rope()
+        out_std = 0.02 / math.sqrt(2 * self.config.n_layers)
+        for name, p in self.named_parameters():
+            if name.endswith("norm.weight"):
+                nn.init.ones_(p)
+            else:
+                nn.init.normal_(p, std=out_std if name.endswith(("wo.weight", "w2.weight")) else 0.02)
+
+    def init_rope(self):
+        device = self.embed.weight.device
+        self.rope_cos, self.rope_sin = rope_cache(self.config.head_dim, self.config.max_seq_len,
+                                                  self.config.rope_theta, device=device)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.embed.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token (forward + backward): 6N for the matmuls of the N non-embedding
+        parameters (the embedding is a lookup) plus the attention scores and values, 12·L·d·T
+        (PaLM, arXiv 2204.02311, App. B). The causal mask halves the real attention work; like
+        PaLM we count it whole so MFU figures are comparable."""
+        c = self.config
+        return 6 * self.num_params(non_embedding=True) + 12 * c.n_layers * c.d_model * seq_len
+
+    def _check_tokens(self, tokens):
+        if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
+            raise ValueError(f"token ids must be in [0, {self.config.vocab_size}); "
+                             f"got min {int(tokens.min())}, max {int(tokens.max())}")
+        if tokens.shape[-1] > self.config.max_seq_len:
+            raise ValueError(f"sequence of {tokens.shape[-1]} tokens exceeds the context "
+                             f"max_seq_len={self.config.max_seq_len}")
+
+    def forward(self, tokens, targets=None, doc_ids=None):
+        """tokens [B, T] -> (logits [B, T, V], loss). loss: mean cross-entropy over targets != -100
+        (0 when every target is masked, never NaN), None without targets. doc_ids [B, T]: packed
+        documents (positions and attention reset at each boundary)."""
+        self._check_tokens(tokens)
+        B, T = tokens.shape
+        if doc_ids is None:
+            positions, mask = torch.arange(T, device=tokens.device).expand(B, T), None
+        else:
+            positions, mask = packed_positions_and_mask(doc_ids)
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, T, D/2]
+        x = self.embed(tokens)
+        for layer in self.layers:
+            x = layer(x, cos, sin, mask)
+        logits = self.lm_head(self.norm(x))
+        if targets is None:
+            return logits, None
+        n_valid = (targets != -100).sum()
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
+                               reduction="sum") / n_valid.clamp(min=1)
+        return logits, loss
+
+    def token_logprobs(self, tokens, temperature: float = 1.0, doc_ids=None):
+        """log π(tokens[:, t+1] | tokens[:, :t+1]) under softmax(logits / temperature): [B, T-1].
+        GRPO's ratio π_θ/π_old must use the temperature the samples were drawn at."""
+        logits, _ = self(tokens, doc_ids=doc_ids)
+        logits = logits[:, :-1].float() / (temperature if temperature > 0 else 1.0)
+        return -F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
+                                reduction="none").view(tokens.shape[0], -1)
+
+    # ------------------------------------------------------------------------- sampling
+
+    @torch.no_grad()
+    def generate(self, prompts, max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0,
+                 stop_ids=(), generator=None):
+        """Batched sampling with a preallocated KV cache (as gpt-fast's generate.py).
+
+        prompts: list of token-id lists (lengths may differ). They are left-padded to a common
+        length L; each row's RoPE positions start at its first real token and padding is masked out
+        of attention, so every row decodes exactly as it would alone. The prompt is run once
+        (prefill); each new token then costs one single-token forward against the cache.
+        Returns (completions, logprobs): per prompt the new ids (its stop id included when hit) and
+        log π(token) under the temperature-scaled distribution (before top-p truncation; at
+        temperature 0 under the plain softmax), matching `token_logprobs(..., temperature)`."""
+        if not prompts or any(len(p) == 0 for p in prompts):
+            raise ValueError("generate needs a non-empty list of non-empty prompts")
+        c, device = self.config, self.embed.weight.device
+        B, L = len(prompts), max(len(p) for p in prompts)
+        if L >= c.max_seq_len:
+            raise ValueError(f"a prompt of {L} tokens leaves no room in the context of {c.max_seq_len}")
+        steps = min(max_new_tokens, c.max_seq_len - L)
+        S = L + steps
+        pad = torch.tensor([L - len(p) for p in prompts], device=device)
+        tokens = torch.zeros(B, L, dtype=torch.long, device=device)
+        for i, p in enumerate(prompts):
+            tokens[i, L - len(p):] = torch.tensor(p, dtype=torch.long)
+        self._check_tokens(tokens)
+
+        key_valid = torch.arange(S, device=device)[None, :] >= pad[:, None]  # [B, S]: not padding
+        positions = (torch.arange(S, device=device)[None, :] - pad[:, None]).clamp(min=0)
+        dtype = self.embed.weight.dtype
+        cache = [(torch.zeros(B, c.n_kv_heads, S, c.head_dim, device=device, dtype=dtype),
+                  torch.zeros(B, c.n_kv_heads, S, c.head_dim, device=device, dtype=dtype))
+                 for _ in range(c.n_layers)]
+        # prefill mask: causal over real tokens; a padding query attends to itself only (avoids NaN)
+        causal = torch.ones(L, L, dtype=torch.bool, device=device).tril()
+        mask = (causal & key_valid[:, None, :L]) | torch.eye(L, dtype=torch.bool, device=device)
+        logits = self._forward_cached(tokens, positions[:, :L], mask[:, None], cache, 0)
+
+        stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        out_tok = torch.zeros(B, steps, dtype=torch.long, device=device)
+        out_lp = torch.zeros(B, steps, device=device)
+        n_gen = torch.zeros(B, dtype=torch.long, device=device)
+        for t in range(steps):
+            nxt, lp = sample_next(logits, temperature, top_p, generator)
+            out_tok[:, t], out_lp[:, t] = nxt, lp
+            n_gen += (~done).long()
+            done |= torch.isin(nxt, stop)
+            if bool(done.all()) or t == steps - 1:
+                break
+            pos = L + t
+            logits = self._forward_cached(nxt[:, None], positions[:, pos:pos + 1],
+                                          key_valid[:, None, None, :pos + 1], cache, pos)
+        n_gen = n_gen.tolist()
+        return ([out_tok[i, :n].tolist() for i, n in enumerate(n_gen)],
+                [out_lp[i, :n].tolist() for i, n in enumerate(n_gen)])
+
+    def _forward_cached(self, tokens, positions, mask, cache, cache_pos):
+        """Forward of new tokens [B, T] at cache slots cache_pos.. ; returns last-position logits [B, V]."""
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]
+        x = self.embed(tokens)
+        for layer, layer_cache in zip(self.layers, cache):
+            x = layer(x, cos, sin, mask, layer_cache, cache_pos)
+        return self.lm_head(self.norm(x[:, -1])).float()
+
+    # ------------------------------------------------------------------------- checkpoints
+
+    def save(self, path, tokenizer: str | None = None):
+        """Consolidated checkpoint: `config.json` (model config, tokenizer location) + `model.pt`
+        (plain state dict, in the parameters' own dtype: no lossy down-cast)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(
+            {"model": asdict(self.config), "tokenizer": tokenizer}, indent=2))
+        torch.save(self.state_dict(), path / "model.pt")
+
+    @classmethod
+    def load(cls, path, device="cpu", dtype=None) -> "Transformer":
+        """Load a folder written by `save`. Built on `meta` and filled with the stored tensors
+        (memory-mapped), so a 7B model never exists twice in memory."""
+        config = read_config(path)
+        path = Path(path)
+        if not (path / "model.pt").is_file():
+            raise FileNotFoundError(f"{path}/model.pt is missing: not a model checkpoint folder")
+        with torch.device("meta"):
+            model = cls(config)
+        state = torch.load(path / "model.pt", map_location="cpu", mmap=True, weights_only=True)
+        expected = {k: v.shape for k, v in model.state_dict().items()}
+        found = {k: v.shape for k, v in state.items()}
+        if expected != found:
+            diff = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
+            raise ValueError(f"{path}/model.pt does not match its config.json: tensors differ at "
+                             f"{diff[:5]}{' ...' if len(diff) > 5 else ''}")
+        model.load_state_dict(state, assign=True)
+        model.init_rope()  # the RoPE tables are not stored: rebuild them off `meta` ...
+        model = model.to(device=device, dtype=dtype)
+        model.init_rope()  # ... and again in fp32 on the target device
+        return model
+
+
+def read_config(path) -> ModelConfig:
+    """The ModelConfig of a checkpoint folder, with a clear error when it is not one."""
+    cfg_file = Path(path) / "config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"no model checkpoint at {path}: {cfg_file} is missing")
+    raw = json.loads(cfg_file.read_text())
+    if "model" not in raw:
+        raise ValueError(f"{cfg_file} has no 'model' section: not written by Transformer.save")
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = set(raw["model"]) - known
+    if unknown:
+        raise ValueError(f"{cfg_file} has unknown model fields {sorted(unknown)}")
+    return ModelConfig(**raw["model"])
+
+
+def sample_next(logits, temperature: float, top_p: float, generator=None):
+    """One token per row from logits [B, V]: greedy at temperature 0, else from softmax(logits/T)
+    restricted to the nucleus (the smallest set of tokens whose probability reaches top_p).
+    Returns (tokens [B], log-probs [B] under softmax(logits/T), T=1 when greedy)."""
+    if temperature == 0:
+        tok = logits.argmax(-1)
+        return tok, logits.log_softmax(-1).gather(-1, tok[:, None])[:, 0]
+    logp = (logits / temperature).log_softmax(-1)
+    probs = logp.exp()
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(-1, descending=True)
+        outside = sorted_p.cumsum(-1) - sorted_p >= top_p  # mass before this token already reaches p
+        sorted_p = sorted_p.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    tok = torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return tok, logp.gather(-1, tok[:, None])[:, 0]
