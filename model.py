@@ -316,31 +316,41 @@ class Transformer(nn.Module):
 
     # ------------------------------------------------------------------------- checkpoints
 
-    def save(self, path, tokenizer: str | None = None):
-        """Consolidated checkpoint: `config.json` (model config, tokenizer location) + `model.pt`
-        (plain state dict, in the parameters' own dtype: no lossy down-cast)."""
+    def save(self, path, tokenizer: str | None = None, format: str = "native", max_shard_bytes: int = 5 << 30):
+        """Consolidated checkpoint. format="native": `config.json` (model config, tokenizer location)
+        + `model.pt` (plain state dict, in the parameters' own dtype: no lossy down-cast).
+        format="hf": a Hugging Face LlamaForCausalLM folder (config.json + safetensors shards + index)
+        that `transformers` and vLLM load."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        if format == "hf":
+            return save_hf(self, path, max_shard_bytes)
+        if format != "native":
+            raise ValueError(f"unknown checkpoint format {format!r}; choose 'native' or 'hf'")
         (path / "config.json").write_text(json.dumps(
             {"model": asdict(self.config), "tokenizer": tokenizer}, indent=2))
         torch.save(self.state_dict(), path / "model.pt")
 
     @classmethod
     def load(cls, path, device="cpu", dtype=None) -> "Transformer":
-        """Load a folder written by `save`. Built on `meta` and filled with the stored tensors
-        (memory-mapped), so a 7B model never exists twice in memory."""
-        config = read_config(path)
+        """Load a folder written by `save` (either format; a Hugging Face Llama-style folder such as
+        deepseek-ai/deepseek-math-7b-rl works too). Built on `meta` and filled with the stored
+        tensors, memory-mapped, so a 7B model never exists twice in memory."""
         path = Path(path)
-        if not (path / "model.pt").is_file():
+        config = read_config(path)
+        if is_hf_folder(path):
+            state = read_hf_state_dict(path)
+        elif (path / "model.pt").is_file():
+            state = torch.load(path / "model.pt", map_location="cpu", mmap=True, weights_only=True)
+        else:
             raise FileNotFoundError(f"{path}/model.pt is missing: not a model checkpoint folder")
         with torch.device("meta"):
             model = cls(config)
-        state = torch.load(path / "model.pt", map_location="cpu", mmap=True, weights_only=True)
         expected = {k: v.shape for k, v in model.state_dict().items()}
         found = {k: v.shape for k, v in state.items()}
         if expected != found:
             diff = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
-            raise ValueError(f"{path}/model.pt does not match its config.json: tensors differ at "
+            raise ValueError(f"the weights in {path} do not match its config.json: tensors differ at "
                              f"{diff[:5]}{' ...' if len(diff) > 5 else ''}")
         model.load_state_dict(state, assign=True)
         model.init_rope()  # the RoPE tables are not stored: rebuild them off `meta` ...
@@ -350,13 +360,14 @@ class Transformer(nn.Module):
 
 
 def read_config(path) -> ModelConfig:
-    """The ModelConfig of a checkpoint folder, with a clear error when it is not one."""
+    """The ModelConfig of a checkpoint folder (native or Hugging Face), with a clear error when it
+    is not one."""
     cfg_file = Path(path) / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"no model checkpoint at {path}: {cfg_file} is missing")
     raw = json.loads(cfg_file.read_text())
-    if "model" not in raw:
-        raise ValueError(f"{cfg_file} has no 'model' section: not written by Transformer.save")
+    if is_hf_folder(path):
+        return config_from_hf(raw)
     known = {f.name for f in fields(ModelConfig)}
     unknown = set(raw["model"]) - known
     if unknown:
@@ -380,3 +391,165 @@ def sample_next(logits, temperature: float, top_p: float, generator=None):
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
     tok = torch.multinomial(probs, 1, generator=generator)[:, 0]
     return tok, logp.gather(-1, tok[:, None])[:, 0]
+
+
+# ----------------------------------------------------------------------------- Hugging Face interop
+# The released DeepSeekMath 7B models (deepseek-ai/deepseek-math-7b-{base,instruct,rl}) are
+# LlamaForCausalLM folders: config.json + safetensors shards + an index. Our modules map one to one
+# onto Llama's, and our RoPE uses the same rotate-half layout, so no weight permutation is needed.
+
+HF_NAMES = {  # ours -> Hugging Face Llama ("{i}" = layer index)
+    "embed.weight": "model.embed_tokens.weight",
+    "norm.weight": "model.norm.weight",
+    "lm_head.weight": "lm_head.weight",
+    "layers.{i}.attn_norm.weight": "model.layers.{i}.input_layernorm.weight",
+    "layers.{i}.attn.wq.weight": "model.layers.{i}.self_attn.q_proj.weight",
+    "layers.{i}.attn.wk.weight": "model.layers.{i}.self_attn.k_proj.weight",
+    "layers.{i}.attn.wv.weight": "model.layers.{i}.self_attn.v_proj.weight",
+    "layers.{i}.attn.wo.weight": "model.layers.{i}.self_attn.o_proj.weight",
+    "layers.{i}.ffn_norm.weight": "model.layers.{i}.post_attention_layernorm.weight",
+    "layers.{i}.ffn.w1.weight": "model.layers.{i}.mlp.gate_proj.weight",
+    "layers.{i}.ffn.w3.weight": "model.layers.{i}.mlp.up_proj.weight",
+    "layers.{i}.ffn.w2.weight": "model.layers.{i}.mlp.down_proj.weight",
+}
+
+
+def hf_name_map(n_layers: int) -> dict[str, str]:
+    out = {}
+    for ours, theirs in HF_NAMES.items():
+        for i in (range(n_layers) if "{i}" in ours else [None]):
+            out[ours.format(i=i)] = theirs.format(i=i)
+    return out
+
+
+def is_hf_folder(path) -> bool:
+    cfg_file = Path(path) / "config.json"
+    return cfg_file.is_file() and "model" not in json.loads(cfg_file.read_text())
+
+
+def config_from_hf(raw: dict) -> ModelConfig:
+    """ModelConfig from a Hugging Face config.json; anything this decoder does not implement is refused."""
+    arch = raw.get("architectures") or [raw.get("model_type")]
+    if arch[0] not in ("LlamaForCausalLM", "llama"):
+        raise ValueError(f"unsupported architecture {arch}: only LlamaForCausalLM-style folders "
+                         "(the DeepSeek LLM / DeepSeekMath layout) can be loaded")
+    unsupported = {k: raw[k] for k in ("rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings")
+                   if raw.get(k)}
+    if raw.get("hidden_act", "silu") != "silu":
+        unsupported["hidden_act"] = raw["hidden_act"]
+    if unsupported:
+        raise ValueError(f"unsupported settings in config.json: {unsupported}")
+    return ModelConfig(vocab_size=raw["vocab_size"], n_layers=raw["num_hidden_layers"],
+                       d_model=raw["hidden_size"], n_heads=raw["num_attention_heads"],
+                       n_kv_heads=raw.get("num_key_value_heads"), ffn_dim=raw["intermediate_size"],
+                       max_seq_len=raw.get("max_position_embeddings", 4096),
+                       rope_theta=raw.get("rope_theta", 10000.0), norm_eps=raw.get("rms_norm_eps", 1e-6))
+
+
+def config_to_hf(c: ModelConfig, dtype: torch.dtype) -> dict:
+    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocab_size,
+            "hidden_size": c.d_model, "intermediate_size": c.ffn_dim, "num_hidden_layers": c.n_layers,
+            "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv_heads,
+            "max_position_embeddings": c.max_seq_len, "rms_norm_eps": c.norm_eps, "rope_theta": c.rope_theta,
+            "hidden_act": "silu", "tie_word_embeddings": False, "attention_bias": False,
+            "torch_dtype": str(dtype).removeprefix("torch.")}
+
+
+def read_hf_state_dict(path) -> dict[str, torch.Tensor]:
+    """Our state dict from a Hugging Face folder: every shard memory-mapped, names mapped to ours."""
+    path = Path(path)
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        files = sorted(set(weight_map.values()))
+    else:
+        files = ["model.safetensors"]
+    missing = [f for f in files if not (path / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"safetensors shards missing in {path}: {missing}")
+    tensors = {}
+    for f in files:
+        tensors.update(read_safetensors(path / f))
+    n_layers = 1 + max((int(k.split(".")[2]) for k in tensors if k.startswith("model.layers.")), default=-1)
+    theirs_to_ours = {v: k for k, v in hf_name_map(n_layers).items()}
+    unknown = sorted(k for k in tensors if k not in theirs_to_ours and "rotary_emb" not in k)
+    if unknown:
+        raise ValueError(f"unexpected tensors in {path}: {unknown[:5]}")
+    return {theirs_to_ours[k]: v for k, v in tensors.items() if k in theirs_to_ours}
+
+
+def save_hf(model: Transformer, path: Path, max_shard_bytes: int):
+    """Write `model` as a LlamaForCausalLM folder, sharded by size with an index."""
+    names = hf_name_map(model.config.n_layers)
+    state = {names[k]: v for k, v in model.state_dict().items()}
+    shards, size = [[]], 0
+    for name, t in state.items():
+        nbytes = t.numel() * t.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append([])
+            size = 0
+        shards[-1].append(name)
+        size += nbytes
+    weight_map = {}
+    for i, names_i in enumerate(shards):
+        fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        write_safetensors(path / fname, {n: state[n] for n in names_i})
+        weight_map.update(dict.fromkeys(names_i, fname))
+    total = sum(t.numel() * t.element_size() for t in state.values())
+    (path / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
+    dtype = next(iter(state.values())).dtype
+    (path / "config.json").write_text(json.dumps(config_to_hf(model.config, dtype), indent=2))
+
+
+# safetensors: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape,
+# data_offsets: [begin, end]}} (offsets relative to the end of the header), then the raw tensors.
+SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                      "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+                      "U8": torch.uint8, "BOOL": torch.bool}
+
+
+def read_safetensors(file) -> dict[str, torch.Tensor]:
+    """Tensors of a .safetensors file, memory-mapped copy-on-write (nothing is read until used)."""
+    import mmap
+    with open(file, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{file} is not a safetensors file (too short)")
+        n = int.from_bytes(head, "little")
+        try:
+            header = json.loads(f.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{file}: corrupt safetensors header ({e})") from None
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    header.pop("__metadata__", None)
+    out = {}
+    for name, info in header.items():
+        if info["dtype"] not in SAFETENSORS_DTYPES:
+            raise ValueError(f"{file}: tensor {name} has unsupported dtype {info['dtype']}")
+        dtype = SAFETENSORS_DTYPES[info["dtype"]]
+        begin, end = info["data_offsets"]
+        count = math.prod(info["shape"])
+        if end - begin != count * torch.empty(0, dtype=dtype).element_size() or 8 + n + end > len(buf):
+            raise ValueError(f"{file}: tensor {name} has inconsistent offsets (truncated file?)")
+        t = torch.frombuffer(buf, dtype=dtype, count=count, offset=8 + n + begin) if count else \
+            torch.empty(0, dtype=dtype)
+        out[name] = t.view(info["shape"])
+    return out
+
+
+def write_safetensors(file, tensors: dict[str, torch.Tensor]):
+    """Write tensors in the safetensors format, one tensor at a time (no second copy of the model)."""
+    names_of = {v: k for k, v in SAFETENSORS_DTYPES.items()}
+    header, offset = {}, 0
+    for name, t in tensors.items():
+        nbytes = t.numel() * t.element_size()
+        header[name] = {"dtype": names_of[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # tensors start 8-byte aligned
+    with open(file, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for t in tensors.values():
+            f.write(t.detach().contiguous().cpu().view(-1).view(torch.uint8).numpy().tobytes())

@@ -175,7 +175,7 @@ def test_load_errors(tmp_path):
     cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
     cfg["model"]["d_model"] = 128
     (tmp_path / "ck" / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match="does not match its config"):
+    with pytest.raises(ValueError, match="do not match its config"):
         Transformer.load(tmp_path / "ck")
 
 
