@@ -645,15 +645,15 @@ def train_step(model, optimizer, data, loss_fn, accum: int, grad_clip: float, d:
     Each micro-batch's mean loss is back-propagated times its token count; at the end the
     gradients (averaged over ranks by DDP / FSDP2) are scaled by world / total tokens. The update
     is then exactly that of the token-weighted mean loss over the whole global batch, however it is
-    split and however many targets are masked. Gradients are synchronised only on the last
-    micro-batch (DDP `no_sync`, FSDP2 `set_requires_gradient_sync`)."""
+    split and however many targets are masked. DDP synchronises gradients only on the last
+    micro-batch (`no_sync`): its gradients are replicated anyway. FSDP2 reduce-scatters after every
+    micro-batch (as torchtitan does): skipping that would hold every *unsharded* fp32 gradient
+    until the last micro-batch (26 GiB for 7B), defeating the sharding."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     totals = torch.zeros(2, device=d.device, dtype=torch.float64)  # [sum of loss·n, n]
     for i in range(accum):
         last = i == accum - 1
-        if isinstance(model, FSDPModule):
-            model.set_requires_gradient_sync(last)
         with model.no_sync() if isinstance(model, DDP) and not last else nullcontext():
             with amp:
                 loss, n = loss_fn(model, to_device(data.next_batch(), d.device))
@@ -765,8 +765,8 @@ def model_config(cfg: TrainConfig, vocab_size: int | None = None) -> ModelConfig
 def memory_per_gpu(mc: ModelConfig, n_params: int, cfg: TrainConfig, world: int) -> dict[str, float]:
     """Bytes per GPU by kind for a resolved cfg (an estimate; allocator overheads not counted).
     fp32 master weights, fp32 gradients and AdamW's two fp32 moments (16 bytes a parameter),
-    divided by the world size under FSDP — except that FSDP2 accumulating without gradient sync
-    holds every unsharded gradient in fp32 until the last micro-batch. Activations saved for
+    divided by the world size under FSDP (which reduce-scatters every micro-batch, so gradients
+    stay sharded). Activations saved for
     backward, per token and layer: about 16·d + 4·ffn values (norm inputs and outputs, q, k, v,
     attention output, the four SwiGLU tensors; flash attention keeps no T×T scores); with
     checkpointing only each block's input plus one recomputed block. The loss keeps the logits
@@ -777,7 +777,7 @@ def memory_per_gpu(mc: ModelConfig, n_params: int, cfg: TrainConfig, world: int)
     layers = (mc.n_layers * mc.d_model * act + per_block if cfg.activation_checkpointing
               else mc.n_layers * per_block)
     memory = {"weights (fp32)": 4 * n_params / shard,
-              "gradients (fp32)": 4 * n_params / (shard if cfg.accum_steps(world) == 1 else 1),
+              "gradients (fp32)": 4 * n_params / shard,
               "AdamW moments (fp32)": 8 * n_params / shard,
               "activations": cfg.micro_batch * cfg.seq_len * (layers + (act + 8) * mc.vocab_size)}
     if fsdp:  # two gathered blocks (current + prefetched) in the compute dtype
