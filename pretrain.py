@@ -460,20 +460,22 @@ class ShardData:
 
 class _TrainState:
     """What DCP saves and restores: model and optimiser (in canonical, unwrapped names via
-    get_state_dict, so DDP and FSDP2 checkpoints are interchangeable), step and data position."""
+    get_state_dict, so DDP and FSDP2 checkpoints are interchangeable) and the step. The data
+    position is per-rank state like the RNG, and goes into each rank's own file: DCP keeps a
+    single copy of non-tensor values, so a per-rank position saved through it would come back
+    as rank 0's on every rank."""
 
-    def __init__(self, model, optimizer, data, step=0):
-        self.model, self.optimizer, self.data, self.step = model, optimizer, data, step
+    def __init__(self, model, optimizer, step=0):
+        self.model, self.optimizer, self.step = model, optimizer, step
 
     def state_dict(self):
         model_sd, optim_sd = get_state_dict(self.model, self.optimizer)
-        return {"model": model_sd, "optim": optim_sd, "step": self.step, "data": self.data.state_dict()}
+        return {"model": model_sd, "optim": optim_sd, "step": self.step}
 
     def load_state_dict(self, state):
         set_state_dict(self.model, self.optimizer, model_state_dict=state["model"],
                        optim_state_dict=state["optim"])
         self.step = state["step"]
-        self.data.load_state_dict(state["data"])
 
 
 _CKPT_NAME = re.compile(r"step_(\d{8})$")
@@ -504,8 +506,8 @@ def _set_rng_state(state: dict):
 
 
 def save_checkpoint(ckpt_root, step: int, model, optimizer, data, d: Dist, keep: int = 0) -> Path:
-    """Write the training state after `step` steps to step_XXXXXXXX.tmp (DCP shards of model and
-    optimiser, step, data position; one RNG file per rank, since RNG is per-rank state), then
+    """Write the training state after `step` steps to step_XXXXXXXX.tmp (DCP shards of model,
+    optimiser and step; one file per rank with its data position and RNG, per-rank state), then
     rank 0 renames it to step_XXXXXXXX — a crash mid-save leaves only a `.tmp` — and deletes all
     but the newest `keep` (0: keep all). Collective: every rank calls it."""
     final = Path(ckpt_root) / f"step_{step:08d}"
@@ -514,8 +516,8 @@ def save_checkpoint(ckpt_root, step: int, model, optimizer, data, d: Dist, keep:
         shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier crash
         tmp.mkdir(parents=True)
     dist.barrier()
-    dcp.save({"train": _TrainState(model, optimizer, data, step)}, checkpoint_id=tmp)
-    torch.save(_rng_state(), tmp / f"rng_rank{d.rank}.pt")
+    dcp.save({"train": _TrainState(model, optimizer, step)}, checkpoint_id=tmp)
+    torch.save({"rng": _rng_state(), "data": data.state_dict()}, tmp / f"rank{d.rank}.pt")
     dist.barrier()
     if d.is_main:
         (tmp / "meta.json").write_text(json.dumps({"step": step, "world_size": d.world}))
@@ -531,19 +533,21 @@ def save_checkpoint(ckpt_root, step: int, model, optimizer, data, d: Dist, keep:
 def load_checkpoint(path, model, optimizer, data, d: Dist) -> int:
     """Restore a folder written by save_checkpoint into model, optimiser, data and this rank's RNG;
     returns the number of steps done. The world size may differ (DCP reshards), but then the RNG
-    streams start fresh. Missing or corrupt checkpoints give a clear error."""
+    streams start fresh and the data object gets rank 0's position (right for data whose position
+    is global, like ShardData; others refuse it). Missing or corrupt checkpoints give a clear error."""
     path = Path(path)
     if not (path / ".metadata").is_file() or not (path / "meta.json").is_file():
         raise FileNotFoundError(f"{path} is not a complete training checkpoint (no .metadata / meta.json)")
-    state = _TrainState(model, optimizer, data)
+    state = _TrainState(model, optimizer)
     try:
         same_world = json.loads((path / "meta.json").read_text())["world_size"] == d.world
         dcp.load({"train": state}, checkpoint_id=path)
-        rng = torch.load(path / f"rng_rank{d.rank}.pt", weights_only=True) if same_world else None
+        mine = torch.load(path / f"rank{d.rank if same_world else 0}.pt", weights_only=True)
     except (Exception, CheckpointException) as e:  # CheckpointException is a BaseException
         raise RuntimeError(f"training checkpoint {path} is corrupt or does not match this model/optimiser: {e}") from e
-    if rng is not None:
-        _set_rng_state(rng)
+    data.load_state_dict(mine["data"])
+    if same_world:
+        _set_rng_state(mine["rng"])
     elif d.is_main:
         print(f"warning: {path} was written by another world size; RNG streams start fresh")
     return int(state.step)

@@ -296,29 +296,19 @@ class SFTData:
         self.consumed, self._peeked = [0] * len(self.records), None
 
     def state_dict(self) -> dict:
-        """Every rank's position and counts, as one JSON string equal on all ranks. pretrain.py saves
-        the data state with DCP, which keeps a single copy of non-tensor values (and restores nested
-        dicts only under the keys the fresh state already has), so the per-rank states are gathered
-        here and each rank picks its own on load. Collective when distributed: every rank calls it
-        (DCP's save and load do)."""
-        mine = {"consumed": list(self.consumed), "stats": dict(self.stats)}
-        states = [mine]
-        if self.world_size > 1:
-            states = [None] * self.world_size
-            dist.all_gather_object(states, mine)
-        return {"ranks": json.dumps(states)}
+        """This rank's position (examples consumed per file) and counts; pretrain.py stores it in
+        the rank's own checkpoint file."""
+        return {"consumed": list(self.consumed), "stats": dict(self.stats), "world_size": self.world_size}
 
     def load_state_dict(self, state: dict):
-        states = json.loads(state["ranks"])
-        if len(states) != self.world_size:
-            raise ValueError(f"the checkpoint's SFT data position was saved by {len(states)} ranks; "
+        if state["world_size"] != self.world_size:
+            raise ValueError(f"the checkpoint's SFT data position was saved by {state['world_size']} ranks; "
                              f"resume it with the same number of ranks (this run has {self.world_size})")
-        mine = states[self.rank]
-        if len(mine["consumed"]) != len(self.records):
-            raise ValueError(f"the checkpoint's data state has {len(mine['consumed'])} files, this run has "
+        if len(state["consumed"]) != len(self.records):
+            raise ValueError(f"the checkpoint's data state has {len(state['consumed'])} files, this run has "
                              f"{len(self.records)}: resume with the same --data")
-        self.consumed = [int(c) for c in mine["consumed"]]
-        self.stats = Counter({k: int(v) for k, v in mine["stats"].items()})
+        self.consumed = [int(c) for c in state["consumed"]]
+        self.stats = Counter({k: int(v) for k, v in state["stats"].items()})
         self._peeked = None
 
 
