@@ -14,14 +14,18 @@ Saved as a folder (ARCHITECTURE.md): `tokenizer.tiktoken`, tiktoken's rank file 
 `base64(bytes) rank`, ranks 0..255 are the single bytes), and `tokenizer.json` (name, split pattern,
 special tokens).
 
+`Tokenizer.load` also reads a Hugging Face `tokenizer.json` of byte-level BPE, such as the one released
+with the DeepSeekMath models (see "Hugging Face tokenizer.json" below): same API, same tiktoken engine.
+
     python tokenizer.py train --input corpus.jsonl.gz --vocab-size 4096 --out runs/tok
     python tokenizer.py encode --tokenizer runs/tok "What is 12 + 30?"
-    python tokenizer.py bench --mb 10 --vocab-size 4096
+    python tokenizer.py bench --mb 10 --vocab-size 4096 [--tokenizer DIR]
 """
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import heapq
 import json
 import sys
@@ -52,23 +56,29 @@ RANKS_FILE, CONFIG_FILE = "tokenizer.tiktoken", "tokenizer.json"
 class Tokenizer:
     """Byte-level BPE ranks + split pattern + special tokens, run by `tiktoken.Encoding`.
 
-    Every way of making one (train, load a folder, load a tiktoken encoding by name) ends in this
-    constructor, so a new source of ranks only has to produce (pattern, ranks, special tokens).
+    Every way of making one (train, load a folder, load a tiktoken encoding by name, read a Hugging
+    Face tokenizer.json) ends in this constructor, so a new source of ranks only has to produce
+    (pattern, ranks, special tokens). A Hugging Face tokenizer also brings its `pre_tokenizer`
+    (HFPreTokenizer), which then splits the text in Python instead of `pattern`, and the files it was
+    read from (`hf_files`), which `save` writes back.
     """
 
     def __init__(self, name: str, pattern: str, ranks: dict[bytes, int],
-                 special_tokens: Mapping[str, int] | None = None):
+                 special_tokens: Mapping[str, int] | None = None, *, bos: str = BOS, eos: str = EOS,
+                 pad: str = PAD, pre_tokenizer: HFPreTokenizer | None = None,
+                 hf_files: Mapping[str, dict] | None = None):
         if special_tokens is None:  # ours come right after the ordinary ranks
             first = max(ranks.values()) + 1
             special_tokens = {token: first + i for i, token in enumerate(SPECIAL_TOKENS)}
-        missing = [t for t in SPECIAL_TOKENS if t not in special_tokens]
+        missing = [t for t in (bos, eos, pad) if t not in special_tokens]
         if missing:
             raise ValueError(f"tokenizer {name!r} lacks the special tokens {missing}")
         self.name, self.pattern, self.ranks = name, pattern, ranks
         self.special_tokens = dict(special_tokens)
+        self.pre_tokenizer, self.hf_files = pre_tokenizer, dict(hf_files or {})
         self.encoding = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks,
                                           special_tokens=self.special_tokens)
-        self.bos_id, self.eos_id, self.pad_id = (self.special_tokens[t] for t in SPECIAL_TOKENS)
+        self.bos_id, self.eos_id, self.pad_id = (self.special_tokens[t] for t in (bos, eos, pad))
 
     @property
     def vocab_size(self) -> int:
@@ -80,14 +90,62 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         """Plain text to ids. Special tokens never come from text, even from the string "<|eos|>":
         documents are plain text, and only the code that packs them adds BOS/EOS ids."""
-        return self.encoding.encode_ordinary(text)
+        if self.pre_tokenizer is None:
+            return self.encoding.encode_ordinary(text)
+        plan = self._plan(text)
+        return self._assemble(plan, map(self.encoding.encode_ordinary, self._runs([plan])))
 
     def encode_batch(self, texts: Iterable[str], num_threads: int = 8) -> list[list[int]]:
         """`encode` on many texts at once, on tiktoken's thread pool."""
-        return self.encoding.encode_ordinary_batch(list(texts), num_threads=num_threads)
+        if self.pre_tokenizer is None:
+            return self.encoding.encode_ordinary_batch(list(texts), num_threads=num_threads)
+        plans = [self._plan(text) for text in texts]  # pre-tokenizing is Python: one thread
+        encoded = iter(self.encoding.encode_ordinary_batch(self._runs(plans), num_threads=num_threads))
+        return [self._assemble(plan, encoded) for plan in plans]
+
+    def _plan(self, text: str) -> list:
+        """A Hugging Face tokenizer's text as tiktoken will take it: the pre-tokenizer's pieces joined
+        by PIECE_SEPARATOR into runs (str), which PIECES_PATTERN cuts apart again so that one Rust
+        call BPE-encodes every piece of the run on its own; added tokens' ids (int); and a piece that
+        contains PIECE_SEPARATOR itself (rare: "\\x00" in the text) alone, as a 1-tuple."""
+        plan, run = [], []
+        for piece in self.pre_tokenizer.split(text):
+            if isinstance(piece, str) and PIECE_SEPARATOR not in piece:
+                run.append(piece)
+                continue
+            if run:
+                plan.append(PIECE_SEPARATOR.join(run))
+                run = []
+            plan.append(piece if isinstance(piece, int) else (piece,))
+        if run:
+            plan.append(PIECE_SEPARATOR.join(run))
+        return plan
+
+    @staticmethod
+    def _runs(plans: list[list]) -> list[str]:
+        """The runs of all the plans, in order, for one tiktoken batch."""
+        return [item for plan in plans for item in plan if isinstance(item, str)]
+
+    def _assemble(self, plan: list, encoded_runs: Iterator[list[int]]) -> list[int]:
+        ids = []
+        for item in plan:
+            if isinstance(item, str):
+                ids += next(encoded_runs)
+            elif isinstance(item, int):
+                ids.append(item)
+            else:
+                ids += self._single_piece.encode_ordinary(item[0])
+        return ids
+
+    @functools.cached_property
+    def _single_piece(self) -> tiktoken.Encoding:
+        """The same ranks with a pattern that takes the whole text as one piece (built on first use)."""
+        return tiktoken.Encoding(f"{self.name}-piece", pat_str=r"[\s\S]+", mergeable_ranks=self.ranks,
+                                 special_tokens={})
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Ids to text; bytes that are not valid UTF-8 (a cut multi-byte character) become U+FFFD."""
+        """Ids to text; bytes that are not valid UTF-8 (a cut multi-byte character) become U+FFFD.
+        Special and added tokens give their text."""
         return self.encoding.decode([int(i) for i in ids])
 
     def token_bytes(self, token_id: int) -> bytes:
@@ -120,9 +178,14 @@ class Tokenizer:
     # ------------------------------------------------------------------ save / load
 
     def save(self, directory) -> Path:
-        """Write `tokenizer.tiktoken` (tiktoken's rank file) and `tokenizer.json` into `directory`."""
+        """Write `tokenizer.tiktoken` (tiktoken's rank file) and `tokenizer.json` into `directory`;
+        a tokenizer read from Hugging Face files writes those files back instead, unchanged."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        if self.hf_files:
+            for filename, content in self.hf_files.items():
+                (directory / filename).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+            return directory
         with open(directory / RANKS_FILE, "wb") as f:
             for token, rank in sorted(self.ranks.items(), key=lambda item: item[1]):
                 f.write(base64.b64encode(token) + b" " + str(rank).encode() + b"\n")
@@ -132,18 +195,30 @@ class Tokenizer:
 
     @classmethod
     def load(cls, dir_or_name) -> Tokenizer:
-        """A folder written by `save`, or the name of a tiktoken encoding ("cl100k_base", ...: needs
-        the internet the first time) with our three special tokens appended after its ranks."""
-        directory = Path(dir_or_name)
-        if directory.is_dir():
-            config = json.loads((directory / CONFIG_FILE).read_text())
-            ranks = read_ranks(directory / RANKS_FILE)
+        """A folder written by `save`; a Hugging Face `tokenizer.json` (the file, or its folder, where a
+        `tokenizer_config.json` may name BOS/EOS/PAD); or the name of a tiktoken encoding ("cl100k_base",
+        ...: needs the internet the first time) with our three special tokens appended after its ranks."""
+        path = Path(dir_or_name)
+        file = path / CONFIG_FILE if path.is_dir() else path
+        if file.is_file():
+            config = read_json(file)
+            if isinstance(config.get("model"), dict):  # Hugging Face's: {"model": {"type", "vocab", ...}}
+                return cls.from_hf(file)
+            if not {"name", "pattern", "special_tokens"} <= config.keys():
+                raise ValueError(f"{file} is neither a Hugging Face tokenizer.json (no \"model\") nor the "
+                                 f"{CONFIG_FILE} of a folder written by Tokenizer.save")
+            ranks = read_ranks(file.parent / RANKS_FILE)
             return cls(config["name"], config["pattern"], ranks, config["special_tokens"])
+        if path.is_dir():
+            raise FileNotFoundError(f"{path} has no {CONFIG_FILE}: a tokenizer folder holds either "
+                                    f"{RANKS_FILE} and {CONFIG_FILE} (written by Tokenizer.save) or a "
+                                    f"Hugging Face {HF_FILE}")
         if str(dir_or_name) in tiktoken.list_encoding_names():
             return cls.from_tiktoken(str(dir_or_name))
         raise FileNotFoundError(
-            f"no tokenizer folder at {directory} (a folder with {RANKS_FILE} and {CONFIG_FILE}, written "
-            f"by Tokenizer.save), nor a tiktoken encoding name ({', '.join(tiktoken.list_encoding_names())})")
+            f"no tokenizer folder at {path} (a folder with {RANKS_FILE} and {CONFIG_FILE}, written by "
+            f"Tokenizer.save, or with a Hugging Face {HF_FILE}), nor a tiktoken encoding name "
+            f"({', '.join(tiktoken.list_encoding_names())})")
 
     @classmethod
     def from_tiktoken(cls, name: str) -> Tokenizer:
@@ -159,6 +234,50 @@ class Tokenizer:
                 f"then Tokenizer.load(DIR).") from e
         # tiktoken's documented way to extend an encoding: reuse its pattern and ranks
         return cls(name, base._pat_str, base._mergeable_ranks)
+
+    @classmethod
+    def from_hf(cls, path) -> Tokenizer:
+        """A Hugging Face byte-level BPE `tokenizer.json` (see the section below for what is read, and
+        how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a `tokenizer_config.json`
+        beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad". Without a BOS
+        token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code that
+        pads must mask by lengths, never by `id != pad_id`."""
+        path = Path(path)
+        spec = read_json(path)
+        config_path = path.parent / HF_CONFIG_FILE
+        config = read_json(config_path) if config_path.is_file() else {}
+        model = spec["model"]
+        if model.get("type") != "BPE":
+            raise ValueError(f"{path}: the model is {model.get('type')!r}; only byte-level BPE is supported "
+                             f"(WordPiece, Unigram and WordLevel tokenizers are not)")
+        if spec.get("normalizer") is not None:
+            raise ValueError(f"{path}: normalizer {spec['normalizer'].get('type')!r} is not supported (only "
+                             f"\"normalizer\": null, as in DeepSeek's tokenizers)")
+        if (spec.get("decoder") or {"type": "ByteLevel"})["type"] != "ByteLevel":
+            raise ValueError(f"{path}: decoder {spec['decoder']['type']!r} is not supported (only ByteLevel)")
+        added = [token for token in spec.get("added_tokens") or [] if token["content"]]  # HF skips empty ones
+        ranks = hf_ranks(model, {token["id"] for token in added}, path)
+        eos = hf_special(config, "eos_token", added, ("end", "eos"))
+        if eos is None:
+            raise ValueError(f"{path}: no EOS token (no eos_token in {HF_CONFIG_FILE}, no special token named "
+                             f"like \"end\" or \"eos\" among {[token['content'] for token in added]})")
+        bos = hf_special(config, "bos_token", added, ("begin", "bos")) or eos
+        pad = hf_special(config, "pad_token", added, ("pad",)) or eos
+        files = {HF_FILE: spec, **({HF_CONFIG_FILE: config} if config else {})}
+        return cls(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks,
+                   {token["content"]: token["id"] for token in added}, bos=bos, eos=eos, pad=pad,
+                   pre_tokenizer=HFPreTokenizer(spec.get("pre_tokenizer"), added), hf_files=files)
+
+
+def read_json(path) -> dict:
+    """A JSON object from a file, with the file's name in the error if it is not one."""
+    try:
+        content = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON file ({e})") from e
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    return content
 
 
 def read_ranks(path) -> dict[bytes, int]:
@@ -179,6 +298,280 @@ def read_ranks(path) -> dict[bytes, int]:
     if len(set(ranks.values())) != len(ranks):
         raise ValueError(f"{path}: two tokens share a rank")
     return ranks
+
+
+# ----------------------------------------------------------------------------- Hugging Face tokenizer.json
+# The released DeepSeek LLM / DeepSeekMath models ship Hugging Face's `tokenizer.json` (the format of the
+# `tokenizers` library): a byte-level BPE "model" (vocab: token string -> id, merges in priority order),
+# a "pre_tokenizer" (for DeepSeek: a Sequence of regex Splits, then Digits, then ByteLevel) and
+# "added_tokens" (BOS, EOS, ...). We turn the vocab into tiktoken ranks and run the pre-tokenizer here,
+# in Python: a sequence of splits is not one tiktoken pattern (each split works inside the pieces the
+# previous one left, and keeps the text between its matches, which tiktoken's findall would drop).
+# tiktoken then BPE-encodes the pieces, many at a time: joined by PIECE_SEPARATOR, they are cut apart
+# again by PIECES_PATTERN, and tiktoken encodes each piece on its own, as Hugging Face's BPE does.
+HF_FILE, HF_CONFIG_FILE = "tokenizer.json", "tokenizer_config.json"
+PIECE_SEPARATOR, PIECES_PATTERN = "\x00", r"[^\x00]+"
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+SPLIT_BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
+NEVER_IN_UTF8 = {0xC0, 0xC1, *range(0xF5, 0x100)}  # bytes that no UTF-8 text contains
+WORD_CHAR, SPACE_CHAR = regex.compile(r"\w"), regex.compile(r"\s")
+MEMO_PIECE_CHARS, MEMO_SIZE = 64, 1 << 15  # per step; bounds the memo's memory
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's map from the 256 bytes to printable characters, in which byte-level vocabularies are
+    written: the printable Latin-1 bytes stand for themselves, the 68 others (controls, space, ...)
+    become U+0100, U+0101, ... in byte order, so " " is "Ġ" and "\n" is "Ċ"."""
+    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    others = [b for b in range(256) if b not in printable]
+    return {**{b: chr(b) for b in printable}, **{b: chr(256 + i) for i, b in enumerate(others)}}
+
+
+BYTE_OF_CHAR = {char: byte for byte, char in bytes_to_unicode().items()}
+
+
+def hf_token_bytes(token: str) -> bytes:
+    """The bytes a vocabulary string stands for, read as HF's ByteLevel decoder reads it: each character
+    through GPT-2's map, or, when a character is not in the map, the string's own UTF-8."""
+    try:
+        return bytes(BYTE_OF_CHAR[char] for char in token)
+    except KeyError:
+        return token.encode("utf-8")
+
+
+def hf_ranks(model: dict, added_ids: set[int], path) -> dict[bytes, int]:
+    """tiktoken ranks {token bytes: id} from a BPE model's vocab and merges (added tokens left out).
+
+    Hugging Face merges, in each piece, the adjacent pair that comes first in `merges`; tiktoken the
+    pair whose concatenation has the lowest rank. With rank = id they agree when the ids of the merged
+    tokens increase with merge order, which is how the `tokenizers` trainer numbers them (each merge
+    makes the next id). We check that and refuse other vocabularies (renumbering the ranks would need an
+    id map on every encode). Two rarer departures are only counted, in a warning: tokens made by no
+    merge (Hugging Face never produces them; tiktoken could, when a piece spells one exactly) and merges
+    that re-make an earlier merge's token (tiktoken ranks it by its first merge). What remains is
+    tiktoken's own rule of taking a piece that spells a whole token as that token (Hugging Face's
+    `ignore_merges`), which differs only for a token that the merges do not rebuild from its own bytes
+    (unusual in a trained vocabulary)."""
+    for option in ("dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback"):
+        if model.get(option):
+            raise ValueError(f"{path}: BPE option {option}={model[option]!r} is not supported (byte-level BPE "
+                             f"tokenizers such as DeepSeek's do not set it)")
+    vocab = model["vocab"]
+    ranks = {}
+    for token, token_id in vocab.items():
+        if token_id in added_ids:
+            continue
+        token_bytes = hf_token_bytes(token)
+        if token_bytes in ranks:
+            raise ValueError(f"{path}: two vocabulary entries stand for the bytes {token_bytes!r}")
+        ranks[token_bytes] = token_id
+    if len(set(ranks.values())) != len(ranks):
+        raise ValueError(f"{path}: two vocabulary entries share an id")
+    made, last, remade = set(), -1, 0  # ids made by merges, the latest one, merges re-making a made id
+    for number, merge in enumerate(model.get("merges") or []):
+        pair = merge.split(" ") if isinstance(merge, str) else list(merge)  # "a b" or, newer, ["a", "b"]
+        if len(pair) != 2 or not all(part in vocab for part in pair) or "".join(pair) not in vocab:
+            raise ValueError(f"{path}: merge #{number} {merge!r} is not a pair of vocabulary tokens whose "
+                             f"concatenation is in the vocabulary")
+        token_id = vocab["".join(pair)]
+        if token_id in made:
+            remade += 1
+        elif token_id <= last:
+            raise ValueError(
+                f"{path}: merge #{number} {merge!r} makes id {token_id}, below the id {last} of an earlier "
+                f"merge. tiktoken ranks merges by the merged token's id, so ids must increase with merge "
+                f"order (as the `tokenizers` BPE trainer numbers them); this renumbered vocabulary is not "
+                f"supported")
+        else:
+            made.add(token_id)
+            last = token_id
+    unmade = [token for token, token_id in ranks.items() if len(token) > 1 and token_id not in made]
+    if unmade or remade:
+        warnings.warn(f"{path}: {len(unmade)} multi-byte tokens come from no merge (e.g. {unmade[:3]}) and "
+                      f"{remade} merges re-make an earlier merge's token: tiktoken may encode some rare "
+                      f"pieces differently from Hugging Face")
+    missing = [byte for byte in range(256) if byte not in NEVER_IN_UTF8 and bytes([byte]) not in ranks]
+    if missing:
+        raise ValueError(f"{path}: the vocabulary lacks the single bytes {missing}, which UTF-8 text can "
+                         f"contain (Hugging Face would drop them or emit the unknown token)")
+    return ranks
+
+
+def hf_special(config: dict, key: str, added: list[dict], words: tuple[str, ...]) -> str | None:
+    """The added token that tokenizer_config.json names as `key` (a string or {"content": ...}), else the
+    first special token whose text contains one of `words` (case-insensitive), else None."""
+    named = config.get(key)
+    if isinstance(named, dict):
+        named = named.get("content")
+    if named is not None:
+        if named not in {token["content"] for token in added}:
+            raise ValueError(f"{HF_CONFIG_FILE}: {key} {named!r} is not one of the added tokens of {HF_FILE}")
+        return named
+    specials = [token["content"] for token in added if token.get("special")]
+    return next((token for token in specials if any(word in token.lower() for word in words)), None)
+
+
+class HFPreTokenizer:
+    r"""What `tokenizers` does to a text before BPE, redone with the `regex` module:
+
+    1. cut out the non-special added tokens (AddedVocabulary: leftmost-longest match; single_word, lstrip
+       and rstrip honoured; tokens with "normalized": false first, then the others, as Hugging Face does).
+       Special tokens are not looked for: here they never come from text (unlike Hugging Face's default);
+    2. run the pre_tokenizer's steps, each on every piece the previous one left: Split (a regex or a
+       string; behavior Removed / Isolated / MergedWithPrevious / MergedWithNext / Contiguous; invert),
+       Digits (individual_digits: each digit its own piece, else each run of digits) and, last, ByteLevel
+       (add_prefix_space; use_regex: GPT-2's split). ByteLevel also maps bytes to GPT-2's characters,
+       which raw-byte ranks do not need.
+    Hugging Face compiles regexes with Oniguruma's Ruby syntax, where ^ and $ match at every line, so we
+    compile with MULTILINE. \s, \p{L} and \p{N} mean the same in both (Unicode's White_Space, letters,
+    numbers), up to characters assigned in a newer Unicode version than one of them knows. Ruby-only
+    syntax (\h for a hex digit, && inside [...]) is not translated; DeepSeek's patterns use none.
+    Where a pattern can match the empty string, the two engines may resume the search differently.
+    """
+
+    def __init__(self, config: dict | None, added_tokens: list[dict]):
+        steps = flat_steps(config) if config else []
+        kinds = [step.get("type") for step in steps]
+        if kinds.count("ByteLevel") != 1 or kinds[-1] != "ByteLevel":
+            raise ValueError(f"pre-tokenizer {kinds}: byte-level BPE needs ByteLevel as the last step (and only "
+                             f"there); other layouts are not supported")
+        self.steps = [make_step(step) for step in steps]
+        self.memo = [{} for _ in self.steps]  # per step: short piece -> what it and the later steps make of it
+        self.added = []  # per pass: (alternation of the tokens' texts, longest first; {text: token})
+        plain = [token for token in added_tokens if not token.get("special")]
+        for normalized in (False, True):
+            tokens = {token["content"]: token for token in plain if token.get("normalized", True) == normalized}
+            if tokens:
+                alternatives = sorted(tokens, key=len, reverse=True)  # leftmost-longest, like HF's Aho-Corasick
+                self.added.append((regex.compile("|".join(map(regex.escape, alternatives))), tokens))
+
+    def split(self, text: str) -> list[str | int]:
+        """The pieces that BPE encodes one by one (str), and the ids of added tokens found in the text (int)."""
+        segments = [text]
+        for pattern, tokens in self.added:
+            segments = [part for segment in segments for part in
+                        (cut_added_tokens(segment, pattern, tokens) if isinstance(segment, str) else [segment])]
+        pieces = []
+        for segment in segments:
+            if isinstance(segment, int):
+                pieces.append(segment)
+            elif segment:
+                pieces += self.run_steps(segment, 0)
+        return pieces
+
+    def run_steps(self, piece: str, first: int) -> list[str]:
+        """Steps `first`, `first` + 1, ... applied to `piece`. Words repeat, so short pieces' results are
+        memoised per step, the first MEMO_SIZE seen (frequent words come early): with regex calls at
+        ~4 us each, this is most of the speed."""
+        if first == len(self.steps):
+            return [piece]
+        memo = self.memo[first]
+        pieces = memo.get(piece)
+        if pieces is None:
+            pieces = [out for part in self.steps[first](piece) for out in self.run_steps(part, first + 1)]
+            if len(piece) <= MEMO_PIECE_CHARS and len(memo) < MEMO_SIZE:
+                memo[piece] = pieces
+        return pieces
+
+
+def flat_steps(config: dict) -> list[dict]:
+    """A pre_tokenizer's steps in order, nested Sequences flattened."""
+    if config.get("type") == "Sequence":
+        return [step for inner in config["pretokenizers"] for step in flat_steps(inner)]
+    return [config]
+
+
+def make_step(config: dict):
+    """One pre-tokenizer step as a function: piece -> pieces."""
+    kind = config.get("type")
+    if kind == "Split":
+        pattern, behavior = config["pattern"], config["behavior"]
+        if behavior not in SPLIT_BEHAVIORS:
+            raise ValueError(f"Split behavior {behavior!r} is unknown (known: {', '.join(SPLIT_BEHAVIORS)})")
+        source = pattern["Regex"] if "Regex" in pattern else regex.escape(pattern["String"])
+        try:
+            compiled = regex.compile(source, regex.MULTILINE)
+        except regex.error as e:
+            raise ValueError(f"Split pattern {source!r} does not compile with the regex module: {e}") from e
+        if behavior == "Isolated" and not config.get("invert") and compiled.groups == 0:
+            return functools.partial(split_isolated, regex.compile(f"({source})", regex.MULTILINE))
+        return functools.partial(hf_split, compiled, behavior, bool(config.get("invert")))
+    if kind == "Digits":  # HF cuts around each char::is_numeric character (Unicode N*), gluing runs unless individual
+        digits = r"(\p{N})" if config.get("individual_digits") else r"(\p{N}+)"
+        return functools.partial(split_isolated, regex.compile(digits))
+    if kind == "ByteLevel":
+        gpt2 = regex.compile(f"({GPT2_PATTERN})") if config.get("use_regex", True) else None
+        return functools.partial(byte_level_split, config.get("add_prefix_space", True), gpt2)
+    raise ValueError(f"pre-tokenizer {kind!r} is not supported (only Sequence, Split, Digits, ByteLevel)")
+
+
+def hf_split(pattern, behavior: str, invert: bool, piece: str) -> list[str]:
+    """`tokenizers`' NormalizedString.split: cover `piece` with the pattern's matches and the gaps
+    between them (flagged as matches or not; invert swaps the flags), then keep or drop or glue the
+    matches as `behavior` says; empty pieces are dropped."""
+    spans, end = [], 0  # [start, stop, is_match]
+    for match in pattern.finditer(piece):
+        start, stop = match.span()
+        if start > end:
+            spans.append([end, start, invert])
+        spans.append([start, stop, not invert])
+        end = stop
+    if end < len(piece):
+        spans.append([end, len(piece), invert])
+    if behavior == "Removed":
+        spans = [span for span in spans if not span[2]]
+    elif behavior != "Isolated":  # glue a match to its neighbour (Contiguous: equal flags to each other)
+        backward = behavior == "MergedWithNext"
+        glued, previous = [], False
+        for span in (reversed(spans) if backward else spans):
+            is_match = span[2]
+            if glued and (is_match == previous if behavior == "Contiguous" else is_match and not previous):
+                glued[-1][0 if backward else 1] = span[0 if backward else 1]
+            else:
+                glued.append(span)
+            previous = is_match
+        spans = glued[::-1] if backward else glued
+    return [piece[start:stop] for start, stop, _ in spans if stop > start]
+
+
+def split_isolated(wrapped, piece: str) -> list[str]:
+    """hf_split(pattern, "Isolated", invert=False, piece), the common case, at C speed: `split` on the
+    pattern wrapped in one group (and holding no other) returns gaps and matches in order."""
+    return [part for part in wrapped.split(piece) if part]
+
+
+def byte_level_split(add_prefix_space: bool, gpt2, piece: str) -> list[str]:
+    """HF's ByteLevel pre-tokenizer, on one piece: a space in front unless there is one, then GPT-2's
+    split (`gpt2` wrapped in a group, as split_isolated takes it)."""
+    if add_prefix_space and not piece.startswith(" "):
+        piece = " " + piece
+    return split_isolated(gpt2, piece) if gpt2 is not None else [piece]
+
+
+def cut_added_tokens(text: str, pattern, tokens: dict[str, dict]) -> list[str | int]:
+    """HF's AddedVocabulary.find_matches: the text between added tokens (str) and their ids (int). A
+    single_word token counts only between non-word characters; an lstrip / rstrip token also takes the
+    whitespace on its left / right."""
+    out, done = [], 0
+    for match in pattern.finditer(text):
+        start, stop = match.span()
+        token = tokens[match.group()]
+        if token.get("single_word") and ((start > 0 and WORD_CHAR.fullmatch(text[start - 1]))
+                                         or (stop < len(text) and WORD_CHAR.fullmatch(text[stop]))):
+            continue
+        if token.get("lstrip"):
+            while start > done and SPACE_CHAR.fullmatch(text[start - 1]):
+                start -= 1
+        if token.get("rstrip"):
+            while stop < len(text) and SPACE_CHAR.fullmatch(text[stop]):
+                stop += 1
+        if start > done:
+            out.append(text[done:start])
+        out.append(token["id"])
+        done = stop
+    if done < len(text):
+        out.append(text[done:])
+    return out
 
 
 # ----------------------------------------------------------------------------- training
@@ -323,6 +716,18 @@ def bench_train(mb: float = 10, vocab_size: int = 4096, seed: int = 0) -> dict:
             "mb_per_s": round(megabytes / (end - start), 3)}
 
 
+def bench_encode(tok: Tokenizer, mb: float = 10, seed: int = 0, num_threads: int = 8) -> dict:
+    """Time `tok.encode_batch` on the paragraphs of `synthetic_text(mb, seed)`; returns the figures."""
+    text = synthetic_text(mb, seed)
+    texts = text.split("\n\n")
+    megabytes = len(text.encode()) / 1e6
+    start = time.perf_counter()
+    tokens = sum(map(len, tok.encode_batch(texts, num_threads=num_threads)))
+    seconds = time.perf_counter() - start
+    return {"tokenizer": tok.name, "mb": round(megabytes, 2), "tokens": tokens, "encode_s": round(seconds, 2),
+            "mb_per_s": round(megabytes / seconds, 3), "bytes_per_token": round(megabytes * 1e6 / tokens, 2)}
+
+
 # ----------------------------------------------------------------------------- command line
 
 def read_texts(paths: Iterable, field: str, stats: Counter) -> Iterator[str]:
@@ -355,10 +760,13 @@ def main(argv=None) -> int:
     encode.add_argument("--tokenizer", required=True, help="a saved tokenizer folder or a tiktoken encoding name")
     encode.add_argument("--pieces", action="store_true", help="also print each token's text")
     encode.add_argument("text", help="the text to encode")
-    bench = commands.add_parser("bench", help="time training on synthetic text; prints the figures")
+    bench = commands.add_parser("bench", help="time training (or, with --tokenizer, encoding) on synthetic "
+                                              "text; prints the figures")
     bench.add_argument("--mb", type=float, default=10, help="megabytes of synthetic text (default: 10)")
     bench.add_argument("--vocab-size", type=int, default=4096, help="vocabulary size (default: 4096)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic text (default: 0)")
+    bench.add_argument("--tokenizer", help="time encode_batch with this tokenizer (a folder, a Hugging Face "
+                                           "tokenizer.json or a tiktoken name) instead of training")
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -379,6 +787,11 @@ def main(argv=None) -> int:
         print(json.dumps(ids))
         if args.pieces:
             print(json.dumps([tok.token_bytes(i).decode("utf-8", errors="replace") for i in ids], ensure_ascii=False))
+    elif args.command == "bench" and args.tokenizer:
+        figures = bench_encode(Tokenizer.load(args.tokenizer), args.mb, args.seed)
+        print(f"encode_batch with {figures['tokenizer']}: {figures['mb']} MB in {figures['encode_s']} s "
+              f"({figures['mb_per_s']} MB/s, {figures['bytes_per_token']} bytes per token)")
+        print(json.dumps(figures))
     elif args.command == "bench":
         figures = bench_train(args.mb, args.vocab_size, args.seed)
         print(f"BPE training: {figures['mb']} MB to {figures['vocab_size']} ids in {figures['train_s']} s "
