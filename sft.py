@@ -34,6 +34,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from data_pipeline import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
+from grader import accuracy_reward
 from model import Transformer
 from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, cleanup_distributed,
                       dry_run, export_model, model_config, seed_all, setup_distributed, train)
@@ -377,9 +378,8 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
     """Rejection-sampling fine-tuning data (RFT, §5.2.1): sample k solutions per problem
     ({"question", "answer"}) from the model, keep the correct, distinct ones as SFT records.
     Dropped and counted: samples cut off before EOS (they never finished), wrong answers
-    (reward.accuracy_reward), repeats of a kept solution (whitespace-normalised), and problems whose
+    (grader.accuracy_reward), repeats of a kept solution (whitespace-normalised), and problems whose
     gold answer is unusable or whose prompt leaves no room to generate."""
-    from reward import accuracy_reward  # not at the top: reward.py imports this file (its data reuse Packer)
     stats = stats if stats is not None else Counter()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from data_pipeline import chat_prompt, gsm8k_answer, last_boxed, read_jsonl, write_jsonl
 from model import ModelConfig, Transformer
-from reward import accuracy_reward, format_reward
+from grader import accuracy_reward, format_reward
 from sft import (IGNORE, Packer, SFTData, assistant_text, convert, encode_example, encode_prompt, fit_to_context,
                  gsm8k_to_sft, main, math_to_sft, sft_loss)
 from tokenizer import Tokenizer

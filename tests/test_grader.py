@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from data_pipeline import last_boxed
-from reward import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward
+from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,0 +1,720 @@
+"""Evaluation on GSM8K, MATH and the toy benchmark, scored the way DeepSeekMath scores (§5.1).
+
+The paper's protocol, and where each piece lives below:
+  - base models: few-shot chain-of-thought, GSM8K 8-shot (the exemplars of Wei et al. 2022) and MATH
+    4-shot (the Minerva prompt, Lewkowycz et al. 2022), in the formats of DeepSeekMath's own evaluation
+    code; the toy benchmark k-shot from its train split;
+  - chat models (Instruct, RL): zero-shot, `User: {q}\\n{BOXED_SUFFIX}\\n\\nAssistant:`;
+  - program-of-thought: the model writes a program, sandbox.run_program runs it, its printed output is
+    the answer; tool-integrated: reasoning interleaved with ```python blocks, each run and its output
+    appended as an ```output block, at most 2 rounds of 10 s;
+  - greedy decoding and at most 1024 new tokens; with n samples per question at a temperature, pass@k
+    and maj@k over k (Fig. 7: RL raises Maj@K, not Pass@K).
+Answers are extracted and compared by reward.py (extract_answer, math_equal), the grader GRPO uses.
+
+Read top to bottom: metrics -> prompts -> generation -> one evaluation (`evaluate`) -> report files ->
+the command line.
+
+    python evaluate.py --model-path runs/toy/sft --benchmark toy --data-dir runs/toy/world --out runs/toy/eval
+    python evaluate.py --model-path ckpt --benchmark math --data-dir data --mode base --out runs/math-base
+    torchrun --nproc_per_node 8 evaluate.py --model-path ckpt --benchmark gsm8k --data-dir data \\
+        --mode chat --n 64 --temperature 0.7 --k-list 1,4,16,64 --out runs/gsm8k-fig7
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from data_pipeline import chat_prompt, load_benchmark, read_jsonl, write_jsonl
+from model import Transformer
+from pretrain import cleanup_distributed, setup_distributed
+from grader import extract_answer, math_equal
+from sandbox import program_answer, run_program
+from tokenizer import Tokenizer
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def accuracy_with_se(scores: Sequence[float]) -> tuple[float, float]:
+    """Mean of per-question scores in [0, 1] and its binomial standard error sqrt(p(1-p)/N).
+    N counts questions, the independent units: samples of one question are correlated."""
+    if not scores:
+        return 0.0, 0.0
+    p = sum(scores) / len(scores)
+    return p, math.sqrt(max(p * (1 - p), 0.0) / len(scores))
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c are correct (Chen et al. 2021, §2.1): the chance that
+    k of the n samples, drawn without replacement, include a correct one, 1 - C(n-c, k) / C(n, k).
+    Computed as 1 - prod_{i=n-c+1..n} (1 - k/i), which never forms the huge binomials."""
+    if not (0 <= c <= n and 1 <= k <= n):
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+    if n - c < k:  # every k-subset holds a correct sample
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def majority_vote(answers: Sequence[str | None]) -> str | None:
+    """The most frequent answer (self-consistency, Wang et al. 2022), with answers that math_equal judges
+    equal counted together ("0.5" and "\\frac{1}{2}" are one answer). None (no answer found) never wins
+    unless every answer is None. Ties go to the answer that appeared first. Returns the winning group's
+    first-seen form. An answer joins the first earlier group whose first form it equals."""
+    votes = Counter(a.strip() for a in answers if a is not None)  # insertion order = first appearance
+    groups: list[list] = []  # [first form, votes], in order of first appearance
+    for answer, count in votes.items():
+        for group in groups:
+            if math_equal(answer, group[0]):
+                group[1] += count
+                break
+        else:
+            groups.append([answer, count])
+    return max(groups, key=lambda g: g[1])[0] if groups else None  # max keeps the first of equals
+
+
+def default_k_list(n: int) -> list[int]:
+    """1, 2, 4, ... up to n, and n itself: the x-axis of Fig. 7."""
+    ks = [2 ** i for i in range(n.bit_length()) if 2 ** i <= n]
+    return ks if ks[-1] == n else ks + [n]
+
+
+# ----------------------------------------------------------------------------- prompts
+#
+# Few-shot formats as in DeepSeekMath's evaluation code (github.com/deepseek-ai/DeepSeek-Math,
+# evaluation/few_shot_prompts): GSM8K "Q: ... A: ...", MATH Minerva's "Problem: ... Solution: ...",
+# program-of-thought PAL's "Q: ... # solution in Python:". The model's completion is cut at the
+# start of a next exemplar (`stop`).
+
+@dataclass(frozen=True)
+class ShotFormat:
+    header: str     # the question part, with {question}; the prompt ends with it
+    answer: str     # what follows the header in an exemplar, with {solution} or {program}
+    separator: str  # between exemplars
+    stop: tuple[str, ...]
+
+
+SHOT_FORMATS = {
+    "gsm8k": ShotFormat("Q: {question}\nA:", " {solution}", "\n\n\n", ("\nQ:",)),
+    "math": ShotFormat("Problem:\n{question}\n\nSolution:", "\n{solution}", "\n\n", ("\nProblem:",)),
+    "toy": ShotFormat("Q: {question}\nA:", " {solution}", "\n\n\n", ("\nQ:",)),
+    "pot": ShotFormat("Q: {question}\n\n# solution in Python:", "\n\n\n{program}", "\n\n\n", ("\nQ:",)),
+}
+
+# Wei et al. 2022 (Chain-of-Thought Prompting, Table 20), the 8 GSM8K exemplars as DeepSeekMath's
+# evaluation code writes them. `program`: the same questions as program-of-thought in this project's
+# convention (straight-line Python that prints the answer; PAL, Gao et al. 2022, uses these questions).
+GSM8K_SHOTS = [
+    {"question": "There are 15 trees in the grove. Grove workers will plant trees in the grove today. "
+                 "After they are done, there will be 21 trees. How many trees did the grove workers plant today?",
+     "solution": "There are 15 trees originally. Then there were 21 trees after some more were planted. "
+                 "So there must have been 21 - 15 = 6. The answer is 6.",
+     "program": "trees_before = 15\ntrees_after = 21\nprint(trees_after - trees_before)"},
+    {"question": "If there are 3 cars in the parking lot and 2 more cars arrive, how many cars are in the "
+                 "parking lot?",
+     "solution": "There are originally 3 cars. 2 more cars arrive. 3 + 2 = 5. The answer is 5.",
+     "program": "cars = 3\narrived = 2\nprint(cars + arrived)"},
+    {"question": "Leah had 32 chocolates and her sister had 42. If they ate 35, how many pieces do they have "
+                 "left in total?",
+     "solution": "Originally, Leah had 32 chocolates. Her sister had 42. So in total they had 32 + 42 = 74. "
+                 "After eating 35, they had 74 - 35 = 39. The answer is 39.",
+     "program": "leah = 32\nsister = 42\neaten = 35\nprint(leah + sister - eaten)"},
+    {"question": "Jason had 20 lollipops. He gave Denny some lollipops. Now Jason has 12 lollipops. "
+                 "How many lollipops did Jason give to Denny?",
+     "solution": "Jason started with 20 lollipops. Then he had 12 after giving some to Denny. "
+                 "So he gave Denny 20 - 12 = 8. The answer is 8.",
+     "program": "before = 20\nafter = 12\nprint(before - after)"},
+    {"question": "Shawn has five toys. For Christmas, he got two toys each from his mom and dad. "
+                 "How many toys does he have now?",
+     "solution": "Shawn started with 5 toys. If he got 2 toys each from his mom and dad, then that is 4 more toys. "
+                 "5 + 4 = 9. The answer is 9.",
+     "program": "toys = 5\nfrom_mom = 2\nfrom_dad = 2\nprint(toys + from_mom + from_dad)"},
+    {"question": "There were nine computers in the server room. Five more computers were installed each day, "
+                 "from monday to thursday. How many computers are now in the server room?",
+     "solution": "There were originally 9 computers. For each of 4 days, 5 more computers were added. "
+                 "So 5 * 4 = 20 computers were added. 9 + 20 is 29. The answer is 29.",
+     "program": "computers = 9\nper_day = 5\ndays = 4  # monday to thursday\nprint(computers + per_day * days)"},
+    {"question": "Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 more. "
+                 "How many golf balls did he have at the end of wednesday?",
+     "solution": "Michael started with 58 golf balls. After losing 23 on tuesday, he had 58 - 23 = 35. "
+                 "After losing 2 more, he had 35 - 2 = 33 golf balls. The answer is 33.",
+     "program": "balls = 58\nlost_tuesday = 23\nlost_wednesday = 2\nprint(balls - lost_tuesday - lost_wednesday)"},
+    {"question": "Olivia has $23. She bought five bagels for $3 each. How much money does she have left?",
+     "solution": "Olivia had 23 dollars. 5 bagels for 3 dollars each will be 5 x 3 = 15 dollars. "
+                 "So she has 23 - 15 dollars left. 23 - 15 is 8. The answer is 8.",
+     "program": "money = 23\nbagels = 5\nprice = 3\nprint(money - bagels * price)"},
+]
+
+# Minerva (Lewkowycz et al. 2022, App. D.2), the 4 MATH exemplars with \boxed{} answers and the closing
+# "Final Answer" line, as DeepSeekMath's evaluation code writes them (the stray "}" of the first question
+# is in the original prompt).
+_FINAL = "\nFinal Answer: The final answer is ${}$. I hope it is correct."
+MATH_SHOTS = [
+    {"question": "Find the domain of the expression $\\frac{\\sqrt{x-2}}{\\sqrt{5-x}}$.}",
+     "solution": "The expressions inside each square root must be non-negative.\n"
+                 "Therefore, $x-2 \\ge 0$, so $x\\ge2$, and $5 - x \\ge 0$, so $x \\le 5$.\n"
+                 "Also, the denominator cannot be equal to zero, so $5-x>0$, which gives $x<5$.\n"
+                 "Therefore, the domain of the expression is $\\boxed{[2,5)}$." + _FINAL.format("[2,5)")},
+    {"question": "If $\\det \\mathbf{A} = 2$ and $\\det \\mathbf{B} = 12,$ then find "
+                 "$\\det (\\mathbf{A} \\mathbf{B}).$",
+     "solution": "We have that $\\det (\\mathbf{A} \\mathbf{B}) = (\\det \\mathbf{A})(\\det \\mathbf{B}) "
+                 "= (2)(12) = \\boxed{24}.$" + _FINAL.format("24")},
+    {"question": "Terrell usually lifts two 20-pound weights 12 times. If he uses two 15-pound weights instead, "
+                 "how many times must Terrell lift them in order to lift the same total weight?",
+     "solution": "If Terrell lifts two 20-pound weights 12 times, he lifts a total of $2\\cdot 12\\cdot20=480$ "
+                 "pounds of weight.  If he lifts two 15-pound weights instead for $n$ times, he will lift a total "
+                 "of $2\\cdot15\\cdot n=30n$ pounds of weight.  Equating this to 480 pounds, we can solve for $n$: "
+                 "\\begin{align*}\n30n&=480\\\\\n\\Rightarrow\\qquad n&=480/30=\\boxed{16}\n\\end{align*}"
+                 + _FINAL.format("16")},
+    {"question": "If the system of equations\n\n\\begin{align*}\n6x-4y&=a,\\\\\n6y-9x &=b.\n\\end{align*}has a "
+                 "solution $(x, y)$ where $x$ and $y$ are both nonzero, find $\\frac{a}{b},$ assuming $b$ is nonzero.",
+     "solution": "If we multiply the first equation by $-\\frac{3}{2}$, we obtain\n\n$$6y-9x=-\\frac{3}{2}a.$$"
+                 "Since we also know that $6y-9x=b$, we have\n\n$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}="
+                 "\\boxed{-\\frac{2}{3}}.$$" + _FINAL.format("-\\frac{2}{3}")},
+]
+BUILTIN_SHOTS = {"gsm8k": GSM8K_SHOTS, "math": MATH_SHOTS}
+DEFAULT_SHOTS = {"gsm8k": 8, "math": 4, "toy": 3}  # base mode; the toy model's context is short
+
+# Zero-shot instructions after the question (§3.1, §5.1). TOOL_SUFFIX is DeepSeekMath's (its evaluation
+# code); the paper does not print a PoT instruction, POT_SUFFIX is ours.
+POT_SUFFIX = "Please solve the problem with a Python program that prints the final answer."
+TOOL_SUFFIX = ("Please integrate natural language reasoning with programs to solve the problem above, "
+               "and put your final answer within \\boxed{}.")
+MODES = ("base", "chat", "pot", "tool")
+
+
+def same_question(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def pick_shots(pool: Sequence[dict], question: str, k: int, need: str = "solution") -> list[dict]:
+    """The first k exemplars of the pool that have `need` and are not the question under test: an
+    exemplar equal to it (whitespace aside) is skipped, so the next one in the pool replaces it (a pool
+    with no spare gives one shot fewer). The same exemplars for every other question."""
+    return [s for s in pool if s.get(need) and not same_question(s["question"], question)][:k]
+
+
+def build_prompt(question: str, mode: str, template: str = "deepseek", shots: Sequence[dict] = (),
+                 style: str = "gsm8k") -> str:
+    """The text the model completes. base: few-shot CoT in `style`'s format (zero-shot "Q: ... A:" without
+    shots); chat: the chat template with the \\boxed{} instruction; pot: few-shot programs when shots
+    are given, else the chat template with POT_SUFFIX; tool: the chat template with TOOL_SUFFIX."""
+    if mode == "chat":
+        return chat_prompt(question, template)
+    if mode == "tool" or (mode == "pot" and not shots):
+        suffix = TOOL_SUFFIX if mode == "tool" else POT_SUFFIX
+        return chat_prompt(f"{question}\n{suffix}", template, suffix=False)
+    fmt = SHOT_FORMATS["pot" if mode == "pot" else style]
+    parts = [fmt.header.format(question=s["question"]) + fmt.answer.format(**s) for s in shots]
+    return fmt.separator.join(parts + [fmt.header.format(question=question)])
+
+
+def stop_strings(mode: str, style: str, shots: int) -> tuple[str, ...]:
+    """Decoded-text stops besides EOS: the next exemplar's start (few-shot) or the request for a program's
+    output (tool-integrated: the model writes ```output, we run the code and fill it in)."""
+    if mode == "tool":
+        return ("```output",)
+    if mode == "base" or (mode == "pot" and shots):
+        return SHOT_FORMATS["pot" if mode == "pot" else style].stop
+    return ()
+
+
+def load_shot_pool(path) -> list[dict]:
+    """Exemplars from a benchmark file (e.g. the toy train split): its records, with the row's PoT
+    `program` when it has one (toy rows do; load_benchmark keeps only the unified fields)."""
+    path = Path(path)
+    rows = [] if path.is_dir() else read_jsonl(path)
+    programs = {r.get("question"): r["program"] for r in rows if r.get("program")}
+    return [{**r, "program": programs.get(r["question"])} for r in load_benchmark(path)]
+
+
+# ----------------------------------------------------------------------------- configuration
+
+@dataclass
+class EvalConfig:
+    mode: str = "chat"               # base | chat | pot | tool (see build_prompt)
+    template: str = "deepseek"       # chat template: deepseek | r1
+    style: str = "toy"               # few-shot format and exemplars: gsm8k | math | toy
+    shots: int | None = None         # None: DEFAULT_SHOTS[style] in base mode, 0 otherwise
+    n: int = 1                       # samples per question
+    k_list: Sequence[int] = ()       # pass@k / maj@k points; () = 1, 2, 4, ... up to n
+    temperature: float = 0.0         # 0 = greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 1024
+    batch_size: int = 16             # sequences per generate call
+    seed: int = 0
+    add_bos: bool = False            # prepend BOS (the released DeepSeek models expect it; ours train without)
+    last_number_fallback: bool = False  # no stated answer -> the completion's last number
+    program_timeout: float = 10.0    # seconds per program run (pot, tool)
+    tool_rounds: int = 2
+    out: str | None = None           # write results.json, samples.jsonl, summary.md, curves.png here
+    label: str = ""                  # title of the summary (model and benchmark)
+    progress: bool = True
+    extra: dict = field(default_factory=dict)  # free-form facts recorded in results.json (paths, filters)
+
+    def resolved(self) -> "EvalConfig":
+        """A copy with the defaults filled in, checked; raises ValueError on contradictory settings."""
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; choose from {MODES}")
+        if self.style not in DEFAULT_SHOTS:
+            raise ValueError(f"unknown prompt style {self.style!r}; choose from {sorted(DEFAULT_SHOTS)}")
+        shots = self.shots if self.shots is not None else (DEFAULT_SHOTS[self.style] if self.mode == "base" else 0)
+        if shots < 0 or (shots and self.mode in ("chat", "tool")):
+            raise ValueError(f"--shots {shots}: chat and tool modes are zero-shot; shots must be >= 0")
+        if self.n < 1:
+            raise ValueError(f"--n must be >= 1, got {self.n}")
+        if self.n > 1 and self.temperature == 0:
+            raise ValueError("--n > 1 with --temperature 0 gives n identical greedy samples; set a temperature")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError("--temperature must be >= 0 and --top-p in (0, 1]")
+        k_list = sorted(set(self.k_list)) or default_k_list(self.n)
+        if not all(1 <= k <= self.n for k in k_list):
+            raise ValueError(f"--k-list {k_list}: every k must be in [1, n={self.n}]")
+        if self.batch_size < 1 or self.max_new_tokens < 1 or self.tool_rounds < 0:
+            raise ValueError("--batch-size and --max-new-tokens must be >= 1, --tool-rounds >= 0")
+        return EvalConfig(**{**asdict(self), "shots": shots, "k_list": k_list})
+
+
+def exemplar_pool(cfg: EvalConfig, shot_pool: Sequence[dict] | None) -> tuple[list[dict], str]:
+    """The exemplars to draw shots from (the given pool, else the built-in ones of cfg.style) and the field
+    a shot needs ("program" in PoT mode); ValueError when the pool cannot supply cfg.shots of them."""
+    pool = list(shot_pool) if shot_pool is not None else BUILTIN_SHOTS.get(cfg.style, [])
+    need = "program" if cfg.mode == "pot" else "solution"
+    usable = sum(1 for s in pool if s.get(need))
+    if cfg.shots and usable < cfg.shots:
+        raise ValueError(f"{cfg.shots} shots asked, but the exemplar pool has {usable} with a {need} (style "
+                         f"{cfg.style!r}; the toy style needs its train split: --data-dir or --shots-file)")
+    return pool, need
+
+
+# ----------------------------------------------------------------------------- generation
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """The text before the earliest stop string, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def generate_texts(model, tokenizer, prompts: Sequence[list[int]], cfg: EvalConfig, stops: Sequence[str],
+                   generator=None, bar=None) -> list[tuple[str, str, int]]:
+    """Complete token-id prompts in batches. Returns per prompt (text, finish, new tokens), finish being
+    "eos", "stop" (a stop string; the text is cut before it), "length" (out of tokens or context) or
+    "prompt_too_long" (no room to generate: empty text, scored as wrong). Prompts of similar length are
+    batched together (less padding); sampled results therefore depend on the batch size."""
+    context = model.config.max_seq_len
+    results: list = [("", "prompt_too_long", 0)] * len(prompts)
+    order = sorted((i for i in range(len(prompts)) if len(prompts[i]) < context), key=lambda i: -len(prompts[i]))
+    for start in range(0, len(order), cfg.batch_size):
+        batch = order[start:start + cfg.batch_size]
+        completions, _ = model.generate([prompts[i] for i in batch], cfg.max_new_tokens, temperature=cfg.temperature,
+                                        top_p=cfg.top_p, stop_ids=(tokenizer.eos_id,), generator=generator)
+        for i, ids in zip(batch, completions):
+            hit_eos = bool(ids) and ids[-1] == tokenizer.eos_id
+            text, stopped = cut_at_stop(tokenizer.decode(ids[:-1] if hit_eos else ids), stops)
+            results[i] = (text, "stop" if stopped else "eos" if hit_eos else "length", len(ids))
+        if bar is not None:
+            bar.update(len(batch))
+    return results
+
+
+def run_programs(codes: Sequence[str], timeout: float) -> list:
+    """sandbox.run_program on many programs at once: each runs in its own process, so threads suffice."""
+    if not codes:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(codes), os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda code: run_program(code, timeout=timeout), codes))
+
+
+_PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def program_of(completion: str) -> str:
+    """The program of a PoT completion: its first ```python block, else the whole completion (few-shot
+    PoT completions are bare code, as the exemplars)."""
+    block = _PYTHON_BLOCK.search(completion)
+    return block.group(1) if block else completion
+
+
+def tool_code(text: str) -> str | None:
+    """The code to run when a tool-integrated completion asks for output: its last ```python block, which
+    must end the text, after the earlier blocks minus their print lines (their definitions stay in
+    scope, their output was shown already), as DeepSeekMath's evaluation code does."""
+    blocks = _PYTHON_BLOCK.findall(text)
+    if not blocks or not text.rstrip().endswith("```"):
+        return None
+    earlier = [line for block in blocks[:-1] for line in block.splitlines() if "print(" not in line]
+    return "\n".join(earlier + [blocks[-1]]).strip() or None
+
+
+def tool_output(result) -> str:
+    """What the model sees in the ```output block: the printed output, or the error when nothing was
+    printed; long outputs shortened to their two ends (as DeepSeekMath's evaluation code)."""
+    out = result.stdout.strip()
+    if not out and result.error:
+        last = result.stderr.strip().splitlines()[-1:] or [result.error]
+        out = f"Runtime errors: {last[0]}"
+    return out if len(out) <= 100 else f"{out[:50]}...{out[-50:]}"
+
+
+def complete_with_tools(model, tokenizer, prompts: Sequence[list[int]], cfg: EvalConfig, generator=None,
+                        bar=None) -> list[tuple[str, str, int]]:
+    """Tool-integrated generation: generate until the model asks for output (```output), run its code,
+    append "```output\\n...\\n```", let it continue; at most cfg.tool_rounds runs per completion."""
+    texts, finishes, tokens = [""] * len(prompts), ["length"] * len(prompts), [0] * len(prompts)
+    active = list(range(len(prompts)))
+    for round_ in range(cfg.tool_rounds + 1):
+        outs = generate_texts(model, tokenizer, [prompts[i] + tokenizer.encode(texts[i]) for i in active], cfg,
+                              ("```output",), generator, bar if round_ == 0 else None)
+        runs = []
+        for i, (piece, finish, n_new) in zip(active, outs):
+            finish = "length" if finish == "prompt_too_long" and round_ else finish  # context used up
+            texts[i], finishes[i], tokens[i] = texts[i] + piece, finish, tokens[i] + n_new
+            code = tool_code(texts[i]) if finish == "stop" and round_ < cfg.tool_rounds else None
+            if code is not None:
+                runs.append((i, code))
+        for (i, _), result in zip(runs, run_programs([code for _, code in runs], cfg.program_timeout)):
+            texts[i] = f"{texts[i].rstrip()}\n```output\n{tool_output(result)}\n```\n"
+        active = [i for i, _ in runs]
+        if not active:
+            break
+    return list(zip(texts, finishes, tokens))
+
+
+# ----------------------------------------------------------------------------- one evaluation
+
+def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_pool: Sequence[dict] | None = None):
+    """Evaluate `model` on benchmark `records` (load_benchmark's shape). Returns the metrics dict on rank 0
+    (and writes cfg.out there), None on the other ranks.
+
+    model: anything with Transformer.generate's interface and `config.max_seq_len`; tokenizer: encode,
+    decode, eos_id, bos_id. shot_pool: few-shot exemplars ({"question", "solution"[, "program"]}); None
+    takes the built-in GSM8K / MATH ones for cfg.style. Under torch.distributed, questions are dealt out
+    to ranks round-robin and the results gathered on rank 0 (gather_object)."""
+    cfg = cfg.resolved()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    pool, need = exemplar_pool(cfg, shot_pool)
+    started = time.time()
+    mine = list(range(rank, len(records), world))
+    prompts = {i: build_prompt(records[i]["question"], cfg.mode, cfg.template,
+                               pick_shots(pool, records[i]["question"], cfg.shots, need), cfg.style) for i in mine}
+    bos = [tokenizer.bos_id] if cfg.add_bos else []
+    ids = {i: bos + tokenizer.encode(prompts[i]) for i in mine}
+    jobs = [(i, j) for i in mine for j in range(cfg.n)]  # every sample of a question shares its prompt ids
+
+    generator = None
+    if cfg.temperature > 0:
+        generator = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed + rank)
+    with tqdm(total=len(jobs), desc=f"evaluate ({cfg.mode})", disable=not cfg.progress or rank != 0) as bar:
+        job_ids = [ids[i] for i, _ in jobs]
+        if cfg.mode == "tool":
+            outs = complete_with_tools(model, tokenizer, job_ids, cfg, generator, bar)
+        else:
+            outs = generate_texts(model, tokenizer, job_ids, cfg, stop_strings(cfg.mode, cfg.style, cfg.shots),
+                                  generator, bar)
+    if cfg.mode == "pot":
+        runs = run_programs([program_of(text) for text, _, _ in outs], cfg.program_timeout)
+        answers = [program_answer(r) for r in runs]
+    else:
+        answers = [extract_answer(text, cfg.last_number_fallback) for text, _, _ in outs]
+
+    rows = {i: {"index": i, "id": records[i]["id"], "level": records[i].get("level"), "type": records[i].get("type"),
+                "question": records[i]["question"], "gold": records[i]["answer"], "prompt": prompts[i],
+                "samples": []} for i in mine}
+    for (i, _), (text, finish, n_new), answer in zip(jobs, outs, answers):
+        rows[i]["samples"].append({"completion": text, "answer": answer,
+                                   "correct": math_equal(answer, records[i]["answer"]),
+                                   "finish": finish, "tokens": n_new})
+    seconds = time.time() - started
+    if world > 1:
+        gathered = [None] * world if rank == 0 else None
+        dist.gather_object((list(rows.values()), seconds), gathered, dst=0)
+        if rank != 0:
+            return None
+        all_rows = sorted((row for part, _ in gathered for row in part), key=lambda row: row["index"])
+        seconds = max(s for _, s in gathered)
+    else:
+        all_rows = list(rows.values())
+    metrics = compute_metrics(all_rows, cfg, seconds)
+    if cfg.out:
+        write_outputs(Path(cfg.out), metrics, all_rows, cfg)
+    return metrics
+
+
+def compute_metrics(rows: Sequence[dict], cfg: EvalConfig, seconds: float = 0.0) -> dict:
+    """Accuracy (mean over questions of the fraction of correct samples; greedy accuracy when n = 1) with
+    its standard error; pass@k (unbiased estimator) and maj@k (majority vote over each question's FIRST k
+    samples) for k in cfg.k_list; the same accuracy by level and by type; how generations ended."""
+    n = cfg.n
+    n_correct = [sum(s["correct"] for s in row["samples"]) for row in rows]
+    per_question = [c / n for c in n_correct]
+    acc, se = accuracy_with_se(per_question)
+    samples = [s for row in rows for s in row["samples"]]
+    counts = Counter(s["finish"] for s in samples)
+    counts["no_answer"] = sum(s["answer"] is None for s in samples)
+    tokens = sum(s["tokens"] for s in samples)
+    return {
+        "label": cfg.label, "questions": len(rows), "samples": len(samples), "accuracy": acc, "accuracy_se": se,
+        "pass_at_k": {str(k): sum(pass_at_k(n, c, k) for c in n_correct) / max(len(rows), 1)
+                      for k in cfg.k_list},
+        "maj_at_k": {str(k): sum(math_equal(majority_vote([s["answer"] for s in row["samples"][:k]]), row["gold"])
+                                 for row in rows) / max(len(rows), 1) for k in cfg.k_list},
+        "by_level": breakdown(rows, per_question, "level"), "by_type": breakdown(rows, per_question, "type"),
+        "counts": dict(sorted(counts.items())), "generated_tokens": tokens,
+        "mean_completion_tokens": tokens / max(len(samples), 1), "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
+        "config": {**asdict(cfg), "k_list": list(cfg.k_list)},
+    }
+
+
+def breakdown(rows: Sequence[dict], per_question: Sequence[float], key: str) -> dict:
+    """{value of `key`: {"questions", "accuracy", "accuracy_se"}}; empty when no record has the key."""
+    groups: dict[str, list[float]] = {}
+    for row, score in zip(rows, per_question):
+        if row[key] is not None:
+            groups.setdefault(str(row[key]), []).append(score)
+    out = {}
+    for value in sorted(groups, key=lambda v: (level_number(v) is None, level_number(v) or 0, v)):
+        acc, se = accuracy_with_se(groups[value])
+        out[value] = {"questions": len(groups[value]), "accuracy": acc, "accuracy_se": se}
+    return out
+
+
+# ----------------------------------------------------------------------------- report files
+
+def write_outputs(out: Path, metrics: dict, rows: Sequence[dict], cfg: EvalConfig) -> None:
+    """results.json (metrics), samples.jsonl (a line per question: prompt, gold, and per sample the
+    completion, extracted answer, correct, finish, tokens), summary.md, curves.png (when >= 2 k's)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    write_jsonl(out / "samples.jsonl", rows)
+    if len(cfg.k_list) >= 2:
+        plot_curves(metrics, out / "curves.png")
+    (out / "summary.md").write_text(summary_markdown(metrics, plotted=len(cfg.k_list) >= 2))
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def summary_markdown(m: dict, plotted: bool) -> str:
+    c = m["config"]
+    lines = [f"# Evaluation: {m['label'] or 'model'}", "",
+             f"Mode `{c['mode']}` (style `{c['style']}`, {c['shots']} shots, template `{c['template']}`), "
+             f"{c['n']} sample(s) per question at temperature {c['temperature']} (top-p {c['top_p']}), "
+             f"at most {c['max_new_tokens']} new tokens.", "",
+             "| questions | samples | accuracy (%) | ± s.e. |", "| --- | --- | --- | --- |",
+             f"| {m['questions']} | {m['samples']} | {pct(m['accuracy'])} | {pct(m['accuracy_se'])} |", "",
+             "## Pass@K and Maj@K (paper Fig. 7)", "",
+             "Pass@k: unbiased estimator over the n samples; Maj@k: majority vote over the first k samples.", "",
+             "| k | pass@k (%) | maj@k (%) |", "| --- | --- | --- |"]
+    lines += [f"| {k} | {pct(m['pass_at_k'][k])} | {pct(m['maj_at_k'][k])} |" for k in m["pass_at_k"]]
+    if plotted:
+        lines += ["", "![Pass@K and Maj@K](curves.png)"]
+    for key in ("level", "type"):
+        if m[f"by_{key}"]:
+            lines += ["", f"## By {key}", "", f"| {key} | questions | accuracy (%) | ± s.e. |",
+                      "| --- | --- | --- | --- |"]
+            lines += [f"| {v} | {g['questions']} | {pct(g['accuracy'])} | {pct(g['accuracy_se'])} |"
+                      for v, g in m[f"by_{key}"].items()]
+    lines += ["", "## Generations", "", "| " + " | ".join(m["counts"]) + " | mean tokens | tokens/s |",
+              "| " + " | ".join("---" for _ in range(len(m["counts"]) + 2)) + " |",
+              "| " + " | ".join(str(v) for v in m["counts"].values())
+              + f" | {m['mean_completion_tokens']:.1f} | {m['tokens_per_second']} |", "",
+              "`no_answer`: samples with no extractable answer (scored wrong). `length`: ran out of new tokens "
+              "or context; `prompt_too_long`: no room to generate (scored wrong).", ""]
+    return "\n".join(lines)
+
+
+def plot_curves(m: dict, path: Path) -> None:
+    """Pass@K and Maj@K against K on a log2 axis, as the paper's Fig. 7."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    ks = [int(k) for k in m["pass_at_k"]]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(ks, [100 * m["pass_at_k"][str(k)] for k in ks], "o-", label="Pass@K")
+    ax.plot(ks, [100 * m["maj_at_k"][str(k)] for k in ks], "s--", label="Maj@K")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set(xlabel="K (samples per question)", ylabel="accuracy (%)", title=m["label"] or "Pass@K and Maj@K")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- selecting questions
+
+def guess_style(benchmark: str, records: Sequence[dict]) -> str:
+    """The prompt style of a benchmark: its name; for a path, a style named in it ("data/MATH/test",
+    "gsm8k/test.jsonl"), else the shape of its records (MATH levels read "Level 5"; GSM8K solutions end
+    with "#### answer"); else the toy benchmark. --style overrides the guess."""
+    if benchmark in DEFAULT_SHOTS:
+        return benchmark
+    path = str(benchmark).lower()
+    named = [style for style in ("gsm8k", "math", "toy") if style in path]
+    if named:
+        return named[0]
+    if any(str(r.get("level", "")).startswith("Level") for r in records):
+        return "math"
+    return "gsm8k" if any("####" in r["solution"] for r in records) else "toy"
+
+
+def level_number(level) -> int | None:
+    """5 for "Level 5" (MATH) or 5 (toy); None when absent or unparsable (MATH has a few "Level ?")."""
+    digits = re.findall(r"\d+", str(level)) if level is not None else []
+    return int(digits[0]) if digits else None
+
+
+def normalise_id(s: str) -> str:
+    """Ids compare without a ".json" suffix and a leading "test/" or "train/", so MATH-500's unique_id
+    "test/precalculus/807.json" matches the record "precalculus/807" read from MATH's test folder."""
+    s = s.strip().removesuffix(".json")
+    return re.sub(r"^(test|train)/", "", s)
+
+
+def read_ids(path) -> set[str]:
+    """An id list: a .jsonl file (its "unique_id" or "id" fields, e.g. MATH-500's test.jsonl) or plain text,
+    one id per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--ids-file {path} not found")
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        ids = {str(r.get("unique_id", r.get("id", ""))) for r in read_jsonl(path)}
+    else:
+        ids = set(path.read_text().splitlines())
+    return {normalise_id(i) for i in ids if i.strip()}
+
+
+def select_records(records: list[dict], levels=None, types=None, ids=None, limit=None) -> list[dict]:
+    """Subsets: MATH levels (numbers), types (case-insensitive names), an id list; then the first `limit`."""
+    if levels:
+        records = [r for r in records if level_number(r.get("level")) in set(levels)]
+    if types:
+        wanted = {t.strip().lower() for t in types}
+        records = [r for r in records if str(r.get("type", "")).lower() in wanted]
+    if ids is not None:
+        records = [r for r in records if normalise_id(r["id"]) in ids]
+    return records[:limit] if limit is not None else records
+
+
+# ----------------------------------------------------------------------------- command line
+
+def tokenizer_dir(model_path: Path, override: str | None) -> str:
+    """The checkpoint's tokenizer: --tokenizer, else config.json's "tokenizer" (a path as written at
+    training time, tried as given and then relative to the checkpoint folder), else the checkpoint
+    folder itself (a Hugging Face folder keeps its tokenizer beside the weights)."""
+    if override:
+        return override
+    config = model_path / "config.json"
+    saved = json.loads(config.read_text()).get("tokenizer") if config.is_file() else None
+    if not saved:
+        return str(model_path)
+    return saved if Path(saved).exists() or not (model_path / saved).exists() else str(model_path / saved)
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Evaluate a checkpoint on GSM8K, MATH or the toy benchmark "
+                                "(DeepSeekMath §5.1 protocol): accuracy, pass@k, maj@k.")
+    p.add_argument("--model-path", required=True, help="checkpoint folder (config.json + model.pt)")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the one named in the checkpoint's config.json)")
+    p.add_argument("--benchmark", required=True, help="gsm8k | math | toy (files under --data-dir), or a path: a "
+                   "GSM8K/MATH/toy JSONL file or a folder of MATH's one-JSON-per-problem files")
+    p.add_argument("--data-dir", help="folder holding gsm8k/{split}.jsonl, math/{split}.jsonl, bench_{split}.jsonl")
+    p.add_argument("--split", default="test", help="split of a named benchmark (default test)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N questions (after the filters)")
+    p.add_argument("--levels", type=int_list, help="keep these levels, e.g. 4,5 (MATH 'Level 5' or toy levels)")
+    p.add_argument("--types", type=lambda s: s.split(","), help="keep these types, e.g. Algebra,Geometry")
+    p.add_argument("--ids-file", help="keep only these ids: plain text (an id a line) or JSONL with unique_id/id "
+                   "(e.g. MATH-500's test.jsonl against MATH's test folder)")
+    p.add_argument("--mode", choices=MODES, default="chat", help="base: few-shot CoT; chat: zero-shot with the "
+                   "\\boxed{} instruction; pot: program-of-thought (few-shot with --shots); tool: tool-integrated")
+    p.add_argument("--template", choices=("deepseek", "r1"), default="deepseek", help="chat template")
+    p.add_argument("--style", choices=sorted(DEFAULT_SHOTS), help="few-shot format and exemplars (default: from "
+                   "the benchmark)")
+    p.add_argument("--shots", type=int, help="few-shot exemplars (default: 8 GSM8K, 4 MATH, 3 toy in base mode; "
+                   "0 otherwise)")
+    p.add_argument("--shots-file", help="benchmark file whose records are the exemplars (default: built-in for "
+                   "GSM8K/MATH, the train split for toy)")
+    p.add_argument("--n", type=int, default=1, help="samples per question (needs --temperature > 0 when > 1)")
+    p.add_argument("--k-list", type=int_list, default=[], help="k values for pass@k / maj@k (default 1,2,4,..,n)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper's headline numbers)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    p.add_argument("--max-new-tokens", type=int, default=1024, help="per generation call (paper: 1024)")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per generate call")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (rank r uses seed + r)")
+    p.add_argument("--bos", action="store_true", help="prepend BOS to prompts (released DeepSeek models)")
+    p.add_argument("--last-number-fallback", action="store_true", help="no stated answer: take the last number")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per program run (pot, tool)")
+    p.add_argument("--tool-rounds", type=int, default=2, help="code executions per tool-integrated answer")
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), help="weights dtype (default bf16 on GPU, fp32 on CPU)")
+    p.add_argument("--out", required=True, help="output folder: results.json, samples.jsonl, summary.md, curves.png")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    return p
+
+
+def main(argv=None) -> dict | None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ranks = setup_distributed()  # torchrun's process group, or a 1-process one
+    try:
+        try:
+            stats: Counter = Counter()
+            records = load_benchmark(args.benchmark, args.split, data_dir=args.data_dir, stats=stats)
+            ids = read_ids(args.ids_file) if args.ids_file else None
+            selected = select_records(records, args.levels, args.types, ids, args.limit)
+            if not selected:
+                raise ValueError(f"no questions left to evaluate ({len(records)} loaded, filters kept none)")
+            style = args.style or guess_style(args.benchmark, records)
+            toy_train = Path(args.data_dir or ".") / "bench_train.jsonl"
+            shots_file = args.shots_file or (toy_train if style == "toy" and toy_train.is_file() else None)
+            shot_pool = load_shot_pool(shots_file) if shots_file else None
+            model_path = Path(args.model_path)
+            cuda = ranks.device.type == "cuda"
+            dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if cuda else None)
+            model = Transformer.load(model_path, device=ranks.device, dtype=dtype)
+            tokenizer = Tokenizer.load(tokenizer_dir(model_path, args.tokenizer))
+            cfg = EvalConfig(mode=args.mode, template=args.template, style=style, shots=args.shots, n=args.n,
+                             k_list=args.k_list, temperature=args.temperature, top_p=args.top_p,
+                             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+                             add_bos=args.bos, last_number_fallback=args.last_number_fallback,
+                             program_timeout=args.timeout, tool_rounds=args.tool_rounds, out=args.out,
+                             label=f"{model_path.name} on {Path(str(args.benchmark)).name} ({args.split})",
+                             progress=not args.no_progress,
+                             extra={"model_path": str(model_path), "benchmark": str(args.benchmark),
+                                    "skipped_records": dict(stats), "loaded": len(records)}).resolved()
+            exemplar_pool(cfg, shot_pool)
+        except (FileNotFoundError, ValueError) as e:
+            parser.error(str(e))
+        metrics = evaluate(model, tokenizer, selected, cfg, shot_pool)
+        if ranks.is_main:
+            print(summary_markdown(metrics, plotted=False))
+        return metrics
+    finally:
+        cleanup_distributed()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

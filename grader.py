@@ -1,0 +1,557 @@
+"""Answer checking for math: what answer does a completion state, and is it the right one?
+
+GRPO (DeepSeekMath §4.1) and evaluation both stand on this file: a grader that is too strict
+hides progress, one that is too lenient pays the policy for wrong answers (reward hacking).
+  1. extract_answer: the final answer a completion states (\\boxed{}, "The answer is", ####, <answer>).
+  2. math_equal: are two answers the same mathematical object? LaTeX normalisation, then numbers,
+     fractions, roots, tuples, intervals, sets, matrices, evaluated by a small safe parser written
+     here (model output is never passed to eval, and no sympy).
+  3. The rule rewards of DeepSeek-R1 (arXiv 2501.12948 §2.2.2): accuracy and format.
+reward.py (learned reward models) re-exports all of them.
+"""
+from __future__ import annotations
+
+import cmath
+import functools
+import math
+import re
+import zlib
+from decimal import Decimal
+from fractions import Fraction
+
+from data_pipeline import last_boxed
+
+
+# ----------------------------------------------------------------------------- extraction
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+_ANSWER_PHRASE = re.compile(r"answer is", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+_MAX_ANSWER_CHARS = 1000  # no real answer is longer; longer text is compared verbatim (bounds the work)
+
+
+def extract_answer(text: str | None, fallback_last_number: bool = False) -> str | None:
+    """The final answer stated in a completion, or None when it states none.
+
+    An R1 `<answer>…</answer>` block wins (its content, unboxed if boxed). Otherwise, by priority,
+    the last `\\boxed{…}` / `\\fbox{…}` (nested braces; `\\boxed 5` too), GSM8K's `#### …`, or
+    the last "The answer is …" (also Minerva's "The final answer is $…$. I hope it is correct.").
+    The last number of the text is a guess, not a stated answer: only with `fallback_last_number`.
+    """
+    if not text:
+        return None
+    inner = _answer_tag(text)
+    if inner is not None:
+        return _marked_answer(inner) or inner.strip() or None
+    answer = _marked_answer(text)
+    if answer is None and fallback_last_number:
+        number = _last_match(_NUMBER, text)
+        answer = number.group() if number else None
+    return answer
+
+
+def _answer_tag(text: str) -> str | None:
+    """Content of the last closed <answer>…</answer> block."""
+    start = text.rfind("<answer>")
+    end = text.find("</answer>", start)
+    return text[start + len("<answer>"):end] if start >= 0 and end >= 0 else None
+
+
+def _marked_answer(text: str) -> str | None:
+    """By priority: the last box, the last `####` line, the last "answer is" (a box is never overruled
+    by a later "so our answer is correct")."""
+    box = max(text.rfind(command) for command in _BOX_COMMANDS)
+    hashes = text.rfind("####")
+    phrase = _last_match(_ANSWER_PHRASE, text)
+    if box >= 0:
+        answer = last_boxed(text)
+    elif hashes >= 0:
+        answer = text[hashes + 4:].split("\n", 1)[0]
+    elif phrase:
+        answer = _phrase_answer(text[phrase.end():])
+    else:
+        return None
+    return (answer.strip() or None) if answer else None
+
+
+def _last_match(pattern: re.Pattern, text: str) -> re.Match | None:
+    match = None
+    for match in pattern.finditer(text):
+        pass
+    return match
+
+
+def _phrase_answer(rest: str) -> str:
+    """What follows "answer is": the rest of the line, up to the end of the sentence or the math."""
+    line = rest.lstrip(" \t:").split("\n", 1)[0].strip()
+    if line.startswith("$"):
+        line = line.lstrip("$")
+        end = line.find("$")
+        return line[:end] if end >= 0 else line
+    return re.split(r"\.(?:\s|$)", line, maxsplit=1)[0]  # "3.5." -> "3.5": only a period before a space ends it
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+_TEXT_COMMAND = re.compile(r"(\s*)\\(?:text|textrm|textbf|textnormal|mbox|mathrm|mathbf)\s*\{([^{}]*)\}"
+                           r"(\^\{?\d\}?)?")
+_SPACING = re.compile(r"(?<!\\)\\[!,;:]|\\q?quad(?![a-zA-Z])")
+_UNIT_WORDS = re.compile(r"(?<=[\d}])\s+[a-zA-Z]{2,}(?:\s+[a-zA-Z]{2,})*\.?$")
+_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_VARIABLE_PREFIX = re.compile(r"(?:[a-zA-Z]|\\[a-zA-Z]+)\s*(?:=|\\in)\s*(.+)", re.DOTALL)
+
+
+def normalise_answer(s: str) -> str:
+    """Canonical text of an answer: formatting removed, meaning kept (`\\dfrac12 \\text{ cm}.` -> `\\frac12`)."""
+    s = s.strip()
+    if len(s) > _MAX_ANSWER_CHARS:
+        return s
+    s = re.sub(r"\s+", " ", s)  # single spaces from here on (keeps the patterns below linear)
+    s = s.replace("\\$", "").replace("$", "").replace("\\%", "%").replace("{,}", "")
+    s = re.sub(r"(\d),\\!(\d{3})", r"\1\2", s)  # thousands: 5,\!525
+    s = re.sub(r"\\[dtc]frac", r"\\frac", s)
+    s = re.sub(r"\\[dt]binom", r"\\binom", s)
+    s = re.sub(r"\\(?:left|right)(?:\.|(?![a-zA-Z]))", "", s)
+    s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree", "", s)
+    s = _SPACING.sub("", s)
+    s = re.sub(r"(?<!\\)\\ |~", " ", s)
+    s = _TEXT_COMMAND.sub(_text_or_unit, s)
+    s = re.sub(r" ?,? ?\band\b ?,? ?", ",", s)  # "12 and 13", "7, -2, and -5": a list
+    s = re.sub(r"_\{(\w+)\}", r"_\1", s)  # base subscripts: 4210_{7} = 4210_7
+    s = s.strip().rstrip(".,; ")
+    s = _UNIT_WORDS.sub("", s)  # "18 dollars" -> "18"
+    prefix = _VARIABLE_PREFIX.fullmatch(s)
+    if prefix and s.count("=") <= 1:  # "x = 3" -> "3"
+        s = prefix.group(1)
+    # Spaces carry no meaning except between a command and a letter ("\pi r" is not "\pir").
+    s = re.sub(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])", "\\1\0", s)
+    s = re.sub(r"\s+", "", s).replace("\0", " ")
+    if _THOUSANDS.fullmatch(s):
+        s = s.replace(",", "")
+    if re.fullmatch(r"\([A-Z]\)", s):  # multiple choice "(C)" -> "C"
+        s = s[1]
+    mixed = re.fullmatch(r"(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}", s)
+    if mixed:  # a mixed number: 2\frac{1}{2} is 2.5, not 2 * 1/2
+        s = "%s(%s+\\frac{%s}{%s})" % mixed.groups()
+    return s
+
+
+def _text_or_unit(m: re.Match) -> str:
+    """`\\text{…}` after a quantity is a unit (dropped, with its ^2); on its own it is the answer."""
+    content = m.group(2).strip()
+    if content in ("and", ", and"):
+        return " and "  # a list: normalise_answer turns "and" into a comma
+    before = m.string[m.start() - 1] if m.start() > 0 else ""
+    if before and (before.isalnum() or before in "}.)"):
+        return ""
+    return m.group(1) + content + (m.group(3) or "")
+
+
+# ----------------------------------------------------------------------------- equality
+
+def math_equal(pred: str | None, gold: str | None, rel_tol: float = 1e-4) -> bool:
+    """Whether two answers denote the same mathematical object.
+
+    Numbers (integers, decimals, fractions, roots, pi, percentages: "50%" is 50 or 0.5) compare by
+    value: exactly when both are exact ("10000" is not "10001", 1 is not 4036082/4036081), within
+    `rel_tol` when either is approximate (0.3333 vs 1/3, \\sqrt2 vs 1.41421). Tuples and intervals
+    compare element-wise with matching brackets, sets (and bare comma lists, e.g. all solutions of
+    an equation) unordered, matrices entry-wise. Expressions with variables are evaluated at fixed
+    random points (so 2x+1 = 1+2x); what the parser does not understand compares by normalised
+    text. An empty answer is never equal to anything.
+    """
+    if pred is None or gold is None:
+        return False
+    a, b = normalise_answer(pred), normalise_answer(gold)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if max(len(a), len(b)) > _MAX_ANSWER_CHARS:
+        return False
+    return _answers_equal(a, b, rel_tol, depth=0)
+
+
+_MAX_NESTING = 8  # tuples of sets of tuples...: deeper structure compares as text
+
+
+def _answers_equal(a: str, b: str, rel_tol: float, depth: int) -> bool:
+    if a == b:
+        return True
+    kind_a, tag_a, items_a = _structure(a)
+    kind_b, tag_b, items_b = _structure(b)
+    if kind_a != kind_b or tag_a != tag_b or depth > _MAX_NESTING:
+        return False
+    if kind_a == "scalar":
+        return _scalars_equal(a, b, rel_tol)
+    equal = functools.partial(_answers_equal, rel_tol=rel_tol, depth=depth + 1)
+    if kind_a in ("seq", "matrix"):
+        return len(items_a) == len(items_b) and all(map(equal, items_a, items_b))
+    return _match_unordered(items_a, items_b, equal)
+
+
+def _structure(s: str) -> tuple[str, object, list[str]]:
+    """(kind, tag, items): a matrix (tag: shape), a union of intervals, a set or bare comma list
+    (unordered), a bracketed tuple/interval (tag: its brackets), or a scalar."""
+    matrix = re.fullmatch(r"\\begin\{([pbBvV]?matrix)\}(.*)\\end\{\1\}", s, re.DOTALL)
+    if matrix:
+        rows = [row.split("&") for row in matrix.group(2).split("\\\\") if row.strip()]
+        return "matrix", (len(rows), tuple(len(row) for row in rows)), [c for row in rows for c in row]
+    if "\\cup" in s:
+        return "set", None, s.split("\\cup")
+    if s.startswith("\\{") and s.endswith("\\}"):
+        return "set", None, _split_top(s[2:-2])
+    if s[:1] in ("(", "[") and s[-1:] in (")", "]") and _closes_at_end(s):
+        items = _split_top(s[1:-1])
+        if len(items) > 1:
+            return "seq", s[0] + s[-1], items
+    items = _split_top(s)
+    if len(items) > 1:
+        return "set", None, items
+    return "scalar", None, [s]
+
+
+def _split_top(s: str) -> list[str]:
+    """Split at the commas outside any bracket."""
+    items, depth, start = [], 0, 0
+    for i, c in enumerate(s):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            items.append(s[start:i])
+            start = i + 1
+    items.append(s[start:])
+    return items
+
+
+def _closes_at_end(s: str) -> bool:
+    """Whether the bracket opening `s` is the one closing it ("(1,2]" yes, "(1)(2)" no)."""
+    depth = 0
+    for i, c in enumerate(s):
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if depth == 0:
+            return i == len(s) - 1
+    return False
+
+
+def _match_unordered(xs: list[str], ys: list[str], equal) -> bool:
+    if len(xs) != len(ys):
+        return False
+    if len(xs) > 32:  # the pairwise matching is quadratic; long lists must match as text
+        return sorted(xs) == sorted(ys)
+    unmatched = list(ys)
+    for x in xs:
+        j = next((j for j, y in enumerate(unmatched) if equal(x, y)), None)
+        if j is None:
+            return False
+        del unmatched[j]
+    return True
+
+
+def _scalars_equal(a: str, b: str, rel_tol: float) -> bool:
+    """Compare two single values. Exact when both are exact (integers, fractions, and what + - * /
+    and integer powers make of them; or two decimal literals): 10000 != 10001 and 1 != 4036082/4036081
+    whatever rel_tol says. Within rel_tol when either side is approximate (0.3333 vs 1/3, roots, pi)."""
+    a_percent, b_percent = a.endswith("%"), b.endswith("%")
+    a, b = a.rstrip("%"), b.rstrip("%")
+    if a == b:
+        return True
+    literal_a, literal_b = _decimal_literal(a), _decimal_literal(b)
+    if literal_a is not None and literal_b is not None:
+        return any(x == y for x in _readings(literal_a, a_percent) for y in _readings(literal_b, b_percent))
+    value_a, value_b = _evaluate(a), _evaluate(b)
+    if value_a is None or value_b is None or value_a[1] != value_b[1]:  # unparsed, or other variables
+        return False
+    return any(all(map(functools.partial(_close, rel_tol=rel_tol), xs, ys))
+               for xs in _readings(value_a[0], a_percent) for ys in _readings(value_b[0], b_percent))
+
+
+def _readings(x, percent: bool) -> list:
+    """A percentage "50%" may mean 50 or 0.5 (x: a Decimal or a tuple of values)."""
+    if not percent:
+        return [x]
+    return [x, x / 100] if isinstance(x, Decimal) else [x, tuple(v / 100 for v in x)]
+
+
+def _decimal_literal(s: str) -> Decimal | None:
+    return Decimal(s) if re.fullmatch(r"-?(?:\d+\.?\d*|\.\d+)", s) else None
+
+
+def _close(x: Fraction | complex, y: Fraction | complex, rel_tol: float) -> bool:
+    if isinstance(x, Fraction) and isinstance(y, Fraction):
+        return x == y
+    try:
+        x, y = complex(x), complex(y)
+    except OverflowError:  # a huge exact number against an approximate one
+        return False
+    if not (cmath.isfinite(x) and cmath.isfinite(y)):
+        return x == y  # infinities (interval ends) compare exactly
+    return abs(x - y) <= rel_tol * max(abs(x), abs(y), 1e-6)
+
+
+# ----------------------------------------------------------------------------- the expression parser
+
+class _Unevaluable(Exception):
+    """Outside what the parser understands: the caller falls back to comparing text."""
+
+
+_POINTS = 3  # evaluation points for expressions with variables
+_MAX_DEPTH = 40  # nesting limit of the recursive descent: a bounded stack on adversarial input
+_MAX_EXACT_BITS = 20_000  # 9^9^9^9 would take forever to compute exactly; no answer is that big
+_NUMBER_TOKEN = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+_COMMAND = re.compile(r"\\([a-zA-Z]+)")
+_GREEK = set("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
+             "rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi Omega"
+             .split())
+_FUNCTIONS = {"sin": cmath.sin, "cos": cmath.cos, "tan": cmath.tan, "sec": lambda z: 1 / cmath.cos(z),
+              "csc": lambda z: 1 / cmath.sin(z), "cot": lambda z: 1 / cmath.tan(z), "arcsin": cmath.asin,
+              "arccos": cmath.acos, "arctan": cmath.atan, "ln": cmath.log, "log": cmath.log, "exp": cmath.exp}
+_PRODUCT_OPERATOR = re.compile(r"[*/]|\\(?:cdot|times|div)(?![a-zA-Z])")  # (\cdots is not \cdot)
+
+
+@functools.lru_cache(maxsize=4096)
+def _evaluate(s: str) -> tuple[tuple[Fraction | complex, ...], frozenset[str]] | None:
+    """Values of an expression at the evaluation points, and its variables; None if unevaluable.
+
+    A constant has one value. With variables, two expressions that agree at random points are
+    (with high probability) the same function: polynomial identity testing instead of sympy.
+    """
+    try:
+        first = _Parser(s, point=0)
+        values = [first.parse()]
+        if first.symbols:
+            values += [_Parser(s, point=k).parse() for k in range(1, _POINTS)]
+        return tuple(values), frozenset(first.symbols)
+    except (_Unevaluable, ArithmeticError, ValueError):
+        return None
+
+
+class _Parser:
+    """Recursive descent over LaTeX math, computing the value as it goes. Values stay exact
+    (Fraction) through integers, + - * / and integer powers, and become complex numbers at the
+    first approximate step (a decimal, a root, pi, i, a function).
+
+        expr    := term (('+' | '-') term)*
+        term    := unary ((('*' | '/' | \\cdot | \\times | \\div) unary) | unary)*   (juxtaposition multiplies)
+        unary   := ('-' | '+') unary | power
+        power   := postfix ('^' unary)?                                             (right-associative)
+        postfix := atom '!'*
+        atom    := number | '(' expr ')' | '{' expr '}' | \\frac arg arg | \\sqrt ['[' expr ']'] arg
+                 | \\binom arg arg | \\sin arg ... | \\pi | \\infty | variable | i
+        arg     := '{' expr '}' | one character | one command        (\\frac12, \\sqrt2, \\frac\\pi2)
+    A variable is one letter or a Greek command; it takes a pseudo-random value per evaluation point.
+    """
+
+    def __init__(self, text: str, point: int):
+        self.s, self.pos, self.point, self.depth = text, 0, point, 0
+        self.symbols: set[str] = set()
+
+    def parse(self):
+        value = self.expr()
+        if self.pos != len(self.s):
+            raise _Unevaluable(f"unexpected {self.s[self.pos]!r}")
+        return value
+
+    def peek(self, token: str) -> bool:
+        return self.s.startswith(token, self.pos)
+
+    def take(self, token: str) -> bool:
+        if self.peek(token):
+            self.pos += len(token)
+            return True
+        return False
+
+    def expect(self, token: str) -> None:
+        if not self.take(token):
+            raise _Unevaluable(f"expected {token!r}")
+
+    def expr(self):
+        value = self.term()
+        while True:
+            if self.take("+"):
+                sign = 1
+            elif self.take("-"):
+                sign = -1
+            else:
+                return value
+            right = self.term()
+            value = _checked(value + sign * right, value, right)
+
+    def term(self):
+        value = self.unary()
+        while True:
+            operator = _PRODUCT_OPERATOR.match(self.s, self.pos)
+            following = self.s[self.pos:self.pos + 1]
+            if operator:
+                self.pos = operator.end()
+                right = self.unary()
+                divide = operator.group() in ("/", "\\div")
+                value = _checked(value / right if divide else value * right, value, right)
+            elif following.isalnum() or following in ("(", "{", ".", "\\"):
+                right = self.unary()  # juxtaposition: 2x, 3\sqrt{2}, (x+1)(x-2)
+                value = _checked(value * right, value, right)
+            else:
+                return value
+
+    def descend(self) -> None:
+        """Count one level of nesting (undone by the caller on return)."""
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _Unevaluable("nested too deeply")
+
+    def unary(self):
+        self.descend()
+        if self.take("-"):
+            value = -self.unary()
+        elif self.take("+"):
+            value = self.unary()
+        else:
+            value = self.power()
+        self.depth -= 1
+        return value
+
+    def power(self):
+        base = self.postfix()
+        if not self.take("^"):
+            return base
+        exponent = self.unary()
+        if isinstance(base, Fraction) and isinstance(exponent, Fraction) and exponent.denominator == 1:
+            bits = max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(exponent)
+            if bits > _MAX_EXACT_BITS:
+                raise _Unevaluable("too large")
+            return _checked(base ** exponent)
+        if abs(exponent) > 1e4 and abs(base) != 1:
+            raise _Unevaluable("too large")
+        return _checked(complex(base) ** complex(exponent), base, exponent)
+
+    def postfix(self):
+        value = self.atom()
+        while self.take("!"):
+            if not (isinstance(value, Fraction) and value.denominator == 1 and 0 <= value <= 170):
+                raise _Unevaluable("factorial of a non-integer or a huge number")
+            value = _checked(Fraction(math.factorial(int(value))))
+        return value
+
+    def atom(self):
+        s, pos = self.s, self.pos
+        number = _NUMBER_TOKEN.match(s, pos)
+        if number:
+            self.pos = number.end()
+            text = number.group()
+            return complex(float(text)) if "." in text else Fraction(int(text))
+        for open_, close in (("(", ")"), ("{", "}")):
+            if self.take(open_):
+                value = self.expr()
+                self.expect(close)
+                return value
+        if self.peek("\\"):
+            return self.command()
+        if s[pos:pos + 1].isalpha():
+            if re.match(r"[a-zA-Z]{3}", s[pos:pos + 3]):  # a word ("Monday"), not a product of variables
+                raise _Unevaluable("a word")
+            self.pos += 1
+            return self.letter(s[pos])
+        raise _Unevaluable(f"unexpected {s[pos:pos + 1]!r}")
+
+    def command(self):
+        match = _COMMAND.match(self.s, self.pos)
+        if not match:
+            raise _Unevaluable("bad command")
+        self.pos, name = match.end(), match.group(1)
+        self.take(" ")  # the one space normalisation keeps: "\\pi r"
+        if name == "frac":
+            numerator, denominator = self.arg(), self.arg()
+            return _checked(numerator / denominator, numerator, denominator)
+        if name == "sqrt":
+            index = Fraction(2)
+            if self.take("["):
+                index = self.expr()
+                self.expect("]")
+            radicand = self.arg()
+            return _checked(complex(radicand) ** (1 / complex(index)), radicand, index)
+        if name == "binom":
+            n, k = self.arg(), self.arg()
+            if not all(isinstance(v, Fraction) and v.denominator == 1 for v in (n, k)) or not 0 <= k <= n <= 1000:
+                raise _Unevaluable("binomial of non-integers or huge numbers")
+            return Fraction(math.comb(int(n), int(k)))
+        if name in _FUNCTIONS:
+            argument = self.arg() if self.peek("{") else self.unary()
+            return _checked(_FUNCTIONS[name](complex(argument)), argument)
+        if name == "pi":
+            return complex(math.pi)
+        if name == "infty":
+            return complex(math.inf)
+        if name in _GREEK:
+            return self.variable(name)
+        raise _Unevaluable(f"unknown command \\{name}")
+
+    def arg(self):
+        self.descend()  # \sqrt\sqrt\sqrt... nests without passing through unary
+        self.take(" ")
+        if self.take("{"):
+            value = self.expr()
+            self.expect("}")
+        elif self.peek("\\"):
+            value = self.command()
+        elif self.s[self.pos:self.pos + 1].isalnum():
+            c = self.s[self.pos]
+            self.pos += 1
+            value = Fraction(int(c)) if c.isdigit() else self.letter(c)
+        else:
+            raise _Unevaluable("missing argument")
+        self.depth -= 1
+        return value
+
+    def letter(self, c: str):
+        return 1j if c == "i" else self.variable(c)
+
+    def variable(self, name: str) -> Fraction:
+        self.symbols.add(name)
+        return Fraction(1000 + zlib.crc32(f"{name}:{self.point}".encode()) % 9973, 5000)  # in [0.2, 2.2)
+
+
+def _checked(value, *operands):
+    """Exact values stay of a sane size (170!^200 is no answer); an approximate result that overflowed
+    or is undefined must not pass for a value (e.g. equal \\infty)."""
+    if isinstance(value, Fraction):
+        if max(value.numerator.bit_length(), value.denominator.bit_length()) > _MAX_EXACT_BITS:
+            raise _Unevaluable("too large")
+        return value
+    if cmath.isnan(value) or (cmath.isinf(value) and all(map(cmath.isfinite, operands))):
+        raise _Unevaluable("overflow or undefined")
+    return value
+
+
+# ----------------------------------------------------------------------------- rule rewards (DeepSeek-R1)
+
+_FORMAT = re.compile(r"\s*<think>(.*)</think>\s*<answer>(.*)</answer>\s*", re.DOTALL)
+_FORMAT_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+def accuracy_reward(completion: str, gold: str) -> float:
+    """1.0 if the completion's final answer equals the reference answer, else 0.0.
+
+    A completion without an answer (or an empty one) scores 0. A gold answer that is empty or
+    unbalanced raises ValueError: it is a data bug, and a grader that quietly scored it would
+    either hide the bug or, worse, pay for anything.
+    """
+    if not isinstance(gold, str) or not normalise_answer(gold) or gold.count("{") != gold.count("}"):
+        raise ValueError(f"unusable gold answer: {gold!r}")
+    return float(math_equal(extract_answer(completion), gold))
+
+
+def format_reward(completion: str) -> float:
+    """1.0 for `<think>…</think><answer>…</answer>` making up the whole completion (surrounding
+    whitespace aside), each tag exactly once, both parts with visible content; else 0.0."""
+    if any(completion.count(tag) != 1 for tag in _FORMAT_TAGS):
+        return 0.0
+    match = _FORMAT.fullmatch(completion)
+    return float(bool(match and match.group(1).strip() and match.group(2).strip()))
+
+
+def rule_reward(completion: str, gold: str, use_format: bool = False) -> float:
+    """DeepSeek-R1's rule-based reward: accuracy, plus the format reward when `use_format`."""
+    return accuracy_reward(completion, gold) + (format_reward(completion) if use_format else 0.0)
