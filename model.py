@@ -316,34 +316,30 @@ class Transformer(nn.Module):
 
     # ------------------------------------------------------------------------- checkpoints
 
-    def save(self, path, tokenizer: str | None = None, format: str = "native", max_shard_bytes: int = 5 << 30):
+    def save(self, path, tokenizer: str | None = None, format: str = "native", max_shard_bytes: int = 5 << 30,
+             state_dict: dict | None = None):
         """Consolidated checkpoint. format="native": `config.json` (model config, tokenizer location)
         + `model.pt` (plain state dict, in the parameters' own dtype: no lossy down-cast).
         format="hf": a Hugging Face LlamaForCausalLM folder (config.json + safetensors shards + index)
-        that `transformers` and vLLM load."""
+        that `transformers` and vLLM load. `state_dict`: the tensors to write, when they are not this
+        module's own (pretrain.export_model passes the full weights gathered from FSDP shards)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        state = self.state_dict() if state_dict is None else state_dict
         if format == "hf":
-            return save_hf(self, path, max_shard_bytes)
+            return save_hf(self.config, state, path, max_shard_bytes)
         if format != "native":
             raise ValueError(f"unknown checkpoint format {format!r}; choose 'native' or 'hf'")
         (path / "config.json").write_text(json.dumps(
             {"model": asdict(self.config), "tokenizer": tokenizer}, indent=2))
-        torch.save(self.state_dict(), path / "model.pt")
+        torch.save(state, path / "model.pt")
 
     @classmethod
     def load(cls, path, device="cpu", dtype=None) -> "Transformer":
         """Load a folder written by `save` (either format; a Hugging Face Llama-style folder such as
         deepseek-ai/deepseek-math-7b-rl works too). Built on `meta` and filled with the stored
         tensors, memory-mapped, so a 7B model never exists twice in memory."""
-        path = Path(path)
-        config = read_config(path)
-        if is_hf_folder(path):
-            state = read_hf_state_dict(path)
-        elif (path / "model.pt").is_file():
-            state = torch.load(path / "model.pt", map_location="cpu", mmap=True, weights_only=True)
-        else:
-            raise FileNotFoundError(f"{path}/model.pt is missing: not a model checkpoint folder")
+        config, state = read_config(path), read_state_dict(path)
         with torch.device("meta"):
             model = cls(config)
         expected = {k: v.shape for k, v in model.state_dict().items()}
@@ -373,6 +369,18 @@ def read_config(path) -> ModelConfig:
     if unknown:
         raise ValueError(f"{cfg_file} has unknown model fields {sorted(unknown)}")
     return ModelConfig(**raw["model"])
+
+
+def read_state_dict(path) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint folder (native model.pt or Hugging Face safetensors), memory-mapped
+    and under this file's parameter names."""
+    path = Path(path)
+    read_config(path)  # a clear error when the folder is not a checkpoint
+    if is_hf_folder(path):
+        return read_hf_state_dict(path)
+    if not (path / "model.pt").is_file():
+        raise FileNotFoundError(f"{path}/model.pt is missing: not a model checkpoint folder")
+    return torch.load(path / "model.pt", map_location="cpu", mmap=True, weights_only=True)
 
 
 def sample_next(logits, temperature: float, top_p: float, generator=None):
@@ -478,10 +486,10 @@ def read_hf_state_dict(path) -> dict[str, torch.Tensor]:
     return {theirs_to_ours[k]: v for k, v in tensors.items() if k in theirs_to_ours}
 
 
-def save_hf(model: Transformer, path: Path, max_shard_bytes: int):
-    """Write `model` as a LlamaForCausalLM folder, sharded by size with an index."""
-    names = hf_name_map(model.config.n_layers)
-    state = {names[k]: v for k, v in model.state_dict().items()}
+def save_hf(config: ModelConfig, state: dict[str, torch.Tensor], path: Path, max_shard_bytes: int):
+    """Write a state dict as a LlamaForCausalLM folder, sharded by size with an index."""
+    names = hf_name_map(config.n_layers)
+    state = {names[k]: v for k, v in state.items()}
     shards, size = [[]], 0
     for name, t in state.items():
         nbytes = t.numel() * t.element_size()
@@ -499,7 +507,7 @@ def save_hf(model: Transformer, path: Path, max_shard_bytes: int):
     (path / "model.safetensors.index.json").write_text(
         json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
     dtype = next(iter(state.values())).dtype
-    (path / "config.json").write_text(json.dumps(config_to_hf(model.config, dtype), indent=2))
+    (path / "config.json").write_text(json.dumps(config_to_hf(config, dtype), indent=2))
 
 
 # safetensors: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape,

@@ -46,7 +46,7 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from model import ModelConfig, Transformer, read_config
+from model import ModelConfig, Transformer, read_config, read_state_dict
 
 
 # ----------------------------------------------------------------------------- config
@@ -232,17 +232,18 @@ def seed_all(seed: int):
 
 # ----------------------------------------------------------------------------- model wrapping
 
-def build_model(model_cfg: ModelConfig, cfg: TrainConfig, d: Dist) -> nn.Module:
-    """A Transformer ready to train, wrapped for `cfg.parallel`. On CUDA it is built on `meta` and
+def build_model(model_cfg: ModelConfig, cfg: TrainConfig, d: Dist, make=Transformer, adapt=None) -> nn.Module:
+    """A model ready to train, wrapped for `cfg.parallel`. On CUDA it is built on `meta` and
     materialised only after sharding, so no rank ever holds a full 7B model (the torchtitan way);
     on CPU (toy sizes) it is built whole, so every world size starts from identical weights.
-    With `cfg.init` the weights come from that consolidated checkpoint."""
+    `make(model_cfg)` builds it (a Transformer; reward.py passes its RewardModel). With `cfg.init`
+    the weights come from that checkpoint (native or Hugging Face), mapped by `adapt` if given."""
     with torch.device("meta" if d.device.type == "cuda" else "cpu"):
-        model = Transformer(model_cfg)
+        model = make(model_cfg)
     model = wrap_model(model, d, cfg.parallel, mixed_precision=use_bf16(cfg, d.device),
                        activation_checkpointing=cfg.activation_checkpointing, compile=cfg.compile)
     if cfg.init:
-        load_weights(model, cfg.init)
+        load_weights(model, cfg.init, adapt)
     return model
 
 
@@ -553,25 +554,29 @@ def load_checkpoint(path, model, optimizer, data, d: Dist) -> int:
     return int(state.step)
 
 
-def load_weights(model: nn.Module, path):
-    """Fill a (wrapped) model from a consolidated model.py checkpoint folder (`--init`)."""
-    read_config(path)  # clear error when the folder is not a checkpoint
-    weights = Path(path) / "model.pt"
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} is missing: not a model checkpoint folder")
-    state = torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
-    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
+def load_weights(model: nn.Module, path, adapt=None):
+    """Fill a (wrapped) model from a checkpoint folder (`--init`: native or Hugging Face).
+    `adapt(state) -> (state, fresh)` maps a language model's weights onto another module and names
+    the parameters it leaves to their fresh initialisation (a reward model's head); every other
+    parameter must be loaded with its exact shape."""
+    state, fresh = read_state_dict(path), set()
+    if adapt is not None:
+        state, fresh = adapt(state)
+    expected = {k: tuple(v.shape) for k, v in unwrap(model).state_dict().items() if k not in fresh}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != found:
+        diff = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
+        raise ValueError(f"the weights in {path} do not fit this model: they differ at {diff[:5]}")
+    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, strict=not fresh))
 
 
 def export_model(model: nn.Module, out_dir, d: Dist, tokenizer: str | None = None):
-    """Gather the full fp32 state dict on rank 0 (CPU) and write a consolidated model.py
-    checkpoint (config.json + model.pt) that sft.py, grpo.py and evaluate.py start from."""
+    """Gather the full fp32 state dict on rank 0 (CPU) and write a consolidated checkpoint
+    (config.json + model.pt) with the module's own `save`: what sft.py, grpo.py and evaluate.py
+    start from (or, for a reward model, what grpo.py scores with)."""
     state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if d.is_main:
-        with torch.device("meta"):
-            plain = Transformer(unwrap(model).config)
-        plain.load_state_dict(state, assign=True)
-        plain.save(out_dir, tokenizer=tokenizer)
+        unwrap(model).save(out_dir, tokenizer=tokenizer, state_dict=state)
     dist.barrier()
 
 

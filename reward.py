@@ -14,6 +14,7 @@ Model-written programs run in sandbox.py (run_program, program_answer, ProgramRe
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import random
@@ -25,17 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, set_model_state_dict
 from tqdm import tqdm
 
 from data_pipeline import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
-from model import ModelConfig, Transformer, is_hf_folder, read_config, read_hf_state_dict
-from pretrain import (TrainConfig, add_train_args, build_optimizer, cleanup_distributed, seed_all, setup_distributed,
-                      train, unwrap, use_bf16, wrap_model)
+from model import ModelConfig, Transformer, read_config
+from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, cleanup_distributed, export_model,
+                      seed_all, setup_distributed, train, unwrap)
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
 from sft import IGNORE, TEMPLATES, Packer, encode_prompt
 from tokenizer import Tokenizer
@@ -110,13 +109,22 @@ class RewardModel(nn.Module):
         """PRM: sigmoid(score) at each step's last token (indices into the sequences)."""
         return self.probabilities(sequences, step_ends)
 
-    def save(self, path, tokenizer: str | None = None):
-        """A folder like model.py's: config.json (kind, decoder config, tokenizer location) + model.pt."""
+    @staticmethod
+    def from_lm_state(state: dict) -> tuple[dict, set]:
+        """A language model's weights as a reward model's starting point (pretrain.load_weights'
+        `adapt`): the decoder carries over, the scalar head starts fresh (§4.2 initialises the reward
+        model from DeepSeekMath-Base)."""
+        decoder = {"decoder." + k: v for k, v in state.items() if not k.startswith("lm_head.")}
+        return decoder, {"decoder.lm_head.weight", "decoder.lm_head.bias"}
+
+    def save(self, path, tokenizer: str | None = None, state_dict: dict | None = None):
+        """A folder like model.py's: config.json (kind, decoder config, tokenizer location) + model.pt.
+        `state_dict`: the tensors to write when not this module's own (as Transformer.save)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / "config.json").write_text(json.dumps(
             {"kind": self.kind, "model": asdict(self.config), "tokenizer": tokenizer}, indent=2))
-        torch.save(self.state_dict(), path / "model.pt")
+        torch.save(self.state_dict() if state_dict is None else state_dict, path / "model.pt")
 
     @classmethod
     def load(cls, path, device="cpu", dtype=None) -> "RewardModel":
@@ -377,38 +385,6 @@ def reward_loss(model, batch: dict):
     return loss / n.clamp(min=1), n
 
 
-def build_reward_model(kind: str, cfg: TrainConfig, d) -> nn.Module:
-    """A RewardModel to train, wrapped as pretrain.build_model wraps the policy (built on `meta` and
-    materialised after sharding on CUDA): the decoder from the --init checkpoint (native or Hugging
-    Face folder), the scalar head fresh."""
-    with torch.device("meta" if d.device.type == "cuda" else "cpu"):
-        model = RewardModel(read_config(cfg.init), kind)
-    model = wrap_model(model, d, cfg.parallel, mixed_precision=use_bf16(cfg, d.device),
-                       activation_checkpointing=cfg.activation_checkpointing, compile=cfg.compile)
-    if is_hf_folder(cfg.init):
-        state = read_hf_state_dict(cfg.init)
-    else:
-        state = torch.load(Path(cfg.init) / "model.pt", map_location="cpu", mmap=True, weights_only=True)
-    state = {"decoder." + k: v for k, v in state.items() if not k.startswith("lm_head.")}
-    expected = {k: tuple(v.shape) for k, v in unwrap(model).state_dict().items() if "lm_head" not in k}
-    if expected != {k: tuple(v.shape) for k, v in state.items()}:
-        diff = sorted(expected.keys() ^ state.keys()) or "tensor shapes"
-        raise ValueError(f"the weights in {cfg.init} do not match its config: they differ at {diff}")
-    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, strict=False))
-    return model
-
-
-def export_reward_model(model: nn.Module, out_dir, d, tokenizer: str | None):
-    """Gather the full state dict on rank 0 and write a RewardModel folder (as pretrain.export_model)."""
-    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    if d.is_main:
-        with torch.device("meta"):
-            plain = RewardModel(unwrap(model).config, unwrap(model).kind)
-        plain.load_state_dict(state, assign=True)
-        plain.save(out_dir, tokenizer=tokenizer)
-    dist.barrier()
-
-
 class ReplayBuffer:
     """Iterative RL (§4.1.4): the reward model is retrained on samples of the new policy "using a replay
     mechanism that incorporates 10% of historical data". `mix(new)` returns the new records plus
@@ -477,7 +453,8 @@ def train_reward_model(args: argparse.Namespace) -> list[dict]:
         seed_all(cfg.seed)
         data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, d.rank, d.world)
                      for examples in (train_set, val_set))
-        model = build_reward_model(args.kind, cfg, d)
+        model = build_model(read_config(cfg.init), cfg, d, make=functools.partial(RewardModel, kind=args.kind),
+                            adapt=RewardModel.from_lm_state)
         if d.is_main:
             Path(cfg.out).mkdir(parents=True, exist_ok=True)
             (Path(cfg.out) / "config.json").write_text(json.dumps(
@@ -488,7 +465,7 @@ def train_reward_model(args: argparse.Namespace) -> list[dict]:
         records = train(model, build_optimizer(model, cfg), data, reward_loss, cfg, d,
                         val_batches=val.batches if val_set else None,
                         flops_per_token=unwrap(model).decoder.flops_per_token(cfg.seq_len))
-        export_reward_model(model, Path(cfg.out) / "final", d, tokenizer_path)
+        export_model(model, Path(cfg.out) / "final", d, tokenizer_path)
         return records
     finally:
         cleanup_distributed()

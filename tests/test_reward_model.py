@@ -1,5 +1,6 @@
 """Learned reward models (reward.py, section 4): step ends, step labels, replay, checkpoints, and ORM / PRM
 trained through pretrain.py's loop that tell good toy solutions from bad ones they never saw."""
+import functools
 import json
 import math
 import random
@@ -11,7 +12,7 @@ import reward
 import toy_data
 from data_pipeline import chat_prompt, write_jsonl
 from model import ModelConfig, Transformer
-from pretrain import TrainConfig, cleanup_distributed, setup_distributed
+from pretrain import TrainConfig, build_model, cleanup_distributed, setup_distributed
 from reward import (ReplayBuffer, RewardModel, completion_steps, mc_step_labels, step_end_positions,
                     toy_step_labels)
 from sft import encode_prompt
@@ -190,7 +191,8 @@ def test_decoder_starts_from_the_init_checkpoint(tmp_path):
     policy.save(tmp_path / "policy")
     d = setup_distributed()
     try:
-        model = reward.build_reward_model("orm", TrainConfig(init=str(tmp_path / "policy"), dtype="fp32"), d)
+        model = build_model(CONFIG, TrainConfig(init=str(tmp_path / "policy"), dtype="fp32"), d,
+                            make=functools.partial(RewardModel, kind="orm"), adapt=RewardModel.from_lm_state)
     finally:
         cleanup_distributed()
     state = reward.unwrap(model).state_dict()
