@@ -1,187 +1,881 @@
-"""Data: every format the pipeline exchanges, and the math-corpus collection of DeepSeekMath §2.1.
+"""The math-corpus collection of DeepSeekMath §2.1 (subcommands of `python data_pipeline.py`).
 
-Part 1, formats (used by every later stage):
-  - JSONL reading that never crashes on bad input: broken lines are skipped and counted by reason;
-  - benchmarks (GSM8K, MATH, the toy benchmark) as one record shape;
-  - the chat templates of DeepSeekMath (§3.1) and DeepSeek-R1-Zero.
-Part 2, the corpus pipeline (subcommands of `python data_pipeline.py`), comes after.
-The tokenizer lives in tokenizer.py and is re-exported here.
+Train a fastText classifier on a seed corpus, recall the top-scoring web pages, grow the seed from
+math paths of math domains, iterate; deduplicate, decontaminate against the benchmarks, write token
+shards with a mixture. The formats it reads and writes are in formats.py; the tokenizer lives in
+tokenizer.py and is re-exported here (`from data_pipeline import Tokenizer` stays light: fasttext is
+imported only inside the functions that need it).
+
+    python data_pipeline.py run --pool pool.jsonl.gz --seed-corpus seed.jsonl.gz --bench gsm8k math \
+        --data-dir ../shared/data --tokenizer runs/tok --source general=general.jsonl.gz \
+        --mix math=0.56,general=0.44 --out runs/corpus
+    python data_pipeline.py <stage> --help    # classify, recall, domains, iterate, dedup, decontaminate, tokenize
 """
 from __future__ import annotations
 
-import gzip
-import io
+import argparse
+import hashlib
 import json
+import multiprocessing as mp
 import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Iterator
+from urllib.parse import urlsplit
+
+import numpy as np
+from tqdm import tqdm
+
+from formats import BENCHMARK_FILES, is_wet, load_benchmark, read_jsonl, read_wet, write_jsonl
+from tokenizer import Tokenizer  # noqa: F401 (re-exported)
+
+# DeepSeekMath §2.1 builds its 120B-token math corpus from Common Crawl in a loop: train a fastText
+# classifier with the seed corpus (OpenWebMath) as positives and random web pages as negatives, recall
+# the pages it ranks highest, find the domains where many pages were recalled and the math URL paths
+# inside them, add their missed pages to the seed, and repeat (four iterations); the pool is deduplicated
+# first and the result is decontaminated against the benchmarks. Each stage streams documents
+# ({"url", "text"} JSONL or Common Crawl WET files) and writes its outputs plus a stats.json in which
+# documents_in = kept + sum(dropped by reason).
 
 
-# ----------------------------------------------------------------------------- JSONL
+# ----------------------------------------------------------------------------- settings
 
-def open_text_lines(path) -> Iterator[bytes]:
-    """Raw lines of a plain or gzip file (by suffix), as bytes so that decoding errors are ours."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        yield from f
+def flag(default, help: str, type=None):
+    """A dataclass field that is also a command-line flag (`add_flags`): one place per setting."""
+    return field(default=default, metadata={"help": help, "type": type})
 
 
-def read_jsonl(path, stats: Counter | None = None) -> Iterator[dict]:
-    """Stream the objects of a .jsonl / .jsonl.gz file. Bad input is skipped and counted in
-    `stats` by reason (invalid_utf8, bad_json, not_an_object, truncated_gzip); blank lines are
-    ignored. A truncated gzip ends the stream where the data ends, keeping what came before."""
-    stats = stats if stats is not None else Counter()
-    lines = open_text_lines(path)
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            return
-        except (EOFError, gzip.BadGzipFile, zlib.error):
-            stats["truncated_gzip"] += 1
-            return
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            stats["invalid_utf8"] += 1
-            continue
-        except json.JSONDecodeError:
-            stats["bad_json"] += 1
-            continue
-        if not isinstance(obj, dict):
-            stats["not_an_object"] += 1
-            continue
-        yield obj
+@dataclass
+class Common:
+    workers: int = flag(os.cpu_count() or 1, "processes for the CPU-bound work (scoring, hashing, matching, encoding)")
+    max_chars: int = flag(1_000_000, "documents longer than this (characters) are skipped and counted as too_long")
+    seed: int = flag(0, "random seed (sampling, MinHash permutations): the same seed gives the same corpus")
+    chunk: int = flag(256, "documents per unit of work sent to a worker process")
 
 
-def write_jsonl(path, records: Iterable[dict]) -> int:
-    """Write records (gzip when the name ends in .gz) to a temporary name, then rename: a crash
-    never leaves a half-written file under the real name. Returns the number written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    raw = open(tmp, "wb")
-    # mtime=0: the same records give byte-identical files (determinism checks compare bytes)
-    f = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
-    with raw, f, io.TextIOWrapper(f, encoding="utf-8", newline="\n") as text:
-        for rec in records:
-            text.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            n += 1
-    os.replace(tmp, path)
-    return n
+@dataclass
+class ClassifyConfig:
+    positives: int = flag(500_000, "positive examples sampled from the seed corpus (paper: 500K)")
+    negatives: int = flag(500_000, "at most this many negatives, sampled from pool pages outside the seed, "
+                               "one per positive (paper: 500K)")
+    holdout: float = flag(0.1, "fraction of the sampled examples held out to measure precision and recall")
+    dim: int = flag(256, "fastText vector size (paper: 256)")
+    lr: float = flag(0.1, "fastText learning rate (paper: 0.1)")
+    word_ngrams: int = flag(3, "fastText word n-gram length (paper: 3)")
+    min_count: int = flag(3, "fastText minimal word count (paper: 3)")
+    epoch: int = flag(3, "fastText epochs (paper: 3)")
+    bucket: int = flag(2_000_000, "fastText hash buckets for word n-grams (fastText's default; the model "
+                                  "takes bucket*dim*4 bytes)")
+    threads: int = flag(1, "fastText training threads; more is faster but no longer reproducible")
 
 
-# ----------------------------------------------------------------------------- benchmarks
+@dataclass
+class RecallConfig:
+    min_score: float = flag(0.5, "keep pages whose fastText P(math) is at least this")
+    token_budget: int = flag(None, "also keep only the top-scoring pages that fit this many tokens (paper: 40B)", int)
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} or \\fbox{...} in text, nested braces included; None if
-    there is none or its braces never close. MATH's reference answer is defined this way."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
+
+@dataclass
+class DomainConfig:
+    domain_fraction: float = flag(0.10, "a domain with more than this fraction of its pages collected is "
+                                        "math-related (paper: 10 percent)")
+    path_fraction: float = flag(0.5, "in a math domain, a URL path prefix with at least this fraction of its pages "
+                                     "collected is a math path (the stand-in for the paper's hand annotation)")
+    path_min_pages: int = flag(5, "a math path needs at least this many pages")
+    path_depth: int = flag(2, "longest path prefix considered, in segments (/a/b has 2)")
+
+
+@dataclass
+class IterateConfig:
+    iterations: int = flag(4, "classify-recall-domains rounds (paper: 4)")
+    min_new: float = flag(0.02, "stop when an iteration's new pages are under this fraction of its collection "
+                                "(paper: 98 percent already seen)")
+
+
+@dataclass
+class DedupConfig:
+    shingle: int = flag(5, "words per MinHash shingle")
+    num_perm: int = flag(128, "MinHash permutations (signature length)")
+    bands: int = flag(16, "LSH bands of num_perm/bands rows; pages sharing one band are candidate pairs")
+    jaccard: float = flag(0.8, "a candidate whose estimated Jaccard similarity reaches this is a near-duplicate")
+
+
+@dataclass
+class DecontamConfig:
+    ngram: int = flag(10, "match benchmark texts by word n-grams of this length (paper: 10)")
+    min_words: int = flag(3, "shorter benchmark texts, down to this many words, are matched whole (paper: 3)")
+    remove: str = flag("segment", "segment: drop the lines holding a match (paper); document: drop the page")
+    bench_fields: str = flag("question,solution", "benchmark record fields to match, comma-separated")
+
+
+@dataclass
+class TokenizeConfig:
+    shard_tokens: int = flag(1 << 27, "tokens per .npy shard")
+
+
+def add_flags(parser: argparse.ArgumentParser, *configs) -> None:
+    for cls in configs:
+        group = parser.add_argument_group(cls.__name__)
+        for f in fields(cls):
+            group.add_argument("--" + f.name.replace("_", "-"), type=f.metadata["type"] or type(f.default),
+                               default=f.default, help=f"{f.metadata['help']} (default: {f.default})")
+
+
+def config_from(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
+# ----------------------------------------------------------------------------- documents
+
+WORD_RE = re.compile(r"\w+|[^\w\s]")  # words and single symbols
+ALNUM_RE = re.compile(r"[^\W_]+")      # runs of letters and digits
+
+
+def words(text: str, symbols: bool = True) -> list[str]:
+    """Lowercased words, each symbol its own token ("3+4=7." -> 3 + 4 = 7 .): the unit of the
+    classifier's input, the token budget and the dedup shingles. With symbols=False, letters and digits
+    only: decontamination's n-grams, so spacing or $...$ around a copied problem cannot hide it."""
+    return (WORD_RE if symbols else ALNUM_RE).findall(text.lower())
+
+
+@dataclass
+class StageStats:
+    """A stage's account, written as stats.json: every document read is kept or dropped for a reason."""
+    stage: str
+    documents_in: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    extra: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def write(self, out_dir) -> dict:
+        if self.documents_in != self.kept + sum(self.dropped.values()):  # a bug, never bad input
+            raise AssertionError(f"{self.stage}: {self.documents_in} in != {self.kept} kept + {dict(self.dropped)}")
+        record = {"stage": self.stage, "documents_in": self.documents_in, "kept": self.kept,
+                  "dropped": dict(sorted(self.dropped.items())), **self.extra,
+                  "seconds": round(time.perf_counter() - self.started, 2)}
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "stats.json").write_text(json.dumps(record, indent=2) + "\n")
+        return record
+
+
+def iter_documents(paths, stats: StageStats, max_chars: int, need_url: bool = True,
+                   desc: str | None = None) -> Iterator[dict]:
+    """Stream documents from JSONL / JSONL.gz and WET files. Every record read counts in
+    stats.documents_in; bad ones are dropped by reason: the readers' (bad_json, invalid_utf8,
+    truncated_gzip, bad_warc_record, ...), missing_field, empty_text, too_long (over max_chars)."""
+    def documents():
+        for path in paths:
+            bad = Counter()
+            for rec in read_wet(path, bad) if is_wet(path) else read_jsonl(path, bad):
+                stats.documents_in += 1
+                text, url = rec.get("text"), rec.get("url")
+                if not isinstance(text, str) or (need_url and not (isinstance(url, str) and url)):
+                    stats.dropped["missing_field"] += 1
+                elif not text.strip():
+                    stats.dropped["empty_text"] += 1
+                elif len(text) > max_chars:
+                    stats.dropped["too_long"] += 1
+                else:
+                    yield rec
+            stats.documents_in += sum(bad.values())
+            stats.dropped.update(bad)
+    return iter(tqdm(documents(), desc=desc, unit=" docs", mininterval=2, disable=None if desc else True))
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+_WORKER_STATE: dict = {}  # what parallel_map's forked workers inherit (a loaded model, an index)
+
+
+def parallel_map(fn, chunks: Iterable[list], workers: int, state: dict) -> Iterator[tuple[list, object]]:
+    """(chunk, fn(chunk)) for each chunk, in input order, computed by `workers` forked processes that
+    inherit `state` rather than unpickling it. At most two chunks per worker are in flight, so a pool
+    larger than memory streams through; results do not depend on the number of workers."""
+    _WORKER_STATE.clear()
+    _WORKER_STATE.update(state)
+    if workers <= 1:
+        for chunk in chunks:
+            yield chunk, fn(chunk)
+        return
+    with mp.get_context("fork").Pool(workers) as pool:
+        pending = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.apply_async(fn, (chunk,))))
+            if len(pending) > 2 * workers:
+                done, result = pending.popleft()
+                yield done, result.get()
+        while pending:
+            done, result = pending.popleft()
+            yield done, result.get()
+
+
+def url_set(paths) -> set[str]:
+    return {doc["url"] for doc in iter_documents(paths, StageStats("urls"), sys.maxsize)}
+
+
+# ----------------------------------------------------------------------------- classify
+
+LABEL_MATH, LABEL_OTHER = "__label__math", "__label__other"
+MODEL, TRAIN, HOLDOUT = "model.bin", "train.txt", "holdout.txt"
+
+
+def ft_line(text: str) -> str:
+    """The classifier's view of a page: one line of lowercased words and punctuation, space-separated."""
+    return " ".join(words(text))
+
+
+def math_probability(model, lines: list[str]) -> np.ndarray:
+    """P(math) of each normalised line, in one batched call. (fasttext 0.9.3's single-string
+    `predict` calls np.array(..., copy=False), which NumPy 2 rejects; the list form does not.)"""
+    labels, probs = model.predict(lines, k=2)
+    return np.array([dict(zip(l, p)).get(LABEL_MATH, 0.0) for l, p in zip(labels, probs)], dtype=np.float32)
+
+
+def load_fasttext(path):
+    import fasttext  # lazily: `from data_pipeline import Tokenizer` must not need it
+    return fasttext.load_model(str(path))
+
+
+def train_fasttext(train_path: Path, model_path: Path, cfg: ClassifyConfig, seed: int) -> None:
+    """Train and save a supervised fastText model in a fresh interpreter: fasttext 0.9.3 trained again
+    and again inside one process gave a different model, or "Encountered NaN", on most runs (measured:
+    17 NaN and 7 distinct models in 30 runs on the same file), while every fresh process gives the same
+    model. (Such state leaking between runs fits its initialisation, which fills only `thread`/10 of the
+    input matrix, DenseMatrix::uniform.)"""
+    params = dict(input=str(train_path), dim=cfg.dim, lr=cfg.lr, wordNgrams=cfg.word_ngrams, minCount=cfg.min_count,
+                  epoch=cfg.epoch, bucket=cfg.bucket, thread=cfg.threads, seed=seed, verbose=0)
+    code = ("import fasttext, json, sys; a = json.loads(sys.argv[1]); "
+            "fasttext.train_supervised(**a['params']).save_model(a['out'])")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps({"params": params, "out": str(model_path)})],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError("fastText training failed (more examples or a lower --lr help against NaN):\n"
+                           + done.stderr[-2000:])
+
+
+def interleave(a: Path, n_a: int, b: Path, n_b: int, out: Path, rng: random.Random) -> None:
+    """Merge two files of lines in random order: fastText learns in file order, so the positives must
+    not come as one block."""
+    with open(a) as fa, open(b) as fb, open(out, "w") as fo:
+        while n_a + n_b:
+            if rng.random() * (n_a + n_b) < n_a:
+                fo.write(fa.readline())
+                n_a -= 1
+            else:
+                fo.write(fb.readline())
+                n_b -= 1
+
+
+def precision_recall(true_pos: int, selected: int, relevant: int) -> tuple[float, float]:
+    return true_pos / max(selected, 1), true_pos / max(relevant, 1)
+
+
+def classify(seed_paths, pool_paths, out_dir, cfg: ClassifyConfig, common: Common, exclude_paths=()) -> dict:
+    """§2.1: "we randomly select 500,000 data points from the seed corpus as positive training examples
+    and another 500,000 web pages from Common Crawl as negative ones". Negatives come from the pool pages
+    outside the seed and outside `exclude_paths` (iterate passes the previous collection: in Common
+    Crawl a random page is almost never math, so the paper's random negatives are the non-collected ones;
+    in a math-dense pool, sampling collected pages as negatives would teach the classifier to reject
+    math it already found). Two streaming passes, count then write the sampled examples: memory holds
+    sample indices and URLs, never page texts."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stats, rng = StageStats("classify"), random.Random(common.seed)
+    seed_urls, excluded = url_set(seed_paths), url_set(exclude_paths)
+
+    def negative(doc) -> str | None:  # why a pool page cannot be a negative, or None
+        return "in_seed" if doc["url"] in seed_urls else "collected_before" if doc["url"] in excluded else None
+
+    n_seed = sum(1 for _ in iter_documents(seed_paths, StageStats("count"), common.max_chars))
+    n_pool = sum(negative(doc) is None for doc in iter_documents(pool_paths, StageStats("count"), common.max_chars))
+    if n_seed == 0 or n_pool == 0:
+        raise ValueError(f"classify needs positives and negatives: {n_seed} seed pages, "
+                         f"{n_pool} pool pages outside the seed and the excluded collection")
+    positives = rng.sample(range(n_seed), min(cfg.positives, n_seed))
+    negatives = rng.sample(range(n_pool), min(cfg.negatives, len(positives), n_pool))  # 1:1 like 500K/500K
+    counts = Counter()
+    with open(out / HOLDOUT, "w") as held_out:
+        for label, paths, sample, ineligible in [(LABEL_MATH, seed_paths, positives, lambda doc: None),
+                                                 (LABEL_OTHER, pool_paths, negatives, negative)]:
+            held, chosen = set(sample[:round(cfg.holdout * len(sample))]), set(sample)
+            i = -1
+            with open(out / f"{label}.txt", "w") as train:
+                for doc in iter_documents(paths, stats, common.max_chars, desc=f"classify: {label}"):
+                    if (reason := ineligible(doc)) is not None:
+                        stats.dropped[reason] += 1
+                        continue
+                    i += 1
+                    if i not in chosen:
+                        stats.dropped["not_sampled"] += 1
+                        continue
+                    stats.kept += 1
+                    (held_out if i in held else train).write(f"{label} {ft_line(doc['text'])}\n")
+                    counts[label, i in held] += 1
+    interleave(out / f"{LABEL_MATH}.txt", counts[LABEL_MATH, False], out / f"{LABEL_OTHER}.txt",
+               counts[LABEL_OTHER, False], out / TRAIN, rng)
+    for label in (LABEL_MATH, LABEL_OTHER):
+        (out / f"{label}.txt").unlink()
+    train_fasttext(out / TRAIN, out / MODEL, cfg, common.seed)
+
+    # precision / recall of "P(math) >= 0.5" on the held-out examples (negatives are unlabelled web
+    # pages, so some are math: the figures are a lower bound)
+    model, truth, score = load_fasttext(out / MODEL), [], []
+    with open(out / HOLDOUT) as f:
+        for batch in chunked(f, 4096):
+            labels, lines = zip(*(line.rstrip("\n").partition(" ")[::2] for line in batch))
+            truth.extend(label == LABEL_MATH for label in labels)
+            score.extend(math_probability(model, list(lines)))
+    truth, predicted = np.array(truth, dtype=bool), np.array(score) >= 0.5
+    p, r = precision_recall(int((truth & predicted).sum()), int(predicted.sum()), int(truth.sum()))
+    stats.extra.update(seed_pages=n_seed, positives=counts[LABEL_MATH, False], negatives=counts[LABEL_OTHER, False],
+                       holdout=len(truth), holdout_precision=round(p, 4), holdout_recall=round(r, 4))
+    print(f"classify: {n_seed} seed pages; trained on {counts[LABEL_MATH, False]} positives / "
+          f"{counts[LABEL_OTHER, False]} negatives; held-out precision {p:.3f} recall {r:.3f} (n={len(truth)})")
+    return stats.write(out)
+
+
+# ----------------------------------------------------------------------------- recall
+
+COLLECTED = "collected.jsonl.gz"
+
+
+def score_chunk(docs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Worker: P(math) and token count (words(), the budget's unit) of each page."""
+    tokens = [words(doc["text"]) for doc in docs]
+    return (math_probability(_WORKER_STATE["model"], [" ".join(t) for t in tokens]),
+            np.array([len(t) for t in tokens], dtype=np.int64))
+
+
+def select_top(scores: np.ndarray, tokens: np.ndarray, min_score: float, token_budget: int | None) -> np.ndarray:
+    """§2.1: "we rank the collected pages according to their scores ... and only preserve the
+    top-ranking ones" (the top 40B tokens in the first iteration). Keeps pages scoring at least
+    min_score and, given a budget, only the best-ranked whose tokens fit in it (ties: pool order)."""
+    keep = scores >= min_score
+    if token_budget is not None:
+        order = np.argsort(-scores, kind="stable")
+        fits = np.zeros_like(keep)
+        fits[order[np.cumsum(tokens[order]) <= token_budget]] = True
+        keep &= fits
+    return keep
+
+
+def recall(pool_paths, model_path, out_dir, cfg: RecallConfig, common: Common) -> dict:
+    """Score every pool page (batched predict, `workers` processes), rank, keep the top: two passes,
+    the first holding 12 bytes per page (score, tokens), the second writing the kept pages."""
+    stats, model = StageStats("recall"), load_fasttext(model_path)
+    docs = iter_documents(pool_paths, stats, common.max_chars, desc="recall: scoring")
+    results = [r for _, r in parallel_map(score_chunk, chunked(docs, common.chunk), common.workers, {"model": model})]
+    scores = np.concatenate([s for s, _ in results]) if results else np.zeros(0, np.float32)
+    tokens = np.concatenate([t for _, t in results]) if results else np.zeros(0, np.int64)
+    keep = select_top(scores, tokens, cfg.min_score, cfg.token_budget)
+    again = iter_documents(pool_paths, StageStats("again"), common.max_chars)
+    stats.kept = write_jsonl(Path(out_dir) / COLLECTED, ({**doc, "score": round(float(s), 6)}
+                                                        for doc, s, k in zip(again, scores, keep) if k))
+    stats.dropped["below_cut_off"] += len(scores) - stats.kept
+    stats.extra.update(tokens=int(tokens[keep].sum()),
+                       lowest_kept_score=round(float(scores[keep].min()), 6) if keep.any() else None)
+    return stats.write(out_dir)
+
+
+# ----------------------------------------------------------------------------- domains
+
+ADDED, MATH_DOMAINS = "added.jsonl.gz", "math_domains.jsonl"
+
+
+def url_parts(url: str, depth: int) -> tuple[str, list[str]] | None:
+    """(base URL, path prefixes up to `depth` segments): "https://a.org/q/algebra/12" ->
+    ("https://a.org", ["/q", "/q/algebra"]); the last segment names the page, not a path. None if unparseable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
         return None
-    i = start + (6 if text.startswith("\\boxed", start) else 5)
-    while i < len(text) and text[i] == " ":
-        i += 1
-    if i < len(text) and text[i] != "{":  # "\boxed 5": the answer runs to the next space or "$"
-        end = i
-        while end < len(text) and text[end] not in " $\n":
-            end += 1
-        return text[i:end] or None
-    depth = 0
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i + 1:j]
-    return None
+    segments = [s for s in parts.path.split("/") if s][:-1]
+    return (f"{parts.scheme}://{parts.netloc}".lower(),
+            ["/" + "/".join(segments[:d]) for d in range(1, min(depth, len(segments)) + 1)])
 
 
-def gsm8k_answer(solution: str) -> str:
-    """GSM8K's final answer: the text after '#### ', thousands separators removed."""
-    if "####" not in solution:
-        raise ValueError("GSM8K solution without a '####' answer line")
-    return solution.rsplit("####", 1)[1].strip().replace(",", "")
+def domains(pool_paths, collected_path, seed_paths, out_dir, cfg: DomainConfig, common: Common) -> dict:
+    """§2.1: "a domain is defined as web pages sharing the same base URL ... Domains where over 10% of
+    the web pages have been collected are classified as math-related ... we manually annotate the URLs
+    associated with mathematical content within these identified domains (e.g., mathoverflow.net/
+    questions). Web pages linked to these URLs, yet uncollected, will be added to the seed corpus."
+    The hand annotation is replaced by a rule: a path prefix of a math domain whose pages were mostly
+    collected (path_fraction) is a math path. math_domains.jsonl lists what was chosen, for review."""
+    out = Path(out_dir)
+    stats = StageStats("domains")
+    collected, seed_urls = url_set([collected_path]), url_set(seed_paths)
+    pages, hits = Counter(), Counter()  # per domain; per (domain, path prefix)
+    for doc in iter_documents(pool_paths, StageStats("count"), common.max_chars, desc="domains: counting"):
+        if (parts := url_parts(doc["url"], cfg.path_depth)) is not None:
+            domain, prefixes = parts
+            for key in [domain, *((domain, p) for p in prefixes)]:
+                pages[key] += 1
+                hits[key] += doc["url"] in collected
+    paths_of: dict[str, list[str]] = {}
+    for key in pages:
+        if isinstance(key, tuple):
+            paths_of.setdefault(key[0], []).append(key[1])
+    math_paths: dict[str, list[str]] = {}
+    report = []
+    for domain in sorted(k for k in pages if isinstance(k, str) and hits[k] > cfg.domain_fraction * pages[k]):
+        chosen = math_paths.setdefault(domain, [])
+        # shortest paths first: a chosen path covers its subpaths
+        for path in sorted(paths_of.get(domain, ()), key=lambda p: (p.count("/"), p)):
+            n, c = pages[domain, path], hits[domain, path]
+            if n >= cfg.path_min_pages and c >= cfg.path_fraction * n and not any(
+                    path == p or path.startswith(p + "/") for p in chosen):
+                chosen.append(path)
+        report.append({"domain": domain, "pages": pages[domain], "collected": hits[domain],
+                       "math_paths": [{"path": p, "pages": pages[domain, p], "collected": hits[domain, p]}
+                                      for p in chosen]})
+    write_jsonl(out / MATH_DOMAINS, report)
+
+    def added():
+        for doc in iter_documents(pool_paths, stats, common.max_chars, desc="domains: adding"):
+            parts = url_parts(doc["url"], cfg.path_depth)
+            if doc["url"] in collected:
+                stats.dropped["collected"] += 1
+            elif doc["url"] in seed_urls:
+                stats.dropped["in_seed"] += 1
+            elif parts is None or not set(parts[1]) & set(math_paths.get(parts[0], ())):
+                stats.dropped["outside_math_paths"] += 1
+            else:
+                yield {"url": doc["url"], "text": doc["text"]}
+
+    stats.kept = write_jsonl(out / ADDED, added())
+    stats.extra.update(math_domains=len(report), math_paths=sum(len(r["math_paths"]) for r in report))
+    return stats.write(out)
 
 
-BENCHMARK_FILES = {"gsm8k": "gsm8k/{split}.jsonl", "math": "math/{split}.jsonl", "toy": "bench_{split}.jsonl"}
+# ----------------------------------------------------------------------------- iterate
+
+CORPUS = "corpus.jsonl.gz"
 
 
-def load_benchmark(name_or_path, split: str = "test", data_dir=None, stats: Counter | None = None) -> list[dict]:
-    """Benchmark problems as records {"id", "question", "answer", "solution", "level", "type"}.
-
-    `name_or_path`: "gsm8k" / "math" / "toy" (files under `data_dir`, laid out as BENCHMARK_FILES),
-    or a path: a JSONL of GSM8K rows ({"question", "answer" with '#### '}), MATH rows ({"problem",
-    "solution"}), toy rows ({"question", "answer", "solution"}), or a folder of MATH's original
-    one-JSON-per-problem files. Records without a question or a gradable answer are skipped and
-    counted in `stats`."""
-    stats = stats if stats is not None else Counter()
-    if str(name_or_path) in BENCHMARK_FILES:
-        if data_dir is None:
-            raise ValueError(f"benchmark {name_or_path!r} needs data_dir (the folder holding its files)")
-        path = Path(data_dir) / BENCHMARK_FILES[str(name_or_path)].format(split=split)
-    else:
-        path = Path(name_or_path)
-    if path.is_dir():  # MATH as released: <split>/<type>/<n>.json
-        rows = []
-        for f in sorted(path.rglob("*.json")):
-            try:
-                rows.append({"idx": str(f.relative_to(path).with_suffix("")), **json.loads(f.read_text())})
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                stats["bad_json"] += 1
-    else:
-        rows = read_jsonl(path, stats)
-    records = []
-    for i, row in enumerate(rows):
-        rec = benchmark_record(row, i)
-        if rec is None:
-            stats["no_gradable_answer"] += 1
-            continue
-        records.append(rec)
-    return records
+def math_truth(labels_path, pool_paths) -> set[str]:
+    """Ground truth of a toy world: the URLs of the pool's math pages, per labels.jsonl."""
+    is_math = {rec["url"]: bool(rec.get("is_math")) for rec in read_jsonl(labels_path)}
+    return {url for url in url_set(pool_paths) if is_math.get(url)}
 
 
-def benchmark_record(row: dict, index: int) -> dict | None:
-    """One benchmark row of any supported shape -> the unified record (None if not gradable)."""
-    question = row.get("question") or row.get("problem")
-    solution = row.get("solution") or ""
-    if "problem" in row:                      # MATH: gold = last \boxed{} of the solution
-        answer = last_boxed(solution)
-    elif "####" in str(row.get("answer", "")):  # GSM8K: the answer field is the whole solution
-        solution, answer = row["answer"], gsm8k_answer(row["answer"])
-    else:
-        answer = row.get("answer")
-    if not question or answer is None or not str(answer).strip():
-        return None
-    return {"id": str(row.get("id", row.get("idx", index))), "question": question, "answer": str(answer),
-            "solution": solution, "level": row.get("level"), "type": row.get("type")}
+def iterate(pool_paths, seed_paths, out_dir, cfg: IterateConfig, classify_cfg: ClassifyConfig,
+            recall_cfg: RecallConfig, domain_cfg: DomainConfig, common: Common, labels=None) -> dict:
+    """§2.1: classify -> recall -> domains, the seed growing each round; "After four iterations ... we
+    notice that nearly 98% of the data has already been collected in the third iteration, so we decide
+    to cease data collection." The last round's collection is the corpus. Writes iterations.jsonl."""
+    out, stats = Path(out_dir), StageStats("iterate")
+    seeds, seen, rows = list(seed_paths), set(), []
+    math = math_truth(labels, pool_paths) if labels else None
+    columns = ["iteration", "pages", "tokens", "new_pages", "seed_pages", "added_to_seed",
+               "classifier_precision", "classifier_recall"] + (["precision", "recall"] if labels else [])
+    print(" ".join(f"{c:>12.12}" for c in columns))
+    for it in range(1, cfg.iterations + 1):
+        step = out / f"iteration{it}"
+        previous = [out / f"iteration{it - 1}" / "recall" / COLLECTED] if it > 1 else []
+        c = classify(seeds, pool_paths, step / "classify", classify_cfg, common, exclude_paths=previous)
+        r = recall(pool_paths, step / "classify" / MODEL, step / "recall", recall_cfg, common)
+        d = domains(pool_paths, step / "recall" / COLLECTED, seeds, step / "domains", domain_cfg, common)
+        collected = url_set([step / "recall" / COLLECTED])
+        new = len(collected - seen)
+        seen |= collected
+        row = {"iteration": it, "pages": r["kept"], "tokens": r["tokens"], "new_pages": new,
+               "seed_pages": c["seed_pages"], "added_to_seed": d["kept"],
+               "classifier_precision": c["holdout_precision"], "classifier_recall": c["holdout_recall"]}
+        if labels:
+            p, rc = precision_recall(len(collected & math), len(collected), len(math))
+            row.update(precision=round(p, 4), recall=round(rc, 4))
+        rows.append(row)
+        print(" ".join(f"{row[c]:>12}" for c in columns))
+        seeds.append(step / "domains" / ADDED)
+        if it > 1 and new < cfg.min_new * max(len(collected), 1):
+            break
+    write_jsonl(out / "iterations.jsonl", rows)
+    shutil.copyfile(step / "recall" / COLLECTED, out / CORPUS)
+    stats.documents_in, stats.kept, stats.dropped = r["documents_in"], r["kept"], Counter(r["dropped"])
+    stats.extra["iterations"] = rows
+    return stats.write(out)
 
 
-# ----------------------------------------------------------------------------- chat templates
+# ----------------------------------------------------------------------------- dedup
 
-# DeepSeekMath-Instruct/RL are evaluated zero-shot with this suffix (§3.1, §5.1)
-BOXED_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
-
-# DeepSeek-R1 Table 1: the R1-Zero template (the `{prompt}` is the question)
-R1_TEMPLATE = ("A conversation between User and Assistant. The user asks a question, and the Assistant "
-               "solves it. The assistant first thinks about the reasoning process in the mind and then "
-               "provides the user with the answer. The reasoning process and answer are enclosed within "
-               "<think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning "
-               "process here </think> <answer> answer here </answer>. User: {prompt}. Assistant:")
+DEDUPED, REMOVED = "deduped.jsonl.gz", "removed.jsonl"
+MERSENNE31 = (1 << 31) - 1
 
 
-def chat_prompt(question: str, template: str = "deepseek", suffix: bool = True) -> str:
-    """The prompt a chat model completes. DeepSeekMath: `User: {q}\\n\\nAssistant:` (the answer then
-    follows after a space and ends with EOS); R1-Zero: the template above."""
-    if template == "deepseek":
-        q = f"{question}\n{BOXED_SUFFIX}" if suffix else question
-        return f"User: {q}\n\nAssistant:"
-    if template == "r1":
-        return R1_TEMPLATE.format(prompt=question)
-    raise ValueError(f"unknown chat template {template!r}; choose 'deepseek' or 'r1'")
+def minhash_params(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The num_perm hash functions h(x) = (a*x + b) mod p that stand in for random permutations."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(1, MERSENNE31, num_perm, dtype=np.uint64),
+            rng.integers(0, MERSENNE31, num_perm, dtype=np.uint64))
+
+
+def minhash(tokens: list[str], shingle: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """MinHash signature [num_perm] of the set of word shingles: per hash function, the minimum over
+    the shingles. Two pages agree at a position with probability = the Jaccard similarity of their sets."""
+    n = max(len(tokens) - shingle + 1, 1)
+    x = np.unique(np.fromiter((zlib.crc32(" ".join(tokens[i:i + shingle]).encode()) for i in range(n)),
+                              dtype=np.uint64, count=n) % MERSENNE31)
+    signature = np.full(len(a), MERSENNE31, dtype=np.uint64)
+    for start in range(0, len(x), 4096):  # [num_perm, 4096] at a time: long pages stay in bounded memory
+        block = x[start:start + 4096]  # a, b, x < 2**31: a*x + b < 2**63 never overflows uint64
+        signature = np.minimum(signature, ((a[:, None] * block[None, :] + b[:, None]) % MERSENNE31).min(axis=1))
+    return signature.astype(np.uint32)
+
+
+def dedup_keys(docs: list[dict]) -> list[tuple[bytes, np.ndarray]]:
+    """Worker: (hash of the normalised text, MinHash signature) of each page."""
+    shingle, a, b = _WORKER_STATE["shingle"], _WORKER_STATE["a"], _WORKER_STATE["b"]
+    keys = []
+    for doc in docs:
+        tokens = words(doc["text"])
+        text_hash = hashlib.blake2b(" ".join(tokens).encode(), digest_size=8).digest()
+        keys.append((text_hash, minhash(tokens, shingle, a, b)))
+    return keys
+
+
+def dedup(paths, out_dir, cfg: DedupConfig, common: Common) -> dict:
+    """§2.1: "we remove URL-based duplicates and near-duplicates" (done here before recall, as the paper
+    recalls from the deduplicated Common Crawl). In order, keeping the first of each group: a URL seen
+    before; the same normalised text (exact); a near-duplicate: MinHash-LSH candidates (pages sharing any
+    band of their signatures) verified by estimated Jaccard >= the threshold. Memory: the URLs, text
+    hashes and signatures of the kept pages. removed.jsonl says which page each removal duplicates."""
+    if cfg.num_perm % cfg.bands:
+        raise ValueError(f"--num-perm {cfg.num_perm} must be a multiple of --bands {cfg.bands}")
+    out, stats = Path(out_dir), StageStats("dedup")
+    out.mkdir(parents=True, exist_ok=True)
+    a, b = minhash_params(cfg.num_perm, common.seed)
+    rows = cfg.num_perm // cfg.bands
+    seen_urls, seen_texts = set(), {}          # url; text hash -> url of the kept page
+    buckets = [{} for _ in range(cfg.bands)]   # per band: band bytes -> indices of kept pages
+    signatures, kept_urls = [], []
+
+    def survivors(removed):
+        docs = iter_documents(paths, stats, common.max_chars, desc="dedup")
+        state = {"shingle": cfg.shingle, "a": a, "b": b}
+        for chunk, keys in parallel_map(dedup_keys, chunked(docs, common.chunk), common.workers, state):
+            for doc, (text_hash, sig) in zip(chunk, keys):
+                url, bands = doc["url"], [sig[i * rows:(i + 1) * rows].tobytes() for i in range(cfg.bands)]
+                if url in seen_urls:
+                    reason, of, jaccard = "duplicate_url", url, 1.0
+                elif text_hash in seen_texts:
+                    reason, of, jaccard = "exact_duplicate", seen_texts[text_hash], 1.0
+                else:
+                    candidates = sorted({j for band, key in zip(buckets, bands) for j in band.get(key, ())})
+                    similar = [(j, float((signatures[j] == sig).mean())) for j in candidates]
+                    match = next(((j, s) for j, s in similar if s >= cfg.jaccard), None)
+                    if match is None:
+                        reason = None
+                    else:
+                        reason, of, jaccard = "near_duplicate", kept_urls[match[0]], match[1]
+                seen_urls.add(url)
+                if reason:
+                    stats.dropped[reason] += 1
+                    removed.write(json.dumps({"url": url, "reason": reason, "duplicate_of": of,
+                                              "jaccard": round(jaccard, 4)}) + "\n")
+                    continue
+                seen_texts[text_hash] = url
+                for band, key in zip(buckets, bands):
+                    band.setdefault(key, []).append(len(signatures))
+                signatures.append(sig)
+                kept_urls.append(url)
+                yield doc
+
+    with open(out / REMOVED, "w") as removed:
+        stats.kept = write_jsonl(out / DEDUPED, survivors(removed))
+    return stats.write(out)
+
+
+# ----------------------------------------------------------------------------- decontaminate
+
+CLEAN = "clean.jsonl.gz"
+
+
+def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int) -> tuple[dict, dict]:
+    """Benchmark texts to match (§2.1): every n-gram of a text of >= n words -> its source, and texts of
+    min_words..n-1 words, whole, by length. `benches`: names ("gsm8k", "math", "toy", optionally
+    ":split", default test) or JSONL paths, read by load_benchmark."""
+    ngrams, short = {}, {}
+    for spec in benches:
+        name, _, split = str(spec).partition(":")
+        if name not in BENCHMARK_FILES:  # a path (which may itself hold a ':')
+            name, split = str(spec), ""
+        for rec in load_benchmark(name, split or "test", data_dir=data_dir):
+            for f in bench_fields:
+                tokens, source = words(str(rec.get(f) or ""), symbols=False), f"{Path(name).name}:{rec['id']}:{f}"
+                if len(tokens) >= n:
+                    for i in range(len(tokens) - n + 1):
+                        ngrams.setdefault(" ".join(tokens[i:i + n]), source)
+                elif len(tokens) >= min_words:
+                    short.setdefault(len(tokens), {}).setdefault(" ".join(tokens), source)
+    return ngrams, short
+
+
+def contaminated_lines(text: str, ngrams: dict, short: dict, n: int) -> dict[int, tuple[str, str]]:
+    """{line index: (matched words, benchmark source)}. A segment is a line of the page; a match that
+    spans lines marks each line it touches."""
+    tokens, line_of = [], []
+    for i, line in enumerate(text.split("\n")):
+        w = words(line, symbols=False)
+        tokens += w
+        line_of += [i] * len(w)
+    hits = {}
+    for size, table in [(n, ngrams), *short.items()]:
+        for s in range(len(tokens) - size + 1):
+            key = " ".join(tokens[s:s + size])
+            if (source := table.get(key)) is not None:
+                for line in range(line_of[s], line_of[s + size - 1] + 1):
+                    hits.setdefault(line, (key, source))
+    return hits
+
+
+def decontam_chunk(docs: list[dict]) -> list[dict]:
+    s = _WORKER_STATE
+    return [contaminated_lines(doc["text"], s["ngrams"], s["short"], s["n"]) for doc in docs]
+
+
+def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, data_dir=None) -> dict:
+    """§2.1: "any text segment containing a 10-gram string that matches exactly with any sub-string from
+    the evaluation benchmarks is removed ... For benchmark texts that are shorter than 10 grams but have
+    at least 3 grams, we employ exact matching". Removes the matching lines (or, with --remove document,
+    the page; a page left empty is dropped); removed.jsonl records each removal and its source."""
+    if cfg.remove not in ("segment", "document"):
+        raise ValueError(f"--remove must be 'segment' or 'document', not {cfg.remove!r}")
+    out, stats = Path(out_dir), StageStats("decontaminate")
+    out.mkdir(parents=True, exist_ok=True)
+    ngrams, short = benchmark_index(benches, data_dir, cfg.bench_fields.split(","), cfg.ngram, cfg.min_words)
+    if not ngrams and not short:
+        raise ValueError(f"no benchmark text to match in {benches}")
+    counts = Counter()
+
+    def clean(removed):
+        docs = iter_documents(paths, stats, common.max_chars, desc="decontaminate")
+        state = {"ngrams": ngrams, "short": short, "n": cfg.ngram}
+        for chunk, hits_list in parallel_map(decontam_chunk, chunked(docs, common.chunk), common.workers, state):
+            for doc, hits in zip(chunk, hits_list):
+                lines = doc["text"].split("\n")
+                for i, (matched, source) in sorted(hits.items()):
+                    record = {"url": doc.get("url"), "line": i, "segment": lines[i], "matched": matched,
+                              "source": source, "action": cfg.remove}
+                    removed.write(json.dumps(record, ensure_ascii=False) + "\n")
+                rest = "\n".join(line for i, line in enumerate(lines) if i not in hits)
+                if not hits:
+                    yield doc
+                elif cfg.remove == "document":
+                    stats.dropped["contaminated"] += 1
+                elif not rest.strip():
+                    stats.dropped["contaminated_throughout"] += 1
+                else:
+                    counts["documents_cleaned"] += 1
+                    counts["segments_removed"] += len(hits)
+                    yield {**doc, "text": rest}
+
+    with open(out / REMOVED, "w") as removed:
+        stats.kept = write_jsonl(out / CLEAN, clean(removed))
+    stats.extra.update(counts, benchmark_ngrams=len(ngrams), benchmark_short_texts=sum(map(len, short.values())))
+    return stats.write(out)
+
+
+# ----------------------------------------------------------------------------- tokenize
+
+def encode_chunk(docs: list[dict]) -> list[np.ndarray]:
+    """Worker: the token ids of each document followed by EOS."""
+    tok, dtype = _WORKER_STATE["tokenizer"], _WORKER_STATE["dtype"]
+    return [np.array(tok.encode(doc["text"]) + [tok.eos_id], dtype=dtype) for doc in docs]
+
+
+def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out_dir,
+             cfg: TokenizeConfig, common: Common) -> dict:
+    """Token shards for pre-training (CONTRACTS.md): per source, documents encoded in parallel with EOS
+    after each, cut into .npy shards of shard_tokens; manifest.json holds the mixture weights
+    (normalised to sum 1; the paper's 7B run: 56% math corpus, 4% AlgebraicStack, 10% arXiv, 20% code,
+    10% Common Crawl) and each source's token and document counts."""
+    if set(mix) != set(sources) or any(w <= 0 for w in mix.values()):
+        raise ValueError(f"--mix {mix} must give a positive weight to each source {sorted(sources)}")
+    out, stats = Path(out_dir), StageStats("tokenize")
+    out.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer.load(tokenizer_dir)
+    dtype = np.uint16 if tok.vocab_size <= 65535 else np.uint32
+    manifest = {"tokenizer": str(tokenizer_dir), "vocab_size": tok.vocab_size, "eos_id": tok.eos_id,
+                "dtype": np.dtype(dtype).name, "sources": {}}
+    for name, paths in sources.items():
+        buffer, buffered, shards, n_tokens, n_docs = [], 0, [], 0, 0
+
+        def flush(final: bool):
+            nonlocal buffer, buffered
+            data = np.concatenate(buffer) if buffer else np.zeros(0, dtype)
+            while len(data) >= cfg.shard_tokens or (final and len(data)):
+                shards.append(f"{name}-{len(shards):05d}.npy")
+                np.save(out / shards[-1], data[:cfg.shard_tokens])
+                data = data[cfg.shard_tokens:]
+            buffer, buffered = [data], len(data)
+
+        docs = iter_documents(paths, stats, common.max_chars, need_url=False, desc=f"tokenize: {name}")
+        state = {"tokenizer": tok, "dtype": dtype}
+        for _, arrays in parallel_map(encode_chunk, chunked(docs, common.chunk), common.workers, state):
+            buffer += arrays
+            buffered += sum(map(len, arrays))
+            n_tokens += sum(map(len, arrays))
+            n_docs += len(arrays)
+            if buffered >= cfg.shard_tokens:
+                flush(final=False)
+        flush(final=True)
+        stats.kept += n_docs
+        manifest["sources"][name] = {"weight": mix[name] / sum(mix.values()), "shards": shards,
+                                     "tokens": n_tokens, "documents": n_docs}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    stats.extra["tokens"] = {name: s["tokens"] for name, s in manifest["sources"].items()}
+    return stats.write(out)
+
+
+# ----------------------------------------------------------------------------- run: every stage
+
+def toy_figures(out: Path, labels_path) -> dict:
+    """The toy world's checks against its labels: corpus precision / recall, planted near-duplicates
+    removed (one page of each planted pair gone) and clean pages removed, leaks cleaned."""
+    labels = {rec["url"]: rec for rec in read_jsonl(labels_path)}
+    math = math_truth(labels_path, [out / "dedup" / DEDUPED])
+    corpus = url_set([out / "decontaminate" / CLEAN])
+    precision, recall_ = precision_recall(len(corpus & math), len(corpus), len(math))
+    removed = {rec["url"] for rec in read_jsonl(out / "dedup" / REMOVED)}
+    planted = {u: rec["duplicate_of"] for u, rec in labels.items() if rec.get("duplicate_of")}
+    in_pair = set(planted) | set(planted.values())
+    cleaned = {rec["url"] for rec in read_jsonl(out / "decontaminate" / REMOVED)}
+    leaked = {u for u in url_set([out / "iterate" / CORPUS]) if labels.get(u, {}).get("leaked_from")}
+    return {"precision": round(precision, 4), "recall": round(recall_, 4),
+            "planted_duplicates_removed": round(sum(u in removed or d in removed for u, d in planted.items())
+                                             / max(len(planted), 1), 4),
+            "clean_pages_removed_by_dedup": len(removed - in_pair),
+            "leaks_cleaned": f"{len(leaked & cleaned)}/{len(leaked)}", "clean_pages_touched": len(cleaned - leaked)}
+
+
+def run(args: argparse.Namespace) -> dict:
+    """dedup (the pool) -> iterate -> decontaminate -> tokenize (when --tokenizer is given)."""
+    out, common = Path(args.out), config_from(Common, args)
+    summary = {"dedup": dedup(args.pool, out / "dedup", config_from(DedupConfig, args), common)}
+    summary["iterate"] = iterate([out / "dedup" / DEDUPED], args.seed_corpus, out / "iterate",
+                                 config_from(IterateConfig, args), config_from(ClassifyConfig, args),
+                                 config_from(RecallConfig, args), config_from(DomainConfig, args), common,
+                                 labels=args.labels)
+    summary["decontaminate"] = decontaminate([out / "iterate" / CORPUS], args.bench, out / "decontaminate",
+                                             config_from(DecontamConfig, args), common, args.data_dir)
+    if args.tokenizer:
+        sources = {"math": [out / "decontaminate" / CLEAN], **parse_sources(args.source)}
+        summary["tokenize"] = tokenize(sources, parse_mix(args.mix, sources), args.tokenizer, out / "tokens",
+                                       config_from(TokenizeConfig, args), common)
+    for stage, s in summary.items():
+        print(f"{stage:>14}: {s['documents_in']} in, {s['kept']} kept, dropped {s['dropped']} ({s['seconds']} s)")
+    if args.labels:
+        summary["toy"] = toy_figures(out, args.labels)
+        print("against the toy world's labels:", json.dumps(summary["toy"]))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def parse_sources(specs) -> dict[str, list[Path]]:
+    sources: dict[str, list[Path]] = {}
+    for spec in specs or ():
+        name, eq, path = spec.partition("=")
+        if not eq or not name or not path:
+            raise ValueError(f"--source wants name=path, got {spec!r}")
+        sources.setdefault(name, []).append(Path(path))
+    return sources
+
+
+def parse_mix(spec: str | None, sources: dict) -> dict[str, float]:
+    if not spec:  # equal weights
+        return {name: 1.0 for name in sources}
+    try:
+        return {name: float(w) for name, w in (item.split("=") for item in spec.split(","))}
+    except ValueError:
+        raise ValueError(f"--mix wants name=weight,name=weight..., got {spec!r}") from None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, help, *configs, inputs=()):
+        p = commands.add_parser(name, help=help, description=help)
+        for flag_name, flag_help in inputs:
+            p.add_argument(flag_name, nargs="+", type=Path, required=True, help=flag_help)
+        p.add_argument("--out", type=Path, required=True, help="folder for this stage's outputs and stats.json")
+        add_flags(p, Common, *configs)
+        return p
+
+    pool = ("--pool", "web pages: JSONL / JSONL.gz of {url, text} or Common Crawl WET files (.warc.wet.gz)")
+    seed = ("--seed-corpus", "the seed math corpus (JSONL of {url, text}), e.g. OpenWebMath")
+    docs = ("--input", "documents: JSONL / JSONL.gz of {url, text} or WET files")
+    command("classify", "train the fastText math classifier", ClassifyConfig, inputs=[seed, pool])
+    p = command("recall", "score the pool and keep the top pages", RecallConfig, inputs=[pool])
+    p.add_argument("--model", type=Path, required=True, help="a classifier trained by `classify` (model.bin)")
+    p = command("domains", "math domains and paths; their uncollected pages join the seed", DomainConfig,
+                inputs=[pool, seed])
+    p.add_argument("--collected", type=Path, required=True, help="pages collected by `recall`")
+    p = command("iterate", "classify -> recall -> domains, repeated", IterateConfig, ClassifyConfig, RecallConfig,
+                DomainConfig, inputs=[pool, seed])
+    p.add_argument("--labels", type=Path, help="toy world labels.jsonl: also report precision/recall vs the truth")
+    command("dedup", "URL, exact and MinHash-LSH near-duplicate removal", DedupConfig, inputs=[docs])
+    bench = ("--bench", "benchmarks: gsm8k, math, toy (with --data-dir; add :split, default test) or JSONL paths")
+    p = command("decontaminate", "remove text matching benchmark n-grams", DecontamConfig, inputs=[docs, bench])
+    p.add_argument("--data-dir", type=Path, help="folder holding the named benchmarks")
+    tok_flags = [("--tokenizer", "a tokenizer folder saved by tokenizer.py"),
+                 ("--source", "a token source as name=path (repeat the flag; a name may take several paths)"),
+                 ("--mix", "mixture weights name=weight,... (normalised; default equal), e.g. math=0.56,general=0.44")]
+    p = command("tokenize", "token shards and manifest.json with the mixture", TokenizeConfig)
+    for name, help in tok_flags:
+        p.add_argument(name, action="append" if name == "--source" else "store", required=name != "--mix", help=help)
+    p = command("run", "every stage: dedup -> iterate -> decontaminate -> tokenize", DedupConfig, IterateConfig,
+                ClassifyConfig, RecallConfig, DomainConfig, DecontamConfig, TokenizeConfig, inputs=[pool, seed, bench])
+    p.add_argument("--labels", type=Path, help="toy world labels.jsonl: report figures against the truth")
+    p.add_argument("--data-dir", type=Path, help="folder holding the named benchmarks")
+    for name, help in tok_flags:
+        p.add_argument(name, action="append" if name == "--source" else "store",
+                       help=help + (" (run: tokenize only when given; the corpus is the source 'math')"
+                                    if name == "--tokenizer" else ""))
+    args = parser.parse_args(argv)
+
+    common = config_from(Common, args)
+    if args.command == "classify":
+        classify(args.seed_corpus, args.pool, args.out, config_from(ClassifyConfig, args), common)
+    elif args.command == "recall":
+        recall(args.pool, args.model, args.out, config_from(RecallConfig, args), common)
+    elif args.command == "domains":
+        domains(args.pool, args.collected, args.seed_corpus, args.out, config_from(DomainConfig, args), common)
+    elif args.command == "iterate":
+        iterate(args.pool, args.seed_corpus, args.out, config_from(IterateConfig, args),
+                config_from(ClassifyConfig, args), config_from(RecallConfig, args),
+                config_from(DomainConfig, args), common, labels=args.labels)
+    elif args.command == "dedup":
+        dedup(args.input, args.out, config_from(DedupConfig, args), common)
+    elif args.command == "decontaminate":
+        decontaminate(args.input, args.bench, args.out, config_from(DecontamConfig, args), common, args.data_dir)
+    elif args.command == "tokenize":
+        sources = parse_sources(args.source)
+        tokenize(sources, parse_mix(args.mix, sources), args.tokenizer, args.out, config_from(TokenizeConfig, args),
+                 common)
+    elif args.command == "run":
+        run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

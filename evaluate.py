@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from data_pipeline import chat_prompt, load_benchmark, read_jsonl, write_jsonl
+from formats import chat_prompt, load_benchmark, read_jsonl, write_jsonl
 from model import Transformer
 from pretrain import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
@@ -188,11 +188,6 @@ MATH_SHOTS = [
 BUILTIN_SHOTS = {"gsm8k": GSM8K_SHOTS, "math": MATH_SHOTS}
 DEFAULT_SHOTS = {"gsm8k": 8, "math": 4, "toy": 3}  # base mode; the toy model's context is short
 
-# Zero-shot instructions after the question (§3.1, §5.1). TOOL_SUFFIX is DeepSeekMath's (its evaluation
-# code); the paper does not print a PoT instruction, POT_SUFFIX is ours.
-POT_SUFFIX = "Please solve the problem with a Python program that prints the final answer."
-TOOL_SUFFIX = ("Please integrate natural language reasoning with programs to solve the problem above, "
-               "and put your final answer within \\boxed{}.")
 MODES = ("base", "chat", "pot", "tool")
 
 
@@ -213,10 +208,9 @@ def build_prompt(question: str, mode: str, template: str = "deepseek", shots: Se
     shots); chat: the chat template with the \\boxed{} instruction; pot: few-shot programs when shots
     are given, else the chat template with POT_SUFFIX; tool: the chat template with TOOL_SUFFIX."""
     if mode == "chat":
-        return chat_prompt(question, template)
+        return chat_prompt(question, template, fmt="cot")
     if mode == "tool" or (mode == "pot" and not shots):
-        suffix = TOOL_SUFFIX if mode == "tool" else POT_SUFFIX
-        return chat_prompt(f"{question}\n{suffix}", template, suffix=False)
+        return chat_prompt(question, template, fmt=mode)
     fmt = SHOT_FORMATS["pot" if mode == "pot" else style]
     parts = [fmt.header.format(question=s["question"]) + fmt.answer.format(**s) for s in shots]
     return fmt.separator.join(parts + [fmt.header.format(question=question)])

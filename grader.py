@@ -19,7 +19,7 @@ import zlib
 from decimal import Decimal
 from fractions import Fraction
 
-from data_pipeline import last_boxed
+from formats import last_boxed
 
 
 # ----------------------------------------------------------------------------- extraction

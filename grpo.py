@@ -70,7 +70,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from torch.distributed.tensor import DTensor
 from tqdm import tqdm
 
-from data_pipeline import read_jsonl
+from formats import read_jsonl
 from model import Transformer, read_config
 from pretrain import (MetricsLog, TrainConfig, autocast_for, build_model, build_optimizer, cleanup_distributed,
                       export_model, latest_checkpoint, load_checkpoint, lr_at, save_checkpoint, seed_all,

@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data_pipeline import read_jsonl, write_jsonl
+from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
 from model import ModelConfig, Transformer, read_config
 from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, cleanup_distributed, export_model,

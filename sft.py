@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from data_pipeline import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
+from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
 from model import Transformer
 from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, cleanup_distributed,
@@ -75,9 +75,10 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
     return " " + text
 
 
-def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek") -> list[int]:
-    """Token ids of the prompt a chat model completes (what generation starts from)."""
-    return tokenizer.encode(chat_prompt(question, template))
+def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek", fmt: str = "cot") -> list[int]:
+    """Token ids of the prompt a chat model completes (what generation starts from), with the
+    instruction of the solution format (the same text evaluate.py prompts with)."""
+    return tokenizer.encode(chat_prompt(question, template, fmt))
 
 
 def encode_example(tokenizer: Tokenizer, question: str, solution: str, template: str = "deepseek",
@@ -85,7 +86,7 @@ def encode_example(tokenizer: Tokenizer, question: str, solution: str, template:
     """One training example -> (ids, labels), both of length n. labels[i] = ids[i] on the answer and its
     EOS, IGNORE on the prompt. The prompt is tokenised on its own, exactly as `encode_prompt` gives it at
     generation time, so the prompt/answer boundary is exact (no BPE merge across it)."""
-    prompt = encode_prompt(tokenizer, question, template)
+    prompt = encode_prompt(tokenizer, question, template, fmt)
     answer = tokenizer.encode(assistant_text(solution, fmt, template)) + [tokenizer.eos_id]
     return prompt + answer, [IGNORE] * len(prompt) + answer
 

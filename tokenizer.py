@@ -39,6 +39,8 @@ import regex  # tiktoken's own dependency; the same \p{L} / possessive syntax as
 import tiktoken
 from tqdm import tqdm
 
+from formats import read_jsonl
+
 # GPT-4's split (tiktoken's cl100k_base pattern) with one change: `\p{N}{1,3}+` (numbers in groups of up
 # to three digits) became `\p{N}`, one digit per chunk, as in DeepSeek LLM. No other alternative can take
 # a digit, so no merge ever joins a digit to anything. The alternatives, in order: English contractions;
@@ -732,9 +734,7 @@ def bench_encode(tok: Tokenizer, mb: float = 10, seed: int = 0, num_threads: int
 
 def read_texts(paths: Iterable, field: str, stats: Counter) -> Iterator[str]:
     """The `field` string of every record of the JSONL files; bad lines are skipped and counted in
-    `stats` by reason (data_pipeline.read_jsonl), as are records without a string `field`."""
-    from data_pipeline import read_jsonl  # here, not at the top: data_pipeline re-exports this module
-
+    `stats` by reason (formats.read_jsonl), as are records without a string `field`."""
     for path in paths:
         for record in read_jsonl(path, stats):
             text = record.get(field)

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
-from data_pipeline import write_jsonl
+from formats import write_jsonl
 from toy_templates import (BORDERLINE, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK, FORUM, ITEMS, NAMES,
                            PRONOUNS, THINGS, TOPICS, WORKED, alts)
 

@@ -17,7 +17,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import evaluate as ev
-from data_pipeline import BOXED_SUFFIX, load_benchmark, write_jsonl
+from formats import BOXED_SUFFIX, POT_SUFFIX, TOOL_SUFFIX, load_benchmark, write_jsonl
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -178,8 +178,8 @@ def test_real_benchmark_prompts_hold_their_question_once():
 def test_chat_tool_and_pot_prompts_follow_the_templates():
     q = "What is 2 + 3?"
     assert ev.build_prompt(q, "chat") == f"User: {q}\n{BOXED_SUFFIX}\n\nAssistant:"
-    assert ev.build_prompt(q, "tool") == f"User: {q}\n{ev.TOOL_SUFFIX}\n\nAssistant:"
-    assert ev.build_prompt(q, "pot") == f"User: {q}\n{ev.POT_SUFFIX}\n\nAssistant:"
+    assert ev.build_prompt(q, "tool") == f"User: {q}\n{TOOL_SUFFIX}\n\nAssistant:"
+    assert ev.build_prompt(q, "pot") == f"User: {q}\n{POT_SUFFIX}\n\nAssistant:"
     assert "<think>" in ev.build_prompt(q, "chat", template="r1") and q in ev.build_prompt(q, "chat", template="r1")
     with pytest.raises(ValueError, match="zero-shot"):
         ev.EvalConfig(mode="chat", shots=2).resolved()
@@ -221,7 +221,7 @@ def test_program_of_thought_runs_the_program_and_counts_failures():
     programs[records[4]["question"]] = "while True:\n    pass"  # a timeout: no answer, wrong
 
     def write_program(prompt):
-        question = prompt.split("User: ", 1)[1].split("\n" + ev.POT_SUFFIX)[0]
+        question = prompt.split("User: ", 1)[1].split("\n" + POT_SUFFIX)[0]
         return f" Here it is.\n```python\n{programs[question]}\n```\nDone."
 
     cfg = ev.EvalConfig(mode="pot", progress=False, program_timeout=1.0)
@@ -246,7 +246,7 @@ def test_tool_integrated_rounds_execute_code_and_feed_back_its_output(tmp_path):
         done = re.search(r"```output\n(.*)\n```\n$", prompt)
         if done:  # the answer can only be right if our runner's real output was appended
             return f"So the answer is $\\boxed{{{done.group(1)}}}$."
-        question = prompt.split("User: ", 1)[1].split("\n" + ev.TOOL_SUFFIX)[0]
+        question = prompt.split("User: ", 1)[1].split("\n" + TOOL_SUFFIX)[0]
         return f" Let me compute.\n```python\n{programs[question]}\n```\n```output\n999\n```\nThe answer is 999."
 
     model = OracleModel(solve_with_tool)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from data_pipeline import last_boxed
+from formats import last_boxed
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -211,7 +211,7 @@ def test_rule_reward_sums_accuracy_and_format_on_request():
 
 
 def test_last_boxed_is_the_one_box_reader():
-    """data_pipeline.last_boxed reads MATH's gold answers and extract_answer's boxes alike."""
+    """formats.last_boxed reads MATH's gold answers and extract_answer's boxes alike."""
     assert last_boxed("\\boxed{\\frac{1}{2}} then \\fbox{x^{2}}.") == "x^{2}"  # the last box, nested braces
     assert last_boxed("\\boxed {5}") == "5" and last_boxed("so \\boxed 5$.") == "5" and last_boxed("\\boxed5") is None
     assert last_boxed("no box") is None and last_boxed("\\boxed{1 + {2}") is None  # absent, unclosed

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from data_pipeline import BOXED_SUFFIX, write_jsonl
+from formats import BOXED_SUFFIX, write_jsonl
 from grpo import (GRPOConfig, RLState, completion_logprobs, completion_mask, explore, grpo_loss, kl_k3,
                   load_questions, main, outcome_advantages, policy_loss, process_advantages, right_pad, sample_groups,
                   step_questions, train_grpo, update)

@@ -10,7 +10,7 @@ import torch
 
 import reward
 import toy_data
-from data_pipeline import chat_prompt, write_jsonl
+from formats import chat_prompt, write_jsonl
 from model import ModelConfig, Transformer
 from pretrain import TrainConfig, build_model, cleanup_distributed, setup_distributed
 from reward import (ReplayBuffer, RewardModel, completion_steps, mc_step_labels, step_end_positions,

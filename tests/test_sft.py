@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from data_pipeline import chat_prompt, gsm8k_answer, last_boxed, read_jsonl, write_jsonl
+from formats import chat_prompt, gsm8k_answer, last_boxed, read_jsonl, write_jsonl
 from model import ModelConfig, Transformer
 from grader import accuracy_reward, format_reward
 from sft import (IGNORE, Packer, SFTData, assistant_text, convert, encode_example, encode_prompt, fit_to_context,

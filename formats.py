@@ -1,0 +1,244 @@
+"""Every format the stages exchange, in one place (ARCHITECTURE.md "Formats between stages").
+
+  - JSONL (plain or .gz) read so that bad input never crashes a run: broken lines, invalid UTF-8 and
+    truncated gzip are skipped and counted by reason; written atomically (temporary name, then rename);
+  - Common Crawl WET files (.warc.wet.gz), the raw input of the corpus pipeline;
+  - benchmarks (GSM8K, MATH, the toy benchmark) as one record shape, with their gold answers;
+  - the chat templates of DeepSeekMath (§3.1) and DeepSeek-R1-Zero, and the zero-shot instructions.
+Token shards and their manifest are written by data_pipeline.py (tokenize) and read by pretrain.py.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import re
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+
+# ----------------------------------------------------------------------------- JSONL
+
+def open_text_lines(path) -> Iterator[bytes]:
+    """Raw lines of a plain or gzip file (by suffix), as bytes so that decoding errors are ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        yield from f
+
+
+def read_jsonl(path, stats: Counter | None = None) -> Iterator[dict]:
+    """Stream the objects of a .jsonl / .jsonl.gz file. Bad input is skipped and counted in
+    `stats` by reason (invalid_utf8, bad_json, not_an_object, truncated_gzip); blank lines are
+    ignored. A truncated gzip ends the stream where the data ends, keeping what came before."""
+    stats = stats if stats is not None else Counter()
+    lines = open_text_lines(path)
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            stats["truncated_gzip"] += 1
+            return
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            stats["invalid_utf8"] += 1
+            continue
+        except json.JSONDecodeError:
+            stats["bad_json"] += 1
+            continue
+        if not isinstance(obj, dict):
+            stats["not_an_object"] += 1
+            continue
+        yield obj
+
+
+def write_jsonl(path, records: Iterable[dict]) -> int:
+    """Write records (gzip when the name ends in .gz) to a temporary name, then rename: a crash
+    never leaves a half-written file under the real name. Returns the number written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    raw = open(tmp, "wb")
+    # mtime=0: the same records give byte-identical files (determinism checks compare bytes)
+    f = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+    with raw, f, io.TextIOWrapper(f, encoding="utf-8", newline="\n") as text:
+        for rec in records:
+            text.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+# ----------------------------------------------------------------------------- Common Crawl WET
+
+def is_wet(path) -> bool:
+    return Path(path).name.endswith((".wet", ".wet.gz", ".warc", ".warc.gz"))
+
+
+def read_wet(path, stats: Counter) -> Iterator[dict]:
+    """The text records of a Common Crawl WET file: gzip members of WARC records, each a header block
+    ("WARC-Type: conversion", "WARC-Target-URI: <url>", "Content-Length: <bytes>"), a blank line and
+    the page's UTF-8 text. Other record types (warcinfo) are not documents and are passed over."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        lost = False  # inside junk after a malformed record: skip to the next "WARC/" line
+        while True:
+            try:
+                line = f.readline()
+                if not line:
+                    return
+                if not line.startswith(b"WARC/"):
+                    if line.strip() and not lost:
+                        stats["bad_warc_record"] += 1
+                        lost = True
+                    continue
+                lost = False
+                headers = {}
+                while (line := f.readline()).strip():
+                    key, _, value = line.decode("utf-8", "replace").partition(":")
+                    headers[key.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", ""))
+                body = f.read(length)
+            except ValueError:  # no or non-numeric Content-Length
+                stats["bad_warc_record"] += 1
+                lost = True
+                continue
+            except (EOFError, gzip.BadGzipFile, zlib.error):
+                stats["truncated_gzip"] += 1
+                return
+            if headers.get("warc-type") != "conversion":
+                continue
+            if len(body) < length:
+                stats["truncated_record"] += 1
+                return
+            try:
+                yield {"url": headers.get("warc-target-uri"), "text": body.decode("utf-8")}
+            except UnicodeDecodeError:
+                stats["invalid_utf8"] += 1
+
+
+# ----------------------------------------------------------------------------- benchmarks
+
+def last_boxed(text: str, max_chars: int = 10_000) -> str | None:
+    """Content of the last \\boxed{...} or \\fbox{...} in text, nested braces included; `\\boxed 5`
+    gives "5" (up to a space or "$"). None if there is none, or its braces do not close within
+    `max_chars` characters (no answer is that long, and the bound keeps adversarial text fast).
+    MATH's reference answer is defined this way; reward.extract_answer reads boxes with it too."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    start += len("\\boxed" if text.startswith("\\boxed", start) else "\\fbox")
+    arg = re.compile(r"\s*").match(text, start, start + 200).end()  # where the argument starts
+    if not text.startswith("{", arg):
+        token = re.compile(r"[^\s$]+").match(text, arg, arg + 200) if arg > start else None
+        return token.group() if token else None
+    depth = 0
+    for brace in re.compile(r"[{}]").finditer(text, arg, arg + max_chars):
+        depth += 1 if brace.group() == "{" else -1
+        if depth == 0:
+            return text[arg + 1:brace.start()]
+    return None
+
+
+def gsm8k_answer(solution: str) -> str:
+    """GSM8K's final answer: the text after '#### ', thousands separators removed."""
+    if "####" not in solution:
+        raise ValueError("GSM8K solution without a '####' answer line")
+    return solution.rsplit("####", 1)[1].strip().replace(",", "")
+
+
+BENCHMARK_FILES = {"gsm8k": "gsm8k/{split}.jsonl", "math": "math/{split}.jsonl", "toy": "bench_{split}.jsonl"}
+
+
+def load_benchmark(name_or_path, split: str = "test", data_dir=None, stats: Counter | None = None) -> list[dict]:
+    """Benchmark problems as records {"id", "question", "answer", "solution", "level", "type"}.
+
+    `name_or_path`: "gsm8k" / "math" / "toy" (files under `data_dir`, laid out as BENCHMARK_FILES),
+    or a path: a JSONL of GSM8K rows ({"question", "answer" with '#### '}), MATH rows ({"problem",
+    "solution"}), toy rows ({"question", "answer", "solution"}), or a folder of MATH's original
+    one-JSON-per-problem files. Records without a question or a gradable answer are skipped and
+    counted in `stats`."""
+    stats = stats if stats is not None else Counter()
+    if str(name_or_path) in BENCHMARK_FILES:
+        if data_dir is None:
+            raise ValueError(f"benchmark {name_or_path!r} needs data_dir (the folder holding its files)")
+        path = Path(data_dir) / BENCHMARK_FILES[str(name_or_path)].format(split=split)
+    else:
+        path = Path(name_or_path)
+    if path.is_dir():  # MATH as released: <split>/<type>/<n>.json
+        rows = []
+        for f in sorted(path.rglob("*.json")):
+            try:
+                rows.append({"idx": str(f.relative_to(path).with_suffix("")), **json.loads(f.read_text())})
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                stats["bad_json"] += 1
+    else:
+        rows = read_jsonl(path, stats)
+    records = []
+    for i, row in enumerate(rows):
+        rec = benchmark_record(row, i)
+        if rec is None:
+            stats["no_gradable_answer"] += 1
+            continue
+        records.append(rec)
+    return records
+
+
+def benchmark_record(row: dict, index: int) -> dict | None:
+    """One benchmark row of any supported shape -> the unified record (None if not gradable)."""
+    question = row.get("question") or row.get("problem")
+    solution = row.get("solution") or ""
+    if "problem" in row:                      # MATH: gold = last \boxed{} of the solution
+        answer = last_boxed(solution)
+    elif "####" in str(row.get("answer", "")):  # GSM8K: the answer field is the whole solution
+        solution, answer = row["answer"], gsm8k_answer(row["answer"])
+    else:
+        answer = row.get("answer")
+    if not question or answer is None or not str(answer).strip():
+        return None
+    ident = row.get("id", row.get("unique_id", row.get("idx", index)))  # MATH-500 rows: unique_id, subject
+    return {"id": str(ident), "question": question, "answer": str(answer),
+            "solution": solution, "level": row.get("level"), "type": row.get("type", row.get("subject"))}
+
+
+# ----------------------------------------------------------------------------- chat templates
+
+# Zero-shot instructions after the question, one per solution format (§3.1, §5.1). BOXED_SUFFIX (chain of
+# thought) is the paper's; TOOL_SUFFIX is DeepSeekMath's evaluation code's; the paper prints no PoT
+# instruction, POT_SUFFIX is ours. SFT trains and evaluation prompts with the same text.
+BOXED_SUFFIX = "Please reason step by step, and put your final answer within \\boxed{}."
+POT_SUFFIX = "Please solve the problem with a Python program that prints the final answer."
+TOOL_SUFFIX = ("Please integrate natural language reasoning with programs to solve the problem above, "
+               "and put your final answer within \\boxed{}.")
+SUFFIXES = {"cot": BOXED_SUFFIX, "pot": POT_SUFFIX, "tool": TOOL_SUFFIX, None: None}
+
+# DeepSeek-R1 Table 1: the R1-Zero template (the `{prompt}` is the question)
+R1_TEMPLATE = ("A conversation between User and Assistant. The user asks a question, and the Assistant "
+               "solves it. The assistant first thinks about the reasoning process in the mind and then "
+               "provides the user with the answer. The reasoning process and answer are enclosed within "
+               "<think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning "
+               "process here </think> <answer> answer here </answer>. User: {prompt}. Assistant:")
+
+
+def chat_prompt(question: str, template: str = "deepseek", fmt: str | None = "cot") -> str:
+    """The prompt a chat model completes. DeepSeekMath: `User: {q}\\n{instruction}\\n\\nAssistant:`
+    with the instruction of the solution format `fmt` (cot, pot, tool; None: no instruction); the answer
+    then follows after a space and ends with EOS. R1-Zero: the template above (it carries its own)."""
+    if fmt not in SUFFIXES:
+        raise ValueError(f"unknown solution format {fmt!r}; choose from {[k for k in SUFFIXES if k]}")
+    if template == "deepseek":
+        q = f"{question}\n{SUFFIXES[fmt]}" if fmt else question
+        return f"User: {q}\n\nAssistant:"
+    if template == "r1":
+        return R1_TEMPLATE.format(prompt=question)
+    raise ValueError(f"unknown chat template {template!r}; choose 'deepseek' or 'r1'")

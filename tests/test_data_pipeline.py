@@ -1,0 +1,371 @@
+"""The corpus pipeline of DeepSeekMath §2.1 (data_pipeline.py).
+
+Unit tests on small hand-made inputs whose right answer is derived here by hand or by a naive
+re-computation, then the whole pipeline on a scaled-down toy world scored against its labels."""
+import gzip
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import data_pipeline as dp
+from formats import load_benchmark
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ONE = dp.Common(workers=1, max_chars=10_000, seed=0, chunk=4)
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(b"\n".join(lines) + b"\n")
+    return path
+
+
+def doc_line(url, text) -> bytes:
+    return json.dumps({"url": url, "text": text}).encode()
+
+
+def read_gz(path) -> list[dict]:
+    return [json.loads(line) for line in gzip.open(path, "rt")]
+
+
+def balanced(stats: dict) -> bool:
+    return stats["documents_in"] == stats["kept"] + sum(stats["dropped"].values())
+
+
+# ----------------------------------------------------------------------------- reading documents
+
+def test_bad_input_is_skipped_and_counted_by_reason(tmp_path):
+    lines = [doc_line("u1", "good one"), b'{"url": "u2", "text": "cut', b'{"url": "u3", "text": "caf\xe9"}',
+             doc_line("u4", "   "), doc_line("u5", "x" * 10_001), json.dumps({"text": "no url"}).encode(),
+             json.dumps({"url": "u7"}).encode(), b"[1, 2]", b"", doc_line("u9", "good two")]
+    path = write_lines(tmp_path / "pool.jsonl.gz", lines)
+    stats = dp.StageStats("test")
+    docs = list(dp.iter_documents([path], stats, max_chars=10_000))
+    assert [d["url"] for d in docs] == ["u1", "u9"]
+    assert stats.dropped == Counter(bad_json=1, invalid_utf8=1, empty_text=1, too_long=1, missing_field=2,
+                                    not_an_object=1)
+    stats.kept = len(docs)
+    assert stats.documents_in == sum(1 for line in lines if line.strip()) == stats.kept + sum(stats.dropped.values())
+
+    # a gzip cut short keeps what came before and counts the loss once
+    whole = gzip.compress(b"\n".join(doc_line(f"v{i}", f"text {i} " * 50) for i in range(200)) + b"\n")
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[:len(whole) // 2])
+    stats = dp.StageStats("test")
+    docs = list(dp.iter_documents([tmp_path / "cut.jsonl.gz"], stats, max_chars=10_000))
+    assert 0 < len(docs) < 200 and [d["url"] for d in docs] == [f"v{i}" for i in range(len(docs))]
+    assert stats.dropped == Counter(truncated_gzip=1) and stats.documents_in == len(docs) + 1
+
+    with pytest.raises(FileNotFoundError):
+        list(dp.iter_documents([tmp_path / "missing.jsonl"], dp.StageStats("test"), 100))
+
+
+def warc_record(headers: dict, body: bytes) -> bytes:
+    head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in {**headers, "Content-Length": len(body)}.items())
+    return head.encode() + b"\r\n" + body + b"\r\n\r\n"
+
+
+def test_common_crawl_wet_records(tmp_path):
+    pages = [("https://a.org/x", "Théorème: 2 + 2 = 4\nsecond line"), ("https://b.com/y", "plain text")]
+    members = [warc_record({"WARC-Type": "warcinfo"}, b"software: test\r\n")]
+    members += [warc_record({"WARC-Type": "conversion", "WARC-Target-URI": url}, text.encode()) for url, text in pages]
+    members += [warc_record({"WARC-Type": "conversion", "WARC-Target-URI": "https://c.net/z"}, b"bad \xff byte"),
+                b"garbage between records\r\n",
+                warc_record({"WARC-Type": "conversion", "WARC-Target-URI": "https://d.io/w"}, b"after junk")]
+    data = b"".join(gzip.compress(m) for m in members)  # one gzip member per record, as Common Crawl writes
+    path = tmp_path / "CC-MAIN-test.warc.wet.gz"
+    path.write_bytes(data)
+    stats = dp.StageStats("test")
+    docs = list(dp.iter_documents([path], stats, max_chars=10_000))
+    assert [(d["url"], d["text"]) for d in docs] == pages + [("https://d.io/w", "after junk")]
+    assert stats.dropped == Counter(invalid_utf8=1, bad_warc_record=1)
+    assert stats.documents_in == 5  # the warcinfo record is not a document
+
+    path.write_bytes(data[:-20])  # the last member cut short
+    stats = dp.StageStats("test")
+    assert len(list(dp.iter_documents([path], stats, max_chars=10_000))) == 2
+    assert stats.dropped["truncated_gzip"] == 1
+
+
+def test_stage_stats_refuse_an_unbalanced_account(tmp_path):
+    stats = dp.StageStats("test", documents_in=3, kept=1, dropped=Counter(x=1))
+    with pytest.raises(AssertionError):
+        stats.write(tmp_path)
+    stats.dropped["y"] += 1
+    stats.write(tmp_path)
+    assert json.loads((tmp_path / "stats.json").read_text())["dropped"] == {"x": 1, "y": 1}
+
+
+# ----------------------------------------------------------------------------- recall cut-off
+
+def test_select_top_keeps_the_best_ranked_pages_within_the_budget():
+    scores = np.array([0.9, 0.3, 0.95, 0.6, 0.95], dtype=np.float32)
+    tokens = np.array([10, 5, 20, 30, 5])
+    assert dp.select_top(scores, tokens, 0.5, None).tolist() == [True, False, True, True, True]
+    # ranked: #2 (20 tokens), #4 (5, tie broken by pool order), #0 (10) -> 35 tokens; #3 would make 65
+    assert dp.select_top(scores, tokens, 0.5, 35).tolist() == [True, False, True, False, True]
+    assert dp.select_top(scores, tokens, 0.92, 35).tolist() == [False, False, True, False, True]
+
+
+# ----------------------------------------------------------------------------- domain rule
+
+def test_domain_rule_adds_uncollected_pages_under_dense_math_paths(tmp_path):
+    pool, collected = [], []
+    for i in range(10):  # a.org: /math mostly collected, /news not: the domain is 8/20 = 40% collected
+        pool.append(doc_line(f"https://a.org/math/algebra/p{i}.html", f"math page {i}"))
+        pool.append(doc_line(f"https://a.org/news/today/n{i}.html", f"news page {i}"))
+        if i < 8:
+            collected.append(doc_line(f"https://a.org/math/algebra/p{i}.html", f"math page {i}"))
+    for i in range(30):  # b.com: 2 of 30 collected (6.7%): not math-related
+        pool.append(doc_line(f"https://b.com/math/p{i}.html", f"b page {i}"))
+    collected += [doc_line(f"https://b.com/math/p{i}.html", f"b page {i}") for i in range(2)]
+    seed = [doc_line("https://a.org/math/algebra/p9.html", "already a seed page")]
+    paths = [write_lines(tmp_path / n, lines) for n, lines in
+             [("pool.jsonl.gz", pool), ("collected.jsonl.gz", collected), ("seed.jsonl.gz", seed)]]
+    stats = dp.domains([paths[0]], paths[1], [paths[2]], tmp_path / "out", dp.DomainConfig(), ONE)
+    assert [d["url"] for d in read_gz(tmp_path / "out" / dp.ADDED)] == ["https://a.org/math/algebra/p8.html"]
+    report = [json.loads(line) for line in open(tmp_path / "out" / dp.MATH_DOMAINS)]
+    assert report == [{"domain": "https://a.org", "pages": 20, "collected": 8,
+                       "math_paths": [{"path": "/math", "pages": 10, "collected": 8}]}]
+    assert stats["dropped"] == {"collected": 10, "in_seed": 1, "outside_math_paths": 38} and balanced(stats)
+
+
+# ----------------------------------------------------------------------------- dedup
+
+def words_text(rng, n):
+    return " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "sigma", "omega", "theta", "kappa", "lambda",
+                                "zeta", "rho", "tau", "phi", "chi", "psi"]) + str(rng.randrange(40)) for _ in range(n))
+
+
+def shingles(text, k=5):
+    w = dp.words(text)
+    return {tuple(w[i:i + k]) for i in range(len(w) - k + 1)}
+
+
+def test_minhash_estimates_the_jaccard_similarity():
+    rng = random.Random(0)
+    a, b = dp.minhash_params(256, seed=1)
+    base = words_text(rng, 300).split()
+    for keep in (40, 150, 280):  # share a prefix of `keep` words, the rest differs
+        other = base[:keep] + words_text(rng, 300 - keep).split()
+        x, y = " ".join(base), " ".join(other)
+        exact = len(shingles(x) & shingles(y)) / len(shingles(x) | shingles(y))
+        estimate = (dp.minhash(dp.words(x), 5, a, b) == dp.minhash(dp.words(y), 5, a, b)).mean()
+        assert abs(estimate - exact) < 0.1, (keep, exact, estimate)
+
+
+def test_dedup_removes_url_exact_and_near_duplicates_only(tmp_path):
+    rng = random.Random(1)
+    a_text, b_text = words_text(rng, 200), words_text(rng, 200)
+    near = a_text.split()
+    near[100] = "changed"
+    half = a_text.split()[:70] + words_text(rng, 130).split()  # Jaccard ~0.2 with A: a different page
+    docs = [("https://x.org/a", a_text), ("https://x.org/b", b_text),
+            ("https://mirror.net/a", "Mirror of x.org.\n" + " ".join(near)),
+            ("https://x.org/a?utm=1", a_text.upper().replace(" ", "  ")),  # same words: exact duplicate
+            ("https://x.org/b", "another text at a seen URL"), ("https://y.org/c", " ".join(half))]
+    path = write_lines(tmp_path / "in.jsonl", [doc_line(u, t) for u, t in docs])
+    stats = dp.dedup([path], tmp_path / "one", dp.DedupConfig(), ONE)
+    kept = [d["url"] for d in read_gz(tmp_path / "one" / dp.DEDUPED)]
+    assert kept == ["https://x.org/a", "https://x.org/b", "https://y.org/c"]
+    removed = {r["url"]: (r["reason"], r["duplicate_of"])
+               for r in map(json.loads, open(tmp_path / "one" / dp.REMOVED))}
+    assert removed == {"https://mirror.net/a": ("near_duplicate", "https://x.org/a"),
+                       "https://x.org/a?utm=1": ("exact_duplicate", "https://x.org/a"),
+                       "https://x.org/b": ("duplicate_url", "https://x.org/b")}
+    assert stats["dropped"] == {"near_duplicate": 1, "exact_duplicate": 1, "duplicate_url": 1} and balanced(stats)
+    # processes change nothing
+    dp.dedup([path], tmp_path / "two", dp.DedupConfig(), dp.Common(workers=2, chunk=2))
+    assert (tmp_path / "one" / dp.DEDUPED).read_bytes() == (tmp_path / "two" / dp.DEDUPED).read_bytes()
+    with pytest.raises(ValueError):
+        dp.dedup([path], tmp_path / "bad", dp.DedupConfig(num_perm=100, bands=16), ONE)
+
+
+# ----------------------------------------------------------------------------- decontamination
+
+def test_decontamination_removes_matching_segments(tmp_path):
+    long_q = "A farmer has 17 sheep and buys 5 more each week; how many sheep after 3 weeks?"
+    short_q = "Compute $\\dbinom{9}{8}$ quickly."  # 5 words: compute dbinom 9 8 quickly
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "q1", "question": long_q, "answer": "32"}, {"id": "q2", "question": short_q, "answer": "9"},
+        {"id": "q3", "question": "Find x.", "answer": "1"}]) + "\n")
+    docs = [("https://p/1", "Intro line.\nA FARMER has 17 sheep and buys 5 more\n"
+                            "each week; how many sheep after 3 weeks?\nOutro."),
+            ("https://p/2", "Warm-up: compute \\dbinom{9}{8} quickly!\nNext exercise."),
+            ("https://p/3", "A farmer has 17 sheep and buys 5 more\nunrelated words follow here."),  # 9 words only
+            ("https://p/4", "We find x. Then we compute dbinom of 9."),
+            ("https://p/5", long_q)]
+    path = write_lines(tmp_path / "docs.jsonl", [doc_line(u, t) for u, t in docs])
+    stats = dp.decontaminate([path], [bench], tmp_path / "seg", dp.DecontamConfig(), ONE)
+    clean = {d["url"]: d["text"] for d in read_gz(tmp_path / "seg" / dp.CLEAN)}
+    assert clean == {"https://p/1": "Intro line.\nOutro.", "https://p/2": "Next exercise.",
+                     "https://p/3": docs[2][1], "https://p/4": docs[3][1]}
+    removed = [json.loads(line) for line in open(tmp_path / "seg" / dp.REMOVED)]
+    assert [(r["url"], r["line"], r["source"]) for r in removed] == [
+        ("https://p/1", 1, "bench.jsonl:q1:question"), ("https://p/1", 2, "bench.jsonl:q1:question"),
+        ("https://p/2", 0, "bench.jsonl:q2:question"), ("https://p/5", 0, "bench.jsonl:q1:question")]
+    assert stats["dropped"] == {"contaminated_throughout": 1} and stats["segments_removed"] == 3 and balanced(stats)
+
+    stats = dp.decontaminate([path], [bench], tmp_path / "doc", dp.DecontamConfig(remove="document"), ONE)
+    assert [d["url"] for d in read_gz(tmp_path / "doc" / dp.CLEAN)] == ["https://p/3", "https://p/4"]
+    assert stats["dropped"] == {"contaminated": 3}
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "math" / "test4500.jsonl").exists(), reason="needs ../shared/data")
+def test_decontamination_against_real_gsm8k_and_math(tmp_path):
+    gsm8k = load_benchmark("gsm8k", data_dir=SHARED_DATA)
+    math = load_benchmark(SHARED_DATA / "math" / "test4500.jsonl")
+    docs = [("https://leak/1", f"Homework help\n{gsm8k[7]['question']}\nThanks!"),
+            ("https://leak/2", f"Solution posted:\n{math[3]['solution']}"),
+            ("https://clean/1", "Our bakery opens at nine and sells fresh bread every morning.")]
+    path = write_lines(tmp_path / "docs.jsonl", [doc_line(u, t) for u, t in docs])
+    stats = dp.decontaminate([path], ["gsm8k", "math:test4500"], tmp_path / "out", dp.DecontamConfig(), ONE,
+                             SHARED_DATA)
+    touched = {json.loads(line)["url"] for line in open(tmp_path / "out" / dp.REMOVED)}
+    assert touched == {"https://leak/1", "https://leak/2"} and stats["benchmark_ngrams"] > 100_000
+    assert "Thanks!" in {d["url"]: d["text"] for d in read_gz(tmp_path / "out" / dp.CLEAN)}["https://leak/1"]
+
+
+# ----------------------------------------------------------------------------- token shards
+
+def test_token_shards_hold_every_document_and_eos(tmp_path):
+    math = [f"Problem {i}: {i} + {i} = {2 * i}." for i in range(30)]
+    general = [f"The weather on day {i} was mild." for i in range(20)]
+    tok = dp.Tokenizer.train(math + general, 280)
+    tok.save(tmp_path / "tok")
+    sources = {"math": [write_lines(tmp_path / "m.jsonl.gz", [doc_line(f"m{i}", t) for i, t in enumerate(math)])],
+               "general": [write_lines(tmp_path / "g.jsonl", [json.dumps({"text": t}).encode() for t in general])]}
+    stats = dp.tokenize(sources, {"math": 0.56, "general": 0.14}, tmp_path / "tok", tmp_path / "shards",
+                        dp.TokenizeConfig(shard_tokens=64), dp.Common(workers=2, chunk=8))
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert manifest["dtype"] == "uint16" and manifest["eos_id"] == tok.eos_id
+    for name, texts in (("math", math), ("general", general)):
+        expected = [i for text in texts for i in tok.encode(text) + [tok.eos_id]]
+        arrays = [np.load(tmp_path / "shards" / s, mmap_mode="r") for s in manifest["sources"][name]["shards"]]
+        assert all(a.dtype == np.uint16 and len(a) <= 64 for a in arrays) and len(arrays) > 1
+        assert np.concatenate(arrays).tolist() == expected
+        assert manifest["sources"][name]["tokens"] == len(expected)
+        assert manifest["sources"][name]["documents"] == len(texts)
+    assert manifest["sources"]["math"]["weight"] == pytest.approx(0.8)
+    assert stats["kept"] == 50 and balanced(stats)
+    with pytest.raises(ValueError):
+        dp.tokenize(sources, {"math": 1.0}, tmp_path / "tok", tmp_path / "x", dp.TokenizeConfig(), ONE)
+
+
+def test_command_line_rejects_bad_flags(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        dp.main(["recall", "--help"])
+    assert exit_.value.code == 0 and "--token-budget" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        dp.main(["dedup", "--input", "x.jsonl", "--out", "o", "--bands", "many"])
+    assert exit_.value.code == 2
+    with pytest.raises(ValueError):
+        dp.parse_mix("math=lots", {"math": []})
+
+
+# ----------------------------------------------------------------------------- the toy world, end to end
+
+# a scaled-down world (the default is 20k pages) so that the test stays well under a minute of pipeline
+TOY = ["--seed", "0", "--pages", "8000", "--domains", "80", "--seed-pages", "800", "--general-docs", "300",
+       "--train-size", "400", "--test-size", "200", "--near-dups", "100", "--exact-dups", "20", "--leaks", "20"]
+# the paper's fastText settings except the epochs: the toy seed is ~600x smaller than the paper's 500K
+PIPELINE = ["--workers", "2", "--bucket", "200000", "--epoch", "10", "--shard-tokens", "100000"]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    toy_data = pytest.importorskip("toy_data")
+    world = tmp_path_factory.mktemp("toy")
+    toy_data.main(["--out", str(world / "world"), *TOY])
+    w, out = world / "world", world / "run"
+    texts = [json.loads(line)["text"] for line in gzip.open(w / "general.jsonl.gz")]
+    dp.Tokenizer.train(texts, 512).save(world / "tok")
+    code = dp.main(["run", "--pool", str(w / "pool.jsonl.gz"), "--seed-corpus", str(w / "seed.jsonl.gz"),
+                       "--bench", str(w / "bench_test.jsonl"), "--labels", str(w / "labels.jsonl"),
+                       "--tokenizer", str(world / "tok"), "--source", f"general={w / 'general.jsonl.gz'}",
+                       "--mix", "math=0.56,general=0.44", "--out", str(out), *PIPELINE])
+    assert code == 0
+    labels = {rec["url"]: rec for rec in map(json.loads, open(w / "labels.jsonl"))}
+    return w, out, labels
+
+
+def test_toy_corpus_matches_the_ground_truth(toy):
+    world, out, labels = toy
+    pool = {d["url"] for d in read_gz(out / "dedup" / dp.DEDUPED)}
+    math = {u for u in pool if labels[u]["is_math"]}
+    corpus = {d["url"] for d in read_gz(out / "decontaminate" / dp.CLEAN)}
+    precision, recall = len(corpus & math) / len(corpus), len(corpus & math) / len(math)
+    assert precision >= 0.95 and recall >= 0.90, (precision, recall)
+    rows = [json.loads(line) for line in open(out / "iterate" / "iterations.jsonl")]
+    first = {d["url"] for d in read_gz(out / "iterate" / "iteration1" / "recall" / dp.COLLECTED)}
+    assert rows[0]["recall"] == round(len(first & math) / len(math), 4)
+    # the domain rule at work: the seed lacks forum threads, the first classifier misses them
+    assert rows[-1]["recall"] >= rows[0]["recall"] + 0.2 and rows[0]["added_to_seed"] > 0
+    assert json.loads((out / "summary.json").read_text())["toy"]["precision"] == round(precision, 4)
+
+
+def test_toy_dedup_removes_planted_duplicates_and_no_clean_page(toy):
+    world, out, labels = toy
+    removed = {r["url"] for r in map(json.loads, open(out / "dedup" / dp.REMOVED))}
+    text = {d["url"]: d["text"] for d in dp.iter_documents([world / "pool.jsonl.gz"], dp.StageStats("t"), 10**6)}
+    planted = {u: r["duplicate_of"] for u, r in labels.items() if r["duplicate_of"]}
+    near = {u: original for u, original in planted.items() if text[u] != text[original]}
+    assert len(near) >= 90  # the world's 100, less a few whose original is itself a copy's original
+    # one page of each planted pair goes (whichever comes second in the pool)
+    assert sum(u in removed or original in removed for u, original in near.items()) >= 0.95 * len(near)
+    assert all(u in removed or original in removed for u, original in planted.items() if u not in near)  # exact
+    assert not removed - set(planted) - set(planted.values()), "a page outside every planted pair was removed"
+
+
+def test_toy_decontamination_cleans_every_leak(toy):
+    world, out, labels = toy
+    removed = [json.loads(line) for line in open(out / "decontaminate" / dp.REMOVED)]
+    corpus = read_gz(out / "iterate" / dp.CORPUS)
+    leaks = {d["url"]: labels[d["url"]]["leaked_from"] for d in corpus if labels[d["url"]]["leaked_from"]}
+    bench = {r["id"]: r for r in map(json.loads, open(world / "bench_test.jsonl"))}
+    assert leaks
+    clean = {d["url"]: d["text"] for d in read_gz(out / "decontaminate" / dp.CLEAN)}
+    for url, test_id in leaks.items():  # the leaked question and its solution are gone from the page
+        rest = dp.words(clean.get(url, ""), symbols=False)
+        for field in ("question", "solution"):
+            leaked = dp.words(bench[test_id][field], symbols=False)
+            assert not any(rest[i:i + len(leaked)] == leaked for i in range(len(rest))), (url, field)
+    # the toy world promises that clean pages share no 10-gram with the test set: no 10-gram match
+    # may touch one. (Whole test texts of 3-9 words -- one-step solutions such as "48 * 2 = 96 / The
+    # answer is \boxed{96}." -- do recur in clean worked pages; the paper's rule removes those too.)
+    for r in removed:
+        if not labels[r["url"]]["leaked_from"]:
+            assert len(r["matched"].split()) < 10 and r["source"].endswith(":solution"), r
+
+
+def test_toy_stages_account_for_every_document(toy):
+    world, out, labels = toy
+    stats = [json.loads(p.read_text()) for p in sorted(out.rglob("stats.json"))]
+    assert len(stats) >= 4 + 3 * 2 and all(balanced(s) for s in stats)
+    pool_lines = sum(1 for line in gzip.open(world / "pool.jsonl.gz") if line.strip())
+    dedup = json.loads((out / "dedup" / "stats.json").read_text())
+    assert dedup["documents_in"] == pool_lines and dedup["dropped"]["bad_json"] == 2
+    manifest = json.loads((out / "tokens" / "manifest.json").read_text())
+    assert manifest["sources"]["math"]["documents"] == json.loads(
+        (out / "decontaminate" / "stats.json").read_text())["kept"]
+    assert manifest["sources"]["general"]["weight"] == pytest.approx(0.44)
+
+
+def test_toy_same_seed_same_corpus(toy, tmp_path):
+    """Every stage is deterministic: re-running iteration 1 and dedup (with one process instead of
+    two) gives byte-identical files."""
+    world, out, labels = toy
+    common = dp.Common(workers=1, seed=0)
+    cfg = dp.ClassifyConfig(bucket=200000, epoch=10)
+    pool, first = [out / "dedup" / dp.DEDUPED], out / "iterate" / "iteration1"
+    dp.classify([world / "seed.jsonl.gz"], pool, tmp_path / "classify", cfg, common)
+    assert (tmp_path / "classify" / dp.MODEL).read_bytes() == (first / "classify" / dp.MODEL).read_bytes()
+    dp.recall(pool, tmp_path / "classify" / dp.MODEL, tmp_path / "recall", dp.RecallConfig(), common)
+    assert (tmp_path / "recall" / dp.COLLECTED).read_bytes() == (first / "recall" / dp.COLLECTED).read_bytes()
+    dp.dedup([world / "pool.jsonl.gz"], tmp_path / "dedup", dp.DedupConfig(), common)
+    assert (tmp_path / "dedup" / dp.DEDUPED).read_bytes() == (out / "dedup" / dp.DEDUPED).read_bytes()
