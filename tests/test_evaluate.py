@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 
 import evaluate as ev
 from formats import BOXED_SUFFIX, POT_SUFFIX, TOOL_SUFFIX, load_benchmark, write_jsonl
+from tokenizer import Tokenizer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -25,8 +26,10 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # ----------------------------------------------------------------------------- fakes
 
 class CharTokenizer:
-    """One id per character (its code point); BOS/EOS beyond Unicode. Exact round trips."""
-    bos_id, eos_id = 0x110000, 0x110001
+    """One id per character (its code point); BOS/EOS beyond Unicode. Exact round trips. Prompts are
+    encoded by the real Tokenizer's encode_prompt over this encode."""
+    bos_id, eos_id, add_bos = 0x110000, 0x110001, False
+    encode_prompt = Tokenizer.encode_prompt
 
     def encode(self, text):
         return [ord(c) for c in text]

@@ -142,9 +142,7 @@ def test_aggregations_token_mean_and_dr_grpo():
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A byte-level tokenizer with a few merges, a random 1-layer policy saved as a checkpoint, and
-    16 addition questions. Single-threaded: the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    16 addition questions."""
     root = tmp_path_factory.mktemp("grpo")
     tok = Tokenizer.train(["What is 12 + 30? The answer is 42."] * 5, vocab_size=270)
     tok.save(root / "tok")
@@ -155,8 +153,7 @@ def world(tmp_path_factory):
     write_jsonl(root / "rl.jsonl", [{"question": f"What is {a} + {b}?", "answer": str(a + b)}
                                     for a in range(4) for b in range(4)])
     digits = {i for i in range(tok.vocab_size) if tok.token_bytes(i).isdigit()}
-    yield {"root": root, "tok": tok, "policy": policy.eval(), "digits": digits}
-    torch.set_num_threads(threads)
+    return {"root": root, "tok": tok, "policy": policy.eval(), "digits": digits}
 
 
 def digit_reward(digits):

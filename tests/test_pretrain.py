@@ -21,15 +21,6 @@ TINY = ["--n-layers", "2", "--d-model", "32", "--n-heads", "2", "--ffn-dim", "64
 V = 64  # vocabulary of the toy shards; token V-1 is EOS
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: more threads only add contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def counting_tokens(n: int, seed: int) -> np.ndarray:
     """Documents that count up (next = previous + 1 mod V-1), each ended by EOS: learnable."""
     rng, toks = np.random.default_rng(seed), []

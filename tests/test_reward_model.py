@@ -19,15 +19,6 @@ from sft import encode_prompt
 from tokenizer import SPLIT_PATTERN, Tokenizer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared CPU: one thread is several times faster than two fighting for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ----------------------------------------------------------------------------- step ends
 
 @pytest.fixture(scope="module")

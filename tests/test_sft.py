@@ -27,15 +27,6 @@ def copy_record(n: int) -> dict:
     return {"question": f"What is {n}?", "solution": f"The answer is \\boxed{{{n}}}.", "format": "cot"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: one intra-op thread is as fast, and never stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tok():
     texts = [chat_prompt(r["question"]) + " " + r["solution"] for r in map(copy_record, range(100, 1000))]
