@@ -5,6 +5,8 @@ The paper's protocol, and where each piece lives below:
     4-shot (the Minerva prompt, Lewkowycz et al. 2022), in the formats of DeepSeekMath's own evaluation
     code; the toy benchmark k-shot from its train split;
   - chat models (Instruct, RL): zero-shot, `User: {q}\\n{BOXED_SUFFIX}\\n\\nAssistant:`;
+  - every prompt starts with BOS when the model was trained that way (the released DeepSeekMath
+    models; the tokenizer says so, `--bos`/`--no-bos` overrides);
   - program-of-thought: the model writes a program, sandbox.run_program runs it, its printed output is
     the answer; tool-integrated: reasoning interleaved with ```python blocks, each run and its output
     appended as an ```output block, at most 2 rounds of 10 s;
@@ -31,7 +33,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -44,7 +46,7 @@ from model import Transformer
 from pretrain import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
 from sandbox import program_answer, run_program
-from tokenizer import Tokenizer
+from tokenizer import Tokenizer, checkpoint_tokenizer
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -250,7 +252,8 @@ class EvalConfig:
     max_new_tokens: int = 1024
     batch_size: int = 16             # sequences per generate call
     seed: int = 0
-    add_bos: bool = False            # prepend BOS (the released DeepSeek models expect it; ours train without)
+    add_bos: bool | None = None      # prepend BOS; None: as the tokenizer says (Tokenizer.add_bos: the
+                                     # released DeepSeek models expect it, ours train without)
     last_number_fallback: bool = False  # no stated answer -> the completion's last number
     program_timeout: float = 10.0    # seconds per program run (pot, tool)
     tool_rounds: int = 2
@@ -394,18 +397,20 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
     (and writes cfg.out there), None on the other ranks.
 
     model: anything with Transformer.generate's interface and `config.max_seq_len`; tokenizer: encode,
-    decode, eos_id, bos_id. shot_pool: few-shot exemplars ({"question", "solution"[, "program"]}); None
-    takes the built-in GSM8K / MATH ones for cfg.style. Under torch.distributed, questions are dealt out
+    encode_prompt, decode, eos_id, add_bos (Tokenizer's). cfg.add_bos None: BOS as the tokenizer says.
+    shot_pool: few-shot exemplars ({"question", "solution"[, "program"]}); None takes the built-in
+    GSM8K / MATH ones for cfg.style. Under torch.distributed, questions are dealt out
     to ranks round-robin and the results gathered on rank 0 (gather_object)."""
     cfg = cfg.resolved()
+    if cfg.add_bos is None:  # the model's own convention, recorded in results.json
+        cfg = replace(cfg, add_bos=tokenizer.add_bos)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     pool, need = exemplar_pool(cfg, shot_pool)
     started = time.time()
     mine = list(range(rank, len(records), world))
     prompts = {i: build_prompt(records[i]["question"], cfg.mode, cfg.template,
                                pick_shots(pool, records[i]["question"], cfg.shots, need), cfg.style) for i in mine}
-    bos = [tokenizer.bos_id] if cfg.add_bos else []
-    ids = {i: bos + tokenizer.encode(prompts[i]) for i in mine}
+    ids = {i: tokenizer.encode_prompt(prompts[i], cfg.add_bos) for i in mine}
     jobs = [(i, j) for i in mine for j in range(cfg.n)]  # every sample of a question shares its prompt ids
 
     generator = None
@@ -609,19 +614,6 @@ def select_records(records: list[dict], levels=None, types=None, ids=None, limit
 
 # ----------------------------------------------------------------------------- command line
 
-def tokenizer_dir(model_path: Path, override: str | None) -> str:
-    """The checkpoint's tokenizer: --tokenizer, else config.json's "tokenizer" (a path as written at
-    training time, tried as given and then relative to the checkpoint folder), else the checkpoint
-    folder itself (a Hugging Face folder keeps its tokenizer beside the weights)."""
-    if override:
-        return override
-    config = model_path / "config.json"
-    saved = json.loads(config.read_text()).get("tokenizer") if config.is_file() else None
-    if not saved:
-        return str(model_path)
-    return saved if Path(saved).exists() or not (model_path / saved).exists() else str(model_path / saved)
-
-
 def int_list(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -632,8 +624,10 @@ def int_list(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Evaluate a checkpoint on GSM8K, MATH or the toy benchmark "
                                 "(DeepSeekMath §5.1 protocol): accuracy, pass@k, maj@k.")
-    p.add_argument("--model-path", required=True, help="checkpoint folder (config.json + model.pt)")
-    p.add_argument("--tokenizer", help="tokenizer folder (default: the one named in the checkpoint's config.json)")
+    p.add_argument("--model-path", required=True, help="checkpoint folder: ours (config.json + model.pt) or a "
+                   "Hugging Face one (config.json + safetensors, e.g. deepseek-ai/deepseek-math-7b-rl)")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the one named in the checkpoint's config.json, "
+                   "or the checkpoint folder itself when it is a Hugging Face one)")
     p.add_argument("--benchmark", required=True, help="gsm8k | math | toy (files under --data-dir), or a path: a "
                    "GSM8K/MATH/toy JSONL file or a folder of MATH's one-JSON-per-problem files")
     p.add_argument("--data-dir", help="folder holding gsm8k/{split}.jsonl, math/{split}.jsonl, bench_{split}.jsonl")
@@ -659,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=1024, help="per generation call (paper: 1024)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per generate call")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (rank r uses seed + r)")
-    p.add_argument("--bos", action="store_true", help="prepend BOS to prompts (released DeepSeek models)")
+    p.add_argument("--bos", action=argparse.BooleanOptionalAction, help="prepend BOS to every prompt, or not "
+                   "(default: as the tokenizer says: yes for the released DeepSeek models, no for ours)")
     p.add_argument("--last-number-fallback", action="store_true", help="no stated answer: take the last number")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per program run (pot, tool)")
     p.add_argument("--tool-rounds", type=int, default=2, help="code executions per tool-integrated answer")
@@ -689,7 +684,7 @@ def main(argv=None) -> dict | None:
             cuda = ranks.device.type == "cuda"
             dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if cuda else None)
             model = Transformer.load(model_path, device=ranks.device, dtype=dtype)
-            tokenizer = Tokenizer.load(tokenizer_dir(model_path, args.tokenizer))
+            tokenizer = Tokenizer.load(checkpoint_tokenizer(model_path, args.tokenizer))
             cfg = EvalConfig(mode=args.mode, template=args.template, style=style, shots=args.shots, n=args.n,
                              k_list=args.k_list, temperature=args.temperature, top_p=args.top_p,
                              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,

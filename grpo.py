@@ -78,7 +78,7 @@ from pretrain import (MetricsLog, TrainConfig, autocast_for, build_model, build_
 from reward import (ReplayBuffer, RewardData, RewardModel, accuracy_reward, format_reward, label_samples,
                     reward_example, reward_loss, step_end_positions)
 from sft import TEMPLATES, encode_prompt
-from tokenizer import Tokenizer
+from tokenizer import Tokenizer, checkpoint_tokenizer
 
 
 # ----------------------------------------------------------------------------- advantages (§4.1.2, §4.1.3)
@@ -255,7 +255,7 @@ class GRPOConfig:
     init: str | None = None             # the policy to start from (DeepSeekMath-Instruct's role)
     data: str | None = None             # RL questions, JSONL {"question", "answer"}
     out: str = "runs/grpo"
-    tokenizer: str | None = None        # default: the one named in the --init checkpoint
+    tokenizer: str | None = None        # default: the --init checkpoint's (tokenizer.checkpoint_tokenizer)
     template: str = "deepseek"
     algo: str = "grpo"
     reward: str = "rule"
@@ -662,9 +662,7 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
         raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {d.world} ranks")
     seed_all(cfg.seed)
     out = Path(cfg.out)
-    tokenizer_path = cfg.tokenizer or json.loads((Path(cfg.init) / "config.json").read_text()).get("tokenizer")
-    if not tokenizer_path:
-        raise ValueError(f"{cfg.init} names no tokenizer: pass --tokenizer")
+    tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)
     data_stats = Counter()
     questions = load_questions(cfg.data, tokenizer, cfg.template, read_config(cfg.init).max_seq_len, data_stats)
@@ -728,7 +726,7 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
             bar.set_postfix(reward=f"{record['reward']:.3f}", acc=f"{record['accuracy']:.3f}", kl=f"{record['kl']:.4f}")
         if cfg.save_every and (done % cfg.save_every == 0 or done == total_steps):
             save_checkpoint(out / "checkpoints", done, model, optimizer, state, d, cfg.keep)
-    export_model(model, out / "final", d, tokenizer=str(tokenizer_path))
+    export_model(model, out / "final", d, tokenizer=tokenizer_path)
     return {"steps": total_steps, "records": records, "final": str(out / "final"), "data_stats": dict(data_stats)}
 
 
@@ -758,10 +756,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
-    a("--init", required=True, help="policy to start from: a model.py checkpoint folder (the SFT model)")
+    a("--init", required=True, help="policy to start from: a model.py checkpoint folder (the SFT model) or a "
+                                    "Hugging Face one (deepseek-math-7b-instruct)")
     a("--data", required=True, help='RL questions, JSONL {"question", "answer"} (bad lines skipped and counted)')
     a("--out", default=d.out, help="run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
-    a("--tokenizer", default=d.tokenizer, help="tokenizer folder (default: the one --init names)")
+    a("--tokenizer", default=d.tokenizer, help="tokenizer folder (default: the one --init names, or --init "
+                                                "itself when it is a Hugging Face folder)")
     a("--template", default=d.template, choices=TEMPLATES, help="prompt: deepseek (User/Assistant + \\boxed "
                                                                  "instruction) or r1 (R1-Zero <think>/<answer>)")
     a("--algo", default=d.algo, choices=ALGOS, help="Table 10: grpo; online_rft (SFT on the live policy's "

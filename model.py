@@ -250,7 +250,7 @@ class Transformer(nn.Module):
 
     # ------------------------------------------------------------------------- sampling
 
-    @torch.no_grad()
+    @torch.inference_mode()  # not just no_grad: no version counters or view tracking, less per op
     def generate(self, prompts, max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0,
                  stop_ids=(), generator=None):
         """Batched sampling with a preallocated KV cache (as gpt-fast's generate.py).
@@ -286,6 +286,10 @@ class Transformer(nn.Module):
         causal = torch.ones(L, L, dtype=torch.bool, device=device).tril()
         mask = (causal & key_valid[:, None, :L]) | torch.eye(L, dtype=torch.bool, device=device)
         logits = self._forward_cached(tokens, positions[:, :L], mask[:, None], cache, 0)
+        # decoding mask, additive (0 or -inf) and built once: SDPA would otherwise turn a boolean mask
+        # into this in every layer of every step (decoding is bound by such per-op costs, not FLOPs)
+        key_bias = torch.zeros(B, 1, 1, S, device=device, dtype=dtype).masked_fill(
+            ~key_valid[:, None, None], float("-inf"))
 
         stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
         done = torch.zeros(B, dtype=torch.bool, device=device)
@@ -301,7 +305,7 @@ class Transformer(nn.Module):
                 break
             pos = L + t
             logits = self._forward_cached(nxt[:, None], positions[:, pos:pos + 1],
-                                          key_valid[:, None, None, :pos + 1], cache, pos)
+                                          key_bias[..., :pos + 1], cache, pos)
         n_gen = n_gen.tolist()
         return ([out_tok[i, :n].tolist() for i, n in enumerate(n_gen)],
                 [out_lp[i, :n].tolist() for i, n in enumerate(n_gen)])

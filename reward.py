@@ -37,7 +37,7 @@ from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer,
                       seed_all, setup_distributed, train, unwrap)
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
 from sft import IGNORE, TEMPLATES, Packer, encode_prompt
-from tokenizer import Tokenizer
+from tokenizer import Tokenizer, checkpoint_tokenizer
 
 
 # ----------------------------------------------------------------------------- learned reward models
@@ -413,14 +413,6 @@ class ReplayBuffer:
                                                            list(state["history"]))
 
 
-def checkpoint_tokenizer(path) -> str:
-    """The tokenizer folder a model checkpoint names in its config.json."""
-    tokenizer = json.loads((Path(path) / "config.json").read_text()).get("tokenizer")
-    if not tokenizer:
-        raise ValueError(f"{path} names no tokenizer: pass --tokenizer")
-    return tokenizer
-
-
 def train_reward_model(args: argparse.Namespace) -> list[dict]:
     """`reward.py train`: pretrain.py's loop (AdamW, schedule, checkpoints and resume, metrics) on
     RewardData with reward_loss; the trained model goes to <out>/final as a RewardModel folder. Whole
@@ -428,7 +420,7 @@ def train_reward_model(args: argparse.Namespace) -> list[dict]:
     cfg = TrainConfig.from_args(args)
     d = setup_distributed()
     try:
-        tokenizer_path = args.tokenizer or checkpoint_tokenizer(cfg.init)
+        tokenizer_path = checkpoint_tokenizer(cfg.init, args.tokenizer)
         tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
         stats, buffer = Counter(), ReplayBuffer(args.replay_share, cfg.seed)
         for path in args.replay:
@@ -475,7 +467,7 @@ def label_main(args: argparse.Namespace) -> Counter:
     """`reward.py label`: writes the labelled JSONL and OUT.stats.json; returns the counts."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     policy = Transformer.load(args.policy, device=device, dtype=torch.bfloat16 if device.type == "cuda" else None)
-    tokenizer = Tokenizer.load(args.tokenizer or checkpoint_tokenizer(args.policy))
+    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.policy, args.tokenizer))
     stats = Counter()
     records = list(read_jsonl(args.data, stats))[:args.limit]
     labelled = label_samples(policy.eval(), tokenizer, records, args.samples, args.labels,
@@ -504,7 +496,8 @@ def main(argv=None):
     a("--temperature", type=float, default=1.0, help="sampling temperature")
     a("--batch-size", type=int, default=64, help="sequences per generate call")
     a("--template", choices=TEMPLATES, default="deepseek", help="chat template of the prompt")
-    a("--tokenizer", help="tokenizer folder (default: the one named in the --policy checkpoint)")
+    a("--tokenizer", help="tokenizer folder (default: the one the --policy checkpoint names, or the folder "
+                          "itself when it is a Hugging Face one)")
     a("--limit", type=int, help="label only the first N questions")
     a("--seed", type=int, default=0, help="sampling seed")
     p = add_train_args(commands.add_parser("train", formatter_class=form, conflict_handler="resolve",
@@ -516,7 +509,7 @@ def main(argv=None):
     a("--init", required=True, help="checkpoint the decoder starts from, its architecture too (§4.2: the base "
                                     "model; or the policy)")
     a("--val-fraction", type=float, default=0.05, help="share of the questions held out for validation (0: none)")
-    a("--tokenizer", help="tokenizer folder (default: the one named in the --init checkpoint)")
+    a("--tokenizer", help="tokenizer folder (default: the --init checkpoint's, as for label --policy)")
     a("--template", choices=TEMPLATES, default="deepseek", help="chat template of the prompt")
     a("--epochs", type=float, default=1.0, help="passes over the data, unless --steps or --total-tokens is given")
     a("--replay", nargs="*", default=[], help="older labelled files: --replay-share of their records join (§4.1.4)")

@@ -38,7 +38,7 @@ from grader import accuracy_reward
 from model import Transformer
 from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, cleanup_distributed,
                       dry_run, export_model, model_config, seed_all, setup_distributed, train)
-from tokenizer import Tokenizer
+from tokenizer import Tokenizer, checkpoint_tokenizer
 
 FORMATS = ("cot", "pot", "tool")
 TEMPLATES = ("deepseek", "r1")
@@ -77,8 +77,9 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
 
 def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek", fmt: str = "cot") -> list[int]:
     """Token ids of the prompt a chat model completes (what generation starts from), with the
-    instruction of the solution format (the same text evaluate.py prompts with)."""
-    return tokenizer.encode(chat_prompt(question, template, fmt))
+    instruction of the solution format (the same text evaluate.py prompts with), BOS first for models
+    trained that way (Tokenizer.encode_prompt)."""
+    return tokenizer.encode_prompt(chat_prompt(question, template, fmt))
 
 
 def encode_example(tokenizer: Tokenizer, question: str, solution: str, template: str = "deepseek",
@@ -451,9 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(t)
     t.add_argument("--data", action="append", default=None, metavar="FILE[:WEIGHT]",
                    help="SFT JSONL {question, solution, format}; repeat for a weighted mixture of files")
-    t.add_argument("--init", default=None, help="consolidated checkpoint to fine-tune (the paper: "
-                                                "DeepSeekMath-Base); without it a fresh --model preset")
-    t.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the one in --init's config.json)")
+    t.add_argument("--init", default=None, help="checkpoint to fine-tune, ours or a Hugging Face folder (the "
+                                                "paper: DeepSeekMath-Base); without it a fresh --model preset")
+    t.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the one --init's config.json "
+                                                     "names, or --init itself when it is a Hugging Face folder)")
     t.add_argument("--batch-size", type=int, default=256, help="packed sequences per optimiser step (paper: 256)")
     t.add_argument("--template", default="deepseek", choices=TEMPLATES,
                    help="deepseek: 'User: {q}\\n{suffix}\\n\\nAssistant: {a}<eos>'; r1: the R1-Zero template")
@@ -466,8 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(**SFT_DEFAULTS)
 
     r = sub.add_parser("rft", formatter_class=fmt, help="rejection-sampling SFT data (§5.2.1)")
-    r.add_argument("--model-path", required=True, help="consolidated checkpoint to sample from (the SFT model)")
-    r.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the checkpoint's)")
+    r.add_argument("--model-path", required=True, help="checkpoint to sample from, ours or a Hugging Face folder "
+                                                        "(the SFT model)")
+    r.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the checkpoint's, as for "
+                                                     "train --init)")
     r.add_argument("--data", required=True, help="RL records {question, answer} (GSM8K/MATH/toy rows too)")
     r.add_argument("--out", required=True, help="SFT JSONL of the kept solutions; counts go to OUT.stats.json")
     r.add_argument("--k", type=int, default=8, help="samples per question")
@@ -480,14 +484,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def checkpoint_tokenizer(model_path) -> str | None:
-    """The tokenizer location recorded in a consolidated checkpoint's config.json (None if absent)."""
-    config = Path(model_path) / "config.json"
-    if not config.is_file():
-        raise FileNotFoundError(f"no model checkpoint at {model_path}: {config} is missing")
-    return json.loads(config.read_text()).get("tokenizer")
-
-
 def run_train(args, parser) -> list[dict]:
     """`sft.py train`: pretrain.py's loop with SFTData and sft_loss; the final model in OUT/final."""
     if args.batch_tokens is not None or args.total_tokens is not None:
@@ -498,9 +494,9 @@ def run_train(args, parser) -> list[dict]:
         return dry_run(replace(cfg, data=None, seq_len=seq_len, batch_tokens=args.batch_size * seq_len))
     if not args.data:
         parser.error("--data FILE[:WEIGHT] is required (an SFT JSONL; repeat for a mixture)")
-    tokenizer_path = args.tokenizer or (checkpoint_tokenizer(args.init) if args.init else None)
-    if not tokenizer_path:
-        parser.error("no tokenizer: pass --tokenizer (the --init checkpoint names none, or there is no --init)")
+    if not (args.tokenizer or args.init):
+        parser.error("no tokenizer: pass --tokenizer (or --init, whose tokenizer is used)")
+    tokenizer_path = checkpoint_tokenizer(args.init, args.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)
     d = setup_distributed()
     try:
@@ -545,10 +541,7 @@ def run_train(args, parser) -> list[dict]:
 
 def run_rft(args) -> Counter:
     """`sft.py rft`: sample, keep the correct distinct solutions, write them and the counts."""
-    tokenizer_path = args.tokenizer or checkpoint_tokenizer(args.model_path)
-    if not tokenizer_path:
-        raise ValueError(f"{args.model_path}/config.json names no tokenizer: pass --tokenizer")
-    tokenizer = Tokenizer.load(tokenizer_path)
+    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = Transformer.load(args.model_path, device=device,
                              dtype=torch.bfloat16 if device == "cuda" else None).eval()

@@ -16,6 +16,9 @@ special tokens).
 
 `Tokenizer.load` also reads a Hugging Face `tokenizer.json` of byte-level BPE, such as the one released
 with the DeepSeekMath models (see "Hugging Face tokenizer.json" below): same API, same tiktoken engine.
+The released models were trained with BOS before every text, ours without: `add_bos` says which, and
+`encode_prompt` is where every stage turns a prompt into ids. `checkpoint_tokenizer` finds the
+tokenizer of a model folder (ours name it in config.json; a Hugging Face folder holds it).
 
     python tokenizer.py train --input corpus.jsonl.gz --vocab-size 4096 --out runs/tok
     python tokenizer.py encode --tokenizer runs/tok "What is 12 + 30?"
@@ -53,6 +56,7 @@ SPLIT_PATTERN = (
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 SPECIAL_TOKENS = (BOS, EOS, PAD)  # ids follow the ordinary ranks, in this order
 RANKS_FILE, CONFIG_FILE = "tokenizer.tiktoken", "tokenizer.json"
+NO_TOKEN = "\ufffd".encode()  # what an id that is no token decodes to: U+FFFD, the replacement character
 
 
 class Tokenizer:
@@ -62,13 +66,15 @@ class Tokenizer:
     Face tokenizer.json) ends in this constructor, so a new source of ranks only has to produce
     (pattern, ranks, special tokens). A Hugging Face tokenizer also brings its `pre_tokenizer`
     (HFPreTokenizer), which then splits the text in Python instead of `pattern`, and the files it was
-    read from (`hf_files`), which `save` writes back.
+    read from (`hf_files`), which `save` writes back. `add_bos`: the model was trained with BOS before
+    every text, so prompts must start with it too (`encode_prompt`); never so for the tokenizers this
+    project trains, whose models learn without BOS (documents are only followed by EOS).
     """
 
     def __init__(self, name: str, pattern: str, ranks: dict[bytes, int],
                  special_tokens: Mapping[str, int] | None = None, *, bos: str = BOS, eos: str = EOS,
                  pad: str = PAD, pre_tokenizer: HFPreTokenizer | None = None,
-                 hf_files: Mapping[str, dict] | None = None):
+                 hf_files: Mapping[str, dict] | None = None, add_bos: bool = False):
         if special_tokens is None:  # ours come right after the ordinary ranks
             first = max(ranks.values()) + 1
             special_tokens = {token: first + i for i, token in enumerate(SPECIAL_TOKENS)}
@@ -77,7 +83,7 @@ class Tokenizer:
             raise ValueError(f"tokenizer {name!r} lacks the special tokens {missing}")
         self.name, self.pattern, self.ranks = name, pattern, ranks
         self.special_tokens = dict(special_tokens)
-        self.pre_tokenizer, self.hf_files = pre_tokenizer, dict(hf_files or {})
+        self.pre_tokenizer, self.hf_files, self.add_bos = pre_tokenizer, dict(hf_files or {}), add_bos
         self.encoding = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks,
                                           special_tokens=self.special_tokens)
         self.bos_id, self.eos_id, self.pad_id = (self.special_tokens[t] for t in (bos, eos, pad))
@@ -96,6 +102,12 @@ class Tokenizer:
             return self.encoding.encode_ordinary(text)
         plan = self._plan(text)
         return self._assemble(plan, map(self.encoding.encode_ordinary, self._runs([plan])))
+
+    def encode_prompt(self, text: str, bos: bool | None = None) -> list[int]:
+        """The ids of a prompt the model completes or is trained on: BOS first when the model was trained
+        that way (`bos`, default `self.add_bos`: the released DeepSeek models were, ours were not), then
+        `encode(text)`. Every stage encodes its prompts here, so training and generation agree."""
+        return ([self.bos_id] if (self.add_bos if bos is None else bos) else []) + self.encode(text)
 
     def encode_batch(self, texts: Iterable[str], num_threads: int = 8) -> list[list[int]]:
         """`encode` on many texts at once, on tiktoken's thread pool."""
@@ -147,15 +159,25 @@ class Tokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids to text; bytes that are not valid UTF-8 (a cut multi-byte character) become U+FFFD.
-        Special and added tokens give their text."""
-        return self.encoding.decode([int(i) for i in ids])
+        Special and added tokens give their text. An id that is no token becomes U+FFFD as well: a model
+        may have more embedding rows than its tokenizer has ids (DeepSeekMath 7B: 102,400 rows for some
+        100,000 ids), and a sampled completion can hold one."""
+        ids = [int(i) for i in ids]
+        try:
+            return self.encoding.decode(ids)
+        except (KeyError, OverflowError):
+            return b"".join(map(self.token_bytes, ids)).decode("utf-8", errors="replace")
 
     def token_bytes(self, token_id: int) -> bytes:
-        """The bytes of one token (a special token gives its own name), e.g. to print a vocabulary."""
-        return self.encoding.decode_single_token_bytes(token_id)
+        """The bytes of one token (a special token gives its own name), e.g. to print a vocabulary;
+        U+FFFD's bytes for an id that is no token."""
+        try:
+            return self.encoding.decode_single_token_bytes(token_id)
+        except (KeyError, OverflowError):
+            return NO_TOKEN
 
     def __repr__(self) -> str:
-        return f"Tokenizer({self.name!r}, vocab_size={self.vocab_size})"
+        return f"Tokenizer({self.name!r}, vocab_size={self.vocab_size}, add_bos={self.add_bos})"
 
     # ------------------------------------------------------------------ train
 
@@ -243,7 +265,7 @@ class Tokenizer:
         how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a `tokenizer_config.json`
         beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad". Without a BOS
         token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code that
-        pads must mask by lengths, never by `id != pad_id`."""
+        pads must mask by lengths, never by `id != pad_id`. `add_bos` as `hf_add_bos` reads it."""
         path = Path(path)
         spec = read_json(path)
         config_path = path.parent / HF_CONFIG_FILE
@@ -268,7 +290,29 @@ class Tokenizer:
         files = {HF_FILE: spec, **({HF_CONFIG_FILE: config} if config else {})}
         return cls(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks,
                    {token["content"]: token["id"] for token in added}, bos=bos, eos=eos, pad=pad,
-                   pre_tokenizer=HFPreTokenizer(spec.get("pre_tokenizer"), added), hf_files=files)
+                   pre_tokenizer=HFPreTokenizer(spec.get("pre_tokenizer"), added), hf_files=files,
+                   add_bos=hf_add_bos(spec, config, bos))
+
+
+def checkpoint_tokenizer(model_dir, override=None) -> str:
+    """Where the tokenizer of a model folder is, for every stage that loads a model: `override` (a
+    --tokenizer flag) if given; else the "tokenizer" that our checkpoints name in config.json (a path as
+    written at training time: tried as given, then relative to the model folder); else the folder
+    itself, as a Hugging Face model folder holds its tokenizer.json beside the weights."""
+    if override:
+        return str(override)
+    model_dir = Path(model_dir)
+    config = model_dir / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"no model checkpoint at {model_dir}: {config} is missing")
+    saved = read_json(config).get("tokenizer")
+    if not saved:
+        if not (model_dir / HF_FILE).is_file():
+            raise FileNotFoundError(f"{config} names no tokenizer and {model_dir} holds no {HF_FILE}: "
+                                    f"pass --tokenizer")
+        return str(model_dir)
+    beside = model_dir / saved
+    return str(beside) if not Path(saved).exists() and beside.exists() else str(saved)
 
 
 def read_json(path) -> dict:
@@ -312,6 +356,7 @@ def read_ranks(path) -> dict[bytes, int]:
 # tiktoken then BPE-encodes the pieces, many at a time: joined by PIECE_SEPARATOR, they are cut apart
 # again by PIECES_PATTERN, and tiktoken encodes each piece on its own, as Hugging Face's BPE does.
 HF_FILE, HF_CONFIG_FILE = "tokenizer.json", "tokenizer_config.json"
+DEEPSEEK_BOS = "<｜begin▁of▁sentence｜>"  # the BOS of DeepSeek LLM's tokenizer (fullwidth bars, U+2581)
 PIECE_SEPARATOR, PIECES_PATTERN = "\x00", r"[^\x00]+"
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 SPLIT_BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
@@ -411,6 +456,21 @@ def hf_special(config: dict, key: str, added: list[dict], words: tuple[str, ...]
         return named
     specials = [token["content"] for token in added if token.get("special")]
     return next((token for token in specials if any(word in token.lower() for word in words)), None)
+
+
+def hf_add_bos(spec: dict, config: dict, bos: str) -> bool:
+    """Was the model trained with BOS before every text? tokenizer_config.json's add_bos_token when it
+    says (transformers' Llama tokenizers, DeepSeek's among them, build their post-processor from it);
+    else whether tokenizer.json's post-processor template starts with the BOS; else whether the BOS is
+    DeepSeek's, whose released models all expect it (their tokenizer_config.json says add_bos_token)."""
+    if isinstance(config.get("add_bos_token"), bool):
+        return config["add_bos_token"]
+    processor = spec.get("post_processor") or {}
+    for step in processor.get("processors", [processor]):  # a Sequence of post-processors, or one
+        if step.get("type") == "TemplateProcessing":
+            first = (step.get("single") or [{}])[0]
+            return (first.get("SpecialToken") or {}).get("id") == bos
+    return bos == DEEPSEEK_BOS
 
 
 class HFPreTokenizer:

@@ -16,7 +16,8 @@ from formats import chat_prompt, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
 from pretrain import cleanup_distributed
-from sft import IGNORE, encode_example, encode_prompt
+from reward import main as reward_main
+from sft import IGNORE, encode_example, encode_prompt, main as sft_main
 from test_hf_tokenizer import BOS, CONFIG, EOS, TEXTS, make_spec, write
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
@@ -26,16 +27,13 @@ QUESTIONS = [f"What is {a} + {b}?" for a, b in SUMS]
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
-    """A Hugging Face model folder, its tokenizer, and toy benchmark / RL files. Single-threaded:
-    the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """A Hugging Face model folder, its tokenizer, and toy benchmark / RL files."""
     root = tmp_path_factory.mktemp("released")
     spec = make_spec(TEXTS * 3, num_merges=120)
     folder = write(root / "deepseek-math-tiny-instruct", spec, CONFIG)
     tok = Tokenizer.load(folder)
     torch.manual_seed(0)
-    # the vocabulary padded past the tokenizer's ids, as the 7B models' 102,400 rows hold 100,015 ids
+    # embedding rows past the tokenizer's ids, as the 7B models' 102,400 rows for some 100,000 ids
     model = Transformer(ModelConfig(vocab_size=tok.vocab_size + 13, n_layers=1, d_model=32, n_heads=2,
                                     ffn_dim=64, max_seq_len=256))
     model.save(folder, format="hf")
@@ -46,9 +44,8 @@ def released(tmp_path_factory):
     write_jsonl(world / "bench_train.jsonl", records[:2])
     write_jsonl(world / "bench_test.jsonl", records[2:])
     write_jsonl(world / "rl.jsonl", [{"question": r["question"], "answer": r["answer"]} for r in records])
-    yield {"folder": folder, "tok": tok, "spec": spec, "model": model.eval(), "world": world,
-           "test": records[2:]}
-    torch.set_num_threads(threads)
+    return {"folder": folder, "tok": tok, "spec": spec, "model": model.eval(), "world": world,
+            "test": records[2:]}
 
 
 @pytest.fixture
@@ -105,8 +102,8 @@ def test_our_tokenizers_add_no_bos_and_sft_examples_carry_the_models_convention(
 
 
 def test_ids_past_the_tokenizer_decode_to_the_replacement_character(released):
-    """The model has more rows than the tokenizer has ids (as 7B's 102,400 for 100,015), and a random
-    policy samples them: decoding shows them as U+FFFD instead of failing."""
+    """The model has more rows than the tokenizer has ids (7B: 102,400 rows for some 100,000 ids), and
+    a random policy samples them: decoding shows them as U+FFFD instead of failing."""
     tok, past = released["tok"], released["tok"].vocab_size + 3
     assert past < released["model"].config.vocab_size
     ids = tok.encode("1 + 1 = 2")
@@ -130,6 +127,20 @@ def test_checkpoint_tokenizer_finds_ours_by_name_and_hugging_faces_beside_the_we
         checkpoint_tokenizer(tmp_path / "unnamed")
     with pytest.raises(FileNotFoundError, match="no model checkpoint"):
         checkpoint_tokenizer(tmp_path / "nothing")
+
+
+def test_sft_and_reward_labelling_start_from_a_released_folder(released, prompts_seen, tmp_path):
+    folder, tok, world = released["folder"], released["tok"], released["world"]
+    write_jsonl(tmp_path / "sft.jsonl", [{"question": r["question"], "solution": r["solution"], "format": "cot"}
+                                         for r in released["test"]])
+    sft_main(["train", "--init", str(folder), "--data", str(tmp_path / "sft.jsonl"), "--out", str(tmp_path / "sft"),
+              "--seq-len", "128", "--micro-batch", "2", "--batch-size", "2", "--steps", "1", "--save-every", "0"])
+    assert checkpoint_tokenizer(tmp_path / "sft" / "final") == str(folder)
+    reward_main(["label", "--policy", str(folder), "--data", str(world / "bench_test.jsonl"), "--labels", "exact",
+                 "--out", str(tmp_path / "labels.jsonl"), "--samples", "2", "--max-new-tokens", "4"])
+    assert len(prompts_seen) == 2 * len(released["test"])
+    assert sorted(prompts_seen) == sorted(encode_prompt(tok, r["question"]) for r in released["test"] for _ in range(2))
+    assert all(p[0] == tok.bos_id for p in prompts_seen)
 
 
 # ----------------------------------------------------------------------------- evaluate.py
