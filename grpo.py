@@ -72,7 +72,7 @@ from tqdm import tqdm
 
 from formats import read_jsonl
 from model import Transformer, read_config
-from pretrain import (MetricsLog, TrainConfig, autocast_for, build_model, build_optimizer, cleanup_distributed,
+from pretrain import (MetricsLog, TrainConfig, add_runtime_args, autocast_for, build_model, build_optimizer, cleanup_distributed,
                       export_model, latest_checkpoint, load_checkpoint, lr_at, save_checkpoint, seed_all,
                       setup_distributed, train, train_step, unwrap, use_bf16, wrap_model)
 from reward import (ReplayBuffer, RewardData, RewardModel, accuracy_reward, format_reward, label_samples,
@@ -803,22 +803,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--rm-replay", type=float, default=d.rm_replay, help="share of older data replayed (§4.1.4: 10%%)")
     a("--rm-data", nargs="*", default=[], help="the reward model's own labelled training data (reward.py label), "
                                                "the replay's first history")
-    a("--warmup-steps", type=int, default=d.warmup_steps, help="linear LR warm-up steps")
-    a("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
-    a("--beta1", type=float, default=d.beta1, help="AdamW β1")
-    a("--beta2", type=float, default=d.beta2, help="AdamW β2")
-    a("--grad-clip", type=float, default=d.grad_clip, help="clip the global gradient norm to this")
-    a("--micro-batch", type=int, default=d.micro_batch, help="sequences per forward/backward per rank")
-    a("--parallel", default=d.parallel, choices=["ddp", "fsdp"], help="policy wrapping (pretrain.py)")
-    a("--dtype", default=d.dtype, choices=["auto", "bf16", "fp32"], help="compute precision (auto: bf16 on CUDA)")
-    a("--activation-checkpointing", action="store_true", help="recompute each block in backward")
-    a("--compile", action="store_true", help="torch.compile each Transformer block")
     a("--seed", type=int, default=d.seed, help="seed of question order and sampling")
-    a("--log-every", type=int, default=d.log_every, help="metrics record every N steps")
-    a("--save-every", type=int, default=d.save_every, help="checkpoint every N steps and at the end (0: never)")
-    a("--keep", type=int, default=d.keep, help="keep the last K checkpoints (0: all)")
-    a("--resume", nargs="?", const="latest", default=d.resume,
-      help="continue from a checkpoint folder, or (no value) the latest in --out")
+    add_runtime_args(p, d)
     return p
 
 

@@ -12,7 +12,7 @@ One file runs from a toy model on a laptop CPU to the 7B recipe on many nodes:
 
 Read top to bottom: config -> process group -> model wrapping (DDP / FSDP2) -> optimiser and
 schedule -> token-shard data -> checkpoints -> the training loop -> the pre-training script.
-The reusable pieces (see each docstring): TrainConfig, add_train_args, setup_distributed,
+The reusable pieces (see each docstring): TrainConfig, add_train_args, add_runtime_args, setup_distributed,
 build_model, wrap_model, build_optimizer, lr_at, ShardData, train, train_step, evaluate,
 save_checkpoint, load_checkpoint, latest_checkpoint, load_weights, export_model.
 """
@@ -133,6 +133,29 @@ def _count(text: str) -> int:
     return int(value)
 
 
+def add_runtime_args(parser: argparse.ArgumentParser, d) -> None:
+    """The flags every training stage shares (parallelism, precision, optimiser, checkpoints, logging),
+    with defaults from `d`: a TrainConfig, or a stage's own config with the same field names (grpo.py)."""
+    a = parser.add_argument
+    a("--parallel", default=d.parallel, choices=["ddp", "fsdp"],
+      help="ddp: replicate the model; fsdp: FSDP2, shard parameters, gradients and optimiser state")
+    a("--dtype", default=d.dtype, choices=["auto", "bf16", "fp32"],
+      help="compute precision (auto: bf16 on CUDA, fp32 on CPU); weights and optimiser stay fp32")
+    a("--activation-checkpointing", action="store_true", help="recompute each block in backward")
+    a("--compile", action="store_true", help="torch.compile each Transformer block")
+    a("--micro-batch", type=int, default=d.micro_batch, help="sequences per forward pass per rank")
+    a("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps")
+    a("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay (not on norms)")
+    a("--beta1", type=float, default=d.beta1, help="AdamW β1")
+    a("--beta2", type=float, default=d.beta2, help="AdamW β2")
+    a("--grad-clip", type=float, default=d.grad_clip, help="clip the global gradient norm to this")
+    a("--log-every", type=int, default=d.log_every, help="metrics record every N steps")
+    a("--save-every", type=int, default=d.save_every, help="training checkpoint every N steps (0: never)")
+    a("--keep", type=int, default=d.keep, help="keep the last K training checkpoints (0: all)")
+    a("--resume", nargs="?", const="latest", default=d.resume,
+      help="continue from a training checkpoint: its folder, or (no value) the latest in --out")
+
+
 def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The training flags, defaults from TrainConfig. A stage with other defaults (SFT: constant
     LR 5e-5) calls `parser.set_defaults(...)` afterwards."""
@@ -146,14 +169,7 @@ def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         a("--" + name.replace("_", "-"), type=int, default=None, help=f"override the preset's {name}")
     a("--init", default=d.init, help="start from this consolidated model.py checkpoint (continued "
                                      "pre-training, as DeepSeekMath from Coder-v1.5); its config wins")
-    a("--parallel", default=d.parallel, choices=["ddp", "fsdp"],
-      help="ddp: replicate the model; fsdp: FSDP2, shard parameters, gradients and optimiser state")
-    a("--dtype", default=d.dtype, choices=["auto", "bf16", "fp32"],
-      help="compute precision (auto: bf16 on CUDA, fp32 on CPU); weights and optimiser stay fp32")
-    a("--activation-checkpointing", action="store_true", help="recompute each block in backward")
-    a("--compile", action="store_true", help="torch.compile each Transformer block")
     a("--seq-len", type=int, default=d.seq_len, help="tokens per sequence (None: the model's context)")
-    a("--micro-batch", type=int, default=d.micro_batch, help="sequences per forward pass per rank")
     a("--batch-tokens", type=_count, default=d.batch_tokens,
       help="global batch in tokens (None: one micro-batch per rank); sets gradient accumulation")
     a("--total-tokens", type=_count, default=d.total_tokens, help="run length in tokens (e.g. 500e9)")
@@ -161,20 +177,11 @@ def add_train_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     a("--lr", type=float, default=d.lr, help="peak learning rate (paper: 7B 4.2e-4, 1.3B 5.3e-4)")
     a("--schedule", default=d.schedule, choices=["multistep", "cosine", "constant"],
       help="multistep: ×0.316 at 80%% and ×0.1 at 90%% of steps (DeepSeek LLM); cosine to 10%%; constant")
-    a("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps")
-    a("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay (not on norms)")
-    a("--beta1", type=float, default=d.beta1, help="AdamW β1")
-    a("--beta2", type=float, default=d.beta2, help="AdamW β2")
-    a("--grad-clip", type=float, default=d.grad_clip, help="clip the global gradient norm to this")
     a("--val-fraction", type=float, default=d.val_fraction,
       help="last fraction of each source's tokens held out for validation (0: none)")
     a("--eval-every", type=int, default=d.eval_every, help="validation loss every N steps (0: only at the end)")
     a("--eval-steps", type=int, default=d.eval_steps, help="global batches in one validation")
-    a("--log-every", type=int, default=d.log_every, help="metrics record every N steps")
-    a("--save-every", type=int, default=d.save_every, help="training checkpoint every N steps (0: never)")
-    a("--keep", type=int, default=d.keep, help="keep the last K training checkpoints (0: all)")
-    a("--resume", nargs="?", const="latest", default=d.resume,
-      help="continue from a training checkpoint: its folder, or (no value) the latest in --out")
+    add_runtime_args(parser, d)
     a("--peak-tflops", type=float, default=d.peak_tflops,
       help="peak FLOP/s per device for MFU (default: bf16 peak of A100/H100/H200; measured on CPU)")
     a("--dry-run", action="store_true", help="print parameters, memory per GPU, FLOPs and time; train nothing")
