@@ -1,26 +1,48 @@
 """Performance, measured side by side: every figure comes with a baseline measured in the same run.
 
-    python bench.py            # full CPU run (a few minutes)
-    python bench.py --quick    # smaller sizes, seconds
-    python bench.py --gpu      # on a CUDA machine: 1.3b MFU (bf16, FSDP2 on one rank) and decoding vs bandwidth
+    python bench.py                      # every section at full size (about 10 minutes on 2 cores)
+    python bench.py --quick              # small sizes: about a minute
+    python bench.py --only generation --threads 1
+    python bench.py --gpu                # on a CUDA machine: 1.3b MFU (bf16, FSDP2 on one rank) and decoding
 
-This machine is shared and noisy, so absolute times alone mean little: each row carries a ratio to a
-baseline measured right before it (the machine's matmul peak for MFU, eager for torch.compile, a naive
-full-recompute decoder for the KV cache, batch 1 for batch scaling, 1 worker for the corpus stages).
-Results are printed as a table and appended to `--out` as JSONL.
+This machine is shared and noisy, so absolute times alone mean little: each figure carries a ratio to a
+baseline measured in the same run, right before it:
+  training     tokens/s of a pre-training step (pretrain.py's own step) -> MFU against the machine's
+               matmul peak; torch.compile against eager
+  generation   the KV-cache sampler (Transformer.generate) against a naive decoder that re-runs the full
+               forward for every token; batch B against batch 1
+  corpus       docs/s and MB/s of data_pipeline.py's stages on the toy world's web pool, all workers
+               against 1 worker
+  tokenizer    BPE training (tokenizer.py) against its own pre-tokenization pass
+  grpo         one GRPO step of grpo.py on a toy policy, split into its phases (fractions of the step)
+  gpu          (--gpu) 1.3b pre-training MFU against the bf16 matmul peak; decoding against the memory-
+               bandwidth bound
+Sections run on the device pretrain.setup_distributed picks (CUDA when present, else the CPU). Results
+are printed as one table and appended to --out as JSONL, one record per row.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import platform
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 import torch
 
+import data_pipeline as dp
+import tokenizer as tk
+from formats import read_jsonl, write_jsonl
+from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
+from pretrain import (Dist, TrainConfig, autocast_for, build_model, build_optimizer, cleanup_distributed, lm_loss,
+                      setup_distributed, train_step, unwrap)
+from toy_data import ToyConfig, write_toy_world
 
 
 @dataclass
@@ -29,8 +51,9 @@ class Row:
     name: str
     value: float
     unit: str
-    baseline: str = ""
-    ratio: float | None = None
+    baseline: str = ""          # what `ratio` divides by (a figure of the same run)
+    ratio: float | None = None  # value / baseline (for time shares: part / whole)
+    note: str = ""              # a second figure for the reader (MB/s, MFU, ...)
     extra: dict = field(default_factory=dict)
 
 
@@ -50,177 +73,374 @@ def timed(fn, repeats: int = 3, warmup: int = 1) -> float:
     return best
 
 
-def matmul_peak_flops(device: str, dtype: torch.dtype, n: int) -> float:
+def matmul_peak_flops(device: torch.device, dtype: torch.dtype, n: int) -> float:
     """The machine's practical peak: FLOP/s of a large square matmul (2n³ FLOPs)."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     return 2 * n ** 3 / timed(lambda: a @ b, repeats=5)
 
 
+# ----------------------------------------------------------------------------- sizes
+
+@dataclass
+class Sizes:
+    """How big each measurement is. The defaults are the full run; --quick takes QUICK; a flag of the
+    same name overrides one field either way."""
+    presets: str = dp.flag("toy,small", "training: model presets, comma-separated")
+    seq_len: int = dp.flag(256, "training: tokens per sequence")
+    train_batch: int = dp.flag(4, "training: sequences per step")
+    repeats: int = dp.flag(3, "timed repetitions of each training step and generation (the best counts)")
+    peak_n: int = dp.flag(2048, "size n of the n×n matmul that measures the peak")
+    new_tokens: int = dp.flag(512, "generation: new tokens per sequence")
+    batch_sizes: str = dp.flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
+    world_pages: int = dp.flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
+    corpus_repeats: int = dp.flag(2, "corpus: timed runs of each stage (the best counts)")
+    tok_mb: float = dp.flag(10.0, "tokenizer: megabytes of training text (issue 3: 10 MB in about a minute)")
+    tok_vocab: int = dp.flag(4096, "tokenizer: vocabulary size trained to")
+    vocab: int = dp.flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use")
+    grpo_questions: int = dp.flag(8, "GRPO: questions per step")
+    grpo_group: int = dp.flag(8, "GRPO: G, outputs per question")
+    grpo_new_tokens: int = dp.flag(128, "GRPO: longest output")
+    grpo_steps: int = dp.flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)")
+
+
+QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8",
+              world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024, vocab=512, grpo_questions=4,
+              grpo_group=4, grpo_new_tokens=32)
+
+
 # ----------------------------------------------------------------------------- training
 
-def train_step_rate(cfg: ModelConfig, batch: int, seq: int, device: str, compile: bool,
-                    amp_dtype=None, steps: int = 3) -> float:
-    """Tokens/s of forward + backward + AdamW on random tokens."""
+class RandomTokens:
+    """The same batch of random tokens every step, in the trainer's data interface (next_batch)."""
+
+    def __init__(self, vocab_size: int, batch: int, seq: int):
+        x = torch.randint(0, vocab_size, (batch, seq + 1), generator=torch.Generator().manual_seed(0))
+        self.batch = {"tokens": x[:, :-1], "targets": x[:, 1:]}
+
+    def next_batch(self) -> dict:
+        return self.batch
+
+
+def train_rate(model_cfg: ModelConfig, d: Dist, tc: TrainConfig, batch: int, seq: int,
+               repeats: int) -> tuple[float, float]:
+    """(tokens/s, training FLOPs per token) of pretrain.py's own step (pretrain.train_step: forward,
+    backward, gradient scaling and clipping, AdamW) on a model built as pretrain.py builds it, wrapped
+    for `tc.parallel` with its precision, activation checkpointing and compile settings."""
     torch.manual_seed(0)
-    model = Transformer(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=device == "cuda")
-    fwd = torch.compile(model) if compile else model
-    x = torch.randint(0, cfg.vocab_size, (batch, seq + 1), device=device)
-
-    def step():
-        with torch.autocast(device_type=device, dtype=amp_dtype, enabled=amp_dtype is not None):
-            _, loss = fwd(x[:, :-1], x[:, 1:])
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return batch * seq / timed(step, repeats=steps, warmup=2 if compile else 1)
+    model = build_model(model_cfg, tc, d)
+    optimizer = build_optimizer(model, tc)
+    data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, tc, d.device)
+    step = lambda: train_step(model, optimizer, data, lm_loss, 1, tc.grad_clip, d, amp)  # noqa: E731
+    seconds = timed(step, repeats=repeats, warmup=2 if tc.compile else 1)  # compiling takes the first step
+    return batch * seq / seconds, unwrap(model).flops_per_token(seq)
 
 
-def bench_training(args, peak: float) -> list[Row]:
+def bench_training(args, s: Sizes, d: Dist, peak: float) -> list[Row]:
     rows = []
-    presets = ["toy"] if args.quick else ["toy", "small"]
-    for name in presets:
-        seq = 128 if args.quick else 256
-        cfg = ModelConfig.from_preset(name, max_seq_len=seq)
-        flops_tok = Transformer.flops_per_token(_meta(cfg), seq)
-        eager = train_step_rate(cfg, args.train_batch, seq, "cpu", compile=False)
-        rows.append(Row("training", f"{name} eager tok/s", eager, "tok/s", "matmul peak",
-                        eager * flops_tok / peak, {"mfu": eager * flops_tok / peak}))
-        if not args.no_compile:
-            comp = train_step_rate(cfg, args.train_batch, seq, "cpu", compile=True)
-            rows.append(Row("training", f"{name} compiled tok/s", comp, "tok/s", f"{name} eager",
-                            comp / eager, {"mfu": comp * flops_tok / peak}))
+    for name in s.presets.split(","):
+        cfg = ModelConfig.from_preset(name, max_seq_len=s.seq_len)
+        rates = {}
+        for compile in [False] + [True] * (not args.no_compile):
+            tc = TrainConfig(parallel="ddp", dtype="fp32", compile=compile)
+            rate, flops_tok = train_rate(cfg, d, tc, s.train_batch, s.seq_len, s.repeats)
+            rates[compile] = rate
+            mfu = rate * flops_tok / peak
+            mode = "compiled" if compile else "eager"
+            rows.append(Row("training", f"{name} {mode}, {s.train_batch}×{s.seq_len} tokens", rate, "tok/s",
+                            f"{name} eager" if compile else "matmul peak (MFU)",
+                            rate / rates[False] if compile else mfu, f"MFU {mfu:.1%}",
+                            {"mfu": mfu, "flops_per_token": flops_tok}))
     return rows
-
-
-def _meta(cfg: ModelConfig) -> Transformer:
-    with torch.device("meta"):
-        return Transformer(cfg)
 
 
 # ----------------------------------------------------------------------------- generation
 
 @torch.no_grad()
 def naive_decode(model: Transformer, prompt: list[int], n: int) -> list[int]:
-    """The baseline: re-run the full forward over the whole sequence for every new token."""
-    seq = torch.tensor([prompt])
+    """The baseline: re-run the full forward over the whole sequence for every new token (greedy)."""
+    seq = torch.tensor([prompt], device=model.embed.weight.device)
     for _ in range(n):
         nxt = model(seq)[0][:, -1].argmax(-1, keepdim=True)
         seq = torch.cat([seq, nxt], 1)
     return seq[0, len(prompt):].tolist()
 
 
-def bench_generation(args) -> list[Row]:
-    new = 128 if args.quick else 512
-    cfg = ModelConfig.from_preset("toy", max_seq_len=new + 64)
+def bench_generation(s: Sizes, device: torch.device) -> list[Row]:
+    """The toy model with its context raised to fit the new tokens, greedy, a 16-token prompt."""
+    new, prompt = s.new_tokens, list(range(1, 17))
     torch.manual_seed(0)
-    model = Transformer(cfg).eval()
-    prompt = list(range(1, 17))
-    naive = new / timed(lambda: naive_decode(model, prompt, new), repeats=1, warmup=0)
-    cached = new / timed(lambda: model.generate([prompt], new, temperature=0), repeats=3)
+    model = Transformer(ModelConfig.from_preset("toy", max_seq_len=len(prompt) + new)).to(device).eval()
+    cached = lambda b: model.generate([prompt] * b, new, temperature=0)  # noqa: E731
+    same = cached(1)[0][0] == naive_decode(model, prompt, new)  # the same tokens (and the warm-up of both)
+    naive = new / timed(lambda: naive_decode(model, prompt, new), repeats=max(1, s.repeats - 1), warmup=0)
+    kv = new / timed(lambda: cached(1), repeats=s.repeats, warmup=0)
     rows = [Row("generation", f"naive decoder, {new} new tokens", naive, "tok/s"),
-            Row("generation", f"KV cache, {new} new tokens", cached, "tok/s", "naive decoder", cached / naive)]
+            Row("generation", f"KV cache, {new} new tokens", kv, "tok/s", "naive decoder", kv / naive,
+                "same tokens" if same else "DIFFERENT tokens", {"same_tokens": same})]
+    sizes = [int(b) for b in s.batch_sizes.split(",")]
     base = None
-    for b in ([1, 8] if args.quick else [1, 8, 64]):
-        rate = b * new / timed(lambda: model.generate([prompt] * b, new, temperature=0), repeats=2)
+    for b in sizes:
+        rate = b * new / timed(lambda: cached(b), repeats=max(1, s.repeats - 1))
         base = base or rate
-        rows.append(Row("generation", f"KV cache batch {b}", rate, "tok/s", "batch 1", rate / base))
+        rows.append(Row("generation", f"KV cache, batch {b}", rate, "tok/s", f"batch {sizes[0]}", rate / base))
+    return rows
+
+
+# ----------------------------------------------------------------------------- inputs: a toy world, a tokenizer
+
+class Inputs:
+    """What the corpus and GRPO sections read, made on first use in the run's temporary folder: a toy
+    world (toy_data.py; or --world) and a BPE tokenizer of `s.vocab` ids trained on its seed corpus."""
+
+    def __init__(self, args, s: Sizes, tmp: Path):
+        self.args, self.s, self.tmp = args, s, tmp
+        self._world = self._tokenizer = None
+
+    def world(self) -> Path:
+        if self._world is None:
+            given = self.args.world
+            self._world = Path(given) if given else toy_world(self.tmp / "world", self.s.world_pages)
+        return self._world
+
+    def pool(self) -> list[Path]:
+        return [Path(p) for p in self.args.pool] if self.args.pool else [self.world() / "pool.jsonl.gz"]
+
+    def tokenizer_dir(self) -> Path:
+        if self._tokenizer is None:
+            texts = (rec["text"] for rec in read_jsonl(self.world() / "seed.jsonl.gz"))
+            self._tokenizer = tk.Tokenizer.train(texts, self.s.vocab).save(self.tmp / "tokenizer")
+        return self._tokenizer
+
+
+def toy_world(out: Path, pages: int) -> Path:
+    """A toy world of `pages` web pages; every other count scaled from toy_data.py's defaults (20,000 pages)."""
+    d, f = ToyConfig(), pages / ToyConfig().pages
+    scale = lambda n, least: max(least, round(n * f))  # noqa: E731
+    write_toy_world(ToyConfig(out=str(out), pages=pages, domains=scale(d.domains, 15),
+                              seed_pages=scale(d.seed_pages, 20), general_docs=scale(d.general_docs, 10),
+                              train_size=scale(d.train_size, 64), test_size=scale(d.test_size, 20),
+                              near_dups=scale(d.near_dups, 0), exact_dups=scale(d.exact_dups, 0),
+                              leaks=scale(d.leaks, 0)))
+    return out
+
+
+# ----------------------------------------------------------------------------- corpus pipeline
+
+def bench_corpus(args, s: Sizes, inputs: Inputs) -> list[Row]:
+    """data_pipeline.py's CPU-bound stages over the whole pool, each run with 1 worker and with --workers.
+    Recall scores with a classifier trained first (fastText, the paper's settings but fewer hash buckets:
+    scoring costs the same, memory does not). Decontamination matches the toy benchmark's test split."""
+    world, pool, tmp = inputs.world(), inputs.pool(), inputs.tmp / "corpus"
+    size = dp.StageStats("size")
+    mb = sum(len(doc["text"].encode()) for doc in dp.iter_documents(pool, size, dp.Common().max_chars)) / 1e6
+    docs = size.documents_in  # every record read, malformed ones included: what each stage reads
+    dp.classify([world / "seed.jsonl.gz"], pool, tmp / "classify", dp.ClassifyConfig(bucket=200_000),
+                dp.Common(workers=1))
+    stages = {
+        "recall (fastText scoring)": lambda c, out: dp.recall(pool, tmp / "classify" / dp.MODEL, out,
+                                                              dp.RecallConfig(), c),
+        "MinHash dedup": lambda c, out: dp.dedup(pool, out, dp.DedupConfig(), c),
+        "decontamination": lambda c, out: dp.decontaminate(pool, [world / "bench_test.jsonl"], out,
+                                                          dp.DecontamConfig(), c),
+        "tokenization": lambda c, out: dp.tokenize({"pool": pool}, {"pool": 1.0}, inputs.tokenizer_dir(), out,
+                                                   dp.TokenizeConfig(), c),
+    }
+    rows = []
+    for i, (stage, run) in enumerate(stages.items()):
+        base = None
+        for workers in sorted({1, args.workers}):
+            out = tmp / f"{i}-{workers}"
+            seconds = timed(lambda: run(dp.Common(workers=workers), out), repeats=s.corpus_repeats, warmup=0)
+            rate = docs / seconds
+            base = base or rate
+            rows.append(Row("corpus", f"{stage}, {workers} worker{'s' * (workers > 1)}", rate, "docs/s",
+                            "1 worker" if workers > 1 else "", rate / base if workers > 1 else None,
+                            f"{mb / seconds:.2f} MB/s", {"documents": docs, "mb": round(mb, 3), "seconds": seconds}))
+    return rows
+
+
+# ----------------------------------------------------------------------------- tokenizer training
+
+def bench_tokenizer(s: Sizes) -> list[Row]:
+    """Issue 3's figure: BPE training on synthetic web-like text (tokenizer.bench_train). Its baseline is
+    the pre-tokenization pass that training starts with: a trainer cannot beat one pass of the split."""
+    r = tk.bench_train(s.tok_mb, s.tok_vocab)
+    return [Row("tokenizer", f"BPE training, {r['mb']} MB to {r['vocab_size']} tokens", r["mb_per_s"], "MB/s",
+                "pre-tokenization pass", r["pretokenize_s"] / r["train_s"], f"{r['train_s']:.1f} s", r)]
+
+
+# ----------------------------------------------------------------------------- GRPO step
+
+GRPO_PHASES = {"t_sample": "rollout (KV-cache sampling)", "t_reward": "rewards (answer checking)",
+               "t_reference": "log-probs of π_ref", "t_update": "update (π_θ log-probs, backward, AdamW)"}
+
+
+def bench_grpo(s: Sizes, inputs: Inputs) -> list[Row]:
+    """grpo.train_grpo for a few steps on a random toy policy with the toy world's RL questions; the last
+    step's timings (its metrics record) as fractions of the step."""
+    root, tok_dir = inputs.tmp / "grpo", inputs.tokenizer_dir()
+    questions = s.grpo_questions * s.grpo_steps
+    write_jsonl(root / "rl.jsonl", [rec for _, rec in zip(range(questions), read_jsonl(inputs.world() / "rl.jsonl"))])
+    torch.manual_seed(0)
+    policy = Transformer(ModelConfig.from_preset("toy", vocab_size=tk.Tokenizer.load(tok_dir).vocab_size))
+    policy.save(root / "init", tokenizer=str(tok_dir))
+    cfg = GRPOConfig(init=str(root / "init"), data=str(root / "rl.jsonl"), out=str(root / "run"),
+                     batch_questions=s.grpo_questions, group_size=s.grpo_group, max_new_tokens=s.grpo_new_tokens,
+                     steps_per_iteration=s.grpo_steps, lr=1e-5, save_every=0)
+    rec = train_grpo(cfg)["records"][-1]
+    step = rec["t_step"]
+    rows = [Row("grpo", f"GRPO step, {s.grpo_questions} questions × G={s.grpo_group}", step, "s",
+                note=f"{rec['response_len']:.0f} tokens an output", extra=rec)]
+    for key, name in GRPO_PHASES.items():
+        rows.append(Row("grpo", name, rec[key], "s", "GRPO step", rec[key] / step))
+    rest = step - sum(rec[key] for key in GRPO_PHASES)
+    rows.append(Row("grpo", "rest (weight copies, metrics)", rest, "s", "GRPO step", rest / step))
     return rows
 
 
 # ----------------------------------------------------------------------------- GPU (when lent)
 
-def bench_gpu(args) -> list[Row]:
-    """1.3b on one CUDA device: MFU of a bf16 pre-training step (FSDP2 on one rank, activation
-    checkpointing off/on) against the dense bf16 matmul peak, and decoding tokens/s at batch 1 and 64
-    against the memory-bandwidth bound (weight bytes read per step / measured copy bandwidth)."""
-    from pretrain import setup_distributed, wrap_model
-    setup_distributed()
-    peak = matmul_peak_flops("cuda", torch.bfloat16, 8192)
-    rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s")]
-    cfg = ModelConfig.from_preset("1.3b", max_seq_len=4096)
-    flops_tok = Transformer.flops_per_token(_meta(cfg), cfg.max_seq_len)
-    for ac in (False, True):
-        with torch.device("meta"):
-            model = Transformer(cfg)
-        model = wrap_model(model, parallel="fsdp", activation_checkpointing=ac, compile=args.compile)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), fused=True)
-        x = torch.randint(0, cfg.vocab_size, (args.gpu_batch, cfg.max_seq_len + 1), device="cuda")
+def decode_model(cfg: ModelConfig, device: torch.device, dtype=torch.bfloat16) -> Transformer:
+    """A randomly initialised model for decoding, built on `meta` and materialised on the device (a 1.3b
+    model never exists in fp32 on the host); the RoPE tables stay fp32, as Transformer.load keeps them."""
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    model.to_empty(device=device)
+    model.init_weights()
+    model.to(dtype)
+    model.init_rope()
+    return model.eval()
 
-        def step():
-            _, loss = model(x[:, :-1], x[:, 1:])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        rate = args.gpu_batch * cfg.max_seq_len / timed(step, repeats=5, warmup=2)
-        rows.append(Row("gpu", f"1.3b train tok/s (act. ckpt {'on' if ac else 'off'})", rate, "tok/s",
-                        "bf16 matmul peak", rate * flops_tok / peak, {"mfu": rate * flops_tok / peak}))
-        del model, opt
-        torch.cuda.empty_cache()
-    src = torch.empty(2 << 30, dtype=torch.uint8, device="cuda")
+
+def copy_bandwidth(device: torch.device, nbytes: int = 2 << 30) -> float:
+    """Memory bandwidth in bytes/s: a device-to-device copy of `nbytes` reads and writes each byte once."""
+    src = torch.empty(nbytes, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
-    bandwidth = 2 * src.numel() / timed(lambda: dst.copy_(src), repeats=5)  # read + write
+    return 2 * nbytes / timed(lambda: dst.copy_(src), repeats=5)
+
+
+def bench_gpu(args, d: Dist) -> list[Row]:
+    """1.3b on one CUDA device: MFU of a bf16 pre-training step (FSDP2 on one rank, activation
+    checkpointing off/on) against the dense bf16 matmul peak, and decoding steps/s at batch 1 and 64
+    against the memory-bandwidth bound (weight bytes read per step / measured copy bandwidth)."""
+    peak = matmul_peak_flops(d.device, torch.bfloat16, 8192)
+    rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s", note=torch.cuda.get_device_name(d.device))]
+    cfg = ModelConfig.from_preset(args.gpu_model)
+    for ac in (False, True):
+        tc = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac, compile=args.compile)
+        rate, flops_tok = train_rate(cfg, d, tc, args.gpu_batch, cfg.max_seq_len, repeats=5)
+        mfu = rate * flops_tok / peak
+        rows.append(Row("gpu", f"{args.gpu_model} train, act. ckpt {'on' if ac else 'off'}", rate, "tok/s",
+                        "bf16 matmul peak (MFU)", mfu, f"MFU {mfu:.1%}", {"mfu": mfu}))
+        gc.collect()  # FSDP2's hooks hold the finished model in reference cycles
+        torch.cuda.empty_cache()
+    bandwidth = copy_bandwidth(d.device)
     rows.append(Row("gpu", "copy bandwidth", bandwidth / 1e9, "GB/s"))
-    model = Transformer(cfg).to("cuda", torch.bfloat16).eval()
+    model = decode_model(cfg, d.device)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) - \
-        model.embed.weight.numel() * model.embed.weight.element_size()  # the embedding is a lookup
-    bound = bandwidth / weight_bytes  # decode steps/s if every step only streamed the weights once
+        model.embed.weight.numel() * model.embed.weight.element_size()  # the embedding is a lookup, not read whole
+    bound = bandwidth / weight_bytes  # decode steps/s if a step only streamed the weights once
+    new, prompt = 256, list(range(1, 33))
     for b in (1, 64):
-        new = 256
-        rate = new / timed(lambda: model.generate([list(range(1, 33))] * b, new, temperature=0), repeats=2)
-        rows.append(Row("gpu", f"1.3b decode steps/s, batch {b}", rate, "steps/s", "bandwidth bound",
-                        rate / bound, {"tokens_per_s": rate * b}))
+        rate = new / timed(lambda: model.generate([prompt] * b, new, temperature=0), repeats=2)
+        rows.append(Row("gpu", f"{args.gpu_model} decode, batch {b}", rate, "steps/s", "bandwidth bound", rate / bound,
+                        f"{rate * b:,.0f} tok/s", {"tokens_per_s": rate * b, "bound_steps_per_s": bound}))
     return rows
 
 
 # ----------------------------------------------------------------------------- main
 
+SECTIONS = ("training", "generation", "corpus", "tokenizer", "grpo")
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def print_table(rows: list[Row]):
-    print(f"\n{'section':<11} {'figure':<44} {'value':>12} {'unit':<8} {'× baseline':>11}  baseline")
+    print(f"\n{'section':<11} {'figure':<52} {'value':>11} {'unit':<8} {'× baseline':>10}  {'baseline':<22} note")
     for r in rows:
         ratio = f"{r.ratio:.3f}" if r.ratio is not None else ""
-        print(f"{r.section:<11} {r.name:<44} {r.value:>12.1f} {r.unit:<8} {ratio:>11}  {r.baseline}")
+        print(f"{r.section:<11} {r.name:<52} {r.value:>11.4g} {r.unit:<8} {ratio:>10}  {r.baseline:<22} {r.note}")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small sizes and no 'small' preset: seconds, not minutes")
-    p.add_argument("--only", default="training,generation",
-                   help="comma-separated CPU sections to run (training, generation)")
-    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (compilation takes a minute)")
-    p.add_argument("--train-batch", type=int, default=4, help="sequences per CPU training step")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: PyTorch's default)")
+    p.add_argument("--quick", action="store_true", help="small sizes and only the toy preset: about a minute")
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections to run, of {SECTIONS}")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (compiling takes minutes)")
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: PyTorch's default)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="corpus: worker processes of the 'all workers' rows (default: every core)")
+    p.add_argument("--world", help="corpus and GRPO: a toy world folder written by toy_data.py (default: "
+                                   "generate one of --world-pages pages in a temporary folder)")
+    p.add_argument("--pool", nargs="+", help="corpus: web pages to run the stages on (JSONL, JSONL.gz or WET) "
+                                             "instead of the toy world's pool")
+    for f in fields(Sizes):
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
+                       help=f"{f.metadata['help']} (default {f.default}; --quick {getattr(QUICK, f.name)})")
     p.add_argument("--gpu", action="store_true", help="run the GPU section instead (needs CUDA)")
-    p.add_argument("--gpu-batch", type=int, default=4, help="sequences of 4096 tokens per GPU training step")
-    p.add_argument("--compile", action="store_true", help="GPU section: torch.compile the 1.3b model")
+    p.add_argument("--gpu-model", default="1.3b", help="GPU section: model preset")
+    p.add_argument("--gpu-batch", type=int, default=4, help="GPU section: sequences of the full context per step")
+    p.add_argument("--compile", action="store_true", help="GPU section: torch.compile each block")
     p.add_argument("--out", default="runs/bench.jsonl", help="JSONL file the rows are appended to")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown:
+        p.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+    if args.workers < 1:
+        p.error("--workers must be at least 1")
+    sizes = replace(QUICK if args.quick else Sizes(),
+                    **{f.name: getattr(args, f.name) for f in fields(Sizes) if getattr(args, f.name) is not None})
+    return args, sizes
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None) -> list[Row]:
+    args, s = parse_args(argv)
+    if args.gpu and not torch.cuda.is_available():
+        sys.exit("--gpu needs a CUDA device")
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows: list[Row] = []
-    if args.gpu:
-        if not torch.cuda.is_available():
-            sys.exit("--gpu needs a CUDA device")
-        rows += bench_gpu(args)
-    else:
-        sections = args.only.split(",")
-        peak = matmul_peak_flops("cpu", torch.float32, 1024 if args.quick else 2048)
-        rows.append(Row("machine", "fp32 matmul peak", peak / 1e9, "GFLOP/s"))
-        if "training" in sections:
-            rows += bench_training(args, peak)
-        if "generation" in sections:
-            rows += bench_generation(args)
+    host = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "load": os.getloadavg()[0]}  # other work on a shared machine distorts even the ratios: look first
+    print(" | ".join(f"{k} {v}" for k, v in host.items()))
+    sections = args.only.split(",")
+    d = setup_distributed()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            if args.gpu:
+                rows = bench_gpu(args, d)
+            else:
+                dtype = torch.float32  # TF32 on CUDA (setup_distributed allows it), as the fp32 training uses
+                peak = matmul_peak_flops(d.device, dtype, s.peak_n)
+                rows = [Row("machine", f"fp32 matmul peak, n={s.peak_n}", peak / 1e9, "GFLOP/s", note=host["cpu"]
+                            if d.device.type == "cpu" else torch.cuda.get_device_name(d.device))]
+                inputs = Inputs(args, s, Path(tmp))
+                if "training" in sections:
+                    rows += bench_training(args, s, d, peak)
+                if "generation" in sections:
+                    rows += bench_generation(s, d.device)
+                if "corpus" in sections:
+                    rows += bench_corpus(args, s, inputs)
+                if "tokenizer" in sections:
+                    rows += bench_tokenizer(s)
+                if "grpo" in sections:
+                    rows += bench_grpo(s, inputs)
+    finally:
+        cleanup_distributed()
     print_table(rows)
+    print(f"load average (1 min) at the start {host['load']:.2f}, at the end {os.getloadavg()[0]:.2f}")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     with open(args.out, "a") as f:
         for r in rows:
-            f.write(json.dumps({"time": stamp, **r.__dict__}) + "\n")
+            f.write(json.dumps({"time": stamp, **host, **r.__dict__}, default=str) + "\n")
     return rows
 
 
