@@ -21,7 +21,12 @@ Files written to --out (the same seed and flags give byte-identical files, stats
 Design:
 - Benchmark: arithmetic word problems; `level` = number of steps (1..4, equally many per level in each
   split; no test question in train). Every CoT line is one computation "a op b = c" (op + - * /,
-  division only when exact; operands 1..50, multipliers and divisors 2..9; results 1..500), the last
+  mostly + and -; division only when exact; start values and added or subtracted numbers 1..9,
+  multipliers and divisors 2..9; results 1..30; the difficulty flags --max-level, --max-value,
+  --max-operand, --op-weights change these). This difficulty is tuned for toy.sh: a 1M-parameter
+  model reaches ~35% after minutes of SFT (75% on one step, 14% on four), leaving room for RL; with
+  larger numbers (up to 100, or 500 with many * and /) it stays under 10% and RL has little to
+  reinforce. The last
   line "The answer is \\boxed{N}."; the PoT program is straight-line Python printing N. Two template
   families ("count": one quantity changed step by step; "compare": people relative to each other),
   6 scenes, 30 names, 25 objects: a model must read the question, memorising does not help.
@@ -47,7 +52,8 @@ Design:
   footer, on the same site or a mirror), exact duplicates (same text under a tracking-parameter or
   mirror URL), leaks (a test question verbatim, with its solution, in an otherwise clean worked page
   or forum thread). Every other page shares no 10-gram of words (lowercase alphanumeric runs) with
-  any test question or test solution, checked while generating: decontamination has a true answer.
+  any test question or test solution, nor holds a whole test text of 3..9 words (the paper matches those
+  exactly; a one-step solution is 8 words), checked while generating: decontamination has a true answer.
 """
 from __future__ import annotations
 
@@ -82,6 +88,10 @@ class ToyConfig:
     train_size: int = _flag(6_000, "benchmark train problems (SFT and RL records come from them)")
     test_size: int = _flag(500, "benchmark test problems")
     max_level: int = _flag(4, "most steps in a problem; levels 1..max_level are equally frequent")
+    max_value: int = _flag(30, "largest number in a problem: start values and every step's result lie in "
+                               "1..max_value")
+    max_operand: int = _flag(9, "largest start value and largest number added or subtracted in one step")
+    op_weights: str = _flag("7,6,1,1", "relative frequency of + - * / steps (a 0 drops * or /)")
     pot_fraction: float = _flag(0.3, "fraction of train problems also given as a program-of-thought SFT record")
     near_dups: int = _flag(300, "planted near-duplicates (a few words changed, header and footer added)")
     exact_dups: int = _flag(40, "planted exact duplicates (same text, another URL)")
@@ -95,10 +105,27 @@ class ToyConfig:
 # one per line, the program replays them in Python. Small numbers keep every single step learnable by
 # a toy model with digit tokens; the number of steps is what makes a problem hard.
 
-MAX_VALUE = 500
-OP_WEIGHTS = {"+": 7, "-": 6, "*": 4, "/": 3}
+MAX_VALUE = 30
+OP_WEIGHTS = {"+": 7, "-": 6, "*": 1, "/": 1}
 OP_KEYS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 PY_OP = {"+": "+", "-": "-", "*": "*", "/": "//"}
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """What makes a problem hard for a small model: its number of steps, and the size of its numbers
+    (each step's arithmetic is learned digit by digit). The defaults are the world described above."""
+    max_level: int = 4
+    max_value: int = MAX_VALUE
+    max_operand: int = 9
+    op_weights: tuple = tuple(OP_WEIGHTS.values())   # + - * /
+
+    @classmethod
+    def of(cls, cfg: "ToyConfig") -> "Difficulty":
+        return cls(cfg.max_level, cfg.max_value, cfg.max_operand,
+                   tuple(float(w) for w in cfg.op_weights.split(",")))
+
+
 # The scenes (toy_templates.py) are told in two voices: "bench", the benchmark's wording, and "web",
 # the pool's worked-problem pages (the same arithmetic in other words). Why two: template text
 # repeats, so pool pages in the benchmark's wording would share 10-grams with test questions, and
@@ -129,14 +156,14 @@ def apply(a: int, op: str, b: int) -> int:
     return {"+": a + b, "-": a - b, "*": a * b, "/": a // b}[op]
 
 
-def _operand(rng, op, cur, fixed):
-    """A random x for `cur op x` with a whole result in 1..MAX_VALUE; None if there is none."""
+def _operand(rng, op, cur, fixed, diff):
+    """A random x for `cur op x` with a whole result in 1..max_value; None if there is none."""
     if op == "+":
-        choices = range(1, min(50, MAX_VALUE - cur) + 1)
+        choices = range(1, min(diff.max_operand, diff.max_value - cur) + 1)
     elif op == "-":
-        choices = range(1, min(50, cur - 1) + 1)
+        choices = range(1, min(diff.max_operand, cur - 1) + 1)
     elif op == "*":
-        choices = [k for k in range(2, 10) if cur * k <= MAX_VALUE]
+        choices = [k for k in range(2, 10) if cur * k <= diff.max_value]
     else:
         choices = [k for k in range(2, 10) if cur % k == 0]
     if fixed is not None:
@@ -144,42 +171,43 @@ def _operand(rng, op, cur, fixed):
     return rng.choice(choices) if choices else None
 
 
-def _pick_step(rng, table, cur):
-    """(op, template, x) for the next step; ops drawn by OP_WEIGHTS among those valid at `cur`."""
+def _pick_step(rng, table, cur, diff):
+    """(op, template, x) for the next step; ops drawn by their weights among those valid at `cur`."""
     while True:
-        op = rng.choices(list(OP_WEIGHTS), weights=list(OP_WEIGHTS.values()))[0]
+        op = rng.choices(list(OP_WEIGHTS), weights=diff.op_weights)[0]
         if not table.get(OP_KEYS[op]):
             continue
         template = rng.choice(table[OP_KEYS[op]])
         template, fixed = (template, None) if isinstance(template, str) else template
-        x = _operand(rng, op, cur, fixed)
+        x = _operand(rng, op, cur, fixed, diff)
         if x is not None:
             return op, template, x
 
 
-def make_problem(rng: random.Random, level: int, voice: str = "bench") -> Problem:
+def make_problem(rng: random.Random, level: int, voice: str = "bench", diff: Difficulty = Difficulty()) -> Problem:
     """A word problem whose chain of thought has exactly `level` steps, worded in `voice`."""
     if rng.random() < 0.35:
-        return _compare_problem(rng, level, voice)
-    return _count_problem(rng, level, voice)
+        return _compare_problem(rng, level, voice, diff)
+    return _count_problem(rng, level, voice, diff)
 
 
-def _count_problem(rng, level, voice):
+def _count_problem(rng, level, voice, diff):
     scene = rng.choice(COUNT_SCENES)
     words = scene[voice]
     (name, pron), (friend, _) = (p.split(":") for p in rng.sample(NAMES, 2))
     slots = dict(N=name, F=friend, I=rng.choice(scene.get("items", ITEMS)), T=rng.choice(THINGS), **PRONOUNS[pron])
     var = scene["var"].format(**slots).replace(" ", "_")
     steps = []
-    if level >= 2 and "box" in words and rng.random() < 0.3:
-        x, y = rng.randint(2, 12), rng.randint(2, 12)
+    if level >= 2 and "box" in words and rng.random() < 0.3 and diff.op_weights[2] > 0:
+        x = rng.randint(2, min(12, diff.max_value // 2))
+        y = rng.randint(2, min(12, diff.max_value // x))
         sentences, code, cur = [rng.choice(words["box"]).format(x=x, y=y, **slots)], [f"{var} = {x} * {y}"], x * y
         steps.append((x, "*", y, cur))
     else:
-        cur = rng.randint(2, 50)
+        cur = rng.randint(2, diff.max_operand)
         sentences, code = [rng.choice(words["start"]).format(x=cur, **slots)], [f"{var} = {cur}"]
     while len(steps) < level:
-        op, template, x = _pick_step(rng, words, cur)
+        op, template, x = _pick_step(rng, words, cur, diff)
         sentence = template.format(x=x, **slots)
         if voice == "bench" and rng.random() < 0.4 and not template.startswith(("{N}", "{F}")):
             sentence = rng.choice(CONNECTORS) + sentence[0].lower() + sentence[1:]
@@ -191,22 +219,22 @@ def _count_problem(rng, level, voice):
     return Problem(" ".join(sentences), steps, "\n".join(code + [f"print({var})"]), "count")
 
 
-def _compare_problem(rng, level, voice):
+def _compare_problem(rng, level, voice, diff):
     words, item = COMPARE[voice], rng.choice(ITEMS)
     together = level >= 2 and rng.random() < 0.4   # the last step adds the first and the last person
     people = [p.split(":")[0] for p in rng.sample(NAMES, level + 1 - together)]
-    cur = rng.randint(2, 50)
+    cur = rng.randint(2, diff.max_operand)
     sentences, code, steps = [words["start"].format(X=people[0], I=item, x=cur)], [f"{people[0].lower()} = {cur}"], []
     for prev, who in zip(people, people[1:]):
-        op, template, x = _pick_step(rng, words, cur)
+        op, template, x = _pick_step(rng, words, cur, diff)
         sentences.append(template.format(X=prev, Y=who, I=item, x=x))
         steps.append((cur, op, x, apply(cur, op, x)))
         code.append(f"{who.lower()} = {prev.lower()} {PY_OP[op]} {x}")
         cur = steps[-1][3]
     first, last = people[0], people[-1]
     if together:
-        if steps[0][0] + cur > MAX_VALUE:
-            return _compare_problem(rng, level, voice)
+        if steps[0][0] + cur > diff.max_value:
+            return _compare_problem(rng, level, voice, diff)
         steps.append((steps[0][0], "+", cur, steps[0][0] + cur))
         code.append(f"total = {first.lower()} + {last.lower()}")
         sentences.append(words["together"].format(X=first, Y=last, I=item))
@@ -224,12 +252,12 @@ def bench_record(p: Problem, split: str, i: int) -> dict:
 def make_benchmark(cfg: ToyConfig) -> tuple[list[Problem], list[Problem]]:
     """(train, test), questions unique across both. Levels cycle, so a split of size S has
     S // max_level problems per level (the remainder goes to the lowest levels)."""
-    rng = random.Random(f"{cfg.seed}/bench")
+    rng, diff = random.Random(f"{cfg.seed}/bench"), Difficulty.of(cfg)
     seen, splits = set(), []
     for size in (cfg.test_size, cfg.train_size):
         problems = []
         while len(problems) < size:
-            p = make_problem(rng, 1 + len(problems) % cfg.max_level)
+            p = make_problem(rng, 1 + len(problems) % cfg.max_level, diff=diff)
             if p.question not in seen:
                 seen.add(p.question)
                 problems.append(p)
@@ -296,16 +324,16 @@ def topic_forum_page(rng, topic):
 # misses. LaTeX is built with f-strings, never passed through fill().
 
 
-def fresh_problem(rng, test_questions, max_level):
+def fresh_problem(rng, test_questions, diff):
     """A web-voice problem that is not a test question."""
     while True:
-        p = make_problem(rng, rng.randint(1, max_level), voice="web")
+        p = make_problem(rng, rng.randint(1, diff.max_level), voice="web", diff=diff)
         if p.question not in test_questions:
             return p
 
 
-def worked_page(rng, test_questions, max_level, leak=None):
-    problems = [fresh_problem(rng, test_questions, max_level) for _ in range(rng.randint(3, 5))]
+def worked_page(rng, test_questions, diff, leak=None):
+    problems = [fresh_problem(rng, test_questions, diff) for _ in range(rng.randint(3, 5))]
     if leak is not None:
         problems[rng.randrange(len(problems))] = leak
     f = partial(fill, rng, bank={})
@@ -407,7 +435,7 @@ def algebra_page(rng):
                                                 "at the back. | Practice makes perfect.")))])
 
 
-def math_forum_page(rng, test_questions, max_level, leak=None):
+def math_forum_page(rng, test_questions, diff, leak=None):
     """A homework-help thread: the shared forum frame around a math question and a casual answer."""
     kind = "word" if leak is not None else rng.choice(["linear", "word", "percent", "concept"])
     a, x, b = rng.randint(2, 9), rng.randint(1, 12), rng.randint(1, 30)
@@ -431,7 +459,7 @@ def math_forum_page(rng, test_questions, max_level, leak=None):
             ("is zero even or odd?",
              f"Even. A number is even when it is 2 times a whole number, like {2 * x} = 2 * {x}, and 0 = 2 * 0.")])
     else:
-        prob = leak if leak is not None else fresh_problem(rng, test_questions, max_level)
+        prob = leak if leak is not None else fresh_problem(rng, test_questions, diff)
         question = prob.question
         answer = ("Go one step at a time: " + ", then ".join(f"{a} {op} {b} = {c}" for a, op, b, c in prob.steps)
                   + f". So the answer is {prob.answer}.")
@@ -441,7 +469,7 @@ def math_forum_page(rng, test_questions, max_level, leak=None):
     return forum_page(rng, title, question, answer, {})
 
 
-def borderline_page(rng, style, test_questions, max_level):
+def borderline_page(rng, style, test_questions, diff):
     """News about math exams or docs of a numeric library, labelled non-math (their purpose is news
     or software). Half are mostly prose; half are mostly quoted math (examples with their working),
     the false positives a good classifier still makes."""
@@ -453,7 +481,7 @@ def borderline_page(rng, style, test_questions, max_level):
             " ".join(fill(rng, s, t["bank"]) for s in rng.sample(t["lines"] + lines, 3))]
     for i in range(1, rng.randint(3, 4)):
         if style == "news-math-education":
-            p = fresh_problem(rng, test_questions, max_level)
+            p = fresh_problem(rng, test_questions, diff)
             steps = "; ".join(f"{a} {op} {b} = {c}" for a, op, b, c in p.steps)
             text.append(f"Question {i} of this year's exam read: {p.question} The official solution: {steps}.")
         else:
@@ -572,33 +600,45 @@ def _split(total, weights):
     return out
 
 
+def alnum_words(text: str) -> list[str]:
+    """Lowercase alphanumeric runs: the words decontamination matches (data_pipeline.words(symbols=False))."""
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
 def word_ngrams(text: str, n: int = 10) -> set:
     """Word n-grams over lowercase alphanumeric runs. A 10-gram match under a coarser split (whitespace,
     punctuation kept) is also one here, so pages clean by this test are clean for either split."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
+    words = alnum_words(text)
     return set(zip(*(words[i:] for i in range(n))))
 
 
 class PageMaker:
-    """Page texts by style; none shares a 10-gram with a test question or solution, except planted leaks."""
+    """Page texts by style; none matches a test question or solution under the paper's decontamination
+    rule (a shared 10-gram, or a whole text of 3..9 words such as a one-step solution "7 * 2 = 14 / The
+    answer is \\boxed{14}."), except planted leaks."""
 
-    def __init__(self, test: list[Problem], max_level: int):
+    def __init__(self, test: list[Problem], diff: Difficulty):
         self.test_questions = {p.question for p in test}
-        self.max_level = max_level
+        self.diff = diff
         self.forbidden = set().union(*(word_ngrams(p.question) | word_ngrams(p.solution()) for p in test))
+        self.short = {}   # length n in words -> the short test texts of n words, as word tuples
+        for words in (tuple(alnum_words(t)) for p in test for t in (p.question, p.solution())):
+            if 3 <= len(words) < 10:
+                self.short.setdefault(len(words), set()).add(words)
 
     def make(self, rng: random.Random, style: str, leak: Problem | None = None) -> str:
-        while True:   # a rare accidental overlap (a short chain of small numbers) is drawn again
+        while True:   # an accidental match (a short chain of small numbers) is drawn again
             text = self._draft(rng, style, leak)
             rest = text.replace(leak.question, "\n").replace(leak.solution(), "\n") if leak else text
-            if word_ngrams(rest).isdisjoint(self.forbidden):
+            if word_ngrams(rest).isdisjoint(self.forbidden) and not any(
+                    word_ngrams(rest, n).intersection(texts) for n, texts in self.short.items()):
                 return text
 
     def _draft(self, rng, style, leak):
         if style == "math-worked":
-            return worked_page(rng, self.test_questions, self.max_level, leak)
+            return worked_page(rng, self.test_questions, self.diff, leak)
         if style == "math-forum":
-            return math_forum_page(rng, self.test_questions, self.max_level, leak)
+            return math_forum_page(rng, self.test_questions, self.diff, leak)
         if style == "math-definitions":
             return definitions_page(rng)
         if style == "math-algebra":
@@ -606,7 +646,7 @@ class PageMaker:
         if style.startswith("forum-"):
             return topic_forum_page(rng, style[len("forum-"):])
         if style in BORDERLINE:
-            return borderline_page(rng, style, self.test_questions, self.max_level)
+            return borderline_page(rng, style, self.test_questions, self.diff)
         return article_page(rng, style)
 
 
@@ -717,7 +757,7 @@ def write_toy_world(cfg: ToyConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     train, test = make_benchmark(cfg)
-    maker = PageMaker(test, cfg.max_level)
+    maker = PageMaker(test, Difficulty.of(cfg))
     records, seed, domains = make_pool(cfg, test, maker)
     general = make_general(cfg, maker)
     rng = random.Random(f"{cfg.seed}/sft")
@@ -786,6 +826,12 @@ def main(argv=None) -> dict:
         parser.error("--pages, --test-size, --train-size, --max-level and --seed-pages must be positive")
     if min(cfg.near_dups, cfg.exact_dups, cfg.leaks, cfg.malformed, cfg.general_docs) < 0:
         parser.error("counts of planted pages, malformed lines and general docs cannot be negative")
+    weights = cfg.op_weights.split(",")
+    if (len(weights) != 4 or not all(re.fullmatch(r"\d+(\.\d*)?", w) for w in weights)
+            or min(map(float, weights[:2])) <= 0):
+        parser.error("--op-weights takes four numbers for + - * /, e.g. 7,6,4,3; + and - must be positive")
+    if cfg.max_operand < 2 or cfg.max_value < 2 * cfg.max_operand:
+        parser.error("--max-operand must be at least 2 and --max-value at least twice --max-operand")
     if cfg.near_dups + cfg.exact_dups + cfg.leaks > cfg.pages // 10 or cfg.leaks > cfg.test_size:
         parser.error("too many planted pages: near + exact duplicates + leaks must stay within 10%% of --pages, "
                      "and --leaks within --test-size")

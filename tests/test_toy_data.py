@@ -177,6 +177,46 @@ def test_leaks_are_verbatim_and_every_other_page_is_clean(world):
             assert not words10(page["text"]) & test_windows, page["url"]
 
 
+def test_no_clean_page_holds_a_short_test_text(world):
+    """The paper matches benchmark texts of 3..9 words whole (a one-step solution is 8): no page but a
+    planted leak may hold one, or decontamination would cut honest pages. With small numbers, web
+    pages would hold one-step test solutions by chance (this test fails without the check)."""
+    pages, labels = pages_and_labels(world)
+    short = set()
+    for r in bench(world)[1]:
+        for text in (r["question"], r["solution"]):
+            words = re.findall(r"[a-z]+|\d+", text.lower())
+            if 3 <= len(words) < 10:
+                short.add(" ".join(words))
+    assert short  # the one-step solutions
+    for page, lb in zip(pages, labels):
+        if not lb["leaked_from"]:
+            text = " " + " ".join(re.findall(r"[a-z]+|\d+", page["text"].lower())) + " "
+            assert not any(f" {s} " in text for s in short), page["url"]
+
+
+@pytest.mark.parametrize("max_value, max_operand, weights", [(30, 9, "7,6,1,1"), (200, 40, "7,6,0,3")])
+def test_difficulty_flags_bound_numbers_and_operations(tmp_path, max_value, max_operand, weights):
+    toy_data.main(["--out", str(tmp_path), "--seed", "3", *SMALL, "--max-value", str(max_value),
+                   "--max-operand", str(max_operand), "--op-weights", weights])
+    records = [r for split in bench(tmp_path) for r in split]
+    ops, biggest = Counter(), 0
+    for rec in records:
+        steps = rec["solution"].split("\n")[:-1]
+        for i, line in enumerate(steps):
+            a, op, b, c = STEP.match(line).groups()
+            ops[op] += 1
+            biggest = max(biggest, int(c))
+            assert int(a) <= max_value and int(c) <= max_value, line
+            together = "together" in rec["question"] and i == len(steps) - 1  # first + last person: any size
+            if op in "+-" and not together:
+                assert int(b) <= max_operand, (line, rec["question"])
+    assert biggest > max(max_operand, max_value // 2)  # results grow past one operand, toward the bound
+    w = dict(zip("+-*/", map(float, weights.split(","))))
+    assert all((ops[op] > 0) == (w[op] > 0) for op in "+-*/"), ops  # a 0 weight drops the operation
+    assert ops["+"] > ops["/"]
+
+
 def shingles(text):
     words = text.lower().split()
     return {" ".join(words[i:i + 5]) for i in range(len(words) - 4)}
@@ -267,7 +307,8 @@ def test_help_explains_every_flag(capsys):
 
 
 @pytest.mark.parametrize("flags", [["--domains", "5"], ["--test-size", "0"], ["--leaks", "-1"],
-                                   ["--pages", "100", "--near-dups", "50"]])
+                                   ["--pages", "100", "--near-dups", "50"], ["--op-weights", "7,0,1,1"],
+                                   ["--op-weights", "7,6,1"], ["--max-value", "10", "--max-operand", "9"]])
 def test_bad_flags_are_refused(flags, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         toy_data.main(["--out", str(tmp_path), *flags])
