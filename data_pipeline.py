@@ -288,27 +288,30 @@ def precision_recall(true_pos: int, selected: int, relevant: int) -> tuple[float
     return true_pos / max(selected, 1), true_pos / max(relevant, 1)
 
 
-def classify(seed_paths, pool_paths, out_dir, cfg: ClassifyConfig, common: Common, exclude_paths=()) -> dict:
+def classify(seed_paths, pool_paths, out_dir, cfg: ClassifyConfig, common: Common,
+             trusted: frozenset = frozenset()) -> dict:
     """§2.1: "we randomly select 500,000 data points from the seed corpus as positive training examples
     and another 500,000 web pages from Common Crawl as negative ones". Negatives come from the pool pages
-    outside the seed and outside `exclude_paths` (iterate passes the previous collection: in Common
-    Crawl a random page is almost never math, so the paper's random negatives are the non-collected ones;
-    in a math-dense pool, sampling collected pages as negatives would teach the classifier to reject
-    math it already found). Two streaming passes, count then write the sampled examples: memory holds
-    sample indices and URLs, never page texts."""
+    outside the seed and outside `trusted` URLs. iterate trusts what the previous round collected on
+    math-related domains: in Common Crawl a random page is almost never math, but in a math-dense pool
+    sampling those pages as negatives would teach the classifier to reject math it already found. Pages
+    it collected on other domains stay candidate negatives, as any web page: trusting them too lets a
+    false positive (a sports forum thread in the frame of a math forum) never be corrected, and such
+    pages pile up round after round. Two streaming passes, count then write the sampled examples:
+    memory holds sample indices and URLs, never page texts."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats, rng = StageStats("classify"), random.Random(common.seed)
-    seed_urls, excluded = url_set(seed_paths), url_set(exclude_paths)
+    seed_urls = url_set(seed_paths)
 
     def negative(doc) -> str | None:  # why a pool page cannot be a negative, or None
-        return "in_seed" if doc["url"] in seed_urls else "collected_before" if doc["url"] in excluded else None
+        return "in_seed" if doc["url"] in seed_urls else "trusted" if doc["url"] in trusted else None
 
     n_seed = sum(1 for _ in iter_documents(seed_paths, StageStats("count"), common.max_chars))
     n_pool = sum(negative(doc) is None for doc in iter_documents(pool_paths, StageStats("count"), common.max_chars))
     if n_seed == 0 or n_pool == 0:
         raise ValueError(f"classify needs positives and negatives: {n_seed} seed pages, "
-                         f"{n_pool} pool pages outside the seed and the excluded collection")
+                         f"{n_pool} pool pages outside the seed and the trusted pages")
     positives = rng.sample(range(n_seed), min(cfg.positives, n_seed))
     negatives = rng.sample(range(n_pool), min(cfg.negatives, len(positives), n_pool))  # 1:1 like 500K/500K
     counts = Counter()
@@ -482,15 +485,14 @@ def iterate(pool_paths, seed_paths, out_dir, cfg: IterateConfig, classify_cfg: C
     notice that nearly 98% of the data has already been collected in the third iteration, so we decide
     to cease data collection." The last round's collection is the corpus. Writes iterations.jsonl."""
     out, stats = Path(out_dir), StageStats("iterate")
-    seeds, seen, rows = list(seed_paths), set(), []
+    seeds, seen, rows, trusted = list(seed_paths), set(), [], frozenset()
     math = math_truth(labels, pool_paths) if labels else None
     columns = ["iteration", "pages", "tokens", "new_pages", "seed_pages", "added_to_seed",
                "classifier_precision", "classifier_recall"] + (["precision", "recall"] if labels else [])
     print(" ".join(f"{c:>12.12}" for c in columns))
     for it in range(1, cfg.iterations + 1):
         step = out / f"iteration{it}"
-        previous = [out / f"iteration{it - 1}" / "recall" / COLLECTED] if it > 1 else []
-        c = classify(seeds, pool_paths, step / "classify", classify_cfg, common, exclude_paths=previous)
+        c = classify(seeds, pool_paths, step / "classify", classify_cfg, common, trusted=trusted)
         r = recall(pool_paths, step / "classify" / MODEL, step / "recall", recall_cfg, common)
         d = domains(pool_paths, step / "recall" / COLLECTED, seeds, step / "domains", domain_cfg, common)
         collected = url_set([step / "recall" / COLLECTED])
@@ -505,6 +507,8 @@ def iterate(pool_paths, seed_paths, out_dir, cfg: IterateConfig, classify_cfg: C
         rows.append(row)
         print(" ".join(f"{row[c]:>12}" for c in columns))
         seeds.append(step / "domains" / ADDED)
+        math_domains = {rec["domain"] for rec in read_jsonl(step / "domains" / MATH_DOMAINS)}
+        trusted = frozenset(u for u in collected if (url_parts(u, 0) or ("",))[0] in math_domains)
         if it > 1 and new < cfg.min_new * max(len(collected), 1):
             break
     write_jsonl(out / "iterations.jsonl", rows)

@@ -274,7 +274,7 @@ def test_command_line_rejects_bad_flags(capsys):
 TOY = ["--seed", "0", "--pages", "8000", "--domains", "80", "--seed-pages", "800", "--general-docs", "300",
        "--train-size", "400", "--test-size", "200", "--near-dups", "100", "--exact-dups", "20", "--leaks", "20"]
 # the paper's fastText settings except the epochs: the toy seed is ~600x smaller than the paper's 500K
-PIPELINE = ["--workers", "2", "--bucket", "200000", "--epoch", "10", "--shard-tokens", "100000"]
+PIPELINE = ["--workers", "2", "--bucket", "200000", "--epoch", "10", "--shard-tokens", "100000", "--min-score", "0.6"]
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +309,19 @@ def test_toy_corpus_matches_the_ground_truth(toy):
     assert json.loads((out / "summary.json").read_text())["toy"]["precision"] == round(precision, 4)
 
 
+def test_toy_negatives_exclude_only_math_domain_collections(toy):
+    """Iteration 2's negatives may not be pages iteration 1 collected on math-related domains, and may
+    be the ones it collected elsewhere (its false positives, e.g. docs of numeric libraries)."""
+    world, out, labels = toy
+    first = out / "iterate" / "iteration1"
+    collected = {d["url"] for d in read_gz(first / "recall" / dp.COLLECTED)}
+    math_domains = {r["domain"] for r in map(json.loads, open(first / "domains" / dp.MATH_DOMAINS))}
+    trusted = {u for u in collected if dp.url_parts(u, 0)[0] in math_domains}
+    stats = json.loads((out / "iterate" / "iteration2" / "classify" / "stats.json").read_text())
+    assert stats["dropped"]["trusted"] == len(trusted) < len(collected)
+    assert any(not labels[u]["is_math"] for u in collected - trusted)
+
+
 def test_toy_dedup_removes_planted_duplicates_and_no_clean_page(toy):
     world, out, labels = toy
     removed = {r["url"] for r in map(json.loads, open(out / "dedup" / dp.REMOVED))}
@@ -335,12 +348,10 @@ def test_toy_decontamination_cleans_every_leak(toy):
         for field in ("question", "solution"):
             leaked = dp.words(bench[test_id][field], symbols=False)
             assert not any(rest[i:i + len(leaked)] == leaked for i in range(len(rest))), (url, field)
-    # the toy world promises that clean pages share no 10-gram with the test set: no 10-gram match
-    # may touch one. (Whole test texts of 3-9 words -- one-step solutions such as "48 * 2 = 96 / The
-    # answer is \boxed{96}." -- do recur in clean worked pages; the paper's rule removes those too.)
-    for r in removed:
-        if not labels[r["url"]]["leaked_from"]:
-            assert len(r["matched"].split()) < 10 and r["source"].endswith(":solution"), r
+    # the toy world promises that clean pages share no 10-gram with the test set and hold no whole test
+    # text of 3-9 words (a one-step solution): nothing may be removed from them
+    assert all(labels[r["url"]]["leaked_from"] for r in removed), [r for r in removed
+                                                                   if not labels[r["url"]]["leaked_from"]][:3]
 
 
 def test_toy_stages_account_for_every_document(toy):
@@ -365,7 +376,7 @@ def test_toy_same_seed_same_corpus(toy, tmp_path):
     pool, first = [out / "dedup" / dp.DEDUPED], out / "iterate" / "iteration1"
     dp.classify([world / "seed.jsonl.gz"], pool, tmp_path / "classify", cfg, common)
     assert (tmp_path / "classify" / dp.MODEL).read_bytes() == (first / "classify" / dp.MODEL).read_bytes()
-    dp.recall(pool, tmp_path / "classify" / dp.MODEL, tmp_path / "recall", dp.RecallConfig(), common)
+    dp.recall(pool, tmp_path / "classify" / dp.MODEL, tmp_path / "recall", dp.RecallConfig(min_score=0.6), common)
     assert (tmp_path / "recall" / dp.COLLECTED).read_bytes() == (first / "recall" / dp.COLLECTED).read_bytes()
     dp.dedup([world / "pool.jsonl.gz"], tmp_path / "dedup", dp.DedupConfig(), common)
     assert (tmp_path / "dedup" / dp.DEDUPED).read_bytes() == (out / "dedup" / dp.DEDUPED).read_bytes()
