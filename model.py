@@ -79,24 +79,27 @@ class RMSNorm(nn.Module):
 
     def forward(self, x):
         # normalise in fp32 so bf16 activations do not lose the small-variance directions
-        xf = x.float()
-        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+        # (F.rms_norm is x * rsqrt(mean(x^2) + eps) in one call: decoding one token is bound by per-op costs)
+        return F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).type_as(x) * self.weight
 
 
 def rope_cache(head_dim: int, max_len: int, theta: float, device=None):
-    """cos, sin tables [max_len, head_dim/2] for rotary embeddings (Su et al. 2021)."""
+    """cos, sin tables [max_len, head_dim] for rotary embeddings (Su et al. 2021): head_dim/2 angles,
+    each written twice, since dimensions i and i + head_dim/2 form a rotated pair."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
     angles = torch.outer(torch.arange(max_len, device=device, dtype=torch.float32), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 
 
 def apply_rope(x, cos, sin):
     """Rotate pairs (x_i, x_{i+d/2}) by position-dependent angles ("rotate-half" layout, as the
-    Hugging Face Llama/DeepSeek weights expect). x: [B, H, T, D]; cos, sin: [B, T, D/2].
+    Hugging Face Llama/DeepSeek weights expect). x: [B, H, T, D]; cos, sin: [B, T, D].
     q·k then depends only on the relative position of the two tokens."""
-    x1, x2 = x.float().chunk(2, dim=-1)
-    cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+    xf = x.float()
+    x1, x2 = xf.chunk(2, dim=-1)
+    rotated = torch.cat([-x2, x1], dim=-1)  # (x1, x2) -> (-x2, x1): the pair turned by 90 degrees
+    return (xf * cos[:, None] + rotated * sin[:, None]).type_as(x)  # cos, sin broadcast over heads
 
 
 class Attention(nn.Module):
@@ -228,7 +231,7 @@ class Transformer(nn.Module):
             positions, mask = torch.arange(T, device=tokens.device).expand(B, T), None
         else:
             positions, mask = packed_positions_and_mask(doc_ids)
-        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, T, D/2]
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, T, D]
         x = self.embed(tokens)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
