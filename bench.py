@@ -93,6 +93,8 @@ class Sizes:
     peak_n: int = dp.flag(2048, "size n of the n×n matmul that measures the peak")
     new_tokens: int = dp.flag(512, "generation: new tokens per sequence")
     batch_sizes: str = dp.flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
+    generation_presets: str = dp.flag("toy,small", "generation: model presets, comma-separated (the naive "
+                                                   "decoder of `small` takes minutes at 512 tokens)")
     world_pages: int = dp.flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
     corpus_repeats: int = dp.flag(2, "corpus: timed runs of each stage (the best counts)")
     tok_mb: float = dp.flag(10.0, "tokenizer: megabytes of training text (issue 3: 10 MB in about a minute)")
@@ -104,7 +106,7 @@ class Sizes:
     grpo_steps: int = dp.flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)")
 
 
-QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8",
+QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8", generation_presets="toy",
               world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024, vocab=512, grpo_questions=4,
               grpo_group=4, grpo_new_tokens=32)
 
@@ -167,23 +169,31 @@ def naive_decode(model: Transformer, prompt: list[int], n: int) -> list[int]:
 
 
 def bench_generation(s: Sizes, device: torch.device) -> list[Row]:
-    """The toy model with its context raised to fit the new tokens, greedy, a 16-token prompt."""
+    """Per preset (its context raised to fit the new tokens), greedy from a 16-token prompt: the KV-cache
+    sampler against the naive decoder, on the same tokens; then batch scaling for the first preset.
+    A tiny model decodes at per-op cost (dispatch, small kernels), the same for one token or a few
+    hundred, which caps the cache's gain; a larger one shows the quadratic work the cache removes."""
     new, prompt = s.new_tokens, list(range(1, 17))
-    torch.manual_seed(0)
-    model = Transformer(ModelConfig.from_preset("toy", max_seq_len=len(prompt) + new)).to(device).eval()
-    cached = lambda b: model.generate([prompt] * b, new, temperature=0)  # noqa: E731
-    same = cached(1)[0][0] == naive_decode(model, prompt, new)  # the same tokens (and the warm-up of both)
-    naive = new / timed(lambda: naive_decode(model, prompt, new), repeats=max(1, s.repeats - 1), warmup=0)
-    kv = new / timed(lambda: cached(1), repeats=s.repeats, warmup=0)
-    rows = [Row("generation", f"naive decoder, {new} new tokens", naive, "tok/s"),
-            Row("generation", f"KV cache, {new} new tokens", kv, "tok/s", "naive decoder", kv / naive,
-                "same tokens" if same else "DIFFERENT tokens", {"same_tokens": same})]
-    sizes = [int(b) for b in s.batch_sizes.split(",")]
-    base = None
-    for b in sizes:
-        rate = b * new / timed(lambda: cached(b), repeats=max(1, s.repeats - 1))
-        base = base or rate
-        rows.append(Row("generation", f"KV cache, batch {b}", rate, "tok/s", f"batch {sizes[0]}", rate / base))
+    rows, names = [], s.generation_presets.split(",")
+    for name in names:
+        torch.manual_seed(0)
+        model = Transformer(ModelConfig.from_preset(name, max_seq_len=len(prompt) + new)).to(device).eval()
+        cached = lambda b: model.generate([prompt] * b, new, temperature=0)  # noqa: E731
+        kv = new / timed(lambda: cached(1), repeats=s.repeats)
+        naive_tokens = []  # the naive decoder of a larger preset runs once: it takes minutes
+        naive = new / timed(lambda: naive_tokens.append(naive_decode(model, prompt, new)),
+                            repeats=max(1, s.repeats - 1) if name == names[0] else 1, warmup=0)
+        same = naive_tokens[0] == cached(1)[0][0]
+        rows += [Row("generation", f"{name} naive decoder, {new} new tokens", naive, "tok/s"),
+                 Row("generation", f"{name} KV cache, {new} new tokens", kv, "tok/s", "naive decoder", kv / naive,
+                     "same tokens" if same else "DIFFERENT tokens", {"same_tokens": same})]
+        if name == names[0]:
+            base, sizes = None, [int(b) for b in s.batch_sizes.split(",")]
+            for b in sizes:
+                rate = b * new / timed(lambda: cached(b), repeats=max(1, s.repeats - 1))
+                base = base or rate
+                rows.append(Row("generation", f"{name} KV cache, batch {b}", rate, "tok/s", f"batch {sizes[0]}",
+                                rate / base))
     return rows
 
 

@@ -31,8 +31,8 @@ def test_every_section_gives_its_rows(run):
     assert [r.section for r in rows[:2]] == ["machine", "training"]
     assert {r.section for r in rows} == {"machine", "training", "generation", "corpus", "tokenizer", "grpo"}
     names = set(run["by_name"])
-    assert {"naive decoder, 32 new tokens", "KV cache, 32 new tokens", "KV cache, batch 1", "KV cache, batch 4",
-            "toy eager, 4×64 tokens"} <= names
+    assert {"toy naive decoder, 32 new tokens", "toy KV cache, 32 new tokens", "toy KV cache, batch 1",
+            "toy KV cache, batch 4", "toy eager, 4×64 tokens"} <= names
     assert {f"{stage}, {w}" for stage in STAGES for w in ("1 worker", "2 workers")} <= names
     for r in rows:
         assert math.isfinite(r.value) and r.value >= 0, r
@@ -53,10 +53,10 @@ def test_training_mfu_is_tokens_per_second_times_the_flop_count_over_the_measure
 
 def test_generation_ratios_and_the_kv_cache_decodes_the_naive_decoders_tokens(run):
     by = run["by_name"]
-    naive, kv = by["naive decoder, 32 new tokens"], by["KV cache, 32 new tokens"]
+    naive, kv = by["toy naive decoder, 32 new tokens"], by["toy KV cache, 32 new tokens"]
     assert kv.extra["same_tokens"] is True and kv.baseline == "naive decoder"
     assert kv.ratio == pytest.approx(kv.value / naive.value)
-    b1, b4 = by["KV cache, batch 1"], by["KV cache, batch 4"]
+    b1, b4 = by["toy KV cache, batch 1"], by["toy KV cache, batch 4"]
     assert b1.ratio == 1.0 and b4.ratio == pytest.approx(b4.value / b1.value)
 
 
