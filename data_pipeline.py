@@ -741,6 +741,9 @@ def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out
             if buffered >= cfg.shard_tokens:
                 flush(final=False)
         flush(final=True)
+        if n_docs == 0:  # an empty source would only fail later, in the trainer, with less to go on
+            raise ValueError(f"tokenize: source {name!r} has no documents in {[str(p) for p in paths]} "
+                             f"(for the math corpus: did recall collect nothing? try a lower --min-score)")
         stats.kept += n_docs
         manifest["sources"][name] = {"weight": mix[name] / sum(mix.values()), "shards": shards,
                                      "tokens": n_tokens, "documents": n_docs}

@@ -255,6 +255,9 @@ def test_token_shards_hold_every_document_and_eos(tmp_path):
     assert stats["kept"] == 50 and balanced(stats)
     with pytest.raises(ValueError):
         dp.tokenize(sources, {"math": 1.0}, tmp_path / "tok", tmp_path / "x", dp.TokenizeConfig(), ONE)
+    empty = {"math": [write_lines(tmp_path / "none.jsonl", [b"{broken"])]}  # nothing collected: said at once
+    with pytest.raises(ValueError, match="'math' has no documents"):
+        dp.tokenize(empty, {"math": 1.0}, tmp_path / "tok", tmp_path / "y", dp.TokenizeConfig(), ONE)
 
 
 def test_command_line_rejects_bad_flags(capsys):
