@@ -1,0 +1,377 @@
+"""The toy run's report: runs/toy/report.md, assembled from what each stage of toy.sh wrote.
+
+    python report.py --run runs/toy          # writes runs/toy/report.md and runs/toy/plots/*.png, prints the report
+
+Every number comes from a stage's own output files (stats.json, summary.json, metrics.jsonl,
+results.json, timings.jsonl); nothing is recomputed except standard errors and differences. The
+report answers, in order: how long each stage took; whether the models improve as the paper says
+(base few-shot < SFT < GRPO, greedy, on the toy test set); what the corpus pipeline collected
+(classifier precision and recall per iteration against the toy world's ground truth, duplicates and
+leaks removed); Pass@K and Maj@K before and after RL (the paper's Fig. 7 question); the training
+curves (pre-training loss, GRPO reward and response length per step).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from data_pipeline import read_jsonl  # noqa: E402
+from evaluate import majority_vote, pass_at_k  # noqa: E402
+from grader import math_equal  # noqa: E402
+
+# The models compared, in the paper's order: (eval folder under <run>/eval, label, training folder).
+MODELS = [("base", "base (pre-trained), few-shot", "pretrain"), ("sft", "SFT (instruct), zero-shot", "sft"),
+          ("rl", "GRPO, outcome supervision (rule reward)", "grpo"),
+          ("rl_prm", "GRPO, process supervision (PRM)", "grpo_prm")]
+MIN_GAIN = 5.0  # issue target: GRPO at least this many points above SFT (greedy)
+EDGE = 5        # GRPO table: steps averaged at the start and at the end
+
+
+# ----------------------------------------------------------------------------- reading
+
+def load_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return list(read_jsonl(path)) if path.is_file() else []
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"] + \
+           ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+# ----------------------------------------------------------------------------- sections
+
+def timing_section(run: Path) -> list[str]:
+    rows = load_jsonl(run / "timings.jsonl")
+    total = next((r["wall_s"] for r in rows if r["stage"] == "total"), None)
+    stages = [r for r in rows if r["stage"] != "total"]
+    lines = ["## Time", "",
+             "Wall-clock and CPU seconds of each stage (toy.sh runs independent stages side by side in two lanes, "
+             "one CPU thread each, so the stages' wall times add up to more than the total).", ""]
+    lines += table(["stage", "wall (s)", "CPU (s)"], [[r["stage"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}"]
+                                                        for r in stages])
+    cpu = sum(r["cpu_s"] for r in stages)
+    if total is not None:
+        lines += ["", f"**Total: {total:.0f} s wall ({total / 60:.1f} min)**, {cpu:.0f} CPU-seconds over all stages."]
+    return lines
+
+
+def accuracy_section(run: Path) -> tuple[list[str], dict]:
+    """The headline table: greedy accuracy of each model on the toy test set, by level."""
+    results = {key: load_json(run / "eval" / key / "results.json") for key, _, _ in MODELS}
+    levels = sorted({lv for r in results.values() if r for lv in r.get("by_level", {})}, key=int)
+    lines = ["## Greedy accuracy on the toy test set", "",
+             "Greedy decoding; base model few-shot (its exemplars from the train split), SFT and RL models "
+             "zero-shot with the `\\boxed{}` instruction (the paper's protocol, §5.1). Accuracy in % ± standard "
+             "error (binomial, over questions).", ""]
+    rows = []
+    for key, label, _ in MODELS:
+        r = results[key]
+        if r is None:
+            continue
+        rows.append([label, r["questions"], f"{pct(r['accuracy'])} ± {pct(r['accuracy_se'])}"] +
+                    [pct(r["by_level"][lv]["accuracy"]) if lv in r["by_level"] else "" for lv in levels])
+    lines += table(["model", "questions", "accuracy (%)"] + [f"level {lv} (%)" for lv in levels], rows)
+    acc = {key: r["accuracy"] for key, r in results.items() if r}
+    checks = []
+    if all(k in acc for k in ("base", "sft", "rl")):
+        correct = {key: [float(row["samples"][0]["correct"])
+                         for row in load_jsonl(run / "eval" / key / "samples.jsonl")] for key in ("rl", "sft")}
+        gain, se = (100 * x for x in paired_difference(correct["rl"], correct["sft"]))
+        checks.append(f"- base < SFT < GRPO: **{'yes' if acc['base'] < acc['sft'] < acc['rl'] else 'no'}** "
+                      f"({pct(acc['base'])} < {pct(acc['sft'])} < {pct(acc['rl'])})")
+        checks.append(f"- GRPO − SFT = **{gain:+.1f} points** ± {se:.1f} (standard error paired over questions; "
+                      f"target: at least +{MIN_GAIN:.0f}): **{'met' if gain >= MIN_GAIN else 'not met'}**")
+    if "rl_prm" in acc and "sft" in acc:
+        steps = {key: len(load_jsonl(run / folder / "metrics.jsonl")) for key, _, folder in MODELS[2:]}
+        checks.append(f"- process supervision (PRM): {100 * (acc['rl_prm'] - acc['sft']):+.1f} points over SFT "
+                      f"after {steps['rl_prm']} GRPO steps (outcome supervision: {steps['rl']})")
+    lines += [""] + checks
+    return lines, results
+
+
+def corpus_section(run: Path) -> list[str]:
+    s = load_json(run / "corpus" / "summary.json")
+    if s is None:
+        return []
+    lines = ["## Math corpus (§2.1)", "",
+             "The fastText classifier is trained on the seed corpus (positives) against pool pages (negatives), "
+             "recalls pages from the deduplicated pool, and the domain rule adds the uncollected pages of math "
+             "URL paths to the next seed. *Held-out* precision/recall: the classifier on its own held-out "
+             "examples; *collection* precision/recall: the collected pages against the toy world's labels.", ""]
+    rows = [[it["iteration"], it["pages"], it["new_pages"], it["seed_pages"], it["added_to_seed"],
+             f"{it['classifier_precision']:.3f}", f"{it['classifier_recall']:.3f}",
+             f"{it['precision']:.3f}" if "precision" in it else "", f"{it['recall']:.3f}" if "recall" in it else ""]
+            for it in s["iterate"]["iterations"]]
+    lines += table(["iteration", "pages collected", "new", "seed pages", "added to seed", "held-out precision",
+                    "held-out recall", "collection precision", "collection recall"], rows)
+    dd, dc, tk, toy = s["dedup"], s["decontaminate"], s["tokenize"], s.get("toy", {})
+    dropped = dd["dropped"]
+    lines += ["", f"- Deduplication: {dd['documents_in']:,} pool lines in, {dd['kept']:,} kept; removed "
+              f"{dropped.get('exact_duplicate', 0)} exact and {dropped.get('near_duplicate', 0)} near-duplicates "
+              f"(MinHash-LSH), skipped malformed lines: " +
+              ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()) if not k.endswith("duplicate")) + "."]
+    if toy:
+        lines.append(f"- Against the planted truth: {100 * toy['planted_duplicates_removed']:.1f}% of the planted "
+                     f"duplicates removed, {toy['clean_pages_removed_by_dedup']} clean pages removed by mistake.")
+    lines.append(f"- Decontamination (10-grams of the test set, and its texts under 10 words whole): "
+                 f"{dc.get('documents_cleaned', 0)} pages "
+                 f"cleaned, {dc.get('segments_removed', 0)} segments removed" +
+                 (f"; planted leaks cleaned {toy['leaks_cleaned']}, clean pages touched {toy['clean_pages_touched']}"
+                  if toy else "") + ".")
+    lines.append("- Pre-training mixture: " + ", ".join(f"{name} {n:,} tokens" for name, n in tk["tokens"].items()) +
+                 f" ({tk['documents_in']:,} documents).")
+    return lines
+
+
+def training_section(run: Path, plots: Path) -> list[str]:
+    pre, sft = load_jsonl(run / "pretrain" / "metrics.jsonl"), load_jsonl(run / "sft" / "metrics.jsonl")
+    lines = ["## Pre-training and SFT", ""]
+    for name, recs in (("pre-training", pre), ("SFT", sft)):
+        if recs:
+            val = [r for r in recs if "val_loss" in r]
+            lines.append(f"- {name}: {recs[-1]['step']} steps, {recs[-1]['tokens']:,} tokens; training loss "
+                         f"{recs[0]['loss']:.3f} (first log) -> {recs[-1]['loss']:.3f}" +
+                         (f", validation loss {val[-1]['val_loss']:.3f}" if val else "") + ".")
+    if pre or sft:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        for ax, (name, recs) in zip(axes, (("pre-training", pre), ("SFT (answer tokens)", sft))):
+            ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], label="train")
+            val = [r for r in recs if "val_loss" in r]
+            if val:
+                ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
+            ax.set(title=f"{name} loss", xlabel="step", ylabel="cross-entropy (nats/token)")
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(plots / "loss.png", dpi=110)
+        plt.close(fig)
+        lines += ["", "![pre-training and SFT loss](plots/loss.png)"]
+    return lines
+
+
+def reward_model_section(run: Path) -> list[str]:
+    labels, cfg = load_jsonl(run / "rm" / "labels.jsonl"), load_json(run / "rm" / "config.json")
+    recs = load_jsonl(run / "rm" / "metrics.jsonl")
+    if not labels or cfg is None:
+        return []
+    steps = [v for rec in labels for v in rec.get("step_labels", [])]
+    correct = sum(bool(rec.get("correct")) for rec in labels)
+    lines = ["## Process reward model (§4.1.3)", "",
+             f"- {len(labels)} samples of the SFT model labelled ({correct} with a correct final answer); "
+             f"{len(steps)} steps, {sum(steps)} of them labelled correct by the toy world's exact step check "
+             f"(on real data: Math-Shepherd's completion estimate, `reward.py label --labels mc`)."]
+    val = [r for r in recs if "val_loss" in r]
+    if steps and val:
+        p = sum(steps) / len(steps)
+        baseline = -(p * math.log(p) + (1 - p) * math.log(1 - p)) if 0 < p < 1 else 0.0
+        lines.append(f"- PRM ({cfg['train']['steps']} steps): validation loss {val[-1]['val_loss']:.3f} per step "
+                     f"label, against {baseline:.3f} for a constant guess of the label rate "
+                     f"({cfg['train_examples']} training / {cfg['val_examples']} validation samples).")
+    return lines
+
+
+def grpo_section(run: Path, plots: Path) -> list[str]:
+    runs = [(label, load_jsonl(run / folder / "metrics.jsonl")) for key, label, folder in MODELS[2:]]
+    runs = [(label, recs) for label, recs in runs if recs]
+    if not runs:
+        return []
+    lines = ["## GRPO (§4.1)", "",
+             "Per step: the mean reward and accuracy of the sampled outputs (the rule reward is the accuracy; the "
+             f"PRM's reward is its score), their mean length, and the KL to the reference model; the table gives "
+             f"means over the first and the last {EDGE} steps (one step's batch is small and noisy).", ""]
+    rows = []
+    for label, recs in runs:
+        def change(key, fmt):  # mean of the first EDGE steps -> mean of the last EDGE steps
+            first, last = (sum(r[key] for r in part) / len(part) for part in (recs[:EDGE], recs[-EDGE:]))
+            return f"{first:{fmt}} -> {last:{fmt}}"
+        rows.append([label, recs[-1]["step"], change("accuracy", ".3f"), change("reward", ".3f"),
+                     change("response_len", ".1f"), f"{recs[-1]['kl']:.4f}"])
+    lines += table(["run", "steps", "sample accuracy", "reward", "response length (tokens)", "final KL"], rows)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for label, recs in runs:
+        steps = [r["step"] for r in recs]
+        curves = [(axes[0], "reward", label + ": reward"), (axes[1], "response_len", label)]
+        if any(r["reward"] != r["accuracy"] for r in recs):  # a learned reward: its accuracy too
+            curves.append((axes[0], "accuracy", label + ": accuracy"))
+        for ax, key, name in curves:
+            values = [r[key] for r in recs]
+            line, = ax.plot(steps, values, alpha=0.3)
+            ax.plot(steps, moving_average(values, EDGE), color=line.get_color(), label=f"{name} ({EDGE}-step mean)")
+    axes[0].set(title="GRPO reward per step", xlabel="step", ylabel="mean over sampled outputs")
+    axes[1].set(title="GRPO response length per step", xlabel="step", ylabel="tokens")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(plots / "grpo.png", dpi=110)
+    plt.close(fig)
+    return lines + ["", "![GRPO reward and response length](plots/grpo.png)"]
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Mean of each value and the window - 1 before it (fewer at the start)."""
+    return [sum(values[max(0, i + 1 - window):i + 1]) / (i + 1 - max(0, i + 1 - window)) for i in range(len(values))]
+
+
+def pass_maj_section(run: Path, plots: Path) -> list[str]:
+    """Fig. 7: Pass@K and Maj@K of the SFT and RL models, sampled at a temperature, on the same questions.
+    Per-question values (from samples.jsonl) give each number's standard error and, paired question by
+    question, the standard error of the RL - SFT differences."""
+    folders = {name: run / "eval" / key for name, key in (("SFT", "sft_sampled"), ("RL", "rl_sampled"))}
+    if not all((f / "samples.jsonl").is_file() for f in folders.values()):
+        return []
+    config = load_json(folders["SFT"] / "results.json")["config"]
+    ks = config["k_list"]
+    values = {name: per_question(load_jsonl(f / "samples.jsonl"), ks) for name, f in folders.items()}
+    n = len(values["SFT"]["pass"][ks[0]])
+    lines = ["## Pass@K and Maj@K (the paper's Fig. 7)", "",
+             f"The first {n} test questions (to keep the run short), {config['n']} samples each at temperature "
+             f"{config['temperature']}. Pass@K: unbiased estimator; Maj@K: majority vote over the first K samples. "
+             f"In % ± standard error over questions.", ""]
+    rows = [[k] + [fmt_mean_se(values[name][metric][k]) for metric in ("pass", "maj") for name in ("SFT", "RL")]
+            for k in ks]
+    lines += table(["K", "SFT pass@K", "RL pass@K", "SFT maj@K", "RL maj@K"], rows)
+    k = ks[-1]
+    diff = {(metric, kk): paired_difference(values["RL"][metric][kk], values["SFT"][metric][kk])
+            for metric in ("pass", "maj") for kk in (1, k)}
+    lines += ["", "RL minus SFT, paired over questions: " + ", ".join(
+        f"{metric}@{kk} {100 * d:+.1f} ± {100 * se:.1f}" for (metric, kk), (d, se) in diff.items()) + " points.",
+        "", "The paper finds that RL raises Maj@K but not Pass@K: it makes the output distribution more robust (the "
+        "right answer more often on top) rather than adding abilities. Here: " +
+        fig7_verdict(diff[("pass", k)], diff[("maj", k)], k) + "."]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, style in (("SFT", "--"), ("RL", "-")):
+        for metric, marker in (("pass", "o"), ("maj", "s")):
+            ax.plot(ks, [100 * mean(values[name][metric][kk]) for kk in ks], style, marker=marker,
+                    label=f"{name} {metric}@K")
+    ax.set(xscale="log", xlabel="K", ylabel="accuracy (%)", title="Pass@K and Maj@K, toy test set")
+    ax.set_xticks(ks, [str(kk) for kk in ks])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(plots / "pass_maj.png", dpi=110)
+    plt.close(fig)
+    return lines + ["", "![Pass@K and Maj@K](plots/pass_maj.png)"]
+
+
+def per_question(rows: list[dict], ks: list[int]) -> dict:
+    """{"pass": {k: [pass@k of each question]}, "maj": {k: [1.0 if the majority of the first k answers is
+    right]}}, computed as evaluate.py computes its means."""
+    out = {"pass": {k: [] for k in ks}, "maj": {k: [] for k in ks}}
+    for row in rows:
+        samples, n = row["samples"], len(row["samples"])
+        correct = sum(bool(s["correct"]) for s in samples)
+        for k in ks:
+            out["pass"][k].append(pass_at_k(n, correct, k))
+            out["maj"][k].append(float(math_equal(majority_vote([s["answer"] for s in samples[:k]]), row["gold"])))
+    return out
+
+
+def mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def mean_se(xs: list[float]) -> tuple[float, float]:
+    """Mean and its standard error, sample standard deviation / sqrt(n)."""
+    m = mean(xs)
+    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) if len(xs) > 1 else 0.0
+
+
+def fmt_mean_se(xs: list[float]) -> str:
+    m, se = mean_se(xs)
+    return f"{pct(m)} ± {pct(se)}"
+
+
+def paired_difference(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean of a - b over the same questions and its standard error (question-to-question variation
+    that both models share cancels, so this is tighter than the two errors combined)."""
+    return mean_se([x - y for x, y in zip(a, b)])
+
+
+def fig7_verdict(d_pass: tuple[float, float], d_maj: tuple[float, float], k: int) -> str:
+    """The Fig. 7 question answered at the largest K: a change counts when it exceeds two standard errors."""
+    up = lambda d: d[0] > 2 * d[1]  # noqa: E731
+    if up(d_maj) and not up(d_pass):
+        return f"the same — RL raises Maj@{k}, while Pass@{k} stays within noise"
+    if up(d_maj) and up(d_pass):
+        return f"RL raises both Maj@{k} and Pass@{k}: the toy SFT model is far from saturated, so RL also " \
+               f"teaches it something new"
+    if up(d_pass):
+        return f"RL raises Pass@{k} but not Maj@{k} (beyond two standard errors), unlike the paper"
+    return f"neither Maj@{k} nor Pass@{k} changes by more than two standard errors on these questions"
+
+
+# ----------------------------------------------------------------------------- the report
+
+def header(run: Path, results: dict) -> list[str]:
+    world = load_json(run / "world" / "stats.json") or {}
+    cfg = world.get("config", {})
+    any_result = next((r for r in results.values() if r), None)
+    lines = [f"# The toy DeepSeekMath run: `{run}`", "",
+             "`bash toy.sh`: toy world -> tokenizer -> math corpus -> pre-training -> SFT -> reward model -> GRPO "
+             "-> evaluation. Stage logs are in `logs/`, every stage's own outputs in its folder.", ""]
+    if cfg:
+        lines.append(f"- Toy world (seed {cfg.get('seed')}): {world['pool']['pages']:,} web pages "
+                     f"({world['pool']['math']:,} math), {cfg.get('train_size'):,} train / {cfg.get('test_size'):,} "
+                     f"test problems of 1..{cfg.get('max_level')} steps, numbers up to {cfg.get('max_value')}, "
+                     f"operands up to {cfg.get('max_operand')}, operation weights + - * / = {cfg.get('op_weights')}.")
+    model_cfg = load_json(run / "pretrain" / "config.json")
+    if model_cfg:
+        m = model_cfg["model"]
+        lines.append(f"- Model: {m['n_layers']} layers, d_model {m['d_model']}, {m['n_heads']} heads, FFN "
+                     f"{m['ffn_dim']}, vocabulary {m['vocab_size']}, context {m['max_seq_len']}.")
+    if any_result:
+        lines.append(f"- Evaluation: {any_result['questions']} test questions, at most "
+                     f"{any_result['config']['max_new_tokens']} new tokens.")
+    lines.append(f"- Machine: {machine()}.")
+    return lines
+
+
+def machine() -> str:
+    """Where the report was made (toy.sh makes it right after the run, on the same machine)."""
+    import torch  # here only: the rest of the report needs no torch
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    return f"CPU, {os.cpu_count()} cores, one thread per process, torch {torch.__version__}"
+
+
+def build_report(run: Path) -> str:
+    plots = run / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    accuracy, results = accuracy_section(run)
+    sections = [header(run, results), accuracy, timing_section(run), corpus_section(run),
+                training_section(run, plots), reward_model_section(run), grpo_section(run, plots),
+                pass_maj_section(run, plots)]
+    return "\n".join(line for section in sections if section for line in section + [""])
+
+
+def main(argv=None) -> str:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", default="runs/toy", help="the run folder toy.sh wrote")
+    p.add_argument("--quiet", action="store_true", help="write the report without printing it")
+    args = p.parse_args(argv)
+    run = Path(args.run)
+    if not run.is_dir():
+        p.error(f"no run folder {run}")
+    text = build_report(run)
+    (run / "report.md").write_text(text)
+    if not args.quiet:
+        print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
