@@ -1,7 +1,9 @@
 """Tests of sft.py: the loss mask, packing without leakage (against per-example computation), overlong
-examples, the data order and its resume, the converters on the real benchmark files, and a toy SFT run
-(plus RFT on its model) through the real command line."""
+examples, the data order and its resume, the converters on the real benchmark files, a toy SFT run
+(plus RFT on its model) through the real command line, and SFT of a toy pre-trained model raising its
+toy-benchmark accuracy (world -> tokenizer -> token shards -> pre-training -> SFT -> evaluation)."""
 import json
+import math
 import random
 import shutil
 import warnings
@@ -12,6 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import data_pipeline
+import evaluate
+import pretrain
+import tokenizer
+import toy_data
 from formats import chat_prompt, gsm8k_answer, last_boxed, read_jsonl, write_jsonl
 from model import ModelConfig, Transformer
 from grader import accuracy_reward, format_reward
@@ -335,8 +342,8 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
     """An honest toy: the task (answer "What is 472?" with \\boxed{472}) starts at 0 accuracy for a
     fresh model, whose samples never contain the boxed number; SFT must teach both the chat format and
     the copying of digits from the prompt. Accuracy is measured on held-out numbers never trained on,
-    so it rises only by learning the task, not by memorising answers. A pre-trained toy model would
-    need minutes of pre-training; this needs ~160 steps of a 2-layer model (seconds)."""
+    so it rises only by learning the task, not by memorising answers (~160 steps of a 2-layer model;
+    the pre-trained model on the toy benchmark is the next test)."""
     rng = random.Random(0)
     numbers = rng.sample(range(100, 1000), 530)
     held_out, train = numbers[:30], numbers[30:]
@@ -375,6 +382,49 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
     assert all(last_boxed(r["solution"]) == gold[r["question"]] for r in kept)
     assert len({(r["question"], r["solution"]) for r in kept}) == len(kept)
     assert stats["dropped_duplicate"] > 0  # a confident model repeats itself: duplicates are removed
+
+
+def test_toy_sft_raises_the_toy_benchmark_accuracy_of_a_pretrained_model(tmp_path):
+    """The issue's end-to-end claim, through each stage's real entry point as toy.sh runs them: a toy
+    world, a BPE tokenizer on its seed and general text, token shards, a 2-layer model pre-trained on them
+    for 30 steps, then SFT on the world's sft.jsonl. The world is an easy one (one step,
+    + and - of numbers up to 5, results up to 10) so that seconds of SFT suffice. Greedy zero-shot chat
+    accuracy on 100 held-out test questions: 0% before SFT (the base model never writes \\boxed{}),
+    62-70% after 250 steps with seeds 0-2 (the thresholds leave a wide margin)."""
+    world, tok_dir, shards = tmp_path / "world", tmp_path / "tokenizer", tmp_path / "tokens"
+    toy_data.main(["--out", str(world), "--seed", "0", "--pages", "1500", "--domains", "40", "--seed-pages", "150",
+                   "--general-docs", "60", "--near-dups", "20", "--exact-dups", "4", "--leaks", "6",
+                   "--pot-fraction", "0", "--train-size", "2000", "--test-size", "100", "--max-level", "1",
+                   "--max-operand", "5", "--max-value", "10", "--op-weights", "1,1,0,0"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a small corpus may run out of merges: a smaller vocabulary is fine
+        tokenizer.main(["train", "--input", str(world / "seed.jsonl.gz"), str(world / "general.jsonl.gz"),
+                        "--vocab-size", "512", "--out", str(tok_dir)])
+    data_pipeline.main(["tokenize", "--tokenizer", str(tok_dir), "--source", f"math={world / 'seed.jsonl.gz'}",
+                        "--source", f"general={world / 'general.jsonl.gz'}", "--mix", "math=0.56,general=0.44",
+                        "--workers", "1", "--out", str(shards)])
+    pretrain.main(["--data", str(shards), "--out", str(tmp_path / "pretrain"), "--n-layers", "2", "--d-model", "64",
+                   "--n-heads", "2", "--n-kv-heads", "2", "--ffn-dim", "128", "--seq-len", "128", "--steps", "30",
+                   "--batch-tokens", "2048", "--micro-batch", "16", "--lr", "3e-3", "--warmup-steps", "5",
+                   "--save-every", "0", "--log-every", "10"])
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    vocab = Tokenizer.load(tok_dir).vocab_size
+    assert losses[-1] < math.log(vocab) - 1  # it learnt from the corpus: well below a uniform guess
+
+    def score(model: Path, name: str) -> dict:
+        return evaluate.main(["--model-path", str(model), "--benchmark", "toy", "--data-dir", str(world),
+                              "--mode", "chat", "--max-new-tokens", "40", "--batch-size", "100", "--no-progress",
+                              "--out", str(tmp_path / "eval" / name)])
+    before = score(tmp_path / "pretrain" / "final", "base")
+    main(["train", "--init", str(tmp_path / "pretrain" / "final"), "--data", str(world / "sft.jsonl"),
+          "--out", str(tmp_path / "sft"), "--seq-len", "256", "--micro-batch", "4", "--batch-size", "8",
+          "--steps", "250", "--lr", "3e-3", "--save-every", "0", "--log-every", "50"])
+    after = score(tmp_path / "sft" / "final", "sft")
+    print(f"toy benchmark, greedy zero-shot: {before['accuracy']:.0%} before SFT, {after['accuracy']:.0%} after")
+    assert before["questions"] == after["questions"] == 100
+    assert before["accuracy"] <= 0.05
+    assert after["accuracy"] >= 0.3
+    assert after["counts"]["no_answer"] <= 5  # SFT taught the format: (nearly) every answer boxed
 
 
 def test_sft_resume_continues_exactly(tok, tmp_path):
