@@ -658,7 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last-number-fallback", action="store_true", help="no stated answer: take the last number")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per program run (pot, tool)")
     p.add_argument("--tool-rounds", type=int, default=2, help="code executions per tool-integrated answer")
-    p.add_argument("--dtype", choices=("float32", "bfloat16"), help="weights dtype (default bf16 on GPU, fp32 on CPU)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp32"),
+                   help="weights dtype, as the trainers' flag: auto = bf16 on GPU, the checkpoint's own on CPU")
     p.add_argument("--out", required=True, help="output folder: results.json, samples.jsonl, summary.md, curves.png")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     return p
@@ -682,7 +683,7 @@ def main(argv=None) -> dict | None:
             shot_pool = load_shot_pool(shots_file) if shots_file else None
             model_path = Path(args.model_path)
             cuda = ranks.device.type == "cuda"
-            dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if cuda else None)
+            dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "auto": torch.bfloat16 if cuda else None}[args.dtype]
             model = Transformer.load(model_path, device=ranks.device, dtype=dtype)
             tokenizer = Tokenizer.load(checkpoint_tokenizer(model_path, args.tokenizer))
             cfg = EvalConfig(mode=args.mode, template=args.template, style=style, shots=args.shots, n=args.n,

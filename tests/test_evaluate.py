@@ -338,6 +338,11 @@ def test_end_to_end_tiny_checkpoint_writes_consistent_outputs(tmp_path, capsys):
     assert "| 6 | 24 |" in summary and "![Pass@K and Maj@K](curves.png)" in summary
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Pass@K and Maj@K" in capsys.readouterr().out
+    # the trainers' dtype flag: bf16 weights decode on the CPU too (greedy, same questions)
+    bf16 = ev.main(["--model-path", str(tmp_path / "ckpt"), "--benchmark", "toy", "--data-dir", str(world),
+                    "--mode", "chat", "--dtype", "bf16", "--max-new-tokens", "8", "--out", str(tmp_path / "bf16"),
+                    "--no-progress"])
+    assert bf16["questions"] == 6 and bf16["samples"] == 6
 
 
 def test_command_line_errors_are_clear(tmp_path, capsys):
@@ -358,6 +363,10 @@ def test_command_line_errors_are_clear(tmp_path, capsys):
         ev.main(["--model-path", "x", "--benchmark", "toy", "--data-dir", str(tmp_path), "--levels", "9",
                  "--out", str(tmp_path / "o")])
     assert "no questions left" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the dtype names are the trainers' (auto, bf16, fp32)
+        ev.main(["--model-path", "x", "--benchmark", "toy", "--data-dir", str(tmp_path), "--dtype", "float32",
+                 "--out", str(tmp_path / "o")])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_subsets_by_level_type_and_id_file(tmp_path):
