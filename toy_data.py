@@ -64,40 +64,37 @@ import random
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from data_pipeline import add_flags, config_from, flag
 from formats import write_jsonl
 from toy_templates import (BORDERLINE, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK, FORUM, ITEMS, NAMES,
                            PRONOUNS, THINGS, TOPICS, WORKED, alts)
 
 
-def _flag(default, text):
-    return field(default=default, metadata={"help": text})
-
-
 @dataclass
 class ToyConfig:
-    out: str = _flag("runs/toy/world", "output folder (created)")
-    seed: int = _flag(0, "random seed; the same seed and flags give byte-identical files")
-    pages: int = _flag(20_000, "well-formed web pages in pool.jsonl.gz, planted copies included")
-    domains: int = _flag(200, "web sites (at least 15: every kind of site needs one)")
-    seed_pages: int = _flag(2_000, "pages of the seed math corpus seed.jsonl.gz (not in the pool)")
-    general_docs: int = _flag(2_500, "documents of general non-math text in general.jsonl.gz")
-    train_size: int = _flag(6_000, "benchmark train problems (SFT and RL records come from them)")
-    test_size: int = _flag(500, "benchmark test problems")
-    max_level: int = _flag(4, "most steps in a problem; levels 1..max_level are equally frequent")
-    max_value: int = _flag(30, "largest number in a problem: start values and every step's result lie in "
+    out: str = flag("runs/toy/world", "output folder (created)")
+    seed: int = flag(0, "random seed; the same seed and flags give byte-identical files")
+    pages: int = flag(20_000, "well-formed web pages in pool.jsonl.gz, planted copies included")
+    domains: int = flag(200, "web sites (at least 15: every kind of site needs one)")
+    seed_pages: int = flag(2_000, "pages of the seed math corpus seed.jsonl.gz (not in the pool)")
+    general_docs: int = flag(2_500, "documents of general non-math text in general.jsonl.gz")
+    train_size: int = flag(6_000, "benchmark train problems (SFT and RL records come from them)")
+    test_size: int = flag(500, "benchmark test problems")
+    max_level: int = flag(4, "most steps in a problem; levels 1..max_level are equally frequent")
+    max_value: int = flag(30, "largest number in a problem: start values and every step's result lie in "
                                "1..max_value")
-    max_operand: int = _flag(9, "largest start value and largest number added or subtracted in one step")
-    op_weights: str = _flag("7,6,1,1", "relative frequency of + - * / steps (a 0 drops * or /)")
-    pot_fraction: float = _flag(0.3, "fraction of train problems also given as a program-of-thought SFT record")
-    near_dups: int = _flag(300, "planted near-duplicates (a few words changed, header and footer added)")
-    exact_dups: int = _flag(40, "planted exact duplicates (same text, another URL)")
-    leaks: int = _flag(40, "pool pages with a benchmark test question planted verbatim")
-    borderline: float = _flag(0.01, "fraction of pool pages that are non-math but math-heavy")
-    malformed: int = _flag(2, "malformed pool lines of each kind (broken JSON, empty text, bad UTF-8, no text)")
+    max_operand: int = flag(9, "largest start value and largest number added or subtracted in one step")
+    op_weights: str = flag("7,6,1,1", "relative frequency of + - * / steps (a 0 drops * or /)")
+    pot_fraction: float = flag(0.3, "fraction of train problems also given as a program-of-thought SFT record")
+    near_dups: int = flag(300, "planted near-duplicates (a few words changed, header and footer added)")
+    exact_dups: int = flag(40, "planted exact duplicates (same text, another URL)")
+    leaks: int = flag(40, "pool pages with a benchmark test question planted verbatim")
+    borderline: float = flag(0.01, "fraction of pool pages that are non-math but math-heavy")
+    malformed: int = flag(2, "malformed pool lines of each kind (broken JSON, empty text, bad UTF-8, no text)")
 
 
 # ============================================================================ the toy benchmark
@@ -814,12 +811,9 @@ def print_stats(stats: dict) -> None:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for f in fields(ToyConfig):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
-                            help=f.metadata["help"])
-    cfg = ToyConfig(**vars(parser.parse_args(argv)))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_flags(parser, ToyConfig)
+    cfg = config_from(ToyConfig, parser.parse_args(argv))
     if cfg.domains < 15:
         parser.error("--domains must be at least 15 (every kind of site needs one)")
     if min(cfg.pages, cfg.test_size, cfg.train_size, cfg.max_level, cfg.seed_pages) < 1:
