@@ -10,7 +10,7 @@ baseline measured in the same run, right before it:
   training     tokens/s of a pre-training step (pretrain.py's own step) -> MFU against the machine's
                matmul peak; torch.compile against eager
   generation   the KV-cache sampler (Transformer.generate) against a naive decoder that re-runs the full
-               forward for every token; batch B against batch 1
+               forward for every token, for the toy and small presets; batch B against batch 1
   corpus       docs/s and MB/s of data_pipeline.py's stages on the toy world's web pool, all workers
                against 1 worker
   tokenizer    BPE training (tokenizer.py) against its own pre-tokenization pass
