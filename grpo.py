@@ -72,9 +72,9 @@ from tqdm import tqdm
 
 from formats import read_jsonl
 from model import Transformer, read_config
-from pretrain import (MetricsLog, TrainConfig, add_runtime_args, autocast_for, build_model, build_optimizer, cleanup_distributed,
+from pretrain import (MetricsLog, TrainConfig, add_runtime_args, autocast_for, build_model, build_optimizer,
                       export_model, latest_checkpoint, load_checkpoint, lr_at, save_checkpoint, seed_all,
-                      setup_distributed, train, train_step, unwrap, use_bf16, wrap_model)
+                      setup_distributed, tears_down_distributed, train, train_step, unwrap, use_bf16, wrap_model)
 from reward import (ReplayBuffer, RewardData, RewardModel, accuracy_reward, format_reward, label_samples,
                     reward_example, reward_loss, step_end_positions)
 from sft import TEMPLATES, encode_prompt
@@ -808,13 +808,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@tears_down_distributed
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
-    cfg = GRPOConfig(**{f.name: getattr(args, f.name) for f in fields(GRPOConfig)})
-    try:
-        return train_grpo(cfg)
-    finally:
-        cleanup_distributed()
+    return train_grpo(GRPOConfig(**{f.name: getattr(args, f.name) for f in fields(GRPOConfig)}))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
 from model import ModelConfig, Transformer, read_config
-from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, cleanup_distributed, export_model,
+from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, tears_down_distributed, export_model,
                       seed_all, setup_distributed, train, unwrap)
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
 from sft import IGNORE, TEMPLATES, Packer, encode_prompt
@@ -413,54 +413,52 @@ class ReplayBuffer:
                                                            list(state["history"]))
 
 
+@tears_down_distributed
 def train_reward_model(args: argparse.Namespace) -> list[dict]:
     """`reward.py train`: pretrain.py's loop (AdamW, schedule, checkpoints and resume, metrics) on
     RewardData with reward_loss; the trained model goes to <out>/final as a RewardModel folder. Whole
     questions are held out for validation (by a hash of their text), so none is on both sides."""
     cfg = TrainConfig.from_args(args)
     d = setup_distributed()
-    try:
-        tokenizer_path = checkpoint_tokenizer(cfg.init, args.tokenizer)
-        tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
-        stats, buffer = Counter(), ReplayBuffer(args.replay_share, cfg.seed)
-        for path in args.replay:
-            buffer.add(list(read_jsonl(path, stats)))
-        train_set, val_set = [], []
-        for rec in buffer.mix(list(read_jsonl(args.data, stats))):
-            example = reward_example(rec, tokenizer, args.kind, args.template)
-            if isinstance(example, str):
-                stats[example] += 1
-            elif len(example[0]) - 1 > (cfg.seq_len or max_seq_len):
-                stats["overlong"] += 1
-            else:
-                held_out = zlib.crc32(rec["question"].encode()) % 10_000 < cfg.val_fraction * 10_000
-                (val_set if held_out else train_set).append(example)
-        if not train_set:
-            raise ValueError(f"{args.data}: no usable training example ({dict(stats)})")
-        if cfg.steps is None and cfg.total_tokens is None:  # --epochs passes over the training tokens
-            batch_tokens = replace(cfg, steps=1).resolved(d.world, max_seq_len).batch_tokens
-            tokens = sum(len(ids) - 1 for ids, _ in train_set)
-            cfg = replace(cfg, steps=max(1, math.ceil(args.epochs * tokens / batch_tokens)))
-        cfg = cfg.resolved(d.world, max_seq_len)
-        seed_all(cfg.seed)
-        data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, d.rank, d.world)
-                     for examples in (train_set, val_set))
-        model = build_model(read_config(cfg.init), cfg, d, make=functools.partial(RewardModel, kind=args.kind),
-                            adapt=RewardModel.from_lm_state)
-        if d.is_main:
-            Path(cfg.out).mkdir(parents=True, exist_ok=True)
-            (Path(cfg.out) / "config.json").write_text(json.dumps(
-                {"kind": args.kind, "train": asdict(cfg), "data_stats": dict(stats), "train_examples": len(train_set),
-                 "val_examples": len(val_set), "world_size": d.world}, indent=2))
-            print(f"{args.kind}: {len(train_set)} training / {len(val_set)} validation examples, {cfg.steps} steps "
-                  f"of {cfg.batch_tokens:,} tokens; skipped: {dict(stats)}")
-        records = train(model, build_optimizer(model, cfg), data, reward_loss, cfg, d,
-                        val_batches=val.batches if val_set else None,
-                        flops_per_token=unwrap(model).decoder.flops_per_token(cfg.seq_len))
-        export_model(model, Path(cfg.out) / "final", d, tokenizer_path)
-        return records
-    finally:
-        cleanup_distributed()
+    tokenizer_path = checkpoint_tokenizer(cfg.init, args.tokenizer)
+    tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
+    stats, buffer = Counter(), ReplayBuffer(args.replay_share, cfg.seed)
+    for path in args.replay:
+        buffer.add(list(read_jsonl(path, stats)))
+    train_set, val_set = [], []
+    for rec in buffer.mix(list(read_jsonl(args.data, stats))):
+        example = reward_example(rec, tokenizer, args.kind, args.template)
+        if isinstance(example, str):
+            stats[example] += 1
+        elif len(example[0]) - 1 > (cfg.seq_len or max_seq_len):
+            stats["overlong"] += 1
+        else:
+            held_out = zlib.crc32(rec["question"].encode()) % 10_000 < cfg.val_fraction * 10_000
+            (val_set if held_out else train_set).append(example)
+    if not train_set:
+        raise ValueError(f"{args.data}: no usable training example ({dict(stats)})")
+    if cfg.steps is None and cfg.total_tokens is None:  # --epochs passes over the training tokens
+        batch_tokens = replace(cfg, steps=1).resolved(d.world, max_seq_len).batch_tokens
+        tokens = sum(len(ids) - 1 for ids, _ in train_set)
+        cfg = replace(cfg, steps=max(1, math.ceil(args.epochs * tokens / batch_tokens)))
+    cfg = cfg.resolved(d.world, max_seq_len)
+    seed_all(cfg.seed)
+    data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, d.rank, d.world)
+                 for examples in (train_set, val_set))
+    model = build_model(read_config(cfg.init), cfg, d, make=functools.partial(RewardModel, kind=args.kind),
+                        adapt=RewardModel.from_lm_state)
+    if d.is_main:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(cfg.out) / "config.json").write_text(json.dumps(
+            {"kind": args.kind, "train": asdict(cfg), "data_stats": dict(stats), "train_examples": len(train_set),
+             "val_examples": len(val_set), "world_size": d.world}, indent=2))
+        print(f"{args.kind}: {len(train_set)} training / {len(val_set)} validation examples, {cfg.steps} steps "
+              f"of {cfg.batch_tokens:,} tokens; skipped: {dict(stats)}")
+    records = train(model, build_optimizer(model, cfg), data, reward_loss, cfg, d,
+                    val_batches=val.batches if val_set else None,
+                    flops_per_token=unwrap(model).decoder.flops_per_token(cfg.seq_len))
+    export_model(model, Path(cfg.out) / "final", d, tokenizer_path)
+    return records
 
 
 def label_main(args: argparse.Namespace) -> Counter:

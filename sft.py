@@ -36,7 +36,7 @@ from tqdm import tqdm
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
 from model import Transformer
-from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, cleanup_distributed,
+from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, tears_down_distributed,
                       dry_run, export_model, model_config, seed_all, setup_distributed, train)
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
@@ -484,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@tears_down_distributed
 def run_train(args, parser) -> list[dict]:
     """`sft.py train`: pretrain.py's loop with SFTData and sft_loss; the final model in OUT/final."""
     if args.batch_tokens is not None or args.total_tokens is not None:
@@ -499,44 +500,41 @@ def run_train(args, parser) -> list[dict]:
     tokenizer_path = checkpoint_tokenizer(args.init, args.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)
     d = setup_distributed()
-    try:
-        mc = model_config(cfg, tokenizer.vocab_size)
-        seq_len = cfg.seq_len or mc.max_seq_len
-        cfg = replace(cfg, seq_len=seq_len, batch_tokens=args.batch_size * seq_len).resolved(d.world, mc.max_seq_len)
-        seed_all(cfg.seed)
-        files = [parse_data_arg(spec) for spec in args.data]
-        common = dict(tokenizer=tokenizer, seq_len=cfg.seq_len, rows=cfg.micro_batch, template=args.template,
-                      overlong=args.overlong, seed=cfg.seed, rank=d.rank, world_size=d.world,
-                      val_fraction=args.val_fraction)
-        data = SFTData(files, split="train", **common)
-        val = SFTData(files, split="val", **common) if args.val_fraction > 0 else None
-        model = build_model(mc, cfg, d)
-        optimizer = build_optimizer(model, cfg)
-        out = Path(cfg.out)
-        if d.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(
-                {"train": asdict(cfg), "model": asdict(mc), "world_size": d.world, "tokenizer": tokenizer_path,
-                 "sft": {"data": files, "template": args.template, "overlong": args.overlong,
-                         "batch_size": args.batch_size, "val_fraction": args.val_fraction}}, indent=2))
-            print(f"SFT: {sum(map(len, data.records)):,} examples in {len(files)} files "
-                  f"(skipped on load: {dict(data.load_stats) or 'none'}); {cfg.steps} steps of {args.batch_size} "
-                  f"packed sequences of {cfg.seq_len} tokens; {d.world} × {d.device.type}, {cfg.parallel}")
-        val_batches = (lambda: val.batches(cfg.eval_steps * cfg.accum_steps(d.world))) if val else None
-        records = train(model, optimizer, data, sft_loss, cfg, d, val_batches=val_batches)
-        export_model(model, out / "final", d, tokenizer=tokenizer_path)
-        totals = [dict(data.stats)]
-        if d.world > 1:
-            totals = [None] * d.world
-            dist.all_gather_object(totals, dict(data.stats))
-        if d.is_main:
-            stats = {"skipped_on_load": dict(data.load_stats),
-                     "examples": dict(sum((Counter(s) for s in totals), Counter()))}
-            (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-            print(f"data: {stats}")
-        return records
-    finally:
-        cleanup_distributed()
+    mc = model_config(cfg, tokenizer.vocab_size)
+    seq_len = cfg.seq_len or mc.max_seq_len
+    cfg = replace(cfg, seq_len=seq_len, batch_tokens=args.batch_size * seq_len).resolved(d.world, mc.max_seq_len)
+    seed_all(cfg.seed)
+    files = [parse_data_arg(spec) for spec in args.data]
+    common = dict(tokenizer=tokenizer, seq_len=cfg.seq_len, rows=cfg.micro_batch, template=args.template,
+                  overlong=args.overlong, seed=cfg.seed, rank=d.rank, world_size=d.world,
+                  val_fraction=args.val_fraction)
+    data = SFTData(files, split="train", **common)
+    val = SFTData(files, split="val", **common) if args.val_fraction > 0 else None
+    model = build_model(mc, cfg, d)
+    optimizer = build_optimizer(model, cfg)
+    out = Path(cfg.out)
+    if d.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(
+            {"train": asdict(cfg), "model": asdict(mc), "world_size": d.world, "tokenizer": tokenizer_path,
+             "sft": {"data": files, "template": args.template, "overlong": args.overlong,
+                     "batch_size": args.batch_size, "val_fraction": args.val_fraction}}, indent=2))
+        print(f"SFT: {sum(map(len, data.records)):,} examples in {len(files)} files "
+              f"(skipped on load: {dict(data.load_stats) or 'none'}); {cfg.steps} steps of {args.batch_size} "
+              f"packed sequences of {cfg.seq_len} tokens; {d.world} × {d.device.type}, {cfg.parallel}")
+    val_batches = (lambda: val.batches(cfg.eval_steps * cfg.accum_steps(d.world))) if val else None
+    records = train(model, optimizer, data, sft_loss, cfg, d, val_batches=val_batches)
+    export_model(model, out / "final", d, tokenizer=tokenizer_path)
+    totals = [dict(data.stats)]
+    if d.world > 1:
+        totals = [None] * d.world
+        dist.all_gather_object(totals, dict(data.stats))
+    if d.is_main:
+        stats = {"skipped_on_load": dict(data.load_stats),
+                 "examples": dict(sum((Counter(s) for s in totals), Counter()))}
+        (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+        print(f"data: {stats}")
+    return records
 
 
 def run_rft(args) -> Counter:
