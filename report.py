@@ -23,8 +23,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from data_pipeline import read_jsonl  # noqa: E402
-from evaluate import majority_vote, pass_at_k  # noqa: E402
+from evaluate import majority_vote, pass_at_k, pct  # noqa: E402
+from formats import read_jsonl  # noqa: E402
 from grader import math_equal  # noqa: E402
 
 # The models compared, in the paper's order: (eval folder under <run>/eval, label, training folder).
@@ -43,10 +43,6 @@ def load_json(path: Path) -> dict | None:
 
 def load_jsonl(path: Path) -> list[dict]:
     return list(read_jsonl(path)) if path.is_file() else []
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}"
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from data_pipeline import add_flags, config_from, flag
+from data_pipeline import add_flags, config_from, flag, words as words_of  # words: decontamination's own split
 from formats import write_jsonl
 from toy_templates import (BORDERLINE, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK, FORUM, ITEMS, NAMES,
                            PRONOUNS, THINGS, TOPICS, WORKED, alts)
@@ -597,15 +597,10 @@ def _split(total, weights):
     return out
 
 
-def alnum_words(text: str) -> list[str]:
-    """Lowercase alphanumeric runs: the words decontamination matches (data_pipeline.words(symbols=False))."""
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
 def word_ngrams(text: str, n: int = 10) -> set:
     """Word n-grams over lowercase alphanumeric runs. A 10-gram match under a coarser split (whitespace,
     punctuation kept) is also one here, so pages clean by this test are clean for either split."""
-    words = alnum_words(text)
+    words = words_of(text, symbols=False)
     return set(zip(*(words[i:] for i in range(n))))
 
 
@@ -619,7 +614,7 @@ class PageMaker:
         self.diff = diff
         self.forbidden = set().union(*(word_ngrams(p.question) | word_ngrams(p.solution()) for p in test))
         self.short = {}   # length n in words -> the short test texts of n words, as word tuples
-        for words in (tuple(alnum_words(t)) for p in test for t in (p.question, p.solution())):
+        for words in (tuple(words_of(t, symbols=False)) for p in test for t in (p.question, p.solution())):
             if 3 <= len(words) < 10:
                 self.short.setdefault(len(words), set()).add(words)
 
