@@ -17,7 +17,7 @@ baseline measured in the same run, right before it:
   grpo         one GRPO step of grpo.py on a toy policy, split into its phases (fractions of the step)
   gpu          (--gpu) 1.3b pre-training MFU against the bf16 matmul peak; decoding against the memory-
                bandwidth bound
-Sections run on the device pretrain.setup_distributed picks (CUDA when present, else the CPU). Results
+Sections run on the device trainer.setup_distributed picks (CUDA when present, else the CPU). Results
 are printed as one table and appended to --out as JSONL, one record per row.
 """
 from __future__ import annotations
@@ -40,8 +40,9 @@ import tokenizer as tk
 from formats import read_jsonl, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
-from pretrain import (Dist, TrainConfig, autocast_for, build_model, build_optimizer, cleanup_distributed, lm_loss,
-                      setup_distributed, train_step, unwrap)
+from pretrain import lm_loss
+from trainer import (Proc, TrainConfig, autocast_for, build_model, build_optimizer, cleanup_distributed,
+                     setup_distributed, train_step, unwrap)
 from toy_data import ToyConfig, write_toy_world
 
 
@@ -124,28 +125,28 @@ class RandomTokens:
         return self.batch
 
 
-def train_rate(model_cfg: ModelConfig, d: Dist, tc: TrainConfig, batch: int, seq: int,
+def train_rate(model_cfg: ModelConfig, proc: Proc, tc: TrainConfig, batch: int, seq: int,
                repeats: int) -> tuple[float, float]:
-    """(tokens/s, training FLOPs per token) of pretrain.py's own step (pretrain.train_step: forward,
+    """(tokens/s, training FLOPs per token) of pretrain.py's own step (trainer.train_step: forward,
     backward, gradient scaling and clipping, AdamW) on a model built as pretrain.py builds it, wrapped
     for `tc.parallel` with its precision, activation checkpointing and compile settings."""
     torch.manual_seed(0)
-    model = build_model(model_cfg, tc, d)
+    model = build_model(model_cfg, tc, proc)
     optimizer = build_optimizer(model, tc)
-    data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, tc, d.device)
-    step = lambda: train_step(model, optimizer, data, lm_loss, 1, tc.grad_clip, d, amp)  # noqa: E731
+    data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, tc, proc.device)
+    step = lambda: train_step(model, optimizer, data, lm_loss, 1, tc.grad_clip, proc, amp)  # noqa: E731
     seconds = timed(step, repeats=repeats, warmup=2 if tc.compile else 1)  # compiling takes the first step
     return batch * seq / seconds, unwrap(model).flops_per_token(seq)
 
 
-def bench_training(args, s: Sizes, d: Dist, peak: float) -> list[Row]:
+def bench_training(args, s: Sizes, proc: Proc, peak: float) -> list[Row]:
     rows = []
     for name in s.presets.split(","):
         cfg = ModelConfig.from_preset(name, max_seq_len=s.seq_len)
         rates = {}
         for compile in [False] + [True] * (not args.no_compile):
             tc = TrainConfig(parallel="ddp", dtype="fp32", compile=compile)
-            rate, flops_tok = train_rate(cfg, d, tc, s.train_batch, s.seq_len, s.repeats)
+            rate, flops_tok = train_rate(cfg, proc, tc, s.train_batch, s.seq_len, s.repeats)
             rates[compile] = rate
             mfu = rate * flops_tok / peak
             mode = "compiled" if compile else "eager"
@@ -225,13 +226,13 @@ class Inputs:
 
 def toy_world(out: Path, pages: int) -> Path:
     """A toy world of `pages` web pages; every other count scaled from toy_data.py's defaults (20,000 pages)."""
-    d, f = ToyConfig(), pages / ToyConfig().pages
+    defaults, f = ToyConfig(), pages / ToyConfig().pages
     scale = lambda n, least: max(least, round(n * f))  # noqa: E731
-    write_toy_world(ToyConfig(out=str(out), pages=pages, domains=scale(d.domains, 15),
-                              seed_pages=scale(d.seed_pages, 20), general_docs=scale(d.general_docs, 10),
-                              train_size=scale(d.train_size, 64), test_size=scale(d.test_size, 20),
-                              near_dups=scale(d.near_dups, 0), exact_dups=scale(d.exact_dups, 0),
-                              leaks=scale(d.leaks, 0)))
+    write_toy_world(ToyConfig(out=str(out), pages=pages, domains=scale(defaults.domains, 15),
+                              seed_pages=scale(defaults.seed_pages, 20), general_docs=scale(defaults.general_docs, 10),
+                              train_size=scale(defaults.train_size, 64), test_size=scale(defaults.test_size, 20),
+                              near_dups=scale(defaults.near_dups, 0), exact_dups=scale(defaults.exact_dups, 0),
+                              leaks=scale(defaults.leaks, 0)))
     return out
 
 
@@ -330,24 +331,24 @@ def copy_bandwidth(device: torch.device, nbytes: int = 2 << 30) -> float:
     return 2 * nbytes / timed(lambda: dst.copy_(src), repeats=5)
 
 
-def bench_gpu(args, d: Dist) -> list[Row]:
+def bench_gpu(args, proc: Proc) -> list[Row]:
     """1.3b on one CUDA device: MFU of a bf16 pre-training step (FSDP2 on one rank, activation
     checkpointing off/on) against the dense bf16 matmul peak, and decoding steps/s at batch 1 and 64
     against the memory-bandwidth bound (weight bytes read per step / measured copy bandwidth)."""
-    peak = matmul_peak_flops(d.device, torch.bfloat16, 8192)
-    rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s", note=torch.cuda.get_device_name(d.device))]
+    peak = matmul_peak_flops(proc.device, torch.bfloat16, 8192)
+    rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s", note=torch.cuda.get_device_name(proc.device))]
     cfg = ModelConfig.from_preset(args.gpu_model)
     for ac in (False, True):
         tc = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac, compile=args.compile)
-        rate, flops_tok = train_rate(cfg, d, tc, args.gpu_batch, cfg.max_seq_len, repeats=5)
+        rate, flops_tok = train_rate(cfg, proc, tc, args.gpu_batch, cfg.max_seq_len, repeats=5)
         mfu = rate * flops_tok / peak
         rows.append(Row("gpu", f"{args.gpu_model} train, act. ckpt {'on' if ac else 'off'}", rate, "tok/s",
                         "bf16 matmul peak (MFU)", mfu, f"MFU {mfu:.1%}", {"mfu": mfu}))
         gc.collect()  # FSDP2's hooks hold the finished model in reference cycles
         torch.cuda.empty_cache()
-    bandwidth = copy_bandwidth(d.device)
+    bandwidth = copy_bandwidth(proc.device)
     rows.append(Row("gpu", "copy bandwidth", bandwidth / 1e9, "GB/s"))
-    model = decode_model(cfg, d.device)
+    model = decode_model(cfg, proc.device)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) - \
         model.embed.weight.numel() * model.embed.weight.element_size()  # the embedding is a lookup, not read whole
     bound = bandwidth / weight_bytes  # decode steps/s if a step only streamed the weights once
@@ -421,21 +422,21 @@ def main(argv=None) -> list[Row]:
             "load": os.getloadavg()[0]}  # other work on a shared machine distorts even the ratios: look first
     print(" | ".join(f"{k} {v}" for k, v in host.items()))
     sections = args.only.split(",")
-    d = setup_distributed()
+    proc = setup_distributed()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             if args.gpu:
-                rows = bench_gpu(args, d)
+                rows = bench_gpu(args, proc)
             else:
                 dtype = torch.float32  # TF32 on CUDA (setup_distributed allows it), as the fp32 training uses
-                peak = matmul_peak_flops(d.device, dtype, s.peak_n)
+                peak = matmul_peak_flops(proc.device, dtype, s.peak_n)
                 rows = [Row("machine", f"fp32 matmul peak, n={s.peak_n}", peak / 1e9, "GFLOP/s", note=host["cpu"]
-                            if d.device.type == "cpu" else torch.cuda.get_device_name(d.device))]
+                            if proc.device.type == "cpu" else torch.cuda.get_device_name(proc.device))]
                 inputs = Inputs(args, s, Path(tmp))
                 if "training" in sections:
-                    rows += bench_training(args, s, d, peak)
+                    rows += bench_training(args, s, proc, peak)
                 if "generation" in sections:
-                    rows += bench_generation(s, d.device)
+                    rows += bench_generation(s, proc.device)
                 if "corpus" in sections:
                     rows += bench_corpus(args, s, inputs)
                 if "tokenizer" in sections:

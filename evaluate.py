@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from formats import chat_prompt, load_benchmark, read_jsonl, write_jsonl
 from model import Transformer
-from pretrain import cleanup_distributed, setup_distributed
+from trainer import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
 from sandbox import program_answer, run_program
 from tokenizer import Tokenizer, checkpoint_tokenizer

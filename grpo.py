@@ -57,28 +57,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections import Counter
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-from torch.distributed.tensor import DTensor
 from tqdm import tqdm
 
+from flags import add_flags, check_ranges, config_from, flag
 from formats import read_jsonl
+from grader import accuracy_reward, format_reward
 from model import Transformer, read_config
-from pretrain import (MetricsLog, TrainConfig, add_runtime_args, autocast_for, build_model, build_optimizer,
-                      export_model, latest_checkpoint, load_checkpoint, lr_at, save_checkpoint, seed_all,
-                      setup_distributed, tears_down_distributed, train, train_step, unwrap, use_bf16, wrap_model)
-from reward import (ReplayBuffer, RewardData, RewardModel, accuracy_reward, format_reward, label_samples,
-                    reward_example, reward_loss, step_end_positions)
+from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_positions
 from sft import TEMPLATES, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
+from trainer import (MetricsLog, RunConfig, autocast_for, build_model, build_optimizer, copy_weights,
+                     export_model, frozen, load_frozen, lr_at, save_checkpoint, seed_all, setup_distributed,
+                     start_or_resume, tears_down_distributed, train_step, unwrap)
 
 
 # ----------------------------------------------------------------------------- advantages (§4.1.2, §4.1.3)
@@ -250,96 +248,83 @@ AGGREGATIONS = ("sequence", "token", "dr_grpo")
 
 
 @dataclass
-class GRPOConfig:
-    """A GRPO run. Defaults: the paper's 7B recipe (§4.2) where it gives one; else marked."""
-    init: str | None = None             # the policy to start from (DeepSeekMath-Instruct's role)
-    data: str | None = None             # RL questions, JSONL {"question", "answer"}
-    out: str = "runs/grpo"
-    tokenizer: str | None = None        # default: the --init checkpoint's (tokenizer.checkpoint_tokenizer)
-    template: str = "deepseek"
-    algo: str = "grpo"
-    reward: str = "rule"
-    format_reward: bool = False         # DeepSeek-R1's format reward on top of accuracy
-    reward_model: str | None = None     # ORM / PRM checkpoint folder (reward.RewardModel)
+class GRPOConfig(RunConfig):
+    """A GRPO run: the trainer's shared fields (trainer.RunConfig) plus these. Defaults: the paper's 7B
+    recipe (§4.2) where it gives one; else marked."""
+    init: str | None = flag(None, "policy to start from: a model.py checkpoint folder (the SFT model) or a "
+                                  "Hugging Face one (deepseek-math-7b-instruct)", required=True)
+    data: str | None = flag(None, 'RL questions, JSONL {"question", "answer"} (bad lines skipped and counted)',
+                            required=True)
+    out: str = flag("runs/grpo", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the one --init names, or --init itself when "
+                                       "it is a Hugging Face folder)")
+    template: str = flag("deepseek", "prompt: deepseek (User/Assistant + \\boxed instruction) or r1 (R1-Zero "
+                                     "<think>/<answer>)", choices=TEMPLATES)
+    algo: str = flag("grpo", "Table 10: grpo; online_rft (SFT on the live policy's correct samples); rft (the "
+                             "same on the start model's)", choices=ALGOS)
+    reward: str = flag("rule", "rule: answer checked against the gold (DeepSeek-R1 accuracy); orm / prm: a "
+                               "learned outcome / process model", choices=REWARDS)
+    format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the rule "
+                                      "reward")
+    reward_model: str | None = flag(None, "ORM / PRM checkpoint folder for --reward orm|prm")
     # Algorithm 1
-    iterations: int = 1
-    steps_per_iteration: int | None = None  # default: one pass over the questions
-    batch_questions: int = 1024         # §4.2 "the training batch size is 1024"
-    group_size: int = 64                # G
-    mu: int = 1                         # "a single update following each exploration stage"
+    iterations: int = flag(1, "outer iterations of Algorithm 1 (π_ref ← π_θ each)", min=1)
+    steps_per_iteration: int | None = flag(None, "steps per iteration (default: one pass over the questions)",
+                                           min=1)
+    batch_questions: int = flag(1024, "questions per step, all ranks together (§4.2: 1024)", min=1)
+    group_size: int = flag(64, "G, outputs sampled per question (a group of one has no baseline)", min=2,
+                           alias="-G")
+    mu: int = flag(1, "μ, optimiser steps on each exploration stage's samples (§4.2: 1)", min=1)
     # sampling
-    max_new_tokens: int = 1024          # "the max length is set to 1024"
-    temperature: float = 1.0            # not given in the paper
-    top_p: float = 1.0
-    truncated: str = "keep"
-    rollout_batch: int = 64             # sequences per generate call (KV-cache memory)
+    max_new_tokens: int = flag(1024, "longest output (§4.2: 1024)", min=1)
+    temperature: float = flag(1.0, "sampling temperature, > 0 (log-probs use it too; not given in the paper)",
+                              min=0.0, above=True)
+    top_p: float = flag(1.0, "nucleus sampling (1: off)", min=0.0, max=1.0, above=True)
+    truncated: str = flag("keep", "outputs without EOS within --max-new-tokens: keep (score as is), "
+                                  "zero_reward, mask (no loss)", choices=TRUNCATED)
+    rollout_batch: int = flag(64, "sequences per generate call (KV-cache memory)", min=1)
     # objective
-    lr: float = 1e-6
-    beta: float = 0.04
-    clip_eps: float = 0.2               # not given in the paper; PPO's value
-    loss_agg: str = "sequence"
-    scale_rewards: bool = True
-    skip_equal_groups: bool = False
-    adv_eps: float = 1e-4
+    lr: float = flag(1e-6, "policy learning rate, constant after warm-up (§4.2: 1e-6)", min=0.0)
+    beta: float = flag(0.04, "β, weight of the KL penalty to π_ref (Eq. 3; §4.2: 0.04)", min=0.0)
+    clip_eps: float = flag(0.2, "ε of the clipped ratio (Eq. 3; not given in the paper: PPO's value)", min=0.0,
+                           max=1.0, above=True)
+    loss_agg: str = flag("sequence", "sequence: Eq. 3 (token mean per output, then mean); token: DAPO; "
+                                     "dr_grpo: sum / --max-new-tokens", choices=AGGREGATIONS)
+    scale_rewards: bool = flag(True, "divide advantages by the group std (--no-scale-rewards: Dr. GRPO)")
+    skip_equal_groups: bool = flag(False, "leave groups whose rewards are all equal out of the loss (their "
+                                          "fraction is always logged)")
+    adv_eps: float = flag(1e-4, "added to the std when normalising rewards", min=0.0, above=True)
     # reward-model retraining after each iteration (§4.1.4; --reward orm|prm)
-    rm_questions: int = 512             # not given in the paper; 0: no retraining
-    rm_samples: int = 8                 # policy outputs per question
-    rm_labels: str = "mc"               # PRM step labels: mc (Math-Shepherd) or exact (toy world)
-    rm_mc_samples: int = 8              # completions per step prefix (mc)
-    rm_epochs: float = 1.0
-    rm_lr: float = 2e-5                 # §4.2: the reward model's learning rate
-    rm_replay: float = 0.1              # "10% of historical data"
-    rm_data: list[str] = field(default_factory=list)  # the reward model's training data, first in the replay
-    # optimiser (AdamW of pretrain.py); weight decay is not given in the paper
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    micro_batch: int = 4                # sequences per forward/backward per rank
-    # scale
-    parallel: str = "ddp"
-    dtype: str = "auto"
-    activation_checkpointing: bool = False
-    compile: bool = False
-    # bookkeeping
-    seed: int = 0
-    log_every: int = 1
-    save_every: int = 50
-    keep: int = 3
-    resume: str | None = None
+    rm_questions: int = flag(512, "after each iteration, retrain the ORM/PRM on the policy's outputs for this "
+                                  "many questions (0: never; not given in the paper)", min=0)
+    rm_samples: int = flag(8, "policy outputs per question for the retraining", min=1)
+    rm_labels: str = flag("mc", "PRM step labels: mc (Math-Shepherd completions) or exact (toy world; needs "
+                                "'solution' in --data)", choices=("mc", "exact"))
+    rm_mc_samples: int = flag(8, "completions per step prefix for --rm-labels mc", min=1)
+    rm_epochs: float = flag(1.0, "passes over each retraining set", min=0.0, above=True)
+    rm_lr: float = flag(2e-5, "reward-model learning rate (§4.2: 2e-5)", min=0.0)
+    rm_replay: float = flag(0.1, "share of older data replayed (§4.1.4: 10%%)", min=0.0, max=1.0)
+    rm_data: list[str] = flag([], "the reward model's own labelled training data (reward.py label), the "
+                                  "replay's first history", nargs="*")
+    # the optimiser's settings that differ from pre-training (weight decay is not given in the paper)
+    warmup_steps: int = flag(0, "linear warm-up steps", min=0)
+    weight_decay: float = flag(0.0, "AdamW weight decay (not on norms)", min=0.0)
+    micro_batch: int = flag(4, "sequences per forward/backward per rank", min=1)
+    log_every: int = flag(1, "metrics record every N steps", min=1)
+    save_every: int = flag(50, "training checkpoint every N steps (0: never)", min=0)
 
     def check(self):
-        for name, value, allowed in (("algo", self.algo, ALGOS), ("reward", self.reward, REWARDS),
-                                     ("truncated", self.truncated, TRUNCATED), ("template", self.template, TEMPLATES),
-                                     ("loss_agg", self.loss_agg, AGGREGATIONS)):
-            if value not in allowed:
-                raise ValueError(f"--{name.replace('_', '-')} must be one of {allowed}, got {value!r}")
+        """The settings that only make sense together (each flag's own range is checked at parse time)."""
         if not self.init or not self.data:
             raise ValueError("--init (a model checkpoint) and --data (RL questions JSONL) are required")
         if self.reward != "rule" and not self.reward_model:
             raise ValueError(f"--reward {self.reward} needs --reward-model (a reward.py checkpoint)")
-        if self.rm_labels not in ("mc", "exact"):
-            raise ValueError(f"--rm-labels must be 'mc' or 'exact', got {self.rm_labels!r}")
         if self.format_reward and self.reward != "rule":
             raise ValueError("--format-reward adds to the rule reward: it needs --reward rule")
-        if self.steps_per_iteration is not None and self.steps_per_iteration < 1:
-            raise ValueError("--steps-per-iteration must be >= 1")
         if self.algo != "grpo" and (self.reward != "rule" or self.skip_equal_groups):
             raise ValueError(f"--algo {self.algo} rewards correct answers (Table 10): it needs --reward rule "
                              f"and trains on all-correct groups too (no --skip-equal-groups)")
-        if min(self.group_size, self.batch_questions, self.mu, self.max_new_tokens, self.micro_batch,
-               self.rollout_batch, self.iterations) < 1:
-            raise ValueError("group size, batch, mu, max new tokens, micro-batch, rollout batch and iterations "
-                             "must be >= 1")
         return self
-
-    def train_config(self) -> TrainConfig:
-        """The fields pretrain.py's model building and optimiser read."""
-        return TrainConfig(out=self.out, init=self.init, seed=self.seed, parallel=self.parallel, dtype=self.dtype,
-                           activation_checkpointing=self.activation_checkpointing, compile=self.compile,
-                           lr=self.lr, weight_decay=self.weight_decay, beta1=self.beta1, beta2=self.beta2,
-                           grad_clip=self.grad_clip, micro_batch=self.micro_batch)
 
 
 # ----------------------------------------------------------------------------- questions
@@ -397,44 +382,64 @@ class Rollout:
     completions: list[list[int]]
     mask: torch.Tensor              # bool, True on completion tokens (EOS included)
     old_logprobs: torch.Tensor      # log π_old at sampling time, at the sampling temperature
-    ref_logprobs: torch.Tensor | None
-    advantages: torch.Tensor
-    correct: torch.Tensor           # [N] 1.0 where the answer is right (the RFT coefficient)
-    train_rows: list[int]           # rows that enter the loss (see --truncated, --skip-equal-groups)
-    sums: dict                      # metric sums over this rank's outputs
+    truncated: torch.Tensor         # [N] bool: no EOS within --max-new-tokens
+    texts: list[str]                # the completions decoded (EOS dropped), for the rewards
+    ref_logprobs: torch.Tensor | None = None
+    advantages: torch.Tensor | None = None
+    correct: torch.Tensor | None = None  # [N] 1.0 where the answer is right (the RFT coefficient)
+    train_rows: list[int] = field(default_factory=list)  # rows in the loss (--truncated, --skip-equal-groups)
+    sums: dict = field(default_factory=dict)              # metric sums over this rank's outputs
 
 
 def explore(sampler, reference, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, reward_model,
             reward_fn, generator, amp=nullcontext()) -> Rollout:
-    """Sample G outputs per question from π_old, score them, compute advantages and π_ref's log-probs."""
-    G, Q, eos = cfg.group_size, len(questions), tokenizer.eos_id
+    """Algorithm 1, lines 6-9 on this rank: sample G outputs per question from π_old, score them, turn the
+    scores into advantages, and take π_ref's log-probs of the outputs that train."""
     t0 = time.perf_counter()
-    with amp:
-        completions, logprobs = sample_groups(sampler, [q["prompt"] for q in questions], G, cfg.max_new_tokens,
-                                              cfg.temperature, cfg.top_p, eos, cfg.rollout_batch, generator)
-    t_sample = time.perf_counter() - t0
-    prompts = [q["prompt"] for q in questions for _ in range(G)]
-    golds = [q for q in questions for _ in range(G)]
-    lengths = [len(c) for c in completions]
-    N, C = len(completions), max(lengths)
-    mask = completion_mask(lengths, C)
-    old_logprobs = right_pad(logprobs, 0.0, C, dtype=torch.float32)
-    truncated = torch.tensor([c[-1] != eos for c in completions])  # no EOS within max_new_tokens
-    texts = [tokenizer.decode(c[:-1] if c[-1] == eos else c) for c in completions]
+    rollout = sample(sampler, questions, cfg, tokenizer, generator, amp)
+    t1 = time.perf_counter()
+    score(rollout, questions, cfg, tokenizer, reward_model, reward_fn)
+    t2 = time.perf_counter()
+    rollout.ref_logprobs = reference_logprobs(reference, rollout, cfg, tokenizer.pad_id, amp)
+    rollout.sums.update(t_sample=t1 - t0, t_reward=t2 - t1, t_reference=time.perf_counter() - t2)
+    return rollout
 
-    # rewards (§4.1.2 outcome: one per output; §4.1.3 process: one per reasoning step)
-    t0 = time.perf_counter()
+
+def sample(sampler, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, generator,
+           amp=nullcontext()) -> Rollout:
+    """G outputs per question from π_old, with π_old's log-probs at the sampling temperature."""
+    eos = tokenizer.eos_id
+    with amp:
+        completions, logprobs = sample_groups(sampler, [q["prompt"] for q in questions], cfg.group_size,
+                                              cfg.max_new_tokens, cfg.temperature, cfg.top_p, eos,
+                                              cfg.rollout_batch, generator)
+    lengths = [len(c) for c in completions]
+    width = max(lengths)
+    return Rollout(prompts=[q["prompt"] for q in questions for _ in range(cfg.group_size)],
+                   completions=completions, mask=completion_mask(lengths, width),
+                   old_logprobs=right_pad(logprobs, 0.0, width, dtype=torch.float32),
+                   truncated=torch.tensor([c[-1] != eos for c in completions]),
+                   texts=[tokenizer.decode(c[:-1] if c[-1] == eos else c) for c in completions])
+
+
+def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, reward_model, reward_fn):
+    """Rewards -> advantages (§4.1.2 outcome: one reward per output; §4.1.3 process: one per reasoning step),
+    which rows train, and the stage's metric sums. Fills rollout.advantages, rollout.correct, rollout.train_rows, rollout.sums."""
+    G, Q = cfg.group_size, len(questions)
+    N, C = rollout.mask.shape
+    golds = [q for q in questions for _ in range(G)]
     if reward_fn is not None:  # a task of one's own: its reward takes the accuracy reward's part
-        correct = torch.tensor([float(reward_fn(q, t, c)) for q, t, c in zip(golds, texts, completions)])
+        correct = torch.tensor([float(reward_fn(q, t, c)) for q, t, c in zip(golds, rollout.texts, rollout.completions)])
     else:
-        correct = torch.tensor([accuracy_reward(t, q["answer"]) for t, q in zip(texts, golds)])
-    formatted = torch.tensor([format_reward(t) for t in texts])
-    zero = truncated & torch.tensor(cfg.truncated == "zero_reward")
+        correct = torch.tensor([accuracy_reward(t, q["answer"]) for t, q in zip(rollout.texts, golds)])
+    formatted = torch.tensor([format_reward(t) for t in rollout.texts])
+    zero = rollout.truncated & torch.tensor(cfg.truncated == "zero_reward")
     correct = correct.masked_fill(zero, 0.0)
+    sequences = [p + c for p, c in zip(rollout.prompts, rollout.completions)]
     if cfg.reward == "prm":
-        step_ends = [step_end_positions(c, tokenizer) for c in completions]
-        step_rewards = reward_model.step_rewards([p + c for p, c in zip(prompts, completions)],
-                                                 [[len(p) + e for e in ends] for p, ends in zip(prompts, step_ends)])
+        step_ends = [step_end_positions(c, tokenizer) for c in rollout.completions]
+        step_rewards = reward_model.step_rewards(sequences, [[len(p) + e for e in ends]
+                                                             for p, ends in zip(rollout.prompts, step_ends)])
         step_rewards = [[0.0] * len(r) if z else r for r, z in zip(step_rewards, zero.tolist())]
         groups = [slice(q * G, (q + 1) * G) for q in range(Q)]
         advantages = torch.cat([process_advantages(step_rewards[g], step_ends[g], C, cfg.scale_rewards, cfg.adv_eps)
@@ -443,77 +448,95 @@ def explore(sampler, reference, questions: list[dict], cfg: GRPOConfig, tokenize
         rewards = torch.tensor([sum(r) / max(len(r), 1) for r in step_rewards])  # for the metrics
     else:
         if cfg.reward == "orm":
-            rewards = torch.tensor(reward_model.outcome_rewards([p + c for p, c in zip(prompts, completions)]))
-        else:  # DeepSeek-R1's rule reward (reward.rule_reward), kept in parts for the metrics
+            rewards = torch.tensor(reward_model.outcome_rewards(sequences))
+        else:  # DeepSeek-R1's rule reward (grader.rule_reward), kept in parts for the metrics
             rewards = correct + formatted if cfg.format_reward else correct.clone()
         rewards = rewards.masked_fill(zero, 0.0).view(Q, G)
         advantages = outcome_advantages(rewards, cfg.scale_rewards, cfg.adv_eps).view(N, 1).expand(N, C).clone()
         equal = rewards.max(dim=1).values == rewards.min(dim=1).values
         rewards = rewards.view(N)
-    t_reward = time.perf_counter() - t0
 
     # which outputs train: drop truncated ones (--truncated mask) and groups with no signal (--skip-equal-groups)
-    drop = truncated & torch.tensor(cfg.truncated == "mask")
+    drop = rollout.truncated & torch.tensor(cfg.truncated == "mask")
     if cfg.skip_equal_groups:
         drop |= equal.repeat_interleave(G)
-    train_rows = (~drop).nonzero()[:, 0].tolist()
+    rollout.advantages, rollout.correct, rollout.train_rows = advantages, correct, (~drop).nonzero()[:, 0].tolist()
+    lengths = rollout.mask.sum(dim=1)
+    rollout.sums = {"outputs": N, "groups": Q, "reward": rewards.sum().item(), "accuracy": correct.sum().item(),
+               "format": formatted.sum().item(), "response_len": lengths.sum().item(),
+               "truncated": rollout.truncated.sum().item(), "zero_adv_groups": equal.sum().item(),
+               "trained_outputs": len(rollout.train_rows),
+               # entropy, estimated from the sampled tokens: E[-log π(o_t)] under the (temperature-scaled)
+               # sampling distribution, with no extra pass over the vocabulary
+               "neg_logp": -(rollout.old_logprobs * rollout.mask).sum().item()}
 
-    # π_ref's log-probs, at the sampling temperature like π_θ's, once per stage (π_ref is frozen)
-    t0 = time.perf_counter()
-    ref_logprobs = None
-    if cfg.algo == "grpo" and cfg.beta > 0:
-        ref_logprobs = torch.zeros(N, C)
-        with torch.no_grad(), amp:
-            for s in range(0, len(train_rows), cfg.micro_batch):
-                rows = train_rows[s:s + cfg.micro_batch]
-                lp = completion_logprobs(reference, [prompts[r] for r in rows], [completions[r] for r in rows],
-                                         cfg.temperature, tokenizer.pad_id)
-                ref_logprobs[rows, :lp.shape[1]] = lp.float().cpu()
-    t_reference = time.perf_counter() - t0
 
-    sums = {"outputs": N, "groups": Q, "reward": rewards.sum().item(), "accuracy": correct.sum().item(),
-            "format": formatted.sum().item(), "response_len": float(sum(lengths)), "truncated": truncated.sum().item(),
-            "zero_adv_groups": equal.sum().item(), "trained_outputs": len(train_rows),
-            # entropy, estimated from the sampled tokens: E[-log π(o_t)] under the (temperature-scaled)
-            # sampling distribution, with no extra pass over the vocabulary
-            "neg_logp": -(old_logprobs * mask).sum().item()}
-    times = {"t_sample": t_sample, "t_reward": t_reward, "t_reference": t_reference}
-    return Rollout(prompts, completions, mask, old_logprobs, ref_logprobs, advantages, correct, train_rows,
-                   {**sums, **times})
+def equal_forwards(n_rows: int, size: int, device) -> int:
+    """Micro-batches every rank runs for `n_rows` rows of its own: the most any rank needs. A sharded model
+    (FSDP) all-gathers its weights in every forward, so ranks with fewer rows (--skip-equal-groups,
+    --truncated mask) must still run as many forwards, on a padding row, or the others wait forever."""
+    count = torch.tensor(-(-n_rows // size), device=device)
+    dist.all_reduce(count, op=dist.ReduceOp.MAX)
+    return int(count)
+
+
+@torch.no_grad()
+def reference_logprobs(reference, rollout: Rollout, cfg: GRPOConfig, pad_id: int, amp=nullcontext()):
+    """π_ref's log-probs of the training rows, at the sampling temperature like π_θ's, once per stage
+    (π_ref is frozen within an iteration). None when the loss has no KL term."""
+    if reference is None or cfg.algo != "grpo" or cfg.beta == 0:
+        return None
+    out = torch.zeros(rollout.mask.shape)
+    rows_by_length = sorted(rollout.train_rows, key=lambda r: len(rollout.prompts[r]) + len(rollout.completions[r]))
+    for i in range(equal_forwards(len(rows_by_length), cfg.micro_batch, rollout.mask.device)):
+        rows = rows_by_length[i * cfg.micro_batch:(i + 1) * cfg.micro_batch]
+        with amp:
+            lp = completion_logprobs(reference, [rollout.prompts[r] for r in rows or [0]],
+                                     [rollout.completions[r] for r in rows or [0]], cfg.temperature, pad_id)
+        if rows:
+            out[rows, :lp.shape[1]] = lp.float().cpu()
+    return out
 
 
 # ----------------------------------------------------------------------------- the policy update
 
 class MicroBatches:
-    """The training rows of a Rollout in micro-batches, as pretrain.train_step draws them (`next_batch`).
-    Every rank draws as many as the rank with the most rows (FSDP gathers weights in step), so one past
+    """The training rows of a Rollout in micro-batches, as trainer.train_step draws them (`next_batch`).
+    Rows are sorted by length, so a micro-batch pads to rows of about its own length rather than to the
+    longest of the stage (the loss weighting is unchanged: train_step weights each micro-batch by its
+    count). Every rank draws as many as the rank with the most rows (see `equal_forwards`), so one past
     this rank's rows holds a single row with an empty mask: no loss, no gradient."""
 
-    def __init__(self, ro: Rollout, size: int):
-        self.ro, self.size, self.i = ro, size, 0
+    def __init__(self, rollout: Rollout, size: int):
+        self.rollout, self.size, self.i = rollout, size, 0
+        self.rows = sorted(rollout.train_rows, key=lambda r: len(rollout.prompts[r]) + len(rollout.completions[r]))
+        self.computed = self.useful = 0  # tokens the forwards run on, and those of real rows
 
     def next_batch(self) -> dict:
-        ro = self.ro
-        rows = ro.train_rows[self.i * self.size:(self.i + 1) * self.size]
+        rollout = self.rollout
+        rows = self.rows[self.i * self.size:(self.i + 1) * self.size]
         self.i += 1
         real = bool(rows)
         rows = rows or [0]
-        width = max(len(ro.completions[r]) for r in rows)
-        return {"prompts": [ro.prompts[r] for r in rows], "completions": [ro.completions[r] for r in rows],
-                "mask": ro.mask[rows, :width] & real, "old": ro.old_logprobs[rows, :width],
-                "ref": ro.ref_logprobs[rows, :width] if ro.ref_logprobs is not None else None,
-                "adv": ro.advantages[rows, :width], "correct": ro.correct[rows]}
+        width = max(len(rollout.completions[r]) for r in rows)
+        full = [len(rollout.prompts[r]) + len(rollout.completions[r]) for r in rows]
+        self.computed += len(rows) * max(full)
+        self.useful += sum(full) if real else 0
+        return {"prompts": [rollout.prompts[r] for r in rows], "completions": [rollout.completions[r] for r in rows],
+                "mask": rollout.mask[rows, :width] & real, "old": rollout.old_logprobs[rows, :width],
+                "ref": rollout.ref_logprobs[rows, :width] if rollout.ref_logprobs is not None else None,
+                "adv": rollout.advantages[rows, :width], "correct": rollout.correct[rows]}
 
 
-def update(model, optimizer, ro: Rollout, cfg: GRPOConfig, d, pad_id: int, amp=nullcontext()) -> dict:
+def update(model, optimizer, rollout: Rollout, cfg: GRPOConfig, proc, pad_id: int, amp=nullcontext()) -> dict:
     """μ optimiser steps on the objective of `cfg.algo` over this stage's outputs (Algorithm 1, the inner
-    loop). Each step accumulates gradients over all micro-batches with pretrain.train_step, which weights
+    loop). Each step accumulates gradients over all micro-batches with trainer.train_step, which weights
     each micro-batch's loss by its count (outputs, or tokens for --loss-agg token) and divides by the count
     over all ranks: the step is that of the loss of the whole global batch. Returns the mean loss, the
     last gradient norm, kl and clip_frac summed over the tokens of all μ steps (with the token count),
-    and ratio_dev, max |ρ - 1| in the first step (0 up to rounding when π_old's log-probs are right)."""
-    n_micro = torch.tensor(-(-len(ro.train_rows) // cfg.micro_batch), device=d.device)
-    dist.all_reduce(n_micro, op=dist.ReduceOp.MAX)
+    ratio_dev, max |ρ - 1| in the first step (0 up to rounding when π_old's log-probs are right), and the
+    tokens the forwards computed against those of real rows (padding cost)."""
+    n_micro = equal_forwards(len(rollout.train_rows), cfg.micro_batch, proc.device)
     totals = Counter()
     if n_micro == 0:  # every output of every rank was dropped: nothing to learn from
         return {"loss": 0.0, "grad_norm": 0.0, "updates": 0}
@@ -534,121 +557,36 @@ def update(model, optimizer, ro: Rollout, cfg: GRPOConfig, d, pad_id: int, amp=n
 
     losses = []
     for _ in range(cfg.mu):
-        loss, grad_norm = train_step(model, optimizer, MicroBatches(ro, cfg.micro_batch), loss_fn, int(n_micro),
-                                     cfg.grad_clip, d, amp)
+        batches = MicroBatches(rollout, cfg.micro_batch)
+        loss, grad_norm = train_step(model, optimizer, batches, loss_fn, n_micro, cfg.grad_clip, proc, amp)
         losses.append(loss)
         totals["updates"] += 1
+        totals["tokens_computed"] += batches.computed
+        totals["tokens_useful"] += batches.useful
     return {"loss": sum(losses) / len(losses), "grad_norm": grad_norm, **totals}
-
-
-@torch.no_grad()
-def copy_weights(src, dst):
-    """dst ← src's weights (cast to dst's dtype), one tensor at a time, for π_ref ← π_θ and for the
-    rollout copy. Shard to shard when both are sharded alike (FSDP); a sharded source into a full copy
-    is gathered a parameter at a time, never whole."""
-    src_params, dst_params = list(unwrap(src).parameters()), list(unwrap(dst).parameters())
-    if len(src_params) != len(dst_params):
-        raise ValueError("copy_weights: the two models differ in structure")
-    for p, q in zip(src_params, dst_params):
-        q.copy_(p.full_tensor() if isinstance(p, DTensor) and not isinstance(q, DTensor) else p)
 
 
 # ----------------------------------------------------------------------------- Algorithm 1
 
-class RLState:
-    """What a checkpoint holds besides policy, optimiser and step (pretrain.save_checkpoint's `data`):
-    the reference model (π_θ at the start of the iteration; for RFT the start model), the reward model
-    and its replay buffer (one JSON string: DCP stores it whole). Question order and sampling seeds are
-    functions of the step, so they need no state."""
-
-    def __init__(self, reference, reward_model, replay):
-        self.reference, self.reward_model, self.replay = reference, reward_model, replay
-
-    def state_dict(self) -> dict:
-        return {"reference": self.reference.state_dict() if self.reference is not None else {},
-                "reward_model": self.reward_model.state_dict() if self.reward_model is not None else {},
-                "replay": json.dumps(self.replay.state_dict()) if self.replay is not None else ""}
-
-    def load_state_dict(self, state: dict):
-        for name in ("reference", "reward_model"):
-            if getattr(self, name) is not None:
-                getattr(self, name).load_state_dict(state[name])
-        if self.replay is not None:
-            self.replay.load_state_dict(json.loads(state["replay"]))
-
-
-def retrain_reward_model(reward_model, sampler, questions: list[dict], replay: ReplayBuffer, cfg: GRPOConfig, d,
-                         tokenizer: Tokenizer, iteration: int) -> dict:
-    """Algorithm 1, line 12 (§4.1.4): "update r_φ through continuous training using a replay mechanism".
-    --rm-questions questions (a fresh draw each iteration, shared out over the ranks) get --rm-samples
-    outputs of the current policy each, labelled by reward.label_samples: correct or not (ORM), and per
-    step Math-Shepherd's estimate or the toy world's exact check (PRM). Every rank gathers all labels;
-    reward.ReplayBuffer adds 10% of the older data; the reward model then continues training from its
-    current weights with pretrain.py's loop, and the scoring copy takes the new weights. (On GPU the
-    scoring copy is bf16, so each iteration's training starts from bf16-rounded weights.)"""
-    t0 = time.perf_counter()
-    draw = torch.Generator().manual_seed(cfg.seed * 7919 + 104729 + iteration)
-    order = torch.randperm(len(questions), generator=draw)
-    mine = [questions[int(i)] for i in order[:cfg.rm_questions][d.rank::d.world]]
-    stats = Counter()
-    labelled = label_samples(sampler, tokenizer, mine, cfg.rm_samples, cfg.rm_labels,
-                             cfg.rm_mc_samples if reward_model.kind == "prm" else 0,  # an ORM needs no step labels
-                             cfg.template, cfg.max_new_tokens, cfg.temperature, cfg.rollout_batch,
-                             seed=cfg.seed + 1000 * iteration + d.rank, stats=stats)
-    gathered = [None] * d.world
-    dist.all_gather_object(gathered, labelled)
-    records = replay.mix([rec for part in gathered for rec in part])
-    examples = [ex for ex in (reward_example(rec, tokenizer, reward_model.kind, cfg.template) for rec in records)
-                if not isinstance(ex, str) and len(ex[0]) - 1 <= reward_model.config.max_seq_len]
-    if not examples:
-        raise ValueError(f"reward-model retraining: no usable example among {len(records)} records")
-
-    rm_cfg = TrainConfig(out=str(Path(cfg.out) / "reward_model" / f"iteration_{iteration}"), seed=cfg.seed,
-                         parallel=cfg.parallel, dtype=cfg.dtype, micro_batch=cfg.micro_batch, steps=1, lr=cfg.rm_lr,
-                         schedule="constant", warmup_steps=0, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
-                         save_every=0, log_every=10).resolved(d.world, reward_model.config.max_seq_len)
-    tokens = sum(len(ids) - 1 for ids, _ in examples)
-    rm_cfg = replace(rm_cfg, steps=max(1, math.ceil(cfg.rm_epochs * tokens / rm_cfg.batch_tokens)))
-    with torch.device("meta" if d.device.type == "cuda" else "cpu"):  # as pretrain.build_model: never whole on GPU
-        trainee = RewardModel(reward_model.config, reward_model.kind)
-    trainee = wrap_model(trainee, d, cfg.parallel, mixed_precision=use_bf16(rm_cfg, d.device))
-    # continue from the current weights (fp32 master copy from here on)
-    set_model_state_dict(trainee, reward_model.state_dict(), options=StateDictOptions(full_state_dict=True))
-    data = RewardData(examples, rm_cfg.seq_len, rm_cfg.micro_batch, tokenizer.pad_id, cfg.seed + iteration, d.rank,
-                      d.world)
-    history = train(trainee, build_optimizer(trainee, rm_cfg), data, reward_loss, rm_cfg, d,
-                    flops_per_token=unwrap(trainee).decoder.flops_per_token(rm_cfg.seq_len))
-    copy_weights(trainee, reward_model)
-    return {"rm_samples": int(sum(len(part) for part in gathered)), "rm_examples": len(examples),
-            "rm_steps": rm_cfg.steps, "rm_loss": history[-1]["loss"], "t_reward_model": time.perf_counter() - t0}
-
-
-def frozen(model):
-    """A model that only ever runs inference: eval mode, no gradients."""
-    model.eval().requires_grad_(False)
-    return model
-
-
-def build_models(cfg: GRPOConfig, d):
-    """π_θ (trained: DDP or FSDP2 via pretrain.py) with its optimiser and autocast context; π_ref (frozen:
+def build_models(cfg: GRPOConfig, proc):
+    """π_θ (trained: DDP or FSDP2 via trainer.py) with its optimiser and autocast context; π_ref (frozen:
     sharded like the policy under FSDP, else a whole copy, bf16 on GPU and fp32 on CPU); the model that
     samples (π_θ itself, or under FSDP a whole copy refreshed before each rollout; for RFT the frozen start
     model); the reward model for --reward orm|prm."""
-    tc, model_cfg = cfg.train_config(), read_config(cfg.init)
-    model = build_model(model_cfg, tc, d)
-    optimizer = build_optimizer(model, tc)
-    frozen_dtype = torch.bfloat16 if d.device.type == "cuda" else torch.float32
-    full_copy = lambda: frozen(Transformer.load(cfg.init, device=d.device, dtype=frozen_dtype))  # noqa: E731
+    model_cfg = read_config(cfg.init)
+    model = build_model(model_cfg, cfg, proc)
+    optimizer = build_optimizer(model, cfg)
     reference = sampler = reward_model = None
     if cfg.algo == "rft":
-        reference = sampler = full_copy()  # RFT: every sample comes from the starting model (Table 10)
+        reference = sampler = load_frozen(cfg.init, proc.device)  # RFT: samples come from the start model
     elif cfg.algo == "grpo" and cfg.beta > 0:
-        reference = frozen(build_model(model_cfg, tc, d)) if cfg.parallel == "fsdp" else full_copy()
+        reference = (frozen(build_model(model_cfg, cfg, proc)) if cfg.parallel == "fsdp"
+                     else load_frozen(cfg.init, proc.device))
     if sampler is None:  # a sharded policy cannot run the KV-cache sampler
-        sampler = full_copy() if cfg.parallel == "fsdp" else unwrap(model)
+        sampler = load_frozen(cfg.init, proc.device) if cfg.parallel == "fsdp" else unwrap(model)
     if cfg.reward != "rule":
-        reward_model = frozen(RewardModel.load(cfg.reward_model, device=d.device, dtype=frozen_dtype))
-    return model, optimizer, autocast_for(model, tc, d.device), reference, sampler, reward_model
+        reward_model = load_frozen(cfg.reward_model, proc.device, RewardModel)
+    return model, optimizer, autocast_for(model, cfg, proc.device), reference, sampler, reward_model
 
 
 def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
@@ -656,10 +594,11 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
     reward_fn(question_record, completion_text, completion_ids) -> float, for tasks of one's own, replaces
     the rule accuracy reward (1.0 = correct: it is also the accuracy metric and RFT's coefficient).
     Works as one process or under torchrun (rank 0 logs)."""
+    check_ranges(cfg)
     cfg.check()
-    d = setup_distributed()
-    if cfg.batch_questions % d.world:
-        raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {d.world} ranks")
+    proc = setup_distributed(cfg.dist_timeout)
+    if cfg.batch_questions % proc.world:
+        raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {proc.world} ranks")
     seed_all(cfg.seed)
     out = Path(cfg.out)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
@@ -669,31 +608,32 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
     steps_per_iteration = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
     total_steps = cfg.iterations * steps_per_iteration
 
-    model, optimizer, amp, reference, sampler, reward_model = build_models(cfg, d)
+    model, optimizer, amp, reference, sampler, reward_model = build_models(cfg, proc)
     replay = None
     if reward_model is not None:
         replay = ReplayBuffer(cfg.rm_replay, cfg.seed)
         for path in cfg.rm_data:  # the reward model's own training data: the first "historical data"
             replay.add(list(read_jsonl(path, data_stats)))
-    state = RLState(reference, reward_model, replay)
-
-    start = 0
-    if cfg.resume:
-        path = latest_checkpoint(out / "checkpoints") if cfg.resume == "latest" else Path(cfg.resume)
-        if path is None:
-            raise FileNotFoundError(f"--resume: no complete checkpoint in {out / 'checkpoints'}")
-        start = load_checkpoint(path, model, optimizer, state, d)
-    if d.is_main:
+    # what a checkpoint holds besides π_θ, its optimiser and the step: π_ref and the reward model (sharded,
+    # in the DCP checkpoint) and the replay buffer (per-rank file; the same on every rank). Question order
+    # and sampling seeds are functions of the step, so they need no state.
+    others = {}
+    if reference is not None and cfg.algo == "grpo":  # RFT's reference is the start model: reloaded from --init
+        others["reference"] = reference
+    if reward_model is not None:                       # retrained after each iteration (§4.1.4)
+        others["reward_model"] = reward_model
+    start = start_or_resume(cfg, model, optimizer, ReplayState(replay), proc, others)
+    if proc.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({"grpo": asdict(cfg), "model": asdict(unwrap(model).config),
-                                                     "world_size": d.world, "data": dict(data_stats)}, indent=2))
+                                                     "world_size": proc.world, "data": dict(data_stats)}, indent=2))
         print(f"{cfg.algo}: {len(questions)} questions ({dict(data_stats)}); {cfg.iterations} iterations × "
               f"{steps_per_iteration} steps of {cfg.batch_questions} questions × G = {cfg.group_size}; "
-              f"{d.world} × {d.device.type}, {cfg.parallel}")
-    log = MetricsLog(out, d, resumed_step=start)
+              f"{proc.world} × {proc.device.type}, {cfg.parallel}")
+    log = MetricsLog(out, proc, resumed_step=start)
 
     records = []
-    bar = tqdm(range(start, total_steps), initial=start, total=total_steps, disable=not d.is_main,
+    bar = tqdm(range(start, total_steps), initial=start, total=total_steps, disable=not proc.is_main,
                desc=cfg.algo, dynamic_ncols=True)
     for step in bar:
         t_step = time.perf_counter()
@@ -705,19 +645,20 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
         lr = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps, "constant")
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = [questions[i] for i in step_questions(len(questions), step, cfg.batch_questions, d.rank,
-                                                      d.world, cfg.seed)]
-        generator = torch.Generator(device=d.device).manual_seed((cfg.seed << 40) + (step << 16) + d.rank)
-        ro = explore(sampler, reference, batch, cfg, tokenizer, reward_model, reward_fn, generator, amp)
+        batch = [questions[i] for i in step_questions(len(questions), step, cfg.batch_questions, proc.rank,
+                                                      proc.world, cfg.seed)]
+        generator = torch.Generator(device=proc.device).manual_seed((cfg.seed << 40) + (step << 16) + proc.rank)
+        rollout = explore(sampler, reference, batch, cfg, tokenizer, reward_model, reward_fn, generator, amp)
         t0 = time.perf_counter()
-        upd = update(model, optimizer, ro, cfg, d, tokenizer.pad_id, amp)
+        result = update(model, optimizer, rollout, cfg, proc, tokenizer.pad_id, amp)
         t_update = time.perf_counter() - t0
 
-        record = step_record(step + 1, iteration, lr, ro.sums, upd, d)
+        record = step_record(step + 1, iteration, lr, rollout.sums, result, proc)
         if reward_model is not None and k == steps_per_iteration - 1 and cfg.rm_questions:
             if sampler is not unwrap(model):
                 copy_weights(model, sampler)
-            record.update(retrain_reward_model(reward_model, sampler, questions, replay, cfg, d, tokenizer, iteration))
+            record.update(retrain_reward_model(reward_model, sampler, questions, replay, cfg, proc, tokenizer,
+                                               iteration))
         record.update(t_update=t_update, t_step=time.perf_counter() - t_step)
         records.append(record)
         done = step + 1
@@ -725,26 +666,42 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
             log.write(record)
             bar.set_postfix(reward=f"{record['reward']:.3f}", acc=f"{record['accuracy']:.3f}", kl=f"{record['kl']:.4f}")
         if cfg.save_every and (done % cfg.save_every == 0 or done == total_steps):
-            save_checkpoint(out / "checkpoints", done, model, optimizer, state, d, cfg.keep)
-    export_model(model, out / "final", d, tokenizer=tokenizer_path)
+            save_checkpoint(out / "checkpoints", done, model, optimizer, ReplayState(replay), proc, cfg.keep, others)
+    export_model(model, out / "final", proc, tokenizer=tokenizer_path)
     return {"steps": total_steps, "records": records, "final": str(out / "final"), "data_stats": dict(data_stats)}
 
 
-def step_record(step: int, iteration: int, lr: float, sums: dict, upd: dict, d) -> dict:
+class ReplayState:
+    """The reward model's replay buffer as checkpoint state (one JSON string; nothing without one)."""
+
+    def __init__(self, replay):
+        self.replay = replay
+
+    def state_dict(self) -> dict:
+        return {"replay": json.dumps(self.replay.state_dict()) if self.replay is not None else ""}
+
+    def load_state_dict(self, state: dict):
+        if self.replay is not None:
+            self.replay.load_state_dict(json.loads(state["replay"]))
+
+
+def step_record(step: int, iteration: int, lr: float, sums: dict, result: dict, proc) -> dict:
     """One metrics record: this stage's sums over all ranks turned into means; times are rank 0's."""
     keys = ["outputs", "groups", "reward", "accuracy", "format", "response_len", "truncated", "zero_adv_groups",
             "trained_outputs", "neg_logp"]
-    totals = torch.tensor([float(sums[k]) for k in keys] + [upd.get(k, 0.0) for k in ("kl", "clip_frac", "tokens")],
-                          dtype=torch.float64, device=d.device)
+    update_keys = ["kl", "clip_frac", "tokens", "tokens_computed", "tokens_useful"]
+    totals = torch.tensor([float(sums[k]) for k in keys] + [float(result.get(k, 0.0)) for k in update_keys],
+                          dtype=torch.float64, device=proc.device)
     dist.all_reduce(totals)
-    g = dict(zip(keys + ["kl", "clip_frac", "tokens"], totals.tolist()))
+    g = dict(zip(keys + update_keys, totals.tolist()))
     n, tokens = max(g["outputs"], 1.0), max(g["tokens"], 1.0)
     return {"step": step, "iteration": iteration, "lr": lr,
             "reward": g["reward"] / n, "accuracy": g["accuracy"] / n, "format": g["format"] / n,
-            "kl": g["kl"] / tokens, "clip_frac": g["clip_frac"] / tokens, "ratio_dev": upd.get("ratio_dev", 0.0),
+            "kl": g["kl"] / tokens, "clip_frac": g["clip_frac"] / tokens, "ratio_dev": result.get("ratio_dev", 0.0),
             "entropy": g["neg_logp"] / max(g["response_len"], 1.0), "response_len": g["response_len"] / n,
             "truncated": g["truncated"] / n, "zero_adv_groups": g["zero_adv_groups"] / max(g["groups"], 1.0),
-            "trained_outputs": int(g["trained_outputs"]), "loss": upd["loss"], "grad_norm": upd["grad_norm"],
+            "trained_outputs": int(g["trained_outputs"]), "loss": result["loss"], "grad_norm": result["grad_norm"],
+            "pad_cost": g["tokens_computed"] / max(g["tokens_useful"], 1.0),
             "rollout_tok_per_s": g["response_len"] / max(sums["t_sample"], 1e-9),
             "t_sample": sums["t_sample"], "t_reward": sums["t_reward"], "t_reference": sums["t_reference"]}
 
@@ -752,66 +709,14 @@ def step_record(step: int, iteration: int, lr: float, sums: dict, upd: dict, d) 
 # ----------------------------------------------------------------------------- command line
 
 def build_parser() -> argparse.ArgumentParser:
-    d = GRPOConfig()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    a = p.add_argument
-    a("--init", required=True, help="policy to start from: a model.py checkpoint folder (the SFT model) or a "
-                                    "Hugging Face one (deepseek-math-7b-instruct)")
-    a("--data", required=True, help='RL questions, JSONL {"question", "answer"} (bad lines skipped and counted)')
-    a("--out", default=d.out, help="run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
-    a("--tokenizer", default=d.tokenizer, help="tokenizer folder (default: the one --init names, or --init "
-                                                "itself when it is a Hugging Face folder)")
-    a("--template", default=d.template, choices=TEMPLATES, help="prompt: deepseek (User/Assistant + \\boxed "
-                                                                 "instruction) or r1 (R1-Zero <think>/<answer>)")
-    a("--algo", default=d.algo, choices=ALGOS, help="Table 10: grpo; online_rft (SFT on the live policy's "
-                                                     "correct samples); rft (the same on the start model's)")
-    a("--reward", default=d.reward, choices=REWARDS, help="rule: answer checked against the gold (DeepSeek-R1 "
-                                                           "accuracy); orm / prm: a learned outcome / process model")
-    a("--format-reward", action="store_true", help="add R1's format reward (<think>…</think><answer>…</answer>) to the rule reward")
-    a("--reward-model", default=d.reward_model, help="ORM / PRM checkpoint folder for --reward orm|prm")
-    a("--iterations", type=int, default=d.iterations, help="outer iterations of Algorithm 1 (π_ref ← π_θ each)")
-    a("--steps-per-iteration", type=int, default=d.steps_per_iteration,
-      help="steps per iteration (default: one pass over the questions)")
-    a("--batch-questions", type=int, default=d.batch_questions, help="questions per step, all ranks together")
-    a("--group-size", "-G", type=int, default=d.group_size, help="G, outputs sampled per question")
-    a("--mu", type=int, default=d.mu, help="μ, optimiser steps on each exploration stage's samples")
-    a("--max-new-tokens", type=int, default=d.max_new_tokens, help="longest output")
-    a("--temperature", type=float, default=d.temperature, help="sampling temperature (log-probs use it too)")
-    a("--top-p", type=float, default=d.top_p, help="nucleus sampling (1: off)")
-    a("--truncated", default=d.truncated, choices=TRUNCATED,
-      help="outputs without EOS within --max-new-tokens: keep (score as is), zero_reward, mask (no loss)")
-    a("--rollout-batch", type=int, default=d.rollout_batch, help="sequences per generate call (KV-cache memory)")
-    a("--lr", type=float, default=d.lr, help="policy learning rate (constant after warm-up)")
-    a("--beta", type=float, default=d.beta, help="β, weight of the KL penalty to π_ref (Eq. 3)")
-    a("--clip-eps", type=float, default=d.clip_eps, help="ε of the clipped ratio (Eq. 3)")
-    a("--loss-agg", default=d.loss_agg, choices=AGGREGATIONS,
-      help="sequence: Eq. 3 (token mean per output, then mean); token: DAPO; dr_grpo: sum / --max-new-tokens")
-    a("--no-std", dest="scale_rewards", action="store_false", help="advantages not divided by the group std "
-                                                                    "(Dr. GRPO)")
-    a("--skip-equal-groups", action="store_true",
-      help="leave groups whose rewards are all equal out of the loss (their fraction is always logged)")
-    a("--adv-eps", type=float, default=d.adv_eps, help="added to the std when normalising rewards")
-    a("--rm-questions", type=int, default=d.rm_questions,
-      help="after each iteration, retrain the ORM/PRM on the policy's outputs for this many questions (0: never)")
-    a("--rm-samples", type=int, default=d.rm_samples, help="policy outputs per question for the retraining")
-    a("--rm-labels", default=d.rm_labels, choices=["mc", "exact"],
-      help="PRM step labels: mc (Math-Shepherd completions) or exact (toy world; needs 'solution' in --data)")
-    a("--rm-mc-samples", type=int, default=d.rm_mc_samples, help="completions per step prefix for --rm-labels mc")
-    a("--rm-epochs", type=float, default=d.rm_epochs, help="passes over each retraining set")
-    a("--rm-lr", type=float, default=d.rm_lr, help="reward-model learning rate (§4.2: 2e-5)")
-    a("--rm-replay", type=float, default=d.rm_replay, help="share of older data replayed (§4.1.4: 10%%)")
-    a("--rm-data", nargs="*", default=[], help="the reward model's own labelled training data (reward.py label), "
-                                               "the replay's first history")
-    a("--seed", type=int, default=d.seed, help="seed of question order and sampling")
-    add_runtime_args(p, d)
-    return p
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_flags(parser, GRPOConfig)
+    return parser
 
 
 @tears_down_distributed
 def main(argv=None) -> dict:
-    args = build_parser().parse_args(argv)
-    return train_grpo(GRPOConfig(**{f.name: getattr(args, f.name) for f in fields(GRPOConfig)}))
+    return train_grpo(config_from(GRPOConfig, build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -19,22 +19,26 @@ import json
 import math
 import random
 import re
+import time
 import zlib
 from collections import Counter
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 from tqdm import tqdm
 
 from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
 from model import ModelConfig, Transformer, read_config
-from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, tears_down_distributed, export_model,
-                      seed_all, setup_distributed, train, unwrap)
+from flags import add_flags, check_ranges, config_from, flag
+from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, export_model, load_frozen, seed_all,
+                     setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
 from sft import IGNORE, TEMPLATES, Packer, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
@@ -413,21 +417,106 @@ class ReplayBuffer:
                                                            list(state["history"]))
 
 
+def retrain_reward_model(reward_model, sampler, questions: list[dict], replay: ReplayBuffer, cfg, proc,
+                         tokenizer: Tokenizer, iteration: int) -> dict:
+    """Algorithm 1, line 12 (§4.1.4): "update r_φ through continuous training using a replay mechanism".
+    `cfg` is the GRPO run's (grpo.GRPOConfig). --rm-questions questions (a fresh draw each iteration,
+    shared out over the ranks) get --rm-samples outputs of the current policy each, labelled by
+    label_samples: correct or not (ORM), and per step Math-Shepherd's estimate or the toy world's exact
+    check (PRM). Every rank gathers all labels; the ReplayBuffer adds 10% of the older data; the reward
+    model then continues training from its current weights with trainer.py's loop, and the scoring copy
+    takes the new weights. (On GPU the scoring copy is bf16, so each iteration's training starts from
+    bf16-rounded weights.) Packed rows are the longest labelled sequence long, not the model's context,
+    and --activation-checkpointing applies: at 7B a 4,096-token row keeps ~8 GB of activations without it."""
+    t0 = time.perf_counter()
+    draw = torch.Generator().manual_seed(cfg.seed * 7919 + 104729 + iteration)
+    order = torch.randperm(len(questions), generator=draw)
+    mine = [questions[int(i)] for i in order[:cfg.rm_questions][proc.rank::proc.world]]
+    stats = Counter()
+    labelled = label_samples(sampler, tokenizer, mine, cfg.rm_samples, cfg.rm_labels,
+                             cfg.rm_mc_samples if reward_model.kind == "prm" else 0,  # an ORM needs no step labels
+                             cfg.template, cfg.max_new_tokens, cfg.temperature, cfg.rollout_batch,
+                             seed=cfg.seed + 1000 * iteration + proc.rank, stats=stats)
+    gathered = [None] * proc.world
+    dist.all_gather_object(gathered, labelled)
+    records = replay.mix([rec for part in gathered for rec in part])
+    examples = [ex for ex in (reward_example(rec, tokenizer, reward_model.kind, cfg.template) for rec in records)
+                if not isinstance(ex, str) and len(ex[0]) - 1 <= reward_model.config.max_seq_len]
+    if not examples:
+        raise ValueError(f"reward-model retraining: no usable example among {len(records)} records")
+
+    seq_len = max(len(ids) - 1 for ids, _ in examples)  # every rank sees the same examples: the same length
+    rm_cfg = TrainConfig(out=str(Path(cfg.out) / "reward_model" / f"iteration_{iteration}"), seed=cfg.seed,
+                         parallel=cfg.parallel, dtype=cfg.dtype, activation_checkpointing=cfg.activation_checkpointing,
+                         micro_batch=cfg.micro_batch, seq_len=seq_len, steps=1, lr=cfg.rm_lr, schedule="constant",
+                         warmup_steps=0, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, save_every=0,
+                         log_every=10, overwrite=True).resolved(proc.world, reward_model.config.max_seq_len)
+    tokens = sum(len(ids) - 1 for ids, _ in examples)
+    rm_cfg = replace(rm_cfg, steps=max(1, math.ceil(cfg.rm_epochs * tokens / rm_cfg.batch_tokens)))
+    with torch.device("meta" if proc.device.type == "cuda" else "cpu"):  # as build_model: never whole on GPU
+        trainee = RewardModel(reward_model.config, reward_model.kind)
+    trainee = wrap_model(trainee, proc, cfg.parallel, mixed_precision=use_bf16(rm_cfg, proc.device),
+                         activation_checkpointing=cfg.activation_checkpointing)
+    # continue from the current weights (fp32 master copy from here on)
+    set_model_state_dict(trainee, reward_model.state_dict(), options=StateDictOptions(full_state_dict=True))
+    data = RewardData(examples, rm_cfg.seq_len, rm_cfg.micro_batch, tokenizer.pad_id, cfg.seed + iteration,
+                      proc.rank, proc.world)
+    history = train(trainee, build_optimizer(trainee, rm_cfg), data, reward_loss, rm_cfg, proc,
+                    flops_per_token=unwrap(trainee).decoder.flops_per_token(rm_cfg.seq_len))
+    copy_weights(trainee, reward_model)
+    return {"rm_samples": int(sum(len(part) for part in gathered)), "rm_examples": len(examples),
+            "rm_steps": rm_cfg.steps, "rm_loss": history[-1]["loss"], "t_reward_model": time.perf_counter() - t0}
+
+
+# ----------------------------------------------------------------------------- command line
+
+@dataclass
+class RewardTrainConfig(TrainConfig):
+    """`reward.py train`: the trainer's fields (the architecture comes from --init) plus the reward data."""
+    kind: str = flag("orm", "orm: one score per output; prm: one per step", choices=KINDS, required=True)
+    data: str | None = flag(None, "labelled JSONL from `reward.py label`", required=True)
+    init: str | None = flag(None, "checkpoint the decoder starts from, its architecture too (§4.2: the base "
+                                  "model; or the policy)", required=True)
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the --init checkpoint's)")
+    template: str = flag("deepseek", "chat template of the prompt", choices=TEMPLATES)
+    epochs: float = flag(1.0, "passes over the data, unless --steps or --total-tokens is given", min=0.0,
+                         above=True)
+    replay: list[str] = flag([], "older labelled files: --replay-share of their records join (§4.1.4)", nargs="*")
+    replay_share: float = flag(0.1, "share of the older records replayed (§4.1.4: 10%%)", min=0.0, max=1.0)
+    # the trainer's settings with the reward model's defaults (§4.2: LR 2e-5)
+    out: str = flag("runs/rm", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
+    lr: float = flag(2e-5, "learning rate, constant after warm-up (§4.2: 2e-5)", min=0.0)
+    schedule: str = flag("constant", "learning-rate schedule", choices=("multistep", "cosine", "constant"))
+    warmup_steps: int = flag(0, "linear warm-up steps", min=0)
+    val_fraction: float = flag(0.05, "share of the questions held out for validation (0: none)", min=0.0, max=0.5)
+    eval_every: int = flag(100, "validation loss every N steps (0: only at the end)", min=0)
+    save_every: int = flag(0, "training checkpoint every N steps (0: never)", min=0)
+    # not flags here: the architecture is --init's
+    model: str = "toy"
+    n_layers: int | None = None
+    d_model: int | None = None
+    n_heads: int | None = None
+    n_kv_heads: int | None = None
+    ffn_dim: int | None = None
+    dry_run: bool = False
+    world_size: int | None = None
+
+
 @tears_down_distributed
-def train_reward_model(args: argparse.Namespace) -> list[dict]:
-    """`reward.py train`: pretrain.py's loop (AdamW, schedule, checkpoints and resume, metrics) on
+def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
+    """`reward.py train`: trainer.py's loop (AdamW, schedule, checkpoints and resume, metrics) on
     RewardData with reward_loss; the trained model goes to <out>/final as a RewardModel folder. Whole
     questions are held out for validation (by a hash of their text), so none is on both sides."""
-    cfg = TrainConfig.from_args(args)
-    d = setup_distributed()
-    tokenizer_path = checkpoint_tokenizer(cfg.init, args.tokenizer)
+    check_ranges(cfg)
+    proc = setup_distributed(cfg.dist_timeout)
+    tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
-    stats, buffer = Counter(), ReplayBuffer(args.replay_share, cfg.seed)
-    for path in args.replay:
+    stats, buffer = Counter(), ReplayBuffer(cfg.replay_share, cfg.seed)
+    for path in cfg.replay:
         buffer.add(list(read_jsonl(path, stats)))
     train_set, val_set = [], []
-    for rec in buffer.mix(list(read_jsonl(args.data, stats))):
-        example = reward_example(rec, tokenizer, args.kind, args.template)
+    for rec in buffer.mix(list(read_jsonl(cfg.data, stats))):
+        example = reward_example(rec, tokenizer, cfg.kind, cfg.template)
         if isinstance(example, str):
             stats[example] += 1
         elif len(example[0]) - 1 > (cfg.seq_len or max_seq_len):
@@ -436,39 +525,39 @@ def train_reward_model(args: argparse.Namespace) -> list[dict]:
             held_out = zlib.crc32(rec["question"].encode()) % 10_000 < cfg.val_fraction * 10_000
             (val_set if held_out else train_set).append(example)
     if not train_set:
-        raise ValueError(f"{args.data}: no usable training example ({dict(stats)})")
+        raise ValueError(f"{cfg.data}: no usable training example ({dict(stats)})")
     if cfg.steps is None and cfg.total_tokens is None:  # --epochs passes over the training tokens
-        batch_tokens = replace(cfg, steps=1).resolved(d.world, max_seq_len).batch_tokens
+        batch_tokens = replace(cfg, steps=1).resolved(proc.world, max_seq_len).batch_tokens
         tokens = sum(len(ids) - 1 for ids, _ in train_set)
-        cfg = replace(cfg, steps=max(1, math.ceil(args.epochs * tokens / batch_tokens)))
-    cfg = cfg.resolved(d.world, max_seq_len)
+        cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * tokens / batch_tokens)))
+    cfg = cfg.resolved(proc.world, max_seq_len)
     seed_all(cfg.seed)
-    data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, d.rank, d.world)
+    data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, proc.rank, proc.world)
                  for examples in (train_set, val_set))
-    model = build_model(read_config(cfg.init), cfg, d, make=functools.partial(RewardModel, kind=args.kind),
+    model = build_model(read_config(cfg.init), cfg, proc, make=functools.partial(RewardModel, kind=cfg.kind),
                         adapt=RewardModel.from_lm_state)
-    if d.is_main:
+    if proc.is_main:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         (Path(cfg.out) / "config.json").write_text(json.dumps(
-            {"kind": args.kind, "train": asdict(cfg), "data_stats": dict(stats), "train_examples": len(train_set),
-             "val_examples": len(val_set), "world_size": d.world}, indent=2))
-        print(f"{args.kind}: {len(train_set)} training / {len(val_set)} validation examples, {cfg.steps} steps "
+            {"kind": cfg.kind, "train": asdict(cfg), "data_stats": dict(stats), "train_examples": len(train_set),
+             "val_examples": len(val_set), "world_size": proc.world}, indent=2))
+        print(f"{cfg.kind}: {len(train_set)} training / {len(val_set)} validation examples, {cfg.steps} steps "
               f"of {cfg.batch_tokens:,} tokens; skipped: {dict(stats)}")
-    records = train(model, build_optimizer(model, cfg), data, reward_loss, cfg, d,
+    records = train(model, build_optimizer(model, cfg), data, reward_loss, cfg, proc,
                     val_batches=val.batches if val_set else None,
                     flops_per_token=unwrap(model).decoder.flops_per_token(cfg.seq_len))
-    export_model(model, Path(cfg.out) / "final", d, tokenizer_path)
+    export_model(model, Path(cfg.out) / "final", proc, tokenizer_path)
     return records
 
 
 def label_main(args: argparse.Namespace) -> Counter:
     """`reward.py label`: writes the labelled JSONL and OUT.stats.json; returns the counts."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    policy = Transformer.load(args.policy, device=device, dtype=torch.bfloat16 if device.type == "cuda" else None)
+    policy = load_frozen(args.policy, device)
     tokenizer = Tokenizer.load(checkpoint_tokenizer(args.policy, args.tokenizer))
     stats = Counter()
     records = list(read_jsonl(args.data, stats))[:args.limit]
-    labelled = label_samples(policy.eval(), tokenizer, records, args.samples, args.labels,
+    labelled = label_samples(policy, tokenizer, records, args.samples, args.labels,
                              args.mc_samples, args.template, args.max_new_tokens, args.temperature, args.batch_size,
                              args.seed, stats, progress=True)
     write_jsonl(args.out, labelled)
@@ -498,27 +587,11 @@ def main(argv=None):
                           "itself when it is a Hugging Face one)")
     a("--limit", type=int, help="label only the first N questions")
     a("--seed", type=int, default=0, help="sampling seed")
-    p = add_train_args(commands.add_parser("train", formatter_class=form, conflict_handler="resolve",
-                                           help="train an ORM or PRM with pretrain.py's trainer"))
-    p.set_defaults(out="runs/rm", lr=2e-5, schedule="constant", warmup_steps=0, eval_every=100, save_every=0)
-    a = p.add_argument
-    a("--kind", choices=KINDS, required=True, help="orm: one score per output; prm: one per step")
-    a("--data", required=True, help="labelled JSONL from `reward.py label`")
-    a("--init", required=True, help="checkpoint the decoder starts from, its architecture too (§4.2: the base "
-                                    "model; or the policy)")
-    a("--val-fraction", type=float, default=0.05, help="share of the questions held out for validation (0: none)")
-    a("--tokenizer", help="tokenizer folder (default: the --init checkpoint's, as for label --policy)")
-    a("--template", choices=TEMPLATES, default="deepseek", help="chat template of the prompt")
-    a("--epochs", type=float, default=1.0, help="passes over the data, unless --steps or --total-tokens is given")
-    a("--replay", nargs="*", default=[], help="older labelled files: --replay-share of their records join (§4.1.4)")
-    a("--replay-share", type=float, default=0.1, help="share of the older records replayed")
+    add_flags(commands.add_parser("train", help="train an ORM or PRM with trainer.py's loop"), RewardTrainConfig)
     args = parser.parse_args(argv)
     if args.command == "label":
         return label_main(args)
-    if args.dry_run or any(getattr(args, f) is not None for f in ("n_layers", "d_model", "n_heads", "n_kv_heads",
-                                                                  "ffn_dim")):
-        parser.error("train: the architecture comes from --init (no --dry-run or model overrides)")
-    return train_reward_model(args)
+    return train_reward_model(config_from(RewardTrainConfig, args))
 
 
 if __name__ == "__main__":

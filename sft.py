@@ -25,7 +25,7 @@ import argparse
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,9 @@ from tqdm import tqdm
 
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
-from model import Transformer
-from pretrain import (TrainConfig, add_train_args, build_model, build_optimizer, tears_down_distributed,
-                      dry_run, export_model, model_config, seed_all, setup_distributed, train)
+from flags import add_flags, check_ranges, config_from, flag
+from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
+                     seed_all, setup_distributed, tears_down_distributed, train)
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 FORMATS = ("cot", "pot", "tool")
@@ -146,9 +146,9 @@ class Packer:
         doc_ids = np.zeros(shape, dtype=np.int64)
         for r, row in enumerate(self.rows):
             t = 0
-            for d, (ids, labels) in enumerate(row):
+            for doc, (ids, labels) in enumerate(row):
                 n = len(ids) - 1
-                tokens[r, t:t + n], targets[r, t:t + n], doc_ids[r, t:t + n] = ids[:-1], labels[1:], d
+                tokens[r, t:t + n], targets[r, t:t + n], doc_ids[r, t:t + n] = ids[:-1], labels[1:], doc
                 t += n
             doc_ids[r, t:] = len(row)
         return tokens, targets, doc_ids
@@ -428,11 +428,34 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
 
 # ----------------------------------------------------------------------------- 5. command line
 
-# §3.1: 500 steps of 256 packed 4K-token sequences at a constant 5e-5 (no warm-up is mentioned). The
-# context defaults to the model's (4096 for DeepSeekMath 7B); weight decay and clipping stay
-# DeepSeek LLM's (0.1, 1.0), which the paper does not restate for SFT.
-SFT_DEFAULTS = dict(out="runs/sft", lr=5e-5, schedule="constant", warmup_steps=0, steps=500,
-                    save_every=100, eval_every=100)
+@dataclass
+class SFTConfig(TrainConfig):
+    """`sft.py train`: the trainer's fields plus the SFT data. §3.1: 500 steps of 256 packed 4K-token
+    sequences at a constant 5e-5 (no warm-up is mentioned). The context defaults to the model's (4096 for
+    DeepSeekMath 7B); weight decay and clipping stay DeepSeek LLM's (0.1, 1.0), which the paper does not
+    restate for SFT. SFT counts the batch in packed sequences and the run in steps."""
+    data: list[str] | None = flag(None, "SFT JSONL {question, solution, format}[:WEIGHT]; repeat the flag for "
+                                        "a weighted mixture of files", append=True)
+    init: str | None = flag(None, "checkpoint to fine-tune, ours or a Hugging Face folder (the paper: "
+                                  "DeepSeekMath-Base); without it a fresh --model preset")
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the one --init's config.json names, or "
+                                       "--init itself when it is a Hugging Face folder)")
+    batch_size: int = flag(256, "packed sequences per optimiser step (paper: 256)", min=1)
+    template: str = flag("deepseek", "deepseek: 'User: {q}\\n{suffix}\\n\\nAssistant: {a}<eos>'; r1: the "
+                                     "R1-Zero template", choices=TEMPLATES)
+    overlong: str = flag("truncate", "an example longer than the context: cut its answer's end, or drop it "
+                                     "(counted)", choices=("truncate", "drop"))
+    out: str = flag("runs/sft", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
+    lr: float = flag(5e-5, "learning rate (§3.1: constant 5e-5)", min=0.0)
+    schedule: str = flag("constant", "learning-rate schedule", choices=("multistep", "cosine", "constant"))
+    warmup_steps: int = flag(0, "linear warm-up steps", min=0)
+    steps: int | None = flag(500, "optimiser steps (§3.1: 500)", min=1)
+    save_every: int = flag(100, "training checkpoint every N steps (0: never)", min=0)
+    eval_every: int = flag(100, "validation loss every N steps (0: only at the end)", min=0)
+    val_fraction: float = flag(0.0, "seeded random fraction of each file's records held out for a validation "
+                                    "loss", min=0.0, max=0.5)
+    batch_tokens: int | None = None  # not flags: --batch-size × --seq-len, and --steps
+    total_tokens: int | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -446,26 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", help="input JSONL (.gz ok)")
     c.add_argument("output", help="output SFT JSONL; counts go to OUTPUT.stats.json")
 
-    # the trainer's flags, some replaced by SFT's own meaning ("resolve": the later definition wins)
-    t = sub.add_parser("train", formatter_class=fmt, conflict_handler="resolve",
-                       help="fine-tune a model on packed SFT examples with pretrain.py's trainer")
-    add_train_args(t)
-    t.add_argument("--data", action="append", default=None, metavar="FILE[:WEIGHT]",
-                   help="SFT JSONL {question, solution, format}; repeat for a weighted mixture of files")
-    t.add_argument("--init", default=None, help="checkpoint to fine-tune, ours or a Hugging Face folder (the "
-                                                "paper: DeepSeekMath-Base); without it a fresh --model preset")
-    t.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the one --init's config.json "
-                                                     "names, or --init itself when it is a Hugging Face folder)")
-    t.add_argument("--batch-size", type=int, default=256, help="packed sequences per optimiser step (paper: 256)")
-    t.add_argument("--template", default="deepseek", choices=TEMPLATES,
-                   help="deepseek: 'User: {q}\\n{suffix}\\n\\nAssistant: {a}<eos>'; r1: the R1-Zero template")
-    t.add_argument("--overlong", default="truncate", choices=("truncate", "drop"),
-                   help="an example longer than the context: cut its answer's end, or drop it (counted)")
-    t.add_argument("--val-fraction", type=float, default=0.0,
-                   help="seeded random fraction of each file's records held out for a validation loss")
-    for flag in ("--batch-tokens", "--total-tokens"):  # SFT counts in packed sequences and steps
-        t.add_argument(flag, default=None, help=argparse.SUPPRESS)
-    t.set_defaults(**SFT_DEFAULTS)
+    add_flags(sub.add_parser("train", help="fine-tune a model on packed SFT examples with trainer.py's loop"),
+              SFTConfig)
 
     r = sub.add_parser("rft", formatter_class=fmt, help="rejection-sampling SFT data (§5.2.1)")
     r.add_argument("--model-path", required=True, help="checkpoint to sample from, ours or a Hugging Face folder "
@@ -485,51 +490,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @tears_down_distributed
-def run_train(args, parser) -> list[dict]:
-    """`sft.py train`: pretrain.py's loop with SFTData and sft_loss; the final model in OUT/final."""
-    if args.batch_tokens is not None or args.total_tokens is not None:
-        parser.error("sft.py counts the batch in packed sequences (--batch-size) and the run in --steps")
-    cfg = TrainConfig.from_args(args)
+def run_train(cfg: SFTConfig, parser) -> list[dict]:
+    """`sft.py train`: trainer.py's loop with SFTData and sft_loss; the final model in OUT/final."""
+    check_ranges(cfg)
     if cfg.dry_run:  # plan the run: the model and the batch in tokens are all dry_run needs
         seq_len = cfg.seq_len or model_config(cfg).max_seq_len
-        return dry_run(replace(cfg, data=None, seq_len=seq_len, batch_tokens=args.batch_size * seq_len))
-    if not args.data:
+        return dry_run(replace(cfg, seq_len=seq_len, batch_tokens=cfg.batch_size * seq_len))
+    if not cfg.data:
         parser.error("--data FILE[:WEIGHT] is required (an SFT JSONL; repeat for a mixture)")
-    if not (args.tokenizer or args.init):
+    if not (cfg.tokenizer or cfg.init):
         parser.error("no tokenizer: pass --tokenizer (or --init, whose tokenizer is used)")
-    tokenizer_path = checkpoint_tokenizer(args.init, args.tokenizer)
+    tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)
-    d = setup_distributed()
-    mc = model_config(cfg, tokenizer.vocab_size)
-    seq_len = cfg.seq_len or mc.max_seq_len
-    cfg = replace(cfg, seq_len=seq_len, batch_tokens=args.batch_size * seq_len).resolved(d.world, mc.max_seq_len)
+    proc = setup_distributed(cfg.dist_timeout)
+    model_cfg = model_config(cfg, tokenizer.vocab_size)
+    seq_len = cfg.seq_len or model_cfg.max_seq_len
+    cfg = replace(cfg, seq_len=seq_len, batch_tokens=cfg.batch_size * seq_len).resolved(proc.world,
+                                                                                         model_cfg.max_seq_len)
     seed_all(cfg.seed)
-    files = [parse_data_arg(spec) for spec in args.data]
-    common = dict(tokenizer=tokenizer, seq_len=cfg.seq_len, rows=cfg.micro_batch, template=args.template,
-                  overlong=args.overlong, seed=cfg.seed, rank=d.rank, world_size=d.world,
-                  val_fraction=args.val_fraction)
+    files = [parse_data_arg(spec) for spec in cfg.data]
+    common = dict(tokenizer=tokenizer, seq_len=cfg.seq_len, rows=cfg.micro_batch, template=cfg.template,
+                  overlong=cfg.overlong, seed=cfg.seed, rank=proc.rank, world_size=proc.world,
+                  val_fraction=cfg.val_fraction)
     data = SFTData(files, split="train", **common)
-    val = SFTData(files, split="val", **common) if args.val_fraction > 0 else None
-    model = build_model(mc, cfg, d)
+    val = SFTData(files, split="val", **common) if cfg.val_fraction > 0 else None
+    model = build_model(model_cfg, cfg, proc)
     optimizer = build_optimizer(model, cfg)
     out = Path(cfg.out)
-    if d.is_main:
+    if proc.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(
-            {"train": asdict(cfg), "model": asdict(mc), "world_size": d.world, "tokenizer": tokenizer_path,
-             "sft": {"data": files, "template": args.template, "overlong": args.overlong,
-                     "batch_size": args.batch_size, "val_fraction": args.val_fraction}}, indent=2))
+            {"train": asdict(cfg), "model": asdict(model_cfg), "world_size": proc.world, "tokenizer": tokenizer_path,
+             "sft": {"data": files}}, indent=2))
         print(f"SFT: {sum(map(len, data.records)):,} examples in {len(files)} files "
-              f"(skipped on load: {dict(data.load_stats) or 'none'}); {cfg.steps} steps of {args.batch_size} "
-              f"packed sequences of {cfg.seq_len} tokens; {d.world} × {d.device.type}, {cfg.parallel}")
-    val_batches = (lambda: val.batches(cfg.eval_steps * cfg.accum_steps(d.world))) if val else None
-    records = train(model, optimizer, data, sft_loss, cfg, d, val_batches=val_batches)
-    export_model(model, out / "final", d, tokenizer=tokenizer_path)
+              f"(skipped on load: {dict(data.load_stats) or 'none'}); {cfg.steps} steps of {cfg.batch_size} "
+              f"packed sequences of {cfg.seq_len} tokens; {proc.world} × {proc.device.type}, {cfg.parallel}")
+    val_batches = (lambda: val.batches(cfg.eval_steps * cfg.accum_steps(proc.world))) if val else None
+    records = train(model, optimizer, data, sft_loss, cfg, proc, val_batches=val_batches)
+    export_model(model, out / "final", proc, tokenizer=tokenizer_path)
     totals = [dict(data.stats)]
-    if d.world > 1:
-        totals = [None] * d.world
+    if proc.world > 1:
+        totals = [None] * proc.world
         dist.all_gather_object(totals, dict(data.stats))
-    if d.is_main:
+    if proc.is_main:
         stats = {"skipped_on_load": dict(data.load_stats),
                  "examples": dict(sum((Counter(s) for s in totals), Counter()))}
         (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
@@ -540,9 +543,7 @@ def run_train(args, parser) -> list[dict]:
 def run_rft(args) -> Counter:
     """`sft.py rft`: sample, keep the correct distinct solutions, write them and the counts."""
     tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = Transformer.load(args.model_path, device=device,
-                             dtype=torch.bfloat16 if device == "cuda" else None).eval()
+    model = load_frozen(args.model_path, "cuda" if torch.cuda.is_available() else "cpu")
     stats = Counter()
     problems = load_benchmark(args.data, stats=stats)
     kept = rft_samples(model, tokenizer, problems, args.k, args.temperature, args.top_p, args.max_new_tokens,
@@ -561,7 +562,7 @@ def main(argv=None):
         print(f"convert: {dict(stats)}")
         return stats
     if args.command == "train":
-        return run_train(args, parser)
+        return run_train(config_from(SFTConfig, args), parser)
     return run_rft(args)
 
 

@@ -10,7 +10,7 @@ import torch
 
 import bench
 from model import ModelConfig, Transformer, rope_cache
-from pretrain import TrainConfig, cleanup_distributed, setup_distributed
+from trainer import TrainConfig, cleanup_distributed, setup_distributed
 
 TINY = ["--quick", "--no-compile", "--threads", "1", "--workers", "2", "--repeats", "1", "--seq-len", "64",
         "--new-tokens", "32", "--batch-sizes", "1,4", "--tok-mb", "0.3", "--tok-vocab", "512", "--vocab", "300",

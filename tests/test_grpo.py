@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from formats import BOXED_SUFFIX, write_jsonl
-from grpo import (GRPOConfig, RLState, completion_logprobs, completion_mask, explore, grpo_loss, kl_k3,
+from grpo import (GRPOConfig, ReplayState, completion_logprobs, completion_mask, explore, grpo_loss, kl_k3,
                   load_questions, main, outcome_advantages, policy_loss, process_advantages, right_pad, sample_groups,
                   step_questions, train_grpo, update)
 from model import ModelConfig, Transformer
-from pretrain import build_optimizer, load_checkpoint, setup_distributed, wrap_model
+from trainer import build_optimizer, load_checkpoint, setup_distributed, wrap_model
 from reward import ReplayBuffer, RewardModel
 from tokenizer import Tokenizer
 
@@ -426,13 +426,16 @@ def test_orm_run_retrains_the_reward_model_with_replay_and_checkpoints_it(world,
     records = train_grpo(cfg)["records"]
     # each iteration: 4 questions × 2 outputs, plus 10% of the history (20, then 28 records)
     assert [(r["rm_samples"], r["rm_examples"]) for r in records] == [(8, 8 + 2), (8, 8 + 3)]
-    d = setup_distributed()
-    model = wrap_model(Transformer.load(cfg.init), d, "ddp")
-    state = RLState(None, RewardModel.load(tmp_path / "orm"), ReplayBuffer(0.1))
-    optimizer = build_optimizer(model, cfg.train_config())
-    load_checkpoint(tmp_path / "run" / "checkpoints" / "step_00000002", model, optimizer, state, d)
+    proc = setup_distributed()
+    model = wrap_model(Transformer.load(cfg.init), proc, "ddp")
+    state, reward_model = ReplayState(ReplayBuffer(0.1)), RewardModel.load(tmp_path / "orm")
+    optimizer = build_optimizer(model, cfg)
+    # π_ref and the reward model are in the (sharded) DCP checkpoint with the policy
+    reference = Transformer.load(cfg.init)
+    load_checkpoint(tmp_path / "run" / "checkpoints" / "step_00000002", model, optimizer, state, proc,
+                    {"reference": reference, "reward_model": reward_model})
     assert len(state.replay.history) == 20 + 8 + 8 and state.replay.rounds == 2
-    trained = state.reward_model.state_dict()
+    trained = reward_model.state_dict()
     assert any(not torch.equal(trained[k], v) for k, v in rm.state_dict().items())  # the reward model moved
     assert (tmp_path / "run" / "reward_model" / "iteration_1" / "metrics.jsonl").is_file()
 
@@ -489,3 +492,41 @@ def test_bad_settings_are_refused(world, flags):
     base = ["--init", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl")]
     with pytest.raises((SystemExit, ValueError)):
         main(base + flags)
+
+
+UNEVEN_RANKS = """
+import json, sys
+import torch
+from grpo import GRPOConfig, train_grpo
+from trainer import tears_down_distributed
+def reward(question, text, ids):  # question 0's groups all score 0: with --skip-equal-groups its rank trains nothing
+    return 0.0 if question["question"].startswith("What is 0 + 0") else (sum(ids) % 7) / 7
+cfg = GRPOConfig(**json.loads(sys.argv[1]))
+tears_down_distributed(train_grpo)(cfg, reward_fn=reward)
+"""
+
+
+def test_fsdp_with_one_rank_holding_no_training_rows_finishes_and_matches_one_process(world, tmp_path):
+    """Ranks with uneven rows (--skip-equal-groups) must run the same number of sharded forwards (π_ref and the
+    update): one rank's only group is all-equal, the other's is not. Two FSDP ranks finish (no hang in the
+    π_ref pass: the reference is sharded too) and their updates equal those of two DDP ranks, which sample
+    the same outputs (one generator per rank) and whose whole-copy reference needs no collective."""
+    data = tmp_path / "rl.jsonl"
+    write_jsonl(data, [{"question": "What is 0 + 0?", "answer": "0"}, {"question": "What is 1 + 2?", "answer": "3"}])
+    script = tmp_path / "uneven.py"
+    script.write_text(UNEVEN_RANKS)
+    common = dict(init=str(world["root"] / "init"), data=str(data), group_size=4, batch_questions=2,
+                  max_new_tokens=6, micro_batch=2, steps_per_iteration=2, lr=1e-2, beta=0.04, skip_equal_groups=True,
+                  save_every=0)
+    results = {}
+    for parallel in ("fsdp", "ddp"):
+        out = tmp_path / parallel
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                               str(script), json.dumps({**common, "out": str(out), "parallel": parallel})], cwd=REPO, capture_output=True, text=True,
+                              timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[parallel] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    fsdp, ddp = results["fsdp"], results["ddp"]
+    assert [r["trained_outputs"] for r in fsdp] == [4, 4] and [r["zero_adv_groups"] for r in fsdp] == [0.5, 0.5]
+    keys = ("loss", "grad_norm", "kl", "reward")
+    assert [r[k] for r in fsdp for k in keys] == pytest.approx([r[k] for r in ddp for k in keys], rel=1e-4, abs=1e-6)

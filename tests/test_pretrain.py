@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import pretrain
+import trainer
 from model import ModelConfig, Transformer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def subprocess_env():
 def test_multistep_schedule_matches_the_paper():
     """DeepSeek LLM §2.3: peak after 2000 warm-up steps, 31.6% after 80% of training, 10% after 90%."""
     peak, total = 4.2e-4, 10_000
-    lr = lambda s: pretrain.lr_at(s, total, peak, 2000, "multistep")  # noqa: E731
+    lr = lambda s: trainer.lr_at(s, total, peak, 2000, "multistep")  # noqa: E731
     assert lr(0) == pytest.approx(peak / 2000)
     assert lr(999) == pytest.approx(peak * 1000 / 2000)
     assert lr(1999) == lr(2000) == lr(7999) == pytest.approx(peak)
@@ -83,27 +84,27 @@ def test_multistep_schedule_matches_the_paper():
 
 def test_cosine_and_constant_schedules():
     peak = 1.0
-    cos = lambda s: pretrain.lr_at(s, 110, peak, 10, "cosine")  # noqa: E731
+    cos = lambda s: trainer.lr_at(s, 110, peak, 10, "cosine")  # noqa: E731
     assert cos(10) == pytest.approx(1.0) and cos(109) == pytest.approx(0.1)
     assert cos(60) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 50 / 99)))
-    assert pretrain.lr_at(500, 500, 5e-5, 0, "constant") == 5e-5
+    assert trainer.lr_at(500, 500, 5e-5, 0, "constant") == 5e-5
     with pytest.raises(ValueError, match="unknown schedule"):
-        pretrain.lr_at(5, 10, 1.0, 0, "linear")
+        trainer.lr_at(5, 10, 1.0, 0, "linear")
 
 
 def test_batch_split_is_checked():
-    cfg = pretrain.TrainConfig(seq_len=32, micro_batch=2, batch_tokens=32 * 8, steps=3)
+    cfg = trainer.TrainConfig(seq_len=32, micro_batch=2, batch_tokens=32 * 8, steps=3)
     assert cfg.resolved(world=2, max_seq_len=64).accum_steps(2) == 2
     with pytest.raises(ValueError, match="multiple of seq_len"):
         cfg.resolved(world=3, max_seq_len=64)
     with pytest.raises(ValueError, match="exceeds the model context"):
         cfg.resolved(world=1, max_seq_len=16)
     with pytest.raises(ValueError, match="exactly one of"):
-        pretrain.TrainConfig(seq_len=32).resolved(1, 64)
+        trainer.TrainConfig(seq_len=32).resolved(1, 64)
 
 
 def test_every_flag_has_help():
-    parser = pretrain.add_train_args(argparse.ArgumentParser())
+    parser = pretrain.build_parser()
     for action in parser._actions:
         if action.dest != "help":
             assert action.help, f"--{action.dest} has no help"
@@ -197,9 +198,9 @@ class ListData:
 
 @pytest.fixture
 def one_process():
-    d = pretrain.setup_distributed()
+    d = trainer.setup_distributed()
     yield d
-    pretrain.cleanup_distributed()
+    trainer.cleanup_distributed()
 
 
 def test_grad_accumulation_equals_one_big_batch_with_masked_targets(one_process):
@@ -215,13 +216,13 @@ def test_grad_accumulation_equals_one_big_batch_with_masked_targets(one_process)
     targets[:2, 2:] = -100  # micro-batch 0 keeps 4 targets, the others many more
     targets[5, ::3] = -100
     torch.manual_seed(1)
-    accumulated = pretrain.wrap_model(Transformer(mc), one_process)
+    accumulated = trainer.wrap_model(Transformer(mc), one_process)
     reference = Transformer(mc)
-    reference.load_state_dict(pretrain.unwrap(accumulated).state_dict())
+    reference.load_state_dict(trainer.unwrap(accumulated).state_dict())
 
     opt = torch.optim.SGD(accumulated.parameters(), lr=1.0)
     data = ListData([{"tokens": tokens[i:i + 2], "targets": targets[i:i + 2]} for i in range(0, 8, 2)])
-    loss, norm = pretrain.train_step(accumulated, opt, data, pretrain.lm_loss, 4, clip, one_process)
+    loss, norm = trainer.train_step(accumulated, opt, data, pretrain.lm_loss, 4, clip, one_process)
 
     _, ref_loss = reference(tokens, targets)
     ref_loss.backward()
@@ -229,7 +230,7 @@ def test_grad_accumulation_equals_one_big_batch_with_masked_targets(one_process)
     torch.optim.SGD(reference.parameters(), lr=1.0).step()
     assert loss == pytest.approx(ref_loss.item(), rel=1e-6)
     assert norm == pytest.approx(ref_norm.item(), rel=1e-5) and norm > clip  # clipping was active
-    for (name, p), q in zip(pretrain.unwrap(accumulated).named_parameters(), reference.parameters()):
+    for (name, p), q in zip(trainer.unwrap(accumulated).named_parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
 
 
@@ -291,7 +292,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(shards, tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert ckpts == ["step_00000002", "step_00000004.tmp"]
-    assert pretrain.latest_checkpoint(out / "checkpoints").name == "step_00000002"
+    assert trainer.latest_checkpoint(out / "checkpoints").name == "step_00000002"
 
     pretrain.main(run_args(shards, out, *common, "--resume"))
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(out)
@@ -304,19 +305,76 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(shards, tmp_path):
 
 def test_missing_and_corrupt_checkpoints_give_clear_errors(shards, tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
-        pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 2, "--resume"))
     with pytest.raises(FileNotFoundError, match="no model checkpoint"):
         pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 2, "--init", tmp_path / "nope"))
     with pytest.raises(FileNotFoundError, match="not a complete training checkpoint"):
         pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 2, "--resume", tmp_path))
-
     pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 2, "--save-every", 2, "--keep", 1))
-    ckpt = pretrain.latest_checkpoint(out / "checkpoints")
+    ckpt = trainer.latest_checkpoint(out / "checkpoints")
     for shard in ckpt.glob("*.distcp"):
         shard.write_bytes(shard.read_bytes()[:50])
-    with pytest.raises(RuntimeError, match="corrupt"):
-        pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 4, "--resume"))
+    with pytest.raises(RuntimeError, match="corrupt"):  # a checkpoint named explicitly must load
+        pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 4, "--resume", ckpt))
+
+
+def test_resume_edge_cases(shards, tmp_path, capsys):
+    """--resume before any checkpoint starts fresh; past a corrupt newest checkpoint it falls back to the
+    previous intact one; a new run into an --out holding another run is refused unless --overwrite."""
+    out, common = tmp_path / "run", ["--micro-batch", 2, "--keep", 0]
+    pretrain.main(run_args(shards, out, *common, "--steps", 2, "--resume"))  # nothing to resume: fresh start
+    assert "starting from step 0" in capsys.readouterr().out
+    assert [r["step"] for r in metrics(out)] == [1, 2]
+
+    with pytest.raises(FileExistsError, match="another run"):  # same --out, no --resume: refused
+        pretrain.main(run_args(shards, out, *common, "--steps", 2))
+    pretrain.main(run_args(shards, out, *common, "--steps", 4, "--save-every", 2, "--overwrite"))
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000002", "step_00000004"]
+    assert [r["step"] for r in metrics(out)] == [1, 2, 3, 4]  # the old run's records went with it
+
+    for shard in (out / "checkpoints" / "step_00000004").glob("*.distcp"):  # e.g. the disk filled mid-save
+        shard.write_bytes(shard.read_bytes()[:50])
+    pretrain.main(run_args(shards, out, *common, "--steps", 6, "--save-every", 2, "--resume"))
+    assert "skipping step_00000004" in capsys.readouterr().out
+    assert [r["step"] for r in metrics(out)] == [1, 2, 3, 4, 5, 6]  # steps 3-4 again, from step 2
+    straight = tmp_path / "straight"
+    pretrain.main(run_args(shards, straight, *common, "--steps", 6))
+    assert [r["loss"] for r in metrics(out)] == [r["loss"] for r in metrics(straight)]
+
+
+def test_export_is_atomic_and_non_finite_gradients_stop_before_the_update(shards, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 1))
+    good = final_weights(out)
+
+    def dies_mid_write(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        raise KeyboardInterrupt  # as a kill during the write would
+    monkeypatch.setattr(torch, "save", dies_mid_write)
+    model = Transformer(ModelConfig.from_preset("toy", vocab_size=V, n_layers=2, d_model=32, n_heads=2, ffn_dim=64))
+    proc = trainer.setup_distributed()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trainer.export_model(model, out / "final", proc)
+    finally:
+        trainer.cleanup_distributed()
+    monkeypatch.undo()
+    for name, tensor in final_weights(out).items():  # the earlier model is intact
+        assert torch.equal(tensor, good[name]), name
+
+    # a NaN loss: the step raises and leaves the weights as they were
+    proc = trainer.setup_distributed()
+    try:
+        wrapped = trainer.wrap_model(model, proc)
+        before = {k: v.clone() for k, v in trainer.unwrap(wrapped).state_dict().items()}
+        optimizer = torch.optim.AdamW(wrapped.parameters(), lr=1e-3)
+        batch = {"tokens": torch.zeros(1, 8, dtype=torch.long), "targets": torch.zeros(1, 8, dtype=torch.long)}
+        nan_loss = lambda m, b: (m(b["tokens"], b["targets"])[1] * float("nan"), 8)  # noqa: E731
+        with pytest.raises(FloatingPointError, match="non-finite gradient"):
+            trainer.train_step(wrapped, optimizer, ListData([batch]), nan_loss, 1, 1.0, proc)
+        for k, v in trainer.unwrap(wrapped).state_dict().items():
+            assert torch.equal(v, before[k]), k
+    finally:
+        trainer.cleanup_distributed()
 
 
 def test_init_from_a_consolidated_checkpoint(shards, tmp_path):

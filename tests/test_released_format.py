@@ -15,7 +15,7 @@ import evaluate as ev
 from formats import chat_prompt, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
-from pretrain import cleanup_distributed
+from trainer import cleanup_distributed
 from reward import main as reward_main
 from sft import IGNORE, encode_example, encode_prompt, main as sft_main
 from test_hf_tokenizer import BOS, CONFIG, EOS, TEXTS, make_spec, write

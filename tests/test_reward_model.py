@@ -12,7 +12,7 @@ import reward
 import toy_data
 from formats import chat_prompt, write_jsonl
 from model import ModelConfig, Transformer
-from pretrain import TrainConfig, build_model, cleanup_distributed, setup_distributed
+from trainer import TrainConfig, build_model, cleanup_distributed, setup_distributed
 from reward import (ReplayBuffer, RewardModel, completion_steps, mc_step_labels, step_end_positions,
                     toy_step_labels)
 from sft import encode_prompt
