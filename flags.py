@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from dataclasses import MISSING, field, fields
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -128,3 +129,19 @@ def config_from(cls, args: argparse.Namespace, **overrides):
     """The fields of `cls` from parsed flags (missing ones keep their defaults), then `overrides`."""
     values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
     return cls(**{**values, **overrides})
+
+
+# the errors a user causes (a missing or broken file, a setting that does not fit, an --out in use): one line each
+USER_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError,
+               UnicodeDecodeError)
+
+
+def run_cli(main):
+    """Run a script's main() from the command line: an expected error (a missing or corrupt file, a value
+    that does not fit) is one line naming it and exit status 2, not a traceback. Called code and tests
+    see the exceptions themselves."""
+    try:
+        main()
+    except USER_ERRORS as e:
+        print(f"{sys.argv[0].rsplit('/', 1)[-1]}: error: {e}", file=sys.stderr)
+        sys.exit(2)

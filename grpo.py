@@ -67,7 +67,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from flags import add_flags, check_ranges, config_from, flag
+from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import read_jsonl
 from grader import accuracy_reward, format_reward
 from model import Transformer, read_config
@@ -720,4 +720,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flags import add_flags, config_from, flag
+from flags import add_flags, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, model_config, seed_all,
                      setup_distributed, tears_down_distributed, train, unwrap)
 
@@ -220,4 +220,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
 from model import ModelConfig, Transformer, read_config
-from flags import add_flags, check_ranges, config_from, flag
+from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, export_model, load_frozen, seed_all,
                      setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
@@ -595,4 +595,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

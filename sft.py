@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
-from flags import add_flags, check_ranges, config_from, flag
+from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
                      seed_all, setup_distributed, tears_down_distributed, train)
 from tokenizer import Tokenizer, checkpoint_tokenizer
@@ -567,4 +567,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

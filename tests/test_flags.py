@@ -102,3 +102,15 @@ def test_every_flag_of_every_script_has_help():
         for action in parser._actions:
             if action.dest != "help":
                 assert action.help, f"--{action.dest} has no help"
+
+
+def test_an_expected_error_is_one_line_naming_it_not_a_traceback(tmp_path):
+    """From the command line, a missing file or an --out holding another run is one line and exit status 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(repo / "pretrain.py"), "--data", str(tmp_path / "missing")],
+                         capture_output=True, text=True, cwd=repo, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("pretrain.py: error: no token-shard manifest at")
