@@ -37,7 +37,7 @@ from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
 from model import ModelConfig, Transformer, read_config
 from flags import add_flags, check_ranges, config_from, flag, run_cli
-from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, export_model, load_frozen, seed_all,
+from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model, load_frozen, seed_all,
                      setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
 from sft import IGNORE, TEMPLATES, Packer, encode_prompt
@@ -498,8 +498,6 @@ class RewardTrainConfig(TrainConfig):
     n_heads: int | None = None
     n_kv_heads: int | None = None
     ffn_dim: int | None = None
-    dry_run: bool = False
-    world_size: int | None = None
 
 
 @tears_down_distributed
@@ -508,6 +506,8 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
     RewardData with reward_loss; the trained model goes to <out>/final as a RewardModel folder. Whole
     questions are held out for validation (by a hash of their text), so none is on both sides."""
     check_ranges(cfg)
+    if cfg.dry_run:  # the memory and time of training a reward model of --init's size
+        return dry_run(cfg)
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
