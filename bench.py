@@ -15,6 +15,8 @@ baseline measured in the same run, right before it:
                against 1 worker
   tokenizer    BPE training (tokenizer.py) against its own pre-tokenization pass
   grpo         one GRPO step of grpo.py on a toy policy, split into its phases (fractions of the step)
+  logits       peak memory of the LM loss at a 102,400-token vocabulary: chunked logits (model.py) against
+               the whole [T, V] logits
   gpu          (--gpu) 1.3b pre-training MFU against the bf16 matmul peak; decoding against the memory-
                bandwidth bound
 Sections run on the device trainer.setup_distributed picks (CUDA when present, else the CPU). Results
@@ -98,18 +100,20 @@ class Sizes:
                                                    "decoder of `small` takes minutes at 512 tokens)")
     world_pages: int = dp.flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
     corpus_repeats: int = dp.flag(2, "corpus: timed runs of each stage (the best counts)")
-    tok_mb: float = dp.flag(10.0, "tokenizer: megabytes of training text (issue 3: 10 MB in about a minute)")
+    tok_mb: float = dp.flag(10.0, "tokenizer: megabytes of training text (10 MB: about a minute)")
     tok_vocab: int = dp.flag(4096, "tokenizer: vocabulary size trained to")
     vocab: int = dp.flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use")
     grpo_questions: int = dp.flag(8, "GRPO: questions per step")
     grpo_group: int = dp.flag(8, "GRPO: G, outputs per question")
     grpo_new_tokens: int = dp.flag(128, "GRPO: longest output")
     grpo_steps: int = dp.flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)")
+    logit_tokens: int = dp.flag(4096, "logits: positions of the loss (the paper's context is 4,096)")
+    logit_d_model: int = dp.flag(256, "logits: width of the hidden states (the memory does not depend on it)")
 
 
 QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8", generation_presets="toy",
               world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024, vocab=512, grpo_questions=4,
-              grpo_group=4, grpo_new_tokens=32)
+              grpo_group=4, grpo_new_tokens=32, logit_d_model=64)
 
 
 # ----------------------------------------------------------------------------- training
@@ -362,7 +366,46 @@ def bench_gpu(args, proc: Proc) -> list[Row]:
 
 # ----------------------------------------------------------------------------- main
 
-SECTIONS = ("training", "generation", "corpus", "tokenizer", "grpo")
+SECTIONS = ("training", "generation", "corpus", "tokenizer", "grpo", "logits")
+
+
+def _logits_peak(chunked: bool, tokens: int, d_model: int, vocab: int, queue) -> None:
+    """In a fresh process: the peak memory (RSS growth) of one LM loss and its backward over `tokens` positions,
+    the model's chunked way (model.Transformer.target_logprobs) or the whole-logits way it replaced."""
+    import resource
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=vocab, n_layers=1, d_model=d_model, n_heads=1, ffn_dim=d_model,
+                                    max_seq_len=tokens))
+    hidden = torch.randn(1, tokens, d_model, requires_grad=True)
+    targets = torch.randint(0, vocab, (1, tokens))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    if chunked:
+        loss = -model.target_logprobs(hidden, targets).mean()
+    else:
+        loss = F.cross_entropy(model.lm_head(hidden).float().flatten(0, 1), targets.flatten())
+    loss.backward()
+    queue.put(((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024, time.perf_counter() - t))
+
+
+def bench_logits(s: Sizes) -> list[Row]:
+    """Peak memory of the LM loss / token log-probs at DeepSeek's vocabulary: chunked logits against the whole
+    [T, V] logits, each in a fresh process (a process's peak RSS only grows)."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    peaks = {}
+    for chunked in (False, True):
+        queue = ctx.Queue()
+        child = ctx.Process(target=_logits_peak, args=(chunked, s.logit_tokens, s.logit_d_model, 102_400, queue))
+        child.start()
+        peaks[chunked] = queue.get()
+        child.join()
+    (whole, t_whole), (chunk, t_chunk) = peaks[False], peaks[True]
+    name = f"loss + backward, T={s.logit_tokens}, V=102,400, d={s.logit_d_model}"
+    return [Row("logits", f"{name}: whole logits", whole / 2**20, "MiB peak", note=f"{t_whole:.2f} s"),
+            Row("logits", f"{name}: chunked", chunk / 2**20, "MiB peak", baseline="whole logits ÷ chunked",
+                ratio=whole / max(chunk, 1), note=f"{t_chunk:.2f} s")]
 
 
 def cpu_name() -> str:
@@ -443,6 +486,8 @@ def main(argv=None) -> list[Row]:
                     rows += bench_tokenizer(s)
                 if "grpo" in sections:
                     rows += bench_grpo(s, inputs)
+                if "logits" in sections:
+                    rows += bench_logits(s)
     finally:
         cleanup_distributed()
     print_table(rows)

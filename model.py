@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 
 # ----------------------------------------------------------------------------- config
@@ -159,6 +160,8 @@ class Block(nn.Module):
 
 # ----------------------------------------------------------------------------- the Transformer
 
+LOGIT_CHUNK = 512  # positions whose logits exist at once when a loss or log-probs are asked for
+
 def packed_positions_and_mask(doc_ids):
     """For packed rows (several documents side by side, doc_ids [B, T]): RoPE positions that restart
     at 0 at each document, and a boolean attention mask [B, 1, T, T] that is causal *and* confined
@@ -221,35 +224,60 @@ class Transformer(nn.Module):
             raise ValueError(f"sequence of {tokens.shape[-1]} tokens exceeds the context "
                              f"max_seq_len={self.config.max_seq_len}")
 
-    def forward(self, tokens, targets=None, doc_ids=None):
-        """tokens [B, T] -> (logits [B, T, V], loss). loss: mean cross-entropy over targets != -100
-        (0 when every target is masked, never NaN), None without targets. doc_ids [B, T]: packed
-        documents (positions and attention reset at each boundary)."""
+    def forward(self, tokens, targets=None, doc_ids=None, temperature: float = 1.0, reduce: bool = True):
+        """tokens [B, T] -> (logits [B, T, V], None) without targets. With targets [B, T] (-100: no loss):
+        (None, loss), the mean cross-entropy over the targets (0 when all are masked, never NaN), or with
+        reduce=False (None, log-probs [B, T]) of each target under softmax(logits / temperature), 0 where
+        masked. With targets the [B, T, V] logits never exist whole: see `target_logprobs`.
+        doc_ids [B, T]: packed documents (positions and attention reset at each boundary)."""
         self._check_tokens(tokens)
         B, T = tokens.shape
         if doc_ids is None:
             positions, mask = torch.arange(T, device=tokens.device).expand(B, T), None
         else:
             positions, mask = packed_positions_and_mask(doc_ids)
-        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, T, D]
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, T, D], fp32
         x = self.embed(tokens)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
-        logits = self.lm_head(self.norm(x))
+        x = self.norm(x)
         if targets is None:
-            return logits, None
-        n_valid = (targets != -100).sum()
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
-                               reduction="sum") / n_valid.clamp(min=1)
-        return logits, loss
+            return self.lm_head(x), None
+        logprobs = self.target_logprobs(x, targets, temperature)
+        if not reduce:
+            return None, logprobs
+        return None, -logprobs.sum() / (targets != -100).sum().clamp(min=1)
+
+    def target_logprobs(self, x, targets, temperature: float = 1.0):
+        """log softmax(lm_head(x) / temperature)[target] for hidden states x [B, T, d]: [B, T] (0 where the
+        target is -100). The logits are made LOGIT_CHUNK positions at a time, in fp32, and under autograd
+        recomputed in backward instead of stored: a 4,096-token sequence at DeepSeek's vocabulary of 102,400
+        would otherwise hold ~4.7 GiB of logits (bf16, their fp32 copy, the log-softmax) for its backward;
+        chunked, a few hundred MiB. The values are those of the whole computation (each row's softmax
+        is its own)."""
+        flat_x, flat_t = x.flatten(0, 1), targets.flatten()
+        chunks = []
+        for s in range(0, flat_t.numel(), LOGIT_CHUNK):
+            args = (flat_x[s:s + LOGIT_CHUNK], flat_t[s:s + LOGIT_CHUNK], temperature)
+            if torch.is_grad_enabled() and x.requires_grad:
+                chunks.append(torch.utils.checkpoint.checkpoint(self._chunk_logprobs, *args, use_reentrant=False))
+            else:
+                chunks.append(self._chunk_logprobs(*args))
+        return torch.cat(chunks).view(targets.shape)
+
+    def _chunk_logprobs(self, x, targets, temperature: float):
+        logits = self.lm_head(x).float() / temperature
+        return -F.cross_entropy(logits, targets, ignore_index=-100, reduction="none")
 
     def token_logprobs(self, tokens, temperature: float = 1.0, doc_ids=None):
         """log π(tokens[:, t+1] | tokens[:, :t+1]) under softmax(logits / temperature): [B, T-1].
-        GRPO's ratio π_θ/π_old must use the temperature the samples were drawn at."""
-        logits, _ = self(tokens, doc_ids=doc_ids)
-        logits = logits[:, :-1].float() / (temperature if temperature > 0 else 1.0)
-        return -F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
-                                reduction="none").view(tokens.shape[0], -1)
+        GRPO's ratio π_θ/π_old must use the temperature the samples were drawn at. Called as
+        `Transformer.token_logprobs(wrapper, ...)` it runs through a DDP/FSDP wrapper's forward."""
+        if temperature <= 0:
+            temperature = 1.0  # greedy samples: their log-probs under the plain softmax
+        targets = torch.cat([tokens[:, 1:], torch.full_like(tokens[:, :1], -100)], dim=1)
+        _, logprobs = self(tokens, targets, doc_ids=doc_ids, temperature=temperature, reduce=False)
+        return logprobs[:, :-1]
 
     # ------------------------------------------------------------------------- sampling
 

@@ -252,7 +252,11 @@ def wrap_model(model: Transformer, proc: Proc, parallel: str = "ddp", mixed_prec
         model.layers[i] = block
     on_meta = next(model.parameters()).is_meta
     if parallel == "fsdp":
-        mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        # cast_forward_inputs=False: the blocks' inputs stay as they are. The residual stream is bf16 already
+        # (the embedding's parameters are), and the RoPE tables must stay fp32: cast to bf16 they rotate by
+        # angles off by up to ~1% at long positions, so the trained model would compute another function
+        # than the sampling copy (fp32 tables) and ρ = π_θ/π_old would be ≠ 1 before any update.
+        mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False)
               if mixed_precision else MixedPrecisionPolicy())
         for block in model.layers:
             fully_shard(block, mp_policy=mp)
