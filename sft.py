@@ -458,6 +458,23 @@ class SFTConfig(TrainConfig):
     total_tokens: int | None = None
 
 
+@dataclass
+class RFTConfig:
+    """`sft.py rft`: rejection-sampling SFT data (§5.2.1): k samples per question, the distinct correct kept."""
+    model_path: str | None = flag(None, "checkpoint to sample from, ours or a Hugging Face folder (the SFT model)",
+                                  required=True)
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's, as for train --init)")
+    data: str | None = flag(None, "RL records {question, answer} (GSM8K/MATH/toy rows too)", required=True)
+    out: str | None = flag(None, "SFT JSONL of the kept solutions; counts go to OUT.stats.json", required=True)
+    k: int = flag(8, "samples per question", min=1)
+    temperature: float = flag(1.0, "sampling temperature (0: greedy)", min=0.0)
+    top_p: float = flag(1.0, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
+    max_new_tokens: int = flag(1024, "longest solution sampled", min=1)
+    batch_size: int = flag(64, "sequences per generate call", min=1)
+    template: str = flag("deepseek", "chat template of the prompts", choices=TEMPLATES)
+    seed: int = flag(0, "sampling seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=fmt)
@@ -472,20 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(sub.add_parser("train", help="fine-tune a model on packed SFT examples with trainer.py's loop"),
               SFTConfig)
 
-    r = sub.add_parser("rft", formatter_class=fmt, help="rejection-sampling SFT data (§5.2.1)")
-    r.add_argument("--model-path", required=True, help="checkpoint to sample from, ours or a Hugging Face folder "
-                                                        "(the SFT model)")
-    r.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the checkpoint's, as for "
-                                                     "train --init)")
-    r.add_argument("--data", required=True, help="RL records {question, answer} (GSM8K/MATH/toy rows too)")
-    r.add_argument("--out", required=True, help="SFT JSONL of the kept solutions; counts go to OUT.stats.json")
-    r.add_argument("--k", type=int, default=8, help="samples per question")
-    r.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy)")
-    r.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    r.add_argument("--max-new-tokens", type=int, default=1024, help="longest solution sampled")
-    r.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
-    r.add_argument("--template", default="deepseek", choices=TEMPLATES, help="chat template of the prompts")
-    r.add_argument("--seed", type=int, default=0, help="sampling seed")
+    add_flags(sub.add_parser("rft", help="rejection-sampling SFT data (§5.2.1)"), RFTConfig)
     return parser
 
 
@@ -540,7 +544,7 @@ def run_train(cfg: SFTConfig, parser) -> list[dict]:
     return records
 
 
-def run_rft(args) -> Counter:
+def run_rft(args: RFTConfig) -> Counter:
     """`sft.py rft`: sample, keep the correct distinct solutions, write them and the counts."""
     tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, "cuda" if torch.cuda.is_available() else "cpu")
@@ -563,7 +567,7 @@ def main(argv=None):
         return stats
     if args.command == "train":
         return run_train(config_from(SFTConfig, args), parser)
-    return run_rft(args)
+    return run_rft(config_from(RFTConfig, args))
 
 
 if __name__ == "__main__":
