@@ -26,7 +26,7 @@ from sft import (IGNORE, Packer, SFTData, assistant_text, convert, encode_exampl
                  gsm8k_to_sft, main, math_to_sft, sft_loss)
 from tokenizer import Tokenizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 
 
 def copy_record(n: int) -> dict:
