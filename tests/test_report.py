@@ -16,7 +16,7 @@ def test_sample_section_prefers_a_right_answer_by_right_steps(tmp_path):
         return {"id": f"q{i}", "level": level, "gold": "7", "prompt": f"User: question {i}",
                 "samples": [{"completion": completion, "answer": "7" if correct else "5", "correct": correct}]}
     sft = [row(0, "1 + 1 = 3", False), row(1, "2 + 2 = 5", False), row(2, "3 + 4 = 7", True)]
-    rl = [row(0, "9 - 2 = 7\n7 - 7 = 2 \\boxed{7}", True), row(1, "3 + 4 = 7\n\\boxed{7}", True),
+    rl = [row(0, "9 - 2 = 7\n7 - 7 = 2\n\\boxed{7}", True), row(1, "3 + 4 = 7\n\\boxed{7}", True),
           row(2, "3 + 4 = 7", True)]
     for name, rows in (("sft", sft), ("rl", rl)):
         (tmp_path / "eval" / name).mkdir(parents=True)
