@@ -78,10 +78,11 @@ def words(text: str, symbols: bool = True) -> list[str]:
 #     would never form a 10-gram; a character is the unit Chinese n-gram matching commonly uses;
 #   - text is NFKC-normalised and lowercased and punctuation and symbols are dropped, so a problem copied
 #     with other spacing, case, punctuation, full-width characters or $...$ around it still matches;
-#   - only informative n-grams index a benchmark: one with fewer than `min_content` content words (two or more
-#     letters, or a CJK character) is left out. Bare numbers and one-letter variables ("1 2 3 4 5 6 7 8 9 10",
+#   - only informative n-grams find a leak: one with fewer than `min_content` content words (two or more
+#     letters, or a CJK character) is weak. Bare numbers and one-letter variables ("1 2 3 4 5 6 7 8 9 10",
 #     "10 11 ... 19", "such that a 2 b 2 c 2 d 2" from a^2+b^2=c^2+d^2) match calendars, numbered lists and
-#     everyday formulas on clean pages; a copied problem still shares its many worded 10-grams.
+#     everyday formulas on clean pages; a copied problem still shares its many worded 10-grams, and its weak
+#     n-grams then remove the formula lines next to them (contaminated_lines).
 CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 MATCH_WORD_RE = regex.compile(rf"[{CJK}]|\d+(?:\.\d+)?|[^\W\d_{CJK}]+")
 CONTENT_RE = regex.compile(rf"[{CJK}]|[^\W\d_]{{2,}}")
@@ -700,17 +701,18 @@ CLEAN = "clean.jsonl.gz"
 
 
 def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min_content: int
-                    ) -> tuple[dict, dict, dict]:
-    """Benchmark texts to match (§2.1): every informative n-gram of a text of >= n words -> its source, and
-    texts of min_words..n-1 words, whole, by length (those with at least one content word). `benches`: names
+                    ) -> tuple[dict, dict, dict, dict]:
+    """Benchmark texts to match (§2.1): every n-gram of a text of >= n words -> its source (informative ones
+    and weak ones apart, see contaminated_lines), and texts of min_words..n-1 words, whole, by length (those
+    with at least one content word). `benches`: names
     of formats.BENCHMARK_FILES (gsm8k, math, cmath, agieval, toy; optionally ":split", default test) or paths
     to a JSONL file or a folder. Every row is read as stored (formats.benchmark_rows: a question without a
     gradable answer is still a leak to remove); a benchmark line that cannot be read is an error, as its leaks
-    would stay in the corpus. Returns (n-grams, short texts, counts for stats.json)."""
+    would stay in the corpus. Returns (n-grams, weak n-grams, short texts, counts for stats.json)."""
     unknown = set(bench_fields) - set(BENCH_TEXT_FIELDS)
     if unknown:
         raise ValueError(f"--bench-fields: unknown {sorted(unknown)}; choose from {sorted(BENCH_TEXT_FIELDS)}")
-    ngrams, short, counts = {}, {}, Counter()
+    ngrams, weak, short, counts = {}, {}, {}, Counter()
     for spec in benches:
         name, _, split = str(spec).partition(":")
         if name not in BENCHMARK_FILES:  # a path (which may itself hold a ':')
@@ -725,41 +727,49 @@ def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min
             for role, text in texts.items():
                 text = " ".join(map(str, text)) if isinstance(text, list) else str(text or "")
                 tokens, source = match_words(text), f"{Path(name).name}:{ident}:{role}"
-                if len(tokens) >= n:
-                    for i in range(len(tokens) - n + 1):
-                        if informative(tokens[i:i + n], min_content):
-                            ngrams.setdefault(" ".join(tokens[i:i + n]), source)
-                        else:
-                            counts["benchmark_ngrams_uninformative"] += 1
-                elif len(tokens) >= min_words and informative(tokens, 1):
+                grams = [tokens[i:i + n] for i in range(len(tokens) - n + 1)]
+                # a text with no informative n-gram (a solution that is one line of formulas) would never be
+                # found: its n-grams with a content word find it
+                least = min_content if any(informative(g, min_content) for g in grams) else 1
+                for gram in grams:
+                    (ngrams if informative(gram, least) else weak).setdefault(" ".join(gram), source)
+                if min_words <= len(tokens) < n and informative(tokens, 1):
                     short.setdefault(len(tokens), {}).setdefault(" ".join(tokens), source)
         if unreadable:
             raise ValueError(f"benchmark {spec}: {sum(unreadable.values())} lines could not be read "
                              f"({dict(unreadable)}); their problems would stay in the corpus: fix the file")
-    return ngrams, short, dict(counts)
+    return ngrams, weak, short, dict(counts)
 
 
-def contaminated_lines(text: str, ngrams: dict, short: dict, n: int) -> dict[int, tuple[str, str]]:
+def contaminated_lines(text: str, ngrams: dict, weak: dict, short: dict, n: int) -> dict[int, tuple[str, str]]:
     """{line index: (matched words, benchmark source)}. A segment is a line of the page; a match that
-    spans lines marks each line it touches."""
+    spans lines marks each line it touches. An uninformative n-gram (`weak`) never starts a match, but it
+    extends one: a line it touches next to a line already matched goes too (a copied solution's formula-only
+    lines, its Asymptote code), repeated along a run of such lines. Clean pages have no match to extend."""
     tokens, line_of = [], []
     for i, line in enumerate(text.split("\n")):
         w = match_words(line)
         tokens += w
         line_of += [i] * len(w)
-    hits = {}
-    for size, table in [(n, ngrams), *short.items()]:
+    hits, weak_hits = {}, {}
+    for size, table, found in [(n, ngrams, hits), (n, weak, weak_hits), *((k, t, hits) for k, t in short.items())]:
         for s in range(len(tokens) - size + 1):
             key = " ".join(tokens[s:s + size])
             if (source := table.get(key)) is not None:
                 for line in range(line_of[s], line_of[s + size - 1] + 1):
-                    hits.setdefault(line, (key, source))
+                    found.setdefault(line, (key, source))
+    grown = bool(hits)
+    while grown:
+        grown = False
+        for line, match in weak_hits.items():
+            if line not in hits and (line - 1 in hits or line + 1 in hits):
+                hits[line], grown = match, True
     return hits
 
 
 def decontam_chunk(docs: list[dict]) -> list[dict]:
     s = _WORKER_STATE
-    return [contaminated_lines(doc["text"], s["ngrams"], s["short"], s["n"]) for doc in docs]
+    return [contaminated_lines(doc["text"], s["ngrams"], s["weak"], s["short"], s["n"]) for doc in docs]
 
 
 def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, data_dir=None) -> dict:
@@ -771,7 +781,7 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
         raise ValueError(f"--min-words {cfg.min_words} must not exceed --ngram {cfg.ngram}")
     out, stats = Path(out_dir), StageStats("decontaminate")
     out.mkdir(parents=True, exist_ok=True)
-    ngrams, short, index_counts = benchmark_index(benches, data_dir, cfg.bench_fields.split(","), cfg.ngram,
+    ngrams, weak, short, index_counts = benchmark_index(benches, data_dir, cfg.bench_fields.split(","), cfg.ngram,
                                                   cfg.min_words, cfg.min_content)
     if not ngrams and not short:
         raise ValueError(f"no benchmark text to match in {benches}")
@@ -779,7 +789,7 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
 
     def clean(removed):
         docs = iter_documents(paths, stats, common.max_chars, desc="decontaminate")
-        state = {"ngrams": ngrams, "short": short, "n": cfg.ngram}
+        state = {"ngrams": ngrams, "weak": weak, "short": short, "n": cfg.ngram}
         for chunk, hits_list in parallel_map(decontam_chunk, chunked(docs, common.chunk), common.workers, state):
             for doc, hits in zip(chunk, hits_list):
                 lines = doc["text"].split("\n")
@@ -801,7 +811,7 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
 
     with open(out / REMOVED, "w") as removed:
         stats.kept = write_jsonl(out / CLEAN, clean(removed))
-    stats.extra.update(counts, **index_counts, benchmark_ngrams=len(ngrams),
+    stats.extra.update(counts, **index_counts, benchmark_ngrams=len(ngrams), benchmark_ngrams_weak=len(weak),
                        benchmark_short_texts=sum(map(len, short.values())))
     return stats.write(out)
 

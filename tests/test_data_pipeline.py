@@ -436,7 +436,8 @@ def test_decontamination_of_real_looking_pages(tmp_path):
             ("https://fun.example/math", everyday), ("https://zh.example/park", chinese_clean),
             ("https://forum.example/t/1", forum),
             ("https://leak.example/count", f"Warm-up\n{counting.upper()}\nGood luck"),
-            ("https://leak.example/formula", "find all integers, such that a^2 + b^2 = c^2 + d^2 and a+b+c+d = 20 HOLDS"),
+            ("https://leak.example/formula", "Intro\nfind all integers, such that\n$$a^2 + b^2 = c^2 + d^2$$\n"
+                                             "and a+b+c+d = 20 HOLDS"),  # the last line: weak n-grams only
             ("https://zh.example/leak", f"今天的题目：\n{cmath.replace('，', ', ')}\n答案明天公布。")]
     path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t}, ensure_ascii=False).encode()
                                                  for u, t in docs])
@@ -448,7 +449,8 @@ def test_decontamination_of_real_looking_pages(tmp_path):
     assert clean["https://forum.example/t/1"] == "Re: homework help\nposted by user123\nHi all, my teacher gave us this one:"
     assert clean["https://zh.example/leak"] == "今天的题目：\n答案明天公布。"
     assert clean["https://leak.example/count"] == "Warm-up\nGood luck"
-    assert stats["benchmark_rows"] == 4 and stats["benchmark_ngrams_uninformative"] > 0 and balanced(stats)
+    assert clean["https://leak.example/formula"] == "Intro"
+    assert stats["benchmark_rows"] == 4 and stats["benchmark_ngrams_weak"] > 0 and balanced(stats)
 
     # a benchmark line that cannot be read is an error: its leaks would stay in the corpus
     broken = write_lines(tmp_path / "broken.jsonl", [json.dumps({"question": gsm}).encode(), b'{"question": "cut'])
