@@ -23,7 +23,8 @@ documents_in = kept + sum(dropped by reason): bad input is skipped and counted, 
     python data_pipeline.py run --pool pool.jsonl.gz --seed-corpus seed.jsonl.gz --bench gsm8k math \
         --data-dir DATA --tokenizer runs/tok --source general=general.jsonl.gz \
         --mix math=0.56,general=0.44 --out runs/corpus
-    python data_pipeline.py <stage> --help    # classify, recall, domains, iterate, dedup, decontaminate, tokenize
+    python data_pipeline.py <stage> --help    # extract, classify, recall, domains, iterate, dedup, decontaminate,
+                                              # tokenize
 
 The tokenizer lives in tokenizer.py and is re-exported here (`from data_pipeline import Tokenizer` stays light:
 fasttext is imported only inside the functions that need it).
@@ -54,7 +55,7 @@ import numpy as np
 import regex
 from tqdm import tqdm
 
-from flags import add_flags, config_from, flag, run_cli  # noqa: F401 (flag: re-exported for toy_data.py)
+from flags import add_flags, check_ranges, config_from, flag, run_cli  # noqa: F401 (flag: for toy_data.py)
 from formats import (BENCH_TEXT_FIELDS, BENCHMARK_FILES, benchmark_rows, is_warc, read_documents, read_jsonl,
                      write_jsonl)
 from tokenizer import Tokenizer  # noqa: F401 (re-exported)
@@ -73,7 +74,7 @@ def words(text: str, symbols: bool = True) -> list[str]:
 
 
 # Decontamination's unit (§2.1's "10-gram"), chosen for real pages rather than toy ones:
-#   - a word is a run of letters, a number (digits, with one decimal point), or one CJK character: Chinese
+#   - a word is a run of letters, a run of digits, or one CJK character: Chinese
 #     and Japanese are written without spaces, so a run of them would be one "word" and a CMATH problem
 #     would never form a 10-gram; a character is the unit Chinese n-gram matching commonly uses;
 #   - text is NFKC-normalised and lowercased and punctuation and symbols are dropped, so a problem copied
@@ -84,12 +85,13 @@ def words(text: str, symbols: bool = True) -> list[str]:
 #     everyday formulas on clean pages; a copied problem still shares its many worded 10-grams, and its weak
 #     n-grams then remove the formula lines next to them (contaminated_lines).
 CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
-MATCH_WORD_RE = regex.compile(rf"[{CJK}]|\d+(?:\.\d+)?|[^\W\d_{CJK}]+")
+MATCH_WORD_RE = regex.compile(rf"[{CJK}]|\d+|[^\W\d_{CJK}]+")
 CONTENT_RE = regex.compile(rf"[{CJK}]|[^\W\d_]{{2,}}")
 
 
 def match_words(text: str) -> list[str]:
-    """The words decontamination matches on: "Tom's 3 apples cost $4.50;" -> tom s 3 apples cost 4.50."""
+    """The words decontamination matches on: "Tom's 3 apples cost $4.50;" -> tom s 3 apples cost 4 50
+    (a decimal point is punctuation too: "0.7" and "0,7" are the same words)."""
     return MATCH_WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
 
 
@@ -262,6 +264,7 @@ def extract_chunk(records: list[dict]) -> list[str | None]:
 def extract(paths, out_dir, common: Common) -> dict:
     """WARC HTML responses (and any other input) -> {url, text} pages in pages.jsonl.gz, extracted in
     `workers` processes, streaming. `run` starts with it when the pool holds WARC files."""
+    check_ranges(common)
     out, stats = Path(out_dir), StageStats("extract")
 
     def records():
@@ -367,6 +370,8 @@ def classify(seed_paths, pool_paths, out_dir, cfg: ClassifyConfig, common: Commo
     false positive (a sports forum thread in the frame of a math forum) never be corrected, and such
     pages pile up round after round. Two streaming passes, count then write the sampled examples:
     memory holds sample indices and URLs, never page texts."""
+    check_ranges(cfg)
+    check_ranges(common)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats, rng = StageStats("classify"), random.Random(common.seed)
@@ -451,6 +456,8 @@ def select_top(scores: np.ndarray, tokens: np.ndarray, min_score: float, token_b
 def recall(pool_paths, model_path, out_dir, cfg: RecallConfig, common: Common) -> dict:
     """Score every pool page (batched predict, `workers` processes), rank, keep the top: two passes,
     the first holding 12 bytes per page (score, tokens), the second writing the kept pages."""
+    check_ranges(cfg)
+    check_ranges(common)
     stats, model = StageStats("recall"), load_fasttext(model_path)
     docs = iter_documents(pool_paths, stats, common.max_chars, desc="recall: scoring")
     results = [r for _, r in parallel_map(score_chunk, chunked(docs, common.chunk), common.workers, {"model": model})]
@@ -505,6 +512,8 @@ def domains(pool_paths, collected_path, seed_paths, out_dir, cfg: DomainConfig, 
     (domain_min_collected: one recalled recipe page must not make a math domain of a recipe site), and numeric
     folders and query-string ids are read as url_parts says. math_domains.jsonl lists what was chosen, for
     review. Lines of the collected file that cannot be read are counted (collected_unreadable)."""
+    check_ranges(cfg)
+    check_ranges(common)
     out = Path(out_dir)
     stats, unread = StageStats("domains"), Counter()
     collected, seed_urls = url_set([collected_path], unread), url_set(seed_paths)
@@ -581,6 +590,9 @@ def iterate(pool_paths, seed_paths, out_dir, cfg: IterateConfig, classify_cfg: C
         step = out / f"iteration{it}"
         c = classify(seeds, pool_paths, step / "classify", classify_cfg, common, trusted=trusted)
         r = recall(pool_paths, step / "classify" / MODEL, step / "recall", recall_cfg, common)
+        if r["kept"] == 0:
+            raise ValueError(f"iteration {it}: recall collected no page (P(math) >= --min-score "
+                             f"{recall_cfg.min_score} nowhere in the pool; a lower --min-score or a larger seed helps)")
         d = domains(pool_paths, step / "recall" / COLLECTED, seeds, step / "domains", domain_cfg, common)
         collected = url_set([step / "recall" / COLLECTED])
         new = len(collected - seen)
@@ -649,6 +661,8 @@ def dedup(paths, out_dir, cfg: DedupConfig, common: Common) -> dict:
     before; the same normalised text (exact); a near-duplicate: MinHash-LSH candidates (pages sharing any
     band of their signatures) verified by estimated Jaccard >= the threshold. Memory: the URLs, text
     hashes and signatures of the kept pages. removed.jsonl says which page each removal duplicates."""
+    check_ranges(cfg)
+    check_ranges(common)
     if cfg.num_perm % cfg.bands:
         raise ValueError(f"--num-perm {cfg.num_perm} must be a multiple of --bands {cfg.bands}")
     out, stats = Path(out_dir), StageStats("dedup")
@@ -700,6 +714,9 @@ def dedup(paths, out_dir, cfg: DedupConfig, common: Common) -> dict:
 CLEAN = "clean.jsonl.gz"
 
 
+CHOICE_LABEL = re.compile(r"^\s*\(?[A-Ea-e]\)\s*")
+
+
 def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min_content: int
                     ) -> tuple[dict, dict, dict, dict]:
     """Benchmark texts to match (§2.1): every n-gram of a text of >= n words -> its source (informative ones
@@ -724,8 +741,10 @@ def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min
                      for role in bench_fields}
             counts["benchmark_rows"] += 1
             counts["benchmark_rows_without_text"] += not any(texts.values())
-            for role, text in texts.items():
-                text = " ".join(map(str, text)) if isinstance(text, list) else str(text or "")
+            # a list (AGIEval's options) gives one text per item, its choice label "(A)" left out
+            pieces = [(role, CHOICE_LABEL.sub("", str(item)) if isinstance(text, list) else str(text or ""))
+                      for role, text in texts.items() for item in (text if isinstance(text, list) else [text])]
+            for role, text in pieces:
                 tokens, source = match_words(text), f"{Path(name).name}:{ident}:{role}"
                 grams = [tokens[i:i + n] for i in range(len(tokens) - n + 1)]
                 # a text with no informative n-gram (a solution that is one line of formulas) would never be
@@ -777,12 +796,16 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
     the evaluation benchmarks is removed ... For benchmark texts that are shorter than 10 grams but have
     at least 3 grams, we employ exact matching". Removes the matching lines (or, with --remove document,
     the page; a page left empty is dropped); removed.jsonl records each removal and its source."""
+    check_ranges(cfg)
+    check_ranges(common)
     if cfg.min_words > cfg.ngram:
         raise ValueError(f"--min-words {cfg.min_words} must not exceed --ngram {cfg.ngram}")
     out, stats = Path(out_dir), StageStats("decontaminate")
     out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     ngrams, weak, short, index_counts = benchmark_index(benches, data_dir, cfg.bench_fields.split(","), cfg.ngram,
-                                                  cfg.min_words, cfg.min_content)
+                                                        cfg.min_words, cfg.min_content)
+    index_counts["index_seconds"] = round(time.perf_counter() - started, 2)
     if not ngrams and not short:
         raise ValueError(f"no benchmark text to match in {benches}")
     counts = Counter()
@@ -830,6 +853,8 @@ def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out
     after each, cut into .npy shards of shard_tokens; manifest.json holds the mixture weights
     (normalised to sum 1; the paper's 7B run: 56% math corpus, 4% AlgebraicStack, 10% arXiv, 20% code,
     10% Common Crawl) and each source's token and document counts."""
+    check_ranges(cfg)
+    check_ranges(common)
     if set(mix) != set(sources) or any(w <= 0 for w in mix.values()):
         raise ValueError(f"--mix {mix} must give a positive weight to each source {sorted(sources)}")
     out, stats = Path(out_dir), StageStats("tokenize")

@@ -303,6 +303,13 @@ def test_every_numeric_flag_is_checked_at_parse_time(command, flag_value, messag
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_configs_built_in_code_are_checked_as_the_command_line_is(tmp_path):
+    with pytest.raises(ValueError, match=r"--shard-tokens must be >= 1, got 0"):
+        dp.tokenize({}, {}, tmp_path / "tok", tmp_path / "out", dp.TokenizeConfig(shard_tokens=0), ONE)
+    with pytest.raises(ValueError, match=r"--jaccard must be <= 1.0, got 5"):
+        dp.dedup([], tmp_path / "out", dp.DedupConfig(jaccard=5.0), ONE)
+
+
 def test_a_truncated_fasttext_model_is_refused(tmp_path):
     rng = random.Random(0)
     vocab = {dp.LABEL_MATH: "integer prime sum equation root proof lemma solve".split(),
@@ -402,8 +409,36 @@ def test_benchmarks_are_found_by_name_or_path_with_a_clear_error(tmp_path):
         load_benchmark(tmp_path / "nowhere.jsonl")
 
 
+def test_decontamination_against_agieval_and_cmath_folders(tmp_path):
+    """AGIEval is a folder of one JSONL per task whose rows carry a passage and options (no gradable answer
+    field load_benchmark knows); CMATH's Chinese questions are matched by characters."""
+    (tmp_path / "agieval").mkdir()
+    (tmp_path / "cmath").mkdir()
+    options = ["(A)The committee approved the budget after a long debate", "(B)None of the council members voted"]
+    passage = "In 1998 the city council of Springfield decided to rebuild the old harbour bridge over the river."
+    (tmp_path / "agieval" / "lsat-lr.jsonl").write_text(json.dumps(
+        {"passage": passage, "question": "Which one of the following is most strongly supported?",
+         "options": options, "label": "A"}) + "\n")
+    (tmp_path / "agieval" / "sat-en.jsonl").write_text(json.dumps({"passage": None, "question": "Which choice?",
+                                                                   "options": ["(A)yes", "(B)no"]}) + "\n")
+    cmath = "学校图书馆有故事书120本，科技书比故事书少30本，科技书有多少本？"
+    (tmp_path / "cmath" / "cmath_test.jsonl").write_text(json.dumps({"id": 7, "question": cmath, "golden": "90"},
+                                                                    ensure_ascii=False) + "\n")
+    docs = [("https://exam.example/1", f"Practice set\n{passage}\nGood luck"),
+            ("https://exam.example/2", "Answer choices:\nthe committee approved the budget after a long debate!"),
+            ("https://zh.example/1", f"练习：{cmath}"), ("https://zh.example/2", "学校图书馆今天开门，欢迎同学们来看书。")]
+    path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t}, ensure_ascii=False).encode()
+                                                 for u, t in docs])
+    stats = dp.decontaminate([path], ["agieval", "cmath"], tmp_path / "out", dp.DecontamConfig(), ONE, tmp_path)
+    sources = {json.loads(line)["url"]: json.loads(line)["source"] for line in open(tmp_path / "out" / dp.REMOVED)}
+    assert sources == {"https://exam.example/1": "agieval:0:passage", "https://exam.example/2": "agieval:0:options",
+                       "https://zh.example/1": "cmath:7:question"}
+    assert stats["benchmark_rows"] == 3 and stats["dropped"] == {"contaminated_throughout": 1}  # zh/1
+    assert stats["documents_cleaned"] == 2 and balanced(stats)
+
+
 def test_match_words_split_cjk_into_characters_and_ignore_form():
-    assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == ["tom", "s", "3", "apples", "cost", "4.50", "été"]
+    assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == ["tom", "s", "3", "apples", "cost", "4", "50", "été"]
     assert dp.match_words("小明有3个苹果") == ["小", "明", "有", "3", "个", "苹", "果"]
     assert dp.match_words("ＡＢＣ　１２３") == dp.match_words("abc 123") == ["abc", "123"]  # full-width forms
     assert not dp.informative("such that a 2 b 2 c 2 d 2".split(), 3)
