@@ -163,7 +163,8 @@ def read_warc(path, stats: Counter, seen: Counter | None = None) -> Iterator[dic
 def http_page(message: bytes, stats: Counter) -> dict | None:
     """{html, charset} of an HTTP response holding a page (status 2xx, Content-Type text/html or
     application/xhtml+xml); anything else is counted by reason and gives None. Common Crawl stores payloads
-    decoded (no chunked or gzip transfer encoding left), so the payload is the page's bytes."""
+    decoded (its X-Crawler-* headers keep the original encodings); other crawlers' WARC files may hold the
+    bytes as sent, chunked and gzip- or deflate-compressed, which are undone here."""
     head, sep, payload = message.partition(b"\r\n\r\n")
     if not sep:
         head, sep, payload = message.partition(b"\n\n")
@@ -180,8 +181,33 @@ def http_page(message: bytes, stats: Counter) -> dict | None:
     if content_type and not content_type.startswith(("text/html", "application/xhtml")):
         stats["not_html"] += 1
         return None
+    try:
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            payload = dechunk(payload)
+        encoding = fields.get("content-encoding", "").lower()
+        if encoding in ("gzip", "x-gzip"):
+            payload = gzip.decompress(payload)
+        elif encoding == "deflate":
+            payload = zlib.decompress(payload, -zlib.MAX_WBITS if payload[:1] != b"\x78" else zlib.MAX_WBITS)
+    except (ValueError, EOFError, OSError, zlib.error):
+        stats["bad_http_encoding"] += 1
+        return None
     charset = re.search(r"charset=[\"']?([\w.:-]+)", content_type)
     return {"html": payload, "charset": charset.group(1) if charset else None}
+
+
+def dechunk(data: bytes) -> bytes:
+    """The body of an HTTP/1.1 chunked message: hex size line, that many bytes, CRLF, ..., a 0 size line."""
+    out, at = [], 0
+    while True:
+        end = data.index(b"\r\n", at)
+        size = int(data[at:end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[end + 2:end + 2 + size])
+        if len(out[-1]) < size:
+            raise ValueError("chunk cut short")
+        at = end + 2 + size + 2
 
 
 # ----------------------------------------------------------------------------- benchmarks

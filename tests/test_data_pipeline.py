@@ -5,6 +5,7 @@ re-computation, then the whole pipeline on a scaled-down toy world scored agains
 import gzip
 import json
 import random
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -330,11 +331,18 @@ def test_a_truncated_fasttext_model_is_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- WARC / HTML input
 
-def http_response(url: str, html: str, status="200 OK", content_type="text/html; charset=utf-8") -> bytes:
-    payload = html.encode()
-    http = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n"
+def http_response(url: str, html: str, status="200 OK", content_type="text/html; charset=utf-8",
+                  payload: bytes | None = None, headers: str = "") -> bytes:
+    payload = html.encode() if payload is None else payload
+    http = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {len(payload)}\r\n\r\n"
     return warc_record({"WARC-Type": "response", "WARC-Target-URI": url,
                         "Content-Type": "application/http; msgtype=response"}, http.encode() + payload)
+
+
+def chunks(data: bytes) -> bytes:
+    """HTTP/1.1 chunked transfer encoding, in two chunks."""
+    half = len(data) // 2
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (data[:half], data[half:])) + b"0\r\n\r\n"
 
 
 def warc_file(path: Path, records: list[bytes]) -> Path:
@@ -366,11 +374,20 @@ def test_warc_html_responses_keep_their_latex(tmp_path):
                http_response("https://zh.example.cn/a", chinese),
                http_response("https://mo.org/gone", "<html>gone</html>", status="404 Not Found"),
                http_response("https://mo.org/logo.png", "PNG", content_type="image/png"),
-               http_response("https://mo.org/empty", "<html><body></body></html>")]
+               http_response("https://mo.org/empty", "<html><body></body></html>"),
+               # as another crawler writes it: gzip-compressed, then sent in two chunks; and a broken gzip
+               http_response("https://wget.example/p", "", payload=chunks(gzip.compress(
+                   "<html><body><p>Sent in chunks: <script type='math/tex'>x_1</script></p></body></html>".encode())),
+                   headers="Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
+               http_response("https://wget.example/d", "", payload=zlib.compress(b"<p>deflated</p>"),
+                             headers="Content-Encoding: deflate\r\n"),
+               http_response("https://wget.example/bad", "", payload=b"not gzip", headers="Content-Encoding: gzip\r\n")]
     path = warc_file(tmp_path / "CC-MAIN-test.warc.gz", records)
     stats = dp.StageStats("test")
     docs = list(dp.iter_documents([path], stats, max_chars=10_000))
-    assert [d["url"] for d in docs] == ["https://mo.org/q/1", "https://zh.example.cn/a"]
+    assert [d["url"] for d in docs] == ["https://mo.org/q/1", "https://zh.example.cn/a", "https://wget.example/p",
+                                        "https://wget.example/d"]
+    assert [d["text"] for d in docs[2:]] == ["Sent in chunks: $x_1$", "deflated"]
     text = docs[0]["text"]
     for latex in ["$n = a^2 + b^2$", "$$\\sum_{k=1}^{n} k^2 = \\frac{n(n+1)(2n+1)}{6}$$",
                   "$p \\equiv 1 \\pmod 4$", "$$x^2+y^2=z^2$$", "\\(e^{i\\pi} + 1 = 0\\)", "$$\\int_0^1 x\\,dx"]:
@@ -378,11 +395,12 @@ def test_warc_html_responses_keep_their_latex(tmp_path):
     assert "p≡1(mod4)" not in text  # KaTeX's rendered copy is not kept twice
     assert "1. small cases by hand\n" in text.replace("  ", "") and "Log in" not in text and "Copyright" not in text
     assert docs[1]["text"] == "小明有3个苹果，又买了5个。他现在有几个苹果？"
-    assert stats.dropped == Counter(http_status=1, not_html=1, empty_text=1) and stats.documents_in == 5
+    assert stats.dropped == Counter(http_status=1, not_html=1, empty_text=1, bad_http_encoding=1)
+    assert stats.documents_in == 8
 
     # the extract stage (parallel) gives the same pages
     out = dp.extract([path], tmp_path / "extract", dp.Common(workers=2, chunk=1, max_chars=10_000))
-    assert read_gz(tmp_path / "extract" / dp.PAGES) == docs and balanced(out) and out["kept"] == 2
+    assert read_gz(tmp_path / "extract" / dp.PAGES) == docs and balanced(out) and out["kept"] == 4
 
 
 def test_an_input_that_yields_nothing_is_an_error_naming_it(tmp_path):
