@@ -13,8 +13,8 @@ baseline measured in the same run, right before it:
                forward for every token, for the toy and small presets; batch B against batch 1
   corpus       docs/s and MB/s of data_pipeline.py's stages on the toy world's web pool, all workers
                against 1 worker
-  webpages     (--only webpages) data_pipeline.py on real-shaped pages (calendars, lists, forum threads, MathJax HTML in WARC):
-               docs/s per core of extract, dedup and decontamination against reading the same input; with
+  webpages     (--only webpages) data_pipeline.py on real-shaped pages (calendars, lists, forum threads,
+               MathJax HTML in WARC): docs/s per core of extract, dedup and decontamination against reading the same input; with
                --data-dir, planted GSM8K/MATH leaks removed and clean pages touched
   tokenizer    BPE training (tokenizer.py) against its own pre-tokenization pass
   grpo         one GRPO step of grpo.py on a toy policy, split into its phases (fractions of the step)
@@ -291,19 +291,23 @@ MATH_SENTENCES = [
     "We have $a^2+b^2=c^2+d^2$ with $a+b+c+d={b}$, so the sum is even.",
     "By the triangle inequality, $|{v} + y| \\le |{v}| + |y|$ for all real numbers.",
     "What is the sum of the first {a} positive integers? It is $\\frac{{n(n+1)}}{{2}}$.",
-    "The probability that a fair die shows {a} is $\\frac{{1}}{{6}}$.", "Recall that $\\binom{{{b}}}{{{a}}}$ counts subsets.",
+    "The probability that a fair die shows {a} is $\\frac{{1}}{{6}}$.",
+    "Recall that $\\binom{{{b}}}{{{a}}}$ counts subsets.",
     "Suppose $f({v}) = {a}{v} + {b}$; then $f(f(1)) = {c}$.", "The roots of ${v}^2 - {a}{v} + {b} = 0$ sum to {a}.",
-    "Hence ${v} \\equiv {a} \\pmod{{{b}}}$ and the remainder is {a}.", "so the area of the triangle is {c} square units.",
+    "Hence ${v} \\equiv {a} \\pmod{{{b}}}$ and the remainder is {a}.",
+    "so the area of the triangle is {c} square units.",
     "Consider the sequence 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and its partial sums.", "Proof. Induct on ${v}$.",
 ]
 OTHER_SENTENCES = [
     "The match ended {a} to {b} after extra time.", "Preheat the oven to {c} degrees and bake for {b} minutes.",
     "Add {a} cups of flour and {a} eggs, then stir.", "Our shop is open from {a} am to {b} pm, Monday to Friday.",
-    "The council met on March {a} to discuss the new park.", "Tickets cost {b} dollars for adults and {a} for children.",
+    "The council met on March {a} to discuss the new park.",
+    "Tickets cost {b} dollars for adults and {a} for children.",
     "She has {a} apples and buys {b} more at the market.", "The train leaves at {a}:{b} from platform {a}.",
 ]
-CHINESE_SENTENCES = ["小明今天去公园玩，看见了{a}只小鸟。", "这道题的答案是{b}，请同学们检查。", "天气很好，我们一起去爬山吧。",
-                     "设${v}$为正整数，且${v}^2={b}$。", "本店营业时间为早上{a}点到晚上{b}点。"]
+CHINESE_SENTENCES = ["小明今天去公园玩，看见了{a}只小鸟。", "这道题的答案是{b}，请同学们检查。",
+                     "天气很好，我们一起去爬山吧。", "设${v}$为正整数，且${v}^2={b}$。",
+                     "本店营业时间为早上{a}点到晚上{b}点。"]
 
 
 def fill(sentence: str, rng: random.Random) -> str:

@@ -63,13 +63,14 @@ from tokenizer import Tokenizer  # noqa: F401 (re-exported)
 
 # ----------------------------------------------------------------------------- documents
 
-WORD_RE = re.compile(r"\w+|[^\w\s]")  # words and single symbols
+CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"  # scripts written without spaces: one character, one word
+WORD_RE = regex.compile(rf"[{CJK}]|[^\W{CJK}]+|[^\w\s]")  # words, CJK characters, single symbols
 
 
 def words(text: str, symbols: bool = True) -> list[str]:
-    """Lowercased words, each symbol its own token ("3+4=7." -> 3 + 4 = 7 .): the unit of the
-    classifier's input, the token budget and the dedup shingles. symbols=False: decontamination's words
-    (match_words below)."""
+    """Lowercased words, each symbol and each CJK character its own token ("3+4=7." -> 3 + 4 = 7 .): the unit
+    of the classifier's input, the token budget and the dedup shingles (a Chinese page is not one long word).
+    symbols=False: decontamination's words (match_words below)."""
     return WORD_RE.findall(text.lower()) if symbols else match_words(text)
 
 
@@ -84,7 +85,6 @@ def words(text: str, symbols: bool = True) -> list[str]:
 #     "10 11 ... 19", "such that a 2 b 2 c 2 d 2" from a^2+b^2=c^2+d^2) match calendars, numbered lists and
 #     everyday formulas on clean pages; a copied problem still shares its many worded 10-grams, and its weak
 #     n-grams then remove the formula lines next to them (contaminated_lines).
-CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 MATCH_WORD_RE = regex.compile(rf"[{CJK}]|\d+|[^\W\d_{CJK}]+")
 CONTENT_RE = regex.compile(rf"[{CJK}]|[^\W\d_]{{2,}}")
 

@@ -361,7 +361,8 @@ FORUM_THREAD = """<html><head><title>Sum of squares - Math Forum</title>
 <span class="katex"><span class="katex-mathml"><math><semantics><mrow><mi>p</mi></mrow>
 <annotation encoding="application/x-tex">p \\equiv 1 \\pmod 4</annotation></semantics></math></span>
 <span class="katex-html" aria-hidden="true"><span class="base">p≡1(mod4)</span></span></span>.</p>
-<p>See also <math display="block"><semantics><mi>x</mi><annotation encoding="application/x-tex">x^2+y^2=z^2</annotation></semantics></math>
+<p>See also <math display="block"><semantics><mi>x</mi>
+<annotation encoding="application/x-tex">x^2+y^2=z^2</annotation></semantics></math>
 and \\(e^{i\\pi} + 1 = 0\\), or $$\\int_0^1 x\\,dx = \\tfrac12$$.</p></div>
 <footer>Copyright 2024 Math Forum. All rights reserved. Terms | Privacy</footer></body></html>"""
 
@@ -444,7 +445,8 @@ def test_decontamination_against_agieval_and_cmath_folders(tmp_path):
                                                                     ensure_ascii=False) + "\n")
     docs = [("https://exam.example/1", f"Practice set\n{passage}\nGood luck"),
             ("https://exam.example/2", "Answer choices:\nthe committee approved the budget after a long debate!"),
-            ("https://zh.example/1", f"练习：{cmath}"), ("https://zh.example/2", "学校图书馆今天开门，欢迎同学们来看书。")]
+            ("https://zh.example/1", f"练习：{cmath}"),
+            ("https://zh.example/2", "学校图书馆今天开门，欢迎同学们来看书。")]
     path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t}, ensure_ascii=False).encode()
                                                  for u, t in docs])
     stats = dp.decontaminate([path], ["agieval", "cmath"], tmp_path / "out", dp.DecontamConfig(), ONE, tmp_path)
@@ -458,6 +460,7 @@ def test_decontamination_against_agieval_and_cmath_folders(tmp_path):
 def test_match_words_split_cjk_into_characters_and_ignore_form():
     assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == ["tom", "s", "3", "apples", "cost", "4", "50", "été"]
     assert dp.match_words("小明有3个苹果") == ["小", "明", "有", "3", "个", "苹", "果"]
+    assert dp.words("小明有3个苹果。") == ["小", "明", "有", "3", "个", "苹", "果", "。"]  # classifier, dedup
     assert dp.match_words("ＡＢＣ　１２３") == dp.match_words("abc 123") == ["abc", "123"]  # full-width forms
     assert not dp.informative("such that a 2 b 2 c 2 d 2".split(), 3)
     assert not dp.informative([str(i) for i in range(1, 11)], 3)
@@ -499,7 +502,8 @@ def test_decontamination_of_real_looking_pages(tmp_path):
     touched = {r["url"] for r in removed}
     assert touched == {u for u, _ in docs if "leak" in u or "forum" in u}, removed
     clean = {d["url"]: d["text"] for d in read_gz(tmp_path / "out" / dp.CLEAN)}
-    assert clean["https://forum.example/t/1"] == "Re: homework help\nposted by user123\nHi all, my teacher gave us this one:"
+    assert clean["https://forum.example/t/1"] == ("Re: homework help\nposted by user123\n"
+                                                  "Hi all, my teacher gave us this one:")
     assert clean["https://zh.example/leak"] == "今天的题目：\n答案明天公布。"
     assert clean["https://leak.example/count"] == "Warm-up\nGood luck"
     assert clean["https://leak.example/formula"] == "Intro"
