@@ -15,7 +15,7 @@ from formats import write_jsonl  # noqa: E402
 from grpo import main as grpo_main  # noqa: E402
 from hf import chat_text  # noqa: E402
 from model import Transformer  # noqa: E402
-from pretrain import cleanup_distributed  # noqa: E402
+from trainer import cleanup_distributed  # noqa: E402
 from sft import encode_example, encode_prompt, main as sft_main  # noqa: E402
 from test_hf_families_tokenizer import FAMILIES, build  # noqa: E402
 from tokenizer import Tokenizer, checkpoint_tokenizer  # noqa: E402
