@@ -10,6 +10,12 @@ model that runs, and is wrong).
 
   config.json            <-> ModelConfig            config_from_hf / config_to_hf (both RoPE spellings)
   *.safetensors (+index) <-> state dict, our names  read_hf_state_dict / save_hf (the `safetensors` package)
+  tokenizer.json         --> tokenizer.Tokenizer    load_tokenizer (normaliser and pre-tokenizer redone
+                                                    here, BPE by tiktoken; generation_config.json's stop ids)
+  chat template (Jinja)  --> prompt text, ids       chat_text / encode_chat_text (jinja2, as transformers)
+
+model.Transformer.load/save and tokenizer.Tokenizer.load hand a Hugging Face folder to this file, so every
+stage reads a released checkpoint wherever it reads one of ours.
 """
 from __future__ import annotations
 
@@ -89,8 +95,9 @@ def rope_settings(raw: dict, source) -> tuple[float, dict | None]:
         if "rope_theta" not in params:
             raise ValueError(f"{source}: rope_parameters has no rope_theta")
         theta = params.pop("rope_theta")
-        if raw.get("rope_theta", theta) != theta or raw.get("rope_scaling") not in (None, raw["rope_parameters"]):
-            raise ValueError(f"{source}: rope_parameters disagrees with the top-level rope_theta/rope_scaling")
+        if raw.get("rope_theta", theta) != theta or raw.get("rope_scaling") not in (None, raw[field]):
+            raise ValueError(f"{source}: rope_parameters disagrees with the top-level rope_theta / "
+                             f"rope_scaling")
     else:
         theta, params = raw.get("rope_theta", 10000.0), dict(raw.get("rope_scaling") or {})
     kind = params.pop("rope_type", None) or params.pop("type", None) or "default"
@@ -98,8 +105,8 @@ def rope_settings(raw: dict, source) -> tuple[float, dict | None]:
     if kind not in ROPE_KEYS:
         raise ValueError(f"{source}: {field}: rope_type {kind!r} is not supported (only {sorted(ROPE_KEYS)})")
     if set(params) != ROPE_KEYS[kind]:
-        raise ValueError(f"{source}: {field}: rope_type {kind!r} takes exactly {sorted(ROPE_KEYS[kind])}, got "
-                         f"{sorted(params)}")
+        raise ValueError(f"{source}: {field}: rope_type {kind!r} takes exactly {sorted(ROPE_KEYS[kind])}, "
+                         f"got {sorted(params)}")
     return float(theta), ({"rope_type": kind, **params} if kind != "default" else None)
 
 
@@ -257,9 +264,10 @@ def load_tokenizer(path) -> Tokenizer:
         if (path.parent / name).is_file():
             files[name] = (read_json if name.endswith(".json") else Path.read_text)(path.parent / name)
     specials = {token["content"]: token["id"] for token in added}
-    return Tokenizer(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks, specials, bos=bos, eos=eos,
-                     pad=pad, pre_tokenizer=HFPreTokenizer(spec.get("pre_tokenizer"), added, normalize),
-                     hf_files=files, add_bos=hf_add_bos(spec, config, bos),
+    pre_tokenizer = HFPreTokenizer(spec.get("pre_tokenizer"), added, normalize)
+    return Tokenizer(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks, specials, bos=bos,
+                     eos=eos, pad=pad, pre_tokenizer=pre_tokenizer, hf_files=files,
+                     add_bos=hf_add_bos(spec, config, bos),
                      stop_ids=generation_stop_ids(files.get(GENERATION_CONFIG_FILE, {}), specials, path))
 
 
@@ -283,8 +291,8 @@ def generation_stop_ids(generation_config: dict, specials: dict[str, int], path)
     stops = [] if stops is None else [stops] if isinstance(stops, int) else list(stops)
     unknown = [i for i in stops if i not in specials.values()]
     if unknown:
-        raise ValueError(f"{path.parent / GENERATION_CONFIG_FILE}: eos_token_id {unknown} is no special token of "
-                         f"{path}")
+        raise ValueError(f"{path.parent / GENERATION_CONFIG_FILE}: eos_token_id {unknown} is no special token "
+                         f"of {path}")
     return tuple(stops)
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -623,8 +631,8 @@ def encode_chat_text(tokenizer: Tokenizer, text: str) -> list[int]:
     """Ids of a rendered chat: the special tokens' texts become their ids (what transformers does to
     any text; `Tokenizer.encode` never does, as data must not forge them), the rest `encode`. No BOS is
     added: a template that wants one writes it (Llama 3's `{{ bos_token }}`)."""
-    specials = {token["content"]: token["id"] for token in tokenizer.hf_files.get(HF_FILE, {}).get("added_tokens", [])
-                if token.get("special") and token["content"]}
+    added = tokenizer.hf_files.get(HF_FILE, {}).get("added_tokens", [])
+    specials = {token["content"]: token["id"] for token in added if token.get("special") and token["content"]}
     ids, done = [], 0
     if specials:
         pattern = regex.compile("|".join(map(regex.escape, sorted(specials, key=len, reverse=True))))

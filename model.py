@@ -211,7 +211,7 @@ class Transformer(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = RMSNorm(config.d_model, config.norm_eps)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)  # untied, unless tie_embeddings
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)  # tied only if tie_embeddings
         self.register_buffer("rope_cos", torch.empty(0), persistent=False)
         self.register_buffer("rope_sin", torch.empty(0), persistent=False)
         self.init_weights()
@@ -411,8 +411,8 @@ class Transformer(nn.Module):
     @classmethod
     def load(cls, path, device="cpu", dtype=None) -> "Transformer":
         """Load a folder written by `save` (either format; a released Hugging Face folder such as
-        deepseek-ai/deepseek-math-7b-rl or Qwen/Qwen2.5-Math-1.5B works too). Built on `meta` and filled with the stored
-        tensors, memory-mapped, so a 7B model never exists twice in memory."""
+        deepseek-ai/deepseek-math-7b-rl or Qwen/Qwen2.5-Math-1.5B works too). Built on `meta` and filled
+        with the stored tensors, memory-mapped, so a 7B model never exists twice in memory."""
         config, state = read_config(path), read_state_dict(path)
         with torch.device("meta"):
             model = cls(config)

@@ -16,9 +16,10 @@ special tokens).
 
 `Tokenizer.load` also reads a Hugging Face `tokenizer.json` of byte-level BPE, such as the ones released
 with DeepSeekMath, Qwen2.5 and Llama 3 (hf.py turns it into ranks and a pre-tokenizer for this class):
-same API, same tiktoken engine. The released models were trained with BOS before every text, ours without: `add_bos` says which, and
-`encode_prompt` is where every stage turns a prompt into ids. `checkpoint_tokenizer` finds the
-tokenizer of a model folder (ours name it in config.json; a Hugging Face folder holds it).
+same API, same tiktoken engine. The released models were trained with BOS before every text, ours
+without: `add_bos` says which, and `encode_prompt` is where every stage turns a prompt into ids.
+`checkpoint_tokenizer` finds the tokenizer of a model folder (ours name it in config.json; a Hugging Face
+folder holds it).
 
     python tokenizer.py train --input corpus.jsonl.gz --vocab-size 4096 --out runs/tok
     python tokenizer.py encode --tokenizer runs/tok "What is 12 + 30?"
@@ -319,7 +320,8 @@ class Tokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         if self.hf_files:
             for filename, content in self.hf_files.items():  # JSON files, and a chat template's text
-                text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+                text = json.dumps(content, indent=2, ensure_ascii=False) + "\n" if isinstance(content, dict) \
+                    else content
                 (directory / filename).write_text(text)
             return directory
         with open(directory / RANKS_FILE, "wb") as f:
@@ -339,7 +341,7 @@ class Tokenizer:
         if file.is_file():
             config = read_json(file)
             if isinstance(config.get("model"), dict):  # Hugging Face's: {"model": {"type", "vocab", ...}}
-                from hf import load_tokenizer  # Hugging Face's formats live in hf.py (which imports this file)
+                from hf import load_tokenizer  # Hugging Face's formats live in hf.py, which imports this file
                 return load_tokenizer(file)
             if not {"name", "pattern", "special_tokens"} <= config.keys():
                 raise ValueError(f"{file} is neither a Hugging Face tokenizer.json (no \"model\") nor the "

@@ -197,3 +197,17 @@ def test_missing_or_broken_shards_are_clear_errors(tmp_path):
     (tmp_path / "one" / "config.json").write_text(json.dumps({**raw, "hidden_size": 64}))
     with pytest.raises(ValueError, match="do not match its config"):
         Transformer.load(tmp_path / "one")
+
+
+def test_tied_head_survives_a_build_on_meta():
+    """Trainers build big models on `meta`, then to_empty() + init_weights(): to_empty gives the head a
+    Parameter of its own, and init_weights ties it again (else the head would train apart from the embedding)."""
+    with torch.device("meta"):
+        model = Transformer(ModelConfig(vocab_size=61, n_layers=1, d_model=32, n_heads=4, ffn_dim=48,
+                                        max_seq_len=64, tie_embeddings=True))
+    model.to_empty(device="cpu")
+    assert model.lm_head.weight is not model.embed.weight
+    model.init_weights()
+    assert model.lm_head.weight is model.embed.weight
+    assert sum(p.numel() for p in model.parameters()) == model.num_params() < sum(
+        v.numel() for v in model.state_dict().values())
