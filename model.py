@@ -249,9 +249,11 @@ class Transformer(nn.Module):
         """Training FLOPs per token (forward + backward): 6N for the matmuls of the N non-embedding
         parameters (the embedding is a lookup) plus the attention scores and values, 12·L·d·T
         (PaLM, arXiv 2204.02311, App. B). The causal mask halves the real attention work; like
-        PaLM we count it whole so MFU figures are comparable."""
+        PaLM we count it whole so MFU figures are comparable. A tied head is the embedding matrix used as
+        a matmul too, so it counts once as such."""
         c = self.config
-        return 6 * self.num_params(non_embedding=True) + 12 * c.n_layers * c.d_model * seq_len
+        matmul_params = self.num_params(non_embedding=True) + c.tie_embeddings * self.embed.weight.numel()
+        return 6 * matmul_params + 12 * c.n_layers * c.d_model * seq_len
 
     def _check_tokens(self, tokens):
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
@@ -394,7 +396,7 @@ class Transformer(nn.Module):
         + `model.pt` (plain state dict, in the parameters' own dtype: no lossy down-cast).
         format="hf": a Hugging Face folder (LlamaForCausalLM, or Qwen2ForCausalLM with q/k/v biases;
         config.json + safetensors shards + index) that `transformers` and vLLM load (hf.save_hf).
-        `state_dict`: the tensors to write, when they are not this module's own (pretrain.export_model
+        `state_dict`: the tensors to write, when they are not this module's own (trainer.export_model
         passes the full weights gathered from FSDP shards)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)

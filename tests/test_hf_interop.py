@@ -211,3 +211,12 @@ def test_tied_head_survives_a_build_on_meta():
     assert model.lm_head.weight is model.embed.weight
     assert sum(p.numel() for p in model.parameters()) == model.num_params() < sum(
         v.numel() for v in model.state_dict().values())
+
+
+def test_a_tied_head_is_counted_in_the_flops():
+    """6N counts the matmul parameters: with a tied head the embedding matrix is one, so the tied and the
+    untied model do the same matmul work per token (PaLM App. B), while holding V·d fewer parameters."""
+    kwargs = dict(vocab_size=61, n_layers=1, d_model=32, n_heads=4, ffn_dim=48, max_seq_len=64)
+    tied, untied = (Transformer(ModelConfig(**kwargs, tie_embeddings=t)) for t in (True, False))
+    assert untied.num_params() - tied.num_params() == 61 * 32
+    assert tied.flops_per_token(64) == untied.flops_per_token(64)
