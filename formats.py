@@ -238,11 +238,11 @@ def chat_prompt(question: str, template: str = "deepseek", fmt: str | None = "co
     model's own chat template."""
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown solution format {fmt!r}; choose from {[k for k in SUFFIXES if k]}")
+    user = f"{question}\n{SUFFIXES[fmt]}" if fmt else question
     if template == "deepseek":
-        q = f"{question}\n{SUFFIXES[fmt]}" if fmt else question
-        return f"User: {q}\n\nAssistant:"
+        return f"User: {user}\n\nAssistant:"
     if template == "hf":
-        return f"{question}\n{SUFFIXES[fmt]}" if fmt else question
+        return user
     if template == "r1":
         return R1_TEMPLATE.format(prompt=question)
     raise ValueError(f"unknown chat template {template!r}; choose 'deepseek', 'r1' or 'hf'")
