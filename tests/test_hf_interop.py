@@ -99,13 +99,26 @@ HONOURED = [
     ("llama3 factors", llama3(rope_scaling={**LLAMA3_SCALING, "factor": 2.0, "high_freq_factor": 2.0})),
     ("no rope_scaling", llama3(rope_scaling=None)),
     ("head_dim", llama3(head_dim=8)),
+    ("vocab_size", qwen2(vocab_size=70)),
+    ("num_hidden_layers", qwen2(num_hidden_layers=3)),
+    ("hidden_size", llama3(hidden_size=48)),
+    ("num_attention_heads", qwen2(num_attention_heads=8, num_key_value_heads=4)),
+    ("intermediate_size", llama3(intermediate_size=40)),
+    ("max_position_embeddings", llama3(max_position_embeddings=48)),
+    ("attention_bias false", llama3(attention_bias=False)),
+    ("layer_types full", qwen2(layer_types=["full_attention", "full_attention"])),
 ]
 
 
 @pytest.mark.parametrize("name,config", HONOURED, ids=[name for name, _ in HONOURED])
 def test_each_honoured_field_matches_transformers(name, config, tmp_path):
     theirs = hf_folder(config, tmp_path)
-    assert_same_function(Transformer.load(tmp_path).eval(), theirs)
+    ours = Transformer.load(tmp_path).eval()
+    c = ours.config
+    assert (c.vocab_size, c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.ffn_dim, c.max_seq_len) == (
+        config.vocab_size, config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
+        config.num_key_value_heads, config.intermediate_size, config.max_position_embeddings)
+    assert_same_function(ours, theirs)
 
 
 REFUSED = [  # (field, value): a config.json that says so cannot load, and the error names the field
