@@ -1,4 +1,4 @@
-"""tokenizer.py reading Hugging Face `tokenizer.json` files of byte-level BPE (DeepSeek LLM's layout).
+"""hf.py reading Hugging Face `tokenizer.json` files of byte-level BPE (DeepSeek LLM's layout) for Tokenizer.
 
 The tests write their own tokenizer.json (no downloads): a small vocabulary trained below by a naive BPE
 trainer that records its merges like Hugging Face's, written with GPT-2's byte-to-character map, with
