@@ -19,12 +19,15 @@ stage reads a released checkpoint wherever it reads one of ours.
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import unicodedata
 import warnings
 from pathlib import Path
 
+import jinja2.ext
+import jinja2.sandbox
 import regex
 import torch
 from safetensors import SafetensorError, safe_open
@@ -597,11 +600,6 @@ def chat_template(tokenizer: Tokenizer) -> str:
 def compile_template(source: str):
     """transformers' environment: sandboxed, trim_blocks + lstrip_blocks, loop controls, its tojson
     (no ASCII escaping) and the raise_exception / strftime_now helpers templates call."""
-    import datetime
-
-    import jinja2.ext
-    import jinja2.sandbox
-
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
 
