@@ -59,7 +59,7 @@ def assert_same_function(ours, theirs, vocab=61):
     assert completion[0] == greedy
 
 
-@pytest.mark.parametrize("family,legacy", [("qwen2", False), ("qwen2", True), ("llama3", False), ("llama3", True)])
+@pytest.mark.parametrize("family,legacy", [(f, legacy) for f in ("qwen2", "llama3") for legacy in (False, True)])
 def test_released_families_load_with_transformers_logits_and_greedy_tokens(family, legacy, tmp_path):
     config = qwen2() if family == "qwen2" else llama3()
     theirs = hf_folder(config, tmp_path, legacy)
@@ -167,8 +167,8 @@ def test_unchanged_fields_of_real_configs_load():
                                               (True, False, {"rope_type": "linear", "factor": 2.0})])
 def test_export_loads_in_transformers_with_the_same_logits_and_tied_stays_tied(tie, bias, scaling, tmp_path):
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=61, n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, ffn_dim=48, max_seq_len=64,
-                      rope_theta=500000.0, qkv_bias=bias, tie_embeddings=tie, rope_scaling=scaling)
+    cfg = ModelConfig(vocab_size=61, n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, ffn_dim=48,
+                      max_seq_len=64, rope_theta=500000.0, qkv_bias=bias, tie_embeddings=tie, rope_scaling=scaling)
     ours = Transformer(cfg).eval()
     with torch.no_grad():
         for p in ours.parameters():
@@ -214,7 +214,8 @@ def test_missing_or_broken_shards_are_clear_errors(tmp_path):
 
 def test_tied_head_survives_a_build_on_meta():
     """Trainers build big models on `meta`, then to_empty() + init_weights(): to_empty gives the head a
-    Parameter of its own, and init_weights ties it again (else the head would train apart from the embedding)."""
+    Parameter of its own, and init_weights ties it again (else the head would train apart from the
+    embedding)."""
     with torch.device("meta"):
         model = Transformer(ModelConfig(vocab_size=61, n_layers=1, d_model=32, n_heads=4, ffn_dim=48,
                                         max_seq_len=64, tie_embeddings=True))
@@ -233,3 +234,21 @@ def test_a_tied_head_is_counted_in_the_flops():
     tied, untied = (Transformer(ModelConfig(**kwargs, tie_embeddings=t)) for t in (True, False))
     assert untied.num_params() - tied.num_params() == 61 * 32
     assert tied.flops_per_token(64) == untied.flops_per_token(64)
+
+
+def test_a_reward_model_from_a_tied_model_keeps_its_scalar_head(tmp_path):
+    """reward.RewardModel swaps the LM head for Linear(d, 1); a tied config must not tie it back to the
+    embedding (scores would silently be the logit of token 0), neither when built nor when loaded."""
+    from reward import RewardModel
+    cfg = ModelConfig(vocab_size=61, n_layers=1, d_model=32, n_heads=4, ffn_dim=48, max_seq_len=64,
+                      tie_embeddings=True, qkv_bias=True)
+    rm = RewardModel(cfg)
+    assert rm.decoder.lm_head.weight.shape == (1, 32)
+    assert rm(torch.randint(0, 61, (2, 5))).shape == (2, 5)
+    rm.save(tmp_path)
+    back = RewardModel.load(tmp_path)
+    assert back.config == cfg and back.decoder.lm_head.weight.shape == (1, 32)
+    lm_state = Transformer(cfg).state_dict()  # a tied LM's state carries lm_head.weight as an alias
+    decoder_state, fresh = RewardModel.from_lm_state(lm_state)
+    assert fresh == {"decoder.lm_head.weight", "decoder.lm_head.bias"}
+    assert "decoder.lm_head.weight" not in decoder_state
