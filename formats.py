@@ -348,12 +348,16 @@ R1_TEMPLATE = ("A conversation between User and Assistant. The user asks a quest
 def chat_prompt(question: str, template: str = "deepseek", fmt: str | None = "cot") -> str:
     """The prompt a chat model completes. DeepSeekMath: `User: {q}\\n{instruction}\\n\\nAssistant:`
     with the instruction of the solution format `fmt` (cot, pot, tool; None: no instruction); the answer
-    then follows after a space and ends with EOS. R1-Zero: the template above (it carries its own)."""
+    then follows after a space and ends with EOS. R1-Zero: the template above (it carries its own).
+    hf: the user's message alone (question and instruction), which hf.chat_text puts into a released
+    model's own chat template."""
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown solution format {fmt!r}; choose from {[k for k in SUFFIXES if k]}")
+    user = f"{question}\n{SUFFIXES[fmt]}" if fmt else question
     if template == "deepseek":
-        q = f"{question}\n{SUFFIXES[fmt]}" if fmt else question
-        return f"User: {q}\n\nAssistant:"
+        return f"User: {user}\n\nAssistant:"
+    if template == "hf":
+        return user
     if template == "r1":
         return R1_TEMPLATE.format(prompt=question)
-    raise ValueError(f"unknown chat template {template!r}; choose 'deepseek' or 'r1'")
+    raise ValueError(f"unknown chat template {template!r}; choose 'deepseek', 'r1' or 'hf'")

@@ -247,8 +247,9 @@ class GRPOConfig(RunConfig):
     out: str = flag("runs/grpo", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
     tokenizer: str | None = flag(None, "tokenizer folder (default: the one --init names, or --init itself when "
                                        "it is a Hugging Face folder)")
-    template: str = flag("deepseek", "prompt: deepseek (User/Assistant + \\boxed instruction) or r1 (R1-Zero "
-                                     "<think>/<answer>)", choices=TEMPLATES)
+    template: str = flag("deepseek", "prompt: deepseek (User/Assistant + \\boxed instruction), r1 (R1-Zero "
+                                     "<think>/<answer>) or hf (the checkpoint's own chat template)",
+                         choices=TEMPLATES)
     algo: str = flag("grpo", "Table 10: grpo; online_rft (SFT on the live policy's correct samples); rft (the "
                              "same on the start model's)", choices=ALGOS)
     reward: str = flag("rule", "rule: answer checked against the gold (DeepSeek-R1 accuracy); orm / prm: a "

@@ -72,7 +72,8 @@ class RewardModel(nn.Module):
         if kind not in KINDS:
             raise ValueError(f"reward model kind must be one of {KINDS}, got {kind!r}")
         self.config, self.kind = config, kind
-        self.decoder = Transformer(config)
+        # untied: the scalar head replaces the LM head, also of a model whose head is its embedding (Qwen2.5)
+        self.decoder = Transformer(replace(config, tie_embeddings=False))
         self.decoder.lm_head = nn.Linear(config.d_model, 1)
         self.init_weights()
 

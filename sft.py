@@ -35,13 +35,14 @@ from tqdm import tqdm
 
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
+from hf import chat_text, encode_chat_text
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
                      seed_all, setup_distributed, tears_down_distributed, train)
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 FORMATS = ("cot", "pot", "tool")
-TEMPLATES = ("deepseek", "r1")
+TEMPLATES = ("deepseek", "r1", "hf")  # hf: a released model's own chat template (hf.py)
 IGNORE = -100  # label of a position that carries no loss (model.py's cross-entropy ignores it)
 
 
@@ -59,7 +60,8 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
     whole solution as above and the final answer its last \\boxed{} content; a solution with no \\boxed{}
     answer (a PoT program, whose answer exists only once it runs) raises ValueError. A solution already
     in that format (e.g. RFT samples drawn with the R1 template) is kept as it is.
-    The leading space joins "Assistant:" and the answer as in the paper's format."""
+    The leading space joins "Assistant:" and the answer as in the paper's format (a released model's
+    template ends its prompt with a newline, and the answer follows it directly)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown solution format {fmt!r}; choose from {FORMATS}")
     text = solution.strip()
@@ -72,13 +74,16 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
         text = f"<think>\n{text}\n</think> <answer>{answer}</answer>"
     elif template not in TEMPLATES:
         raise ValueError(f"unknown chat template {template!r}; choose from {TEMPLATES}")
-    return " " + text
+    return text if template == "hf" else " " + text
 
 
 def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek", fmt: str = "cot") -> list[int]:
     """Token ids of the prompt a chat model completes (what generation starts from), with the
     instruction of the solution format (the same text evaluate.py prompts with), BOS first for models
-    trained that way (Tokenizer.encode_prompt)."""
+    trained that way (Tokenizer.encode_prompt); template "hf": the tokenizer's own chat template, which
+    writes BOS itself when the model wants one."""
+    if template == "hf":
+        return encode_chat_text(tokenizer, chat_text(tokenizer, chat_prompt(question, template, fmt)))
     return tokenizer.encode_prompt(chat_prompt(question, template, fmt))
 
 
