@@ -432,14 +432,25 @@ class Transformer(nn.Module):
         return model
 
 
-def read_config(path) -> ModelConfig:
-    """The ModelConfig of a checkpoint folder (native or Hugging Face), with a clear error when it
-    is not one."""
+def _config_json(path) -> tuple[dict, Path]:
+    """A checkpoint folder's config.json, parsed, with errors that name the file."""
     cfg_file = Path(path) / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"no model checkpoint at {path}: {cfg_file} is missing")
-    raw = json.loads(cfg_file.read_text())
-    if is_hf_folder(path):
+    try:
+        raw = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{cfg_file} is not valid JSON ({e}): a broken or truncated checkpoint") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{cfg_file} holds a {type(raw).__name__}, not a model config object")
+    return raw, cfg_file
+
+
+def read_config(path) -> ModelConfig:
+    """The ModelConfig of a checkpoint folder (native or Hugging Face), with a clear error when it
+    is not one."""
+    raw, cfg_file = _config_json(path)
+    if "model" not in raw:  # ours write {"model": ..., "tokenizer": ...}; a Hugging Face folder, its own keys
         from hf import config_from_hf
         return config_from_hf(raw, cfg_file)
     known = {f.name for f in fields(ModelConfig)}
@@ -457,15 +468,19 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     if is_hf_folder(path):
         from hf import read_hf_state_dict
         return read_hf_state_dict(path)
-    if not (path / "model.pt").is_file():
-        raise FileNotFoundError(f"{path}/model.pt is missing: not a model checkpoint folder")
-    return torch.load(path / "model.pt", map_location="cpu", mmap=True, weights_only=True)
+    weights = path / "model.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing: not a model checkpoint folder")
+    try:
+        return torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError) as e:  # empty, truncated, or not a torch file
+        raise ValueError(f"{weights} is unreadable ({type(e).__name__}: {str(e)[:200]}): a truncated or broken "
+                         f"checkpoint") from None
 
 
 def is_hf_folder(path) -> bool:
     """Ours write {"model": ..., "tokenizer": ...} into config.json; a Hugging Face folder, its own keys."""
-    cfg_file = Path(path) / "config.json"
-    return cfg_file.is_file() and "model" not in json.loads(cfg_file.read_text())
+    return (Path(path) / "config.json").is_file() and "model" not in _config_json(path)[0]
 
 
 def sample_next(logits, temperature: float, top_p: float, generator=None):

@@ -249,3 +249,21 @@ def test_chunked_logprobs_and_loss_equal_the_whole_computation(monkeypatch):
     assert torch.allclose(m.token_logprobs(full, 0.7),
                           torch.log_softmax(m(full)[0][:, :-1].float() / 0.7, -1).gather(-1, full[:, 1:, None])[..., 0],
                           atol=1e-6)
+
+
+@pytest.mark.parametrize("config, weights, message", [
+    ('{"model": {', None, "config.json is not valid JSON"),
+    (b"\xff\xfe", None, "config.json is not valid JSON"),
+    ("[1, 2]", None, "holds a list"),
+    (None, b"", "model.pt is unreadable"),
+    (None, b"PK\x03\x04 half a zip", "model.pt is unreadable"),
+])
+def test_broken_checkpoints_give_errors_naming_the_file(tmp_path, config, weights, message):
+    m = tiny()
+    m.save(tmp_path)
+    if config is not None:
+        (tmp_path / "config.json").write_bytes(config if isinstance(config, bytes) else config.encode())
+    if weights is not None:
+        (tmp_path / "model.pt").write_bytes(weights)
+    with pytest.raises(ValueError, match=message):
+        Transformer.load(tmp_path)
