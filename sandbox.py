@@ -83,7 +83,8 @@ def tasks_of(user):  # RLIMIT_NPROC counts the threads of all the user's process
 
 def capabilities():  # e.g. {"CapEff": 0x1ffffffffff, ...} from /proc/self/status
     lines = open("/proc/self/status").read().splitlines()
-    return {key: int(value, 16) for key, value in (line.split(":\t") for line in lines if line.startswith("Cap"))}
+    fields = (line.split(":\t") for line in lines if line.startswith("Cap"))
+    return {key: int(value, 16) for key, value in fields}
 
 def mount_tmpfs(target, options):
     check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NODEV_NOSUID, options.encode()))
@@ -127,7 +128,6 @@ limit(resource.RLIMIT_AS, config["memory_bytes"])
 limit(resource.RLIMIT_NPROC, config["max_processes"] + (0 if uid is not None else tasks_of(os.getuid())))
 check(libc.prctl(38, 1, 0, 0, 0))  # PR_SET_NO_NEW_PRIVS: running a setuid binary (sudo, su) grants nothing
 layers.append("rlimits")
-last_capability = int(open("/proc/sys/kernel/cap_last_cap").read())
 if uid is not None:
     try:
         private_read_only_view()
@@ -138,6 +138,7 @@ if uid is not None:
 hidden = config["private_dirs"] and "read-only-fs" not in layers
 keep = 1 << CAP_DAC_READ_SEARCH if hidden and capabilities()["CapEff"] >> CAP_DAC_READ_SEARCH & 1 else 0
 if uid is not None:
+    last_capability = int(open("/proc/sys/kernel/cap_last_cap").read())
     for capability in range(last_capability + 1):  # the bounding set: nothing can bring a capability back
         if not keep >> capability & 1:
             check(libc.prctl(24, capability, 0, 0, 0))  # PR_CAPBSET_DROP
@@ -155,7 +156,8 @@ if keep:
     layers.append("reads-any-file")
 else:
     held = capabilities()
-    if not held["CapEff"] | held["CapPrm"] | held["CapInh"] | held["CapAmb"] | (uid is not None) * held["CapBnd"]:
+    bounding = held["CapBnd"] if uid is not None else 0  # only root could empty it; no new privileges anyway
+    if not held["CapEff"] | held["CapPrm"] | held["CapInh"] | held["CapAmb"] | bounding:
         layers.append("no-capabilities")
 os.write(report, (json.dumps(layers) + "\n").encode())
 try:
@@ -176,7 +178,7 @@ class ProgramResult:
     timed_out: bool
     truncated: bool  # output passed max_output: the program was stopped there
     error: str | None  # None, "timeout", "output_limit", "memory", "signal", "exception", "sandbox"
-    confinement: tuple[str, ...] = ()  # the layers in force (see the module docstring); empty if it never started
+    confinement: tuple[str, ...] = ()  # the layers in force (see the module docstring); empty: never started
 
 
 def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_output: int = 1 << 20,
@@ -185,6 +187,9 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
 
     stdout and stderr are each kept up to `max_output` bytes; stdin is empty. The program, its
     children and everything they started are killed when it ends, times out, or prints too much.
+    memory_mb bounds each process's address space and, with "memory-total", all its processes and
+    the files in its working directory together; disk_mb bounds each file and, with "disk-limit",
+    the working directory in total.
     """
     uid = _SANDBOX_UIDS[secrets.randbelow(len(_SANDBOX_UIDS))] if os.geteuid() == 0 else None
     workdir = tempfile.mkdtemp(prefix="program-")
@@ -195,8 +200,8 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
     report_read, report_write = os.pipe()
     config = {"uid": uid, "workdir": workdir, "report_fd": report_write, "cgroup": cgroup and cgroup[0],
               "private_dirs": private_dirs, "interpreter_dirs": interpreter_dirs,
-              "cpu_seconds": math.ceil(timeout) + 1, "disk_bytes": disk_mb << 20, "memory_bytes": memory_mb << 20,
-              "max_processes": max_processes}
+              "cpu_seconds": math.ceil(timeout) + 1, "disk_bytes": disk_mb << 20,
+              "memory_bytes": memory_mb << 20, "max_processes": max_processes}
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir,
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # threads count as processes
     deadline = time.monotonic() + timeout
@@ -265,7 +270,8 @@ def _hidden_interpreter() -> tuple[list[str], list[str]]:
                 interpreter_dirs.add(path)
                 break
     # a private directory inside another is covered by the outer one's tmpfs
-    private_dirs = {path for path in private_dirs if not any(path.startswith(o + os.sep) for o in private_dirs)}
+    private_dirs = {path for path in private_dirs
+                    if not any(path.startswith(other + os.sep) for other in private_dirs)}
     return sorted(private_dirs), sorted(interpreter_dirs)
 
 

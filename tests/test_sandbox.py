@@ -174,7 +174,8 @@ import ctypes, json, os
 libc = ctypes.CDLL(None, use_errno=True)
 
 class FileHandle(ctypes.Structure):
-    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int), ("f_handle", ctypes.c_ubyte * 128)]
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                ("f_handle", ctypes.c_ubyte * 128)]
 
 def handle_of(path):
     handle, mount_id = FileHandle(128, 0), ctypes.c_int()
@@ -205,8 +206,9 @@ def modify_given_file():
     os.write(open_by_handle(handle, os.O_WRONLY), b"escaped")
 
 status = dict(line.split(":\t") for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+capabilities = [int(status[key], 16) for key in ("CapEff", "CapPrm", "CapAmb", "CapBnd")]
 print(json.dumps({"tmp": attempt(create_in_tmp), "given": attempt(modify_given_file),
-                  "capabilities": [int(status[key], 16) for key in ("CapEff", "CapPrm", "CapAmb", "CapBnd")]}))
+                  "capabilities": capabilities}))
 """
 
 
@@ -255,7 +257,8 @@ def test_hidden_interpreter_is_shown_alone():
         pytest.skip("no mount namespace here: the interpreter is read through CAP_DAC_READ_SEARCH")
     assert result.error is None and "no-capabilities" in result.confinement
     for private, seen in json.loads(result.stdout).items():
-        expected = {Path(path).relative_to(private).parts[0] for path in interpreter_dirs if path.startswith(private)}
+        expected = {Path(path).relative_to(private).parts[0]
+                    for path in interpreter_dirs if path.startswith(private + "/")}
         assert set(seen) == expected, (private, seen)
 
 
