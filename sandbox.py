@@ -140,8 +140,8 @@ keep = 1 << CAP_DAC_READ_SEARCH if hidden and capabilities()["CapEff"] >> CAP_DA
 if uid is not None:
     last_capability = int(open("/proc/sys/kernel/cap_last_cap").read())
     for capability in range(last_capability + 1):  # the bounding set: nothing can bring a capability back
-        if not keep >> capability & 1:
-            check(libc.prctl(24, capability, 0, 0, 0))  # PR_CAPBSET_DROP
+        if not keep >> capability & 1:  # fails without CAP_SETPCAP: then no "no-capabilities" below
+            libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP
     if keep:
         check(libc.prctl(8, 1, 0, 0, 0))  # PR_SET_KEEPCAPS, so that capset below has something to keep
     os.setgroups([])
