@@ -209,6 +209,12 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
         process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _CONFINE, json.dumps(config)],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    cwd=workdir, env=env, start_new_session=True, pass_fds=(report_write,))
+    except BaseException:  # e.g. out of file descriptors: a cgroup would outlive this process
+        os.close(report_read)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if cgroup:
+            _remove_memory_cgroup(*cgroup)
+        raise
     finally:
         os.close(report_write)
     oom_kills = 0

@@ -440,11 +440,11 @@ def test_as_an_ordinary_user():
     assert report["left"] == []
 
 
-@pytest.mark.skipif(not ROOT or not shutil.which("setpriv"), reason="needs root and setpriv to drop a capability")
+@pytest.mark.skipif(not ROOT or not shutil.which("setpriv"), reason="needs root and setpriv")
 def test_as_root_without_namespaces():
     """Root without CAP_SYS_ADMIN (a container's default): no mount or network namespace, and the
     other layers still hold; confinement says which."""
-    script = "import json\nfrom sandbox import run_program\nprint(json.dumps(run_program('print(6 * 7)').__dict__))"
+    script = "import json, sandbox\nprint(json.dumps(sandbox.run_program('print(6 * 7)').__dict__))"
     done = subprocess.run(["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-c", script],
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -452,6 +452,7 @@ def test_as_root_without_namespaces():
     print(f"\nas root without CAP_SYS_ADMIN: {result['confinement']}")
     assert result["stdout"] == "42\n" and result["error"] is None
     layers = set(result["confinement"])
-    assert {"rlimits", "throwaway-uid"} <= layers and not layers & {"no-network", "read-only-fs", "disk-limit"}
+    assert {"rlimits", "throwaway-uid"} <= layers
+    assert not layers & {"no-network", "read-only-fs", "disk-limit"}
     # a hidden interpreter can only be read through the capability now, and the result says so
     assert ("reads-any-file" if sandbox._hidden_interpreter()[0] else "no-capabilities") in layers
