@@ -284,27 +284,31 @@ def _hidden_interpreter() -> tuple[list[str], list[str]]:
 @functools.cache
 def _cgroup_parents() -> list[tuple[int, str]]:
     """This process's own cgroups that have a memory controller, as (cgroup version, directory)."""
-    mounts = {}
+    mounts = {}  # version -> (mount point, the cgroup shown there)
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields, _, filesystem = line.partition(" - ")
             kind, _, options = filesystem.split()[:3]
             if kind == "cgroup2" or kind == "cgroup" and "memory" in options.split(","):
-                mounts.setdefault(2 if kind == "cgroup2" else 1, fields.split()[4])
+                mounts.setdefault(2 if kind == "cgroup2" else 1, (fields.split()[4], fields.split()[3]))
     parents = []
     with open("/proc/self/cgroup") as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
             version = 2 if controllers == "" else 1 if "memory" in controllers.split(",") else None
-            if version in mounts:
-                parents.append((version, mounts[version] + path.rstrip("/")))
+            if version in mounts and (path + "/").startswith(mounts[version][1].rstrip("/") + "/"):
+                point, shown = mounts[version]
+                parents.append((version, point + path[len(shown.rstrip("/")):].rstrip("/")))
     usable = []
     for version, parent in sorted(parents, reverse=True):  # v2 first
-        if version == 2:  # its children have a memory controller only if it hands it down
-            with open(os.path.join(parent, "cgroup.subtree_control")) as f:
-                if "memory" not in f.read().split():
-                    continue
-        usable.append((version, parent))
+        try:
+            if version == 2:  # its children have a memory controller only if it hands it down
+                with open(os.path.join(parent, "cgroup.subtree_control")) as f:
+                    if "memory" not in f.read().split():
+                        continue
+            usable.append((version, parent))
+        except OSError:
+            pass  # not where mountinfo says (e.g. another cgroup namespace)
     return usable
 
 
@@ -327,7 +331,7 @@ def _make_memory_cgroup(limit_bytes: int) -> tuple[str, int] | None:
                     f.write(str(swap_bytes))
             return path, version
         except OSError:
-            os.rmdir(path)  # e.g. v2 without memory in the parent's subtree_control: no memory.max
+            os.rmdir(path)  # e.g. not allowed to set limits there
     return None
 
 
