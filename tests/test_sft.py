@@ -385,7 +385,7 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
 
 
 def test_toy_sft_raises_the_toy_benchmark_accuracy_of_a_pretrained_model(tmp_path):
-    """The issue's end-to-end claim, through each stage's real entry point as toy.sh runs them: a toy
+    """The end-to-end claim, through each stage's real entry point as toy.sh runs them: a toy
     world, a BPE tokenizer on its seed and general text, token shards, a 2-layer model pre-trained on them
     for 30 steps, then SFT on the world's sft.jsonl. The world is an easy one (one step,
     + and - of numbers up to 5, results up to 10) so that seconds of SFT suffice. Greedy zero-shot chat
