@@ -143,8 +143,8 @@ _UNIT_NAMES = ("dollars? cents? units? square sq cubic cm mm km meters? metres? 
                "yards? yd miles? mph hours? hrs? minutes? mins? seconds? secs? days? weeks? months? years? "
                "degrees? pounds? lbs? ounces? oz grams? gm kg liters? litres? ml gallons? cups?").split()
 _UNIT_WORDS = re.compile(r"(?<=[\d}])\s+(?:%s)(?:\s+(?:%s))*\.?$" % (("|".join(_UNIT_NAMES),) * 2))
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_SPACED_THOUSANDS = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")  # 118 000
+_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")  # 1,000 (0,100 is a list)
+_SPACED_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")  # 118 000
 _VARIABLE_PREFIX = re.compile(r"(?:[a-zA-Z]|\\[a-zA-Z]+)\s*(?:=|\\in)\s*(.+)", re.DOTALL)
 
 
@@ -374,9 +374,18 @@ def _close(x: Fraction | complex, y: Fraction | complex, places_x: int | None, p
             return False
         return _within(x, y, None, _FLOAT_NOISE)
     decimal, places, value = (x, places_x, y) if places_x is not None else (y, places_y, x)
-    if isinstance(value, Fraction) and (value * 10 ** places).denominator == 1:
-        return False  # the value can be written with these places: only it is right (100.51 is not 201/2)
+    if isinstance(value, Fraction) and _terminates(value):
+        return False  # the value has a decimal of its own: only that one is right (100.51 is not 201/2)
     return _within(value, decimal, 10.0 ** -places, rel_tol)
+
+
+def _terminates(q: Fraction) -> bool:
+    """Whether q has a finite decimal (its denominator is 2^a 5^b)."""
+    d = q.denominator
+    d //= d & -d  # the factors 2
+    while d % 5 == 0:
+        d //= 5
+    return d == 1
 
 
 def _within(value: Fraction | complex, other: Fraction | complex, absolute: float | None, relative: float) -> bool:
