@@ -208,8 +208,9 @@ def _inequality_as_interval(s: str) -> str:
 
 
 def _text_or_unit(m: re.Match) -> str:
-    """`\\text{…}` right after a quantity and ending the answer (or a list item) is a unit: dropped, with its
-    ^2 (`5\\text{ cm}^2`). Anywhere else it is words of the answer: `5 \\text{ or } 6` stays `5 or 6`, never 56."""
+    """`\\text{…}` right after a quantity and ending the answer (or a list item) is a unit: dropped, with
+    its ^2 (`5\\text{ cm}^2`). Anywhere else it is words of the answer: `5 \\text{ or } 6` stays `5 or 6`,
+    never 56."""
     content = m.group(2).strip()
     if content in ("and", ", and"):
         return " and "  # a list: normalise_answer turns "and" into a comma
@@ -388,7 +389,8 @@ def _terminates(q: Fraction) -> bool:
     return d == 1
 
 
-def _within(value: Fraction | complex, other: Fraction | complex, absolute: float | None, relative: float) -> bool:
+def _within(value: Fraction | complex, other: Fraction | complex, absolute: float | None,
+            relative: float) -> bool:
     """|value - other| below `absolute` (None: no bound) and within `relative` of |value| (or of 1e-6 near 0)."""
     try:
         x, y = complex(value), complex(other)

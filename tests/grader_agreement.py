@@ -33,7 +33,10 @@ def decimal_of(answer: str) -> str | None:
     match = re.fullmatch(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}|(-?\d+)", answer.strip())
     if not match:
         return None
-    value = Fraction(int(match[4])) if match[4] else Fraction(int(match[2]), int(match[3])) * (-1 if match[1] else 1)
+    if match[4]:
+        value = Fraction(int(match[4]))
+    else:
+        value = Fraction(int(match[2]), int(match[3])) * (-1 if match[1] else 1)
     for places in range(7):
         if (value * 10 ** places).denominator == 1:
             return f"{float(value):.{places}f}" if places else f"{value.numerator}.0"
@@ -55,8 +58,9 @@ def rewrites(answer: str) -> list[str]:
 
 
 def labelled_pairs(answers: dict[str, list[str]], other_pairs: int, seed: int = 0) -> list[tuple[str, str, str]]:
-    """(set, pred, gold): every distinct answer against itself and its rewrites, and `other_pairs` pairs of different problems'
-    answers (pairs whose text agrees after trivial clean-up are the same answer, and are left out)."""
+    """(set, pred, gold): every distinct answer against itself and its rewrites, and `other_pairs` pairs of
+    different problems' answers (pairs whose text agrees after trivial clean-up are the same answer, and are
+    left out)."""
     pairs = list(dict.fromkeys((f"{name}: same answer, other form", form, gold) for name, golds in answers.items()
                                for gold in golds for form in [gold] + rewrites(gold)))  # distinct pairs
     pool = [gold for golds in answers.values() for gold in golds]
@@ -91,7 +95,8 @@ def outcome(ours: bool, theirs: bool) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder with gsm8k/ and math/ (see the docstring)")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="folder with gsm8k/ and math/ (see the docstring)")
     parser.add_argument("--other-pairs", type=int, default=10_000, help="pairs of different problems' answers")
     args = parser.parse_args(argv)
     started = time.time()

@@ -51,7 +51,8 @@ def forms(q: Fraction) -> list[str]:
                 f"x = {q.numerator}", f"{q.numerator}^{{1}}"]
     decimal = decimal_text(q)
     if decimal is not None:
-        out += [decimal, decimal + ("00" if "." in decimal else ".00"), f"{decimal_text(q * 100)}\\%", f"{decimal}\\text{{ km}}"]
+        out += [decimal, decimal + ("00" if "." in decimal else ".00"), f"{decimal_text(q * 100)}\\%",
+                f"{decimal}\\text{{ km}}"]
     return out
 
 
