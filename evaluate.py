@@ -12,7 +12,8 @@ The paper's protocol, and where each piece lives below:
     appended as an ```output block, at most 2 rounds of 10 s;
   - greedy decoding and at most 1024 new tokens; with n samples per question at a temperature, pass@k
     and maj@k over k (Fig. 7: RL raises Maj@K, not Pass@K).
-Answers are extracted and compared by reward.py (extract_answer, math_equal), the grader GRPO uses.
+Answers are extracted and compared by reward.py (extract_answer, math_equal), the grader GRPO uses;
+`--scoring deepseek` reads and compares them by the rules of DeepSeek's own evaluation scripts instead.
 
 Read top to bottom: metrics -> prompts -> generation -> one evaluation (`evaluate`) -> report files ->
 the command line.

@@ -168,7 +168,7 @@ def normalise_answer(s: str) -> str:
     s = s.strip().rstrip(".,; ")
     s = _UNIT_WORDS.sub("", s)  # "18 dollars" -> "18"
     prefix = _VARIABLE_PREFIX.fullmatch(s)
-    if prefix and s.count("=") <= 1:  # "x = 3" -> "3"
+    if prefix and s.count("=") <= 1 and not re.search(r"[<>]", prefix.group(1)):  # "x = 3" -> "3"
         s = prefix.group(1)
     if _SPACED_THOUSANDS.fullmatch(s):
         s = s.replace(" ", "")
