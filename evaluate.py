@@ -12,7 +12,8 @@ The paper's protocol, and where each piece lives below:
     appended as an ```output block, at most 2 rounds of 10 s;
   - greedy decoding and at most 1024 new tokens; with n samples per question at a temperature, pass@k
     and maj@k over k (Fig. 7: RL raises Maj@K, not Pass@K).
-Answers are extracted and compared by reward.py (extract_answer, math_equal), the grader GRPO uses.
+Answers are extracted and compared by reward.py (extract_answer, math_equal), the grader GRPO uses;
+`--scoring deepseek` reads and compares them by the rules of DeepSeek's own evaluation scripts instead.
 
 Read top to bottom: metrics -> prompts -> generation -> one evaluation (`evaluate`) -> report files ->
 the command line.
@@ -238,6 +239,72 @@ def load_shot_pool(path) -> list[dict]:
     return [{**r, "program": programs.get(r["question"])} for r in load_benchmark(path)]
 
 
+# ----------------------------------------------------------------------------- scoring
+
+SCORINGS = ("default", "deepseek")
+
+
+def stated_answer(text: str, cfg: "EvalConfig") -> str | None:
+    """The answer a completion gives, read by cfg.scoring's rules."""
+    if cfg.scoring == "deepseek":
+        return deepseek_answer(text, cfg.mode, cfg.style)
+    return extract_answer(text, cfg.last_number_fallback)
+
+
+def is_correct(answer: str | None, gold: str, scoring: str) -> bool:
+    return deepseek_equal(answer, gold) if scoring == "deepseek" else math_equal(answer, gold)
+
+
+def deepseek_answer(text: str, mode: str, style: str) -> str | None:
+    """The answer as DeepSeek's own evaluation scripts read it (the DeepSeek-Math repository's
+    evaluation/data_processing/answer_extraction.py), the rules behind the paper's tables:
+      - base models on GSM8K (few-shot): the text up to the next "Q: ", then its LAST NUMBER, whatever the
+        completion says it is; `-?\\d+\\.?\\d*` with no thousands commas, so "1,000" is read as "000";
+      - base models on MATH: the text up to the next "Problem:", then as below;
+      - otherwise: "final answer is $…$. I hope", else the last \\boxed{}, else what follows the last
+        "he answer is", else the last number (commas removed)."""
+    if mode == "base" and style == "gsm8k":
+        numbers = re.findall(r"-?\d+\.?\d*", text.split("Q: ", 1)[0])
+        return numbers[-1] if numbers else None
+    if mode == "base" and style == "math":
+        text = text.split("Problem:", 1)[0]
+    if "final answer is $" in text and "$. I hope" in text:
+        answer = text.split("final answer is $", 1)[1].split("$. I hope", 1)[0]
+    elif "boxed" in text:
+        answer = extract_answer(text[text.rfind("\\boxed"):])  # the last box
+    elif "he answer is" in text:
+        answer = text.split("he answer is")[-1].strip().split("\n")[0].lstrip(":").rstrip(".")
+    else:
+        numbers = re.findall(r"-?\d*\.?\d+", text.replace(",", ""))
+        answer = numbers[-1] if numbers else None
+    return (answer.strip() or None) if answer else None
+
+
+def deepseek_equal(answer: str | None, gold: str) -> bool:
+    """DeepSeek's comparison (evaluation/eval/eval_utils.py, math_equal): two numbers are equal within an
+    ABSOLUTE 1e-3, and the reference also counts read as a percentage either way (gold/100, gold, gold*100: 5000
+    and 0.5 are both right for 50); anything else goes to their sympy check, for which grader.math_equal
+    stands in here (no sympy at run time)."""
+    if not answer:
+        return False
+    pred, ref = _deepseek_number(answer), _deepseek_number(gold)
+    if pred is not None and ref is not None:
+        return any(math.isclose(reading, pred, abs_tol=1e-3) for reading in (ref / 100, ref, ref * 100))
+    return answer.strip() == gold.strip() or math_equal(answer, gold)
+
+
+def _deepseek_number(text: str) -> float | None:
+    """A plain number ("1,234.5", "50%", "50\\%" as 0.5), as their parse_digits reads it, else None."""
+    text = text.strip().replace(",", "")
+    percent = text.endswith("%")
+    text = text.rstrip("%").rstrip("\\")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value / 100 if percent else value if math.isfinite(value) else None
+
+
 # ----------------------------------------------------------------------------- configuration
 
 @dataclass
@@ -256,6 +323,7 @@ class EvalConfig:
     add_bos: bool | None = None      # prepend BOS; None: as the tokenizer says (Tokenizer.add_bos: the
                                      # released DeepSeek models expect it, ours train without)
     last_number_fallback: bool = False  # no stated answer -> the completion's last number
+    scoring: str = "default"         # default: grader.py; deepseek: DeepSeek's evaluation scripts' rules
     program_timeout: float = 10.0    # seconds per program run (pot, tool)
     tool_rounds: int = 2
     out: str | None = None           # write results.json, samples.jsonl, summary.md, curves.png here
@@ -267,6 +335,8 @@ class EvalConfig:
         """A copy with the defaults filled in, checked; raises ValueError on contradictory settings."""
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose from {MODES}")
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"unknown --scoring {self.scoring!r}; choose from {SCORINGS}")
         if self.style not in DEFAULT_SHOTS:
             raise ValueError(f"unknown prompt style {self.style!r}; choose from {sorted(DEFAULT_SHOTS)}")
         shots = self.shots if self.shots is not None else (DEFAULT_SHOTS[self.style] if self.mode == "base" else 0)
@@ -432,14 +502,14 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
         runs = run_programs([program_of(text) for text, _, _ in outs], cfg.program_timeout)
         answers = [program_answer(r) for r in runs]
     else:
-        answers = [extract_answer(text, cfg.last_number_fallback) for text, _, _ in outs]
+        answers = [stated_answer(text, cfg) for text, _, _ in outs]
 
     rows = {i: {"index": i, "id": records[i]["id"], "level": records[i].get("level"), "type": records[i].get("type"),
                 "question": records[i]["question"], "gold": records[i]["answer"], "prompt": prompts[i],
                 "samples": []} for i in mine}
     for (i, _), (text, finish, n_new), answer in zip(jobs, outs, answers):
         rows[i]["samples"].append({"completion": text, "answer": answer,
-                                   "correct": math_equal(answer, records[i]["answer"]),
+                                   "correct": is_correct(answer, records[i]["answer"], cfg.scoring),
                                    "finish": finish, "tokens": n_new})
     seconds = time.time() - started
     if world > 1:
@@ -473,7 +543,8 @@ def compute_metrics(rows: Sequence[dict], cfg: EvalConfig, seconds: float = 0.0)
         "label": cfg.label, "questions": len(rows), "samples": len(samples), "accuracy": acc, "accuracy_se": se,
         "pass_at_k": {str(k): sum(pass_at_k(n, c, k) for c in n_correct) / max(len(rows), 1)
                       for k in cfg.k_list},
-        "maj_at_k": {str(k): sum(math_equal(majority_vote([s["answer"] for s in row["samples"][:k]]), row["gold"])
+        "maj_at_k": {str(k): sum(is_correct(majority_vote([s["answer"] for s in row["samples"][:k]]), row["gold"],
+                                            cfg.scoring)
                                  for row in rows) / max(len(rows), 1) for k in cfg.k_list},
         "by_level": breakdown(rows, per_question, "level"), "by_type": breakdown(rows, per_question, "type"),
         "counts": dict(sorted(counts.items())), "generated_tokens": tokens,
@@ -662,6 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bos", action=argparse.BooleanOptionalAction, help="prepend BOS to every prompt, or not "
                    "(default: as the tokenizer says: yes for the released DeepSeek models, no for ours)")
     p.add_argument("--last-number-fallback", action="store_true", help="no stated answer: take the last number")
+    p.add_argument("--scoring", choices=SCORINGS, default="default", help="default: grader.py's answer "
+                   "checking; deepseek: the rules of DeepSeek's evaluation scripts (base GSM8K: the last number; "
+                   "numbers within 1e-3 absolute, a reference also right x100 or /100), to compare with the paper")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per program run (pot, tool)")
     p.add_argument("--tool-rounds", type=int, default=2, help="code executions per tool-integrated answer")
     p.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp32"),
@@ -696,6 +770,7 @@ def main(argv=None) -> dict | None:
                              k_list=args.k_list, temperature=args.temperature, top_p=args.top_p,
                              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
                              add_bos=args.bos, last_number_fallback=args.last_number_fallback,
+                             scoring=args.scoring,
                              program_timeout=args.timeout, tool_rounds=args.tool_rounds, out=args.out,
                              label=f"{model_path.name} on {Path(str(args.benchmark)).name} ({args.split})",
                              progress=not args.no_progress,

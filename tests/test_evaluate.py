@@ -393,3 +393,52 @@ def test_prompt_style_from_name_path_or_records():
     assert ev.guess_style("downloads/gsm8k_test.jsonl", [toy_row]) == "gsm8k"
     assert ev.guess_style("x/test.jsonl", [math_row]) == "math" and ev.guess_style("x.jsonl", [gsm_row]) == "gsm8k"
     assert ev.guess_style("x.jsonl", [toy_row]) == "toy"
+
+
+# ----------------------------------------------------------------------------- DeepSeek-compatible scoring
+
+def test_deepseek_scoring_reads_and_compares_as_their_scripts_do():
+    """Hand-derived from the rules of DeepSeek's evaluation scripts (deepseek_answer's docstring)."""
+    gsm_base = " She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = $18 a day. The answer is 18.\n\n\nQ: 7 cats"
+    assert ev.deepseek_answer(gsm_base, "base", "gsm8k") == "18."         # cut at the next "Q: ", last number
+    assert ev.deepseek_answer("The answer is 18 dollars, not 20", "base", "gsm8k") == "20"  # the last number
+    assert ev.deepseek_answer("in total 1,000", "base", "gsm8k") == "000"  # their regex splits at commas
+    assert ev.deepseek_answer("x = 1\nThe final answer is $\\frac{3}{4}$. I hope it is correct.\n\nProblem: 9",
+                              "base", "math") == "\\frac{3}{4}"
+    assert ev.deepseek_answer("so \\boxed{2} and \\boxed{\\frac{1}{2}} then 7", "chat", "math") == "\\frac{1}{2}"
+    assert ev.deepseek_answer("The answer is: 12.\nmore", "chat", "gsm8k") == "12"
+    assert ev.deepseek_answer("we get 1,250 and then 3.5", "chat", "gsm8k") == "3.5"
+    assert ev.deepseek_answer("no numbers", "chat", "gsm8k") is None
+    # Numbers: within 1e-3 absolute, and the reference read as a percentage either way.
+    assert ev.deepseek_equal("18.", "18") and ev.deepseek_equal("18.0005", "18")
+    assert not ev.deepseek_equal("18.002", "18")
+    assert ev.deepseek_equal("5000", "50") and ev.deepseek_equal("0.5", "50") and not ev.deepseek_equal("5", "50")
+    assert ev.deepseek_equal("50\\%", "0.5") and ev.deepseek_equal("1,000", "1000")
+    assert not ev.deepseek_equal("000", "1000") and not ev.deepseek_equal(None, "5")
+    assert ev.deepseek_equal("\\frac{1}{2}", "0.5")  # not plain numbers: grader.math_equal stands in for sympy
+    # The default grader disagrees where DeepSeek is lenient.
+    assert not ev.math_equal("5000", "50") and not ev.math_equal("18.0005", "18")
+
+
+def test_scoring_flag_selects_the_rules_end_to_end(tmp_path):
+    """The same completions scored both ways through evaluate(): base GSM8K with a stated answer followed by
+    another number (DeepSeek reads the last number), and an answer 100x smaller than the reference (DeepSeek
+    accepts it)."""
+    records = [{"id": f"g{i}", "question": q, "answer": a, "solution": "", "level": None, "type": None}
+               for i, (q, a) in enumerate([("How many eggs?", "9"), ("What percent?", "50"), ("Sum?", "7")])]
+    replies = {"How many eggs?": " 16 - 7 = 9. The answer is 9. Check: 16 - 9 = 7.",
+               "What percent?": " It is 0.5 of them. The answer is 0.5.",
+               "Sum?": " 3 + 4 = 7. The answer is 7."}
+    model = OracleModel(lambda prompt: replies[last_question(prompt, "gsm8k")])
+    correct = {}
+    for scoring in ev.SCORINGS:
+        ev.evaluate(model, CharTokenizer(), records, ev.EvalConfig(mode="base", style="gsm8k", shots=1,
+                    scoring=scoring, progress=False, out=str(tmp_path / scoring)))
+        rows = [json.loads(line) for line in (tmp_path / scoring / "samples.jsonl").open()]
+        correct[scoring] = [row["samples"][0]["correct"] for row in rows]
+        assert json.loads((tmp_path / scoring / "results.json").read_text())["config"]["scoring"] == scoring
+    assert correct == {"default": [True, False, True], "deepseek": [False, True, True]}
+    with pytest.raises(ValueError, match="scoring"):
+        ev.EvalConfig(scoring="sympy").resolved()
+    with pytest.raises(SystemExit):
+        ev.build_parser().parse_args(["--model-path", "m", "--benchmark", "gsm8k", "--out", "o", "--scoring", "x"])
