@@ -256,8 +256,8 @@ class GRPOConfig(RunConfig):
                                "learned outcome / process model", choices=REWARDS)
     format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the rule "
                                       "reward")
-    language_reward: float = flag(0.0, "DeepSeek-R1 §2.3.2: add WEIGHT × the chain of thought's share of --language "
-                                       "words to the rule reward (r1.py; R1: weight 1)", min=0.0)
+    language_reward: float = flag(0.0, "DeepSeek-R1 §2.3.2: add WEIGHT × the chain of thought's share of "
+                                       "--language words to the rule reward (r1.py; R1: weight 1)", min=0.0)
     language: str = flag("en", "target language of --language-reward", choices=("en", "zh"))
     reward_model: str | None = flag(None, "ORM / PRM checkpoint folder for --reward orm|prm")
     # Algorithm 1

@@ -56,6 +56,7 @@ LANGUAGES = ("en", "zh")
 _MATH = re.compile(r"\$\$.*?\$\$|\$.*?\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
 _IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_IDEOGRAPH}]|[^\W\d_{_IDEOGRAPH}]{{2,}}")
+_ONE_IDEOGRAPH = re.compile(f"[{_IDEOGRAPH}]")
 
 
 def words(text: str) -> list[str]:
@@ -65,7 +66,7 @@ def words(text: str) -> list[str]:
 
 def word_language(word: str) -> str:
     """"zh" (a CJK ideograph), "en" (ASCII letters) or "other"."""
-    if re.fullmatch(f"[{_IDEOGRAPH}]", word):
+    if _ONE_IDEOGRAPH.fullmatch(word):
         return "zh"
     return "en" if word.isascii() else "other"
 
@@ -238,7 +239,8 @@ def write_outputs(out, name: str, records: list[dict], stats: Counter) -> Path:
 @dataclass
 class RejectConfig(SampleConfig, FilterConfig):
     """`r1.py reject`: k samples per question from the RL checkpoint, R1's filters, non-reasoning data mixed in."""
-    template: str = flag("think", "chat template of the prompts (think: the cold-start model's)", choices=TEMPLATES)
+    template: str = flag("think", "chat template of the prompts (think: the cold-start model's)",
+                         choices=TEMPLATES)
     non_reasoning: str | None = flag(None, "non-reasoning SFT records {question, solution} to mix in")
     non_reasoning_ratio: float = flag(1 / 3, "non-reasoning records per kept sample (R1: 200K / 600K)", min=0.0)
 
@@ -310,7 +312,7 @@ def few_shot_prompt(shots: list[tuple[str, str, str]], question: str) -> str:
 
 @dataclass
 class ColdStartConfig(FilterConfig):
-    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting of a model, or both."""
+    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting a model, or both."""
     zero_outputs: str | None = flag(None, "R1-Zero outputs, JSONL {question, answer, completion}")
     model_path: str | None = flag(None, "model to prompt few-shot (with --data and --shots)")
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
@@ -338,6 +340,7 @@ def cold_start_few_shot(model, tokenizer: Tokenizer, problems: list[dict], shots
     kept_format = []
     for group in samples:
         formatted = [(text, finished) for text, finished in group if READABLE.fullmatch(text)]
+        stats["samples"] += len(group) - len(formatted)  # keep_samples counts the others
         stats["dropped_unformatted"] += len(group) - len(formatted)
         kept_format.append(formatted)
     return keep_samples([p for p, _ in usable], kept_format, cfg, stats)
@@ -356,7 +359,8 @@ def run_cold_start(cfg: ColdStartConfig) -> Counter:
         if len(shots) < cfg.n_shots:
             raise ValueError(f"{cfg.shots}: {len(shots)} readable records, --n-shots {cfg.n_shots} needed")
         model, tokenizer = load_sampler(cfg)
-        records += cold_start_few_shot(model, tokenizer, load_benchmark(cfg.data, stats=stats), shots, cfg, stats)
+        problems = load_benchmark(cfg.data, stats=stats)
+        records += cold_start_few_shot(model, tokenizer, problems, shots, cfg, stats)
     write_outputs(cfg.out, "cold_start.jsonl", records, stats)
     return stats
 
@@ -382,7 +386,7 @@ def distill_records(path, student: Tokenizer, stats: Counter) -> list[dict]:
         for name in rec.keys() - {"question", "solution", "format"}:
             stats[f"fields_dropped_{name}"] += 1
         question, solution, fmt = rec.get("question"), rec.get("solution"), rec.get("format", "cot")
-        if not (isinstance(question, str) and isinstance(solution, str) and question.strip() and solution.strip()):
+        if not all(isinstance(text, str) and text.strip() for text in (question, solution)):
             stats["no_question_or_solution"] += 1
         elif fmt not in FORMATS:
             stats["unknown_format"] += 1
@@ -398,7 +402,7 @@ def run_distill(cfg: DistillConfig) -> Counter:
     stats = Counter()
     student = Tokenizer.load(checkpoint_tokenizer(cfg.student, cfg.student_tokenizer))
     path = write_outputs(cfg.out, "distill.jsonl", distill_records(cfg.samples, student, stats), stats)
-    # §2.4: SFT only, no RL; R1's students train 2 epochs of the 800K samples (the settings are sft.py's).
+    # §2.4: the students get SFT on the 800K curated samples and no RL (R1 itself, §2.3.3: two epochs of them).
     print(f"train the student: python sft.py train --init {cfg.student} --data {path} --template think")
     return stats
 

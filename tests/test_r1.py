@@ -138,14 +138,14 @@ def test_think_template_trains_the_readable_format_after_deepseeks_prompt():
 
 def test_cold_start_from_r1_zero_outputs_keeps_the_readable_correct_ones(tmp_path):
     zero = tmp_path / "zero.jsonl"
-    write_jsonl(zero, [
-        {"question": "3 + 4?", "answer": "7", "completion": "<think>We add three and four.</think> <answer>7</answer>"},
-        {"question": "3 + 4?", "answer": "7", "completion": "We add. <answer>7</answer>"},           # unformatted
-        {"question": "3 + 4?", "answer": "7", "completion": "<think>We add.</think> <answer>8</answer>"},  # wrong
-        {"question": "3 + 4?", "answer": "7", "completion": "<think>我们 add</think> <answer>7</answer>"},  # mixed
-        {"question": "", "answer": "7", "completion": "<think>a</think> <answer>7</answer>"},
-        {"question": "2 + 2?", "answer": "", "completion": "<think>a</think> <answer>4</answer>"},
-    ])
+    def output(completion, question="3 + 4?", answer="7"):
+        return {"question": question, "answer": answer, "completion": completion}
+    write_jsonl(zero, [output("<think>We add three and four.</think> <answer>7</answer>"),
+                       output("We add. <answer>7</answer>"),                      # unformatted
+                       output("<think>We add.</think> <answer>8</answer>"),       # wrong
+                       output("<think>我们 add</think> <answer>7</answer>"),      # mixed languages
+                       output("<think>a</think> <answer>7</answer>", question=""),
+                       output("<think>a</think> <answer>4</answer>", answer="")])
     stats = Counter()
     records = r1.cold_start_from_zero(zero, FILTERS, stats)
     assert records == [{"question": "3 + 4?", "format": "cot", "solution":
@@ -174,7 +174,8 @@ def checkpoint(tmp_path_factory):
     Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layers=1, d_model=32, n_heads=2, ffn_dim=64,
                             max_seq_len=128)).save(root / "model", tokenizer=str(root / "tok"))
     write_jsonl(root / "rl.jsonl", [{"question": f"What is {a} + 1?", "answer": str(a + 1)} for a in range(3)]
-                + [{"question": "What is nothing?", "answer": ""}, {"question": "Unbalanced?", "answer": "\\frac{1"}])
+                + [{"question": "What is nothing?", "answer": ""},
+                   {"question": "Unbalanced?", "answer": "\\frac{1"}])
     return root
 
 
