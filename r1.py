@@ -185,14 +185,21 @@ def sample_texts(model, tokenizer: Tokenizer, prompts: list[list[int]], k: int, 
     return [out[i * k:(i + 1) * k] for i in range(len(prompts))]
 
 
+def gradable(answer) -> bool:
+    """Whether the grader accepts `answer` as a gold answer (it raises on an empty or unbalanced one)."""
+    try:
+        accuracy_reward("", str(answer or ""))
+    except ValueError:
+        return False
+    return True
+
+
 def usable_problems(problems: list[dict], tokenizer: Tokenizer, prompt_of, max_seq_len: int, stats: Counter):
     """(problem, prompt ids) for the problems worth sampling; counted: problems_bad_gold (the grader
     refuses the gold answer), problems_prompt_too_long (no room left to answer)."""
     usable = []
     for problem in problems:
-        try:
-            accuracy_reward("", str(problem.get("answer") or ""))
-        except ValueError:
+        if not gradable(problem.get("answer")):
             stats["problems_bad_gold"] += 1
             continue
         prompt = prompt_of(problem)
@@ -206,10 +213,9 @@ def usable_problems(problems: list[dict], tokenizer: Tokenizer, prompt_of, max_s
 @dataclass
 class SampleConfig:
     """Sampling from a checkpoint (§2.3.3 does not give R1's settings; R1's evaluation samples at 0.6)."""
-    model_path: str | None = flag(None, "checkpoint to sample from, ours or a Hugging Face folder",
-                                  required=True)
+    model_path: str | None = flag(None, "checkpoint to sample from, ours or a Hugging Face folder")
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
-    data: str | None = flag(None, "questions {question, answer}: JSONL, or a benchmark name", required=True)
+    data: str | None = flag(None, "questions {question, answer}: JSONL, or a benchmark name")
     k: int = flag(16, "samples per question", min=1)
     temperature: float = flag(0.6, "sampling temperature", min=0.0, above=True)
     top_p: float = flag(0.95, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
@@ -239,6 +245,9 @@ def write_outputs(out, name: str, records: list[dict], stats: Counter) -> Path:
 @dataclass
 class RejectConfig(SampleConfig, FilterConfig):
     """`r1.py reject`: k samples per question from the RL checkpoint, R1's filters, non-reasoning data mixed in."""
+    model_path: str | None = flag(None, "the RL checkpoint to sample from, ours or a Hugging Face folder",
+                                  required=True)
+    data: str | None = flag(None, "questions {question, answer}: JSONL, or a benchmark name", required=True)
     template: str = flag("think", "chat template of the prompts (think: the cold-start model's)",
                          choices=TEMPLATES)
     non_reasoning: str | None = flag(None, "non-reasoning SFT records {question, solution} to mix in")
@@ -286,9 +295,7 @@ def cold_start_from_zero(path, cfg: FilterConfig, stats: Counter) -> list[dict]:
         if not isinstance(completion, str):
             stats["no_completion"] += 1
             continue
-        try:
-            accuracy_reward("", str(rec.get("answer") or ""))
-        except ValueError:
+        if not gradable(rec.get("answer")):
             stats["bad_gold"] += 1
             continue
         text = zero_to_readable(completion)
@@ -311,21 +318,12 @@ def few_shot_prompt(shots: list[tuple[str, str, str]], question: str) -> str:
 
 
 @dataclass
-class ColdStartConfig(FilterConfig):
-    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting a model, or both."""
+class ColdStartConfig(SampleConfig, FilterConfig):
+    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting a model, or both
+    (the model: --model-path, prompted on --data with --shots)."""
     zero_outputs: str | None = flag(None, "R1-Zero outputs, JSONL {question, answer, completion}")
-    model_path: str | None = flag(None, "model to prompt few-shot (with --data and --shots)")
-    tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
-    data: str | None = flag(None, "questions {question, answer} for few-shot prompting")
     shots: str | None = flag(None, "SFT records in the readable format (<think>…</think> summary) as the shots")
     n_shots: int = flag(2, "shots per prompt", min=1)
-    k: int = flag(4, "samples per question", min=1)
-    temperature: float = flag(0.6, "sampling temperature", min=0.0, above=True)
-    top_p: float = flag(0.95, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
-    max_new_tokens: int = flag(1024, "longest sample", min=1)
-    batch_size: int = flag(64, "sequences per generate call", min=1)
-    seed: int = flag(0, "sampling seed")
-    out: str | None = flag(None, "output folder: cold_start.jsonl and stats.json", required=True)
 
 
 def cold_start_few_shot(model, tokenizer: Tokenizer, problems: list[dict], shots: list, cfg: ColdStartConfig,

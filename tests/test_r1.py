@@ -194,7 +194,7 @@ def test_reject_samples_k_per_question_and_accounts_for_every_sample(checkpoint)
 def test_few_shot_samples_stop_at_the_next_question(checkpoint):
     tok = Tokenizer.load(checkpoint / "tok")
     model = Transformer.load(checkpoint / "model").eval()
-    cfg = r1.ColdStartConfig(out="x", k=2, max_new_tokens=5)
+    cfg = r1.ColdStartConfig(out="x", max_new_tokens=5)
     prompts = [tok.encode_prompt("Question: 1?\nAnswer:"), tok.encode_prompt("Question: 2?\nAnswer:")]
     groups = r1.sample_texts(model, tok, prompts, 2, cfg, stops=("\nQuestion:",))
     assert [len(g) for g in groups] == [2, 2]
