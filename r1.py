@@ -53,7 +53,8 @@ LANGUAGES = ("en", "zh")
 
 # ----------------------------------------------------------------------------- language consistency (§2.3.2)
 
-_MATH = re.compile(r"\$\$.*?\$\$|\$.*?\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
+# inline $…$ stays within a line, so that a lone "$5" (a price) cannot swallow the text up to the next one
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
 _IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_IDEOGRAPH}]|[^\W\d_{_IDEOGRAPH}]{{2,}}")
 _ONE_IDEOGRAPH = re.compile(f"[{_IDEOGRAPH}]")
@@ -145,7 +146,8 @@ def keep_samples(problems: list[dict], samples: list[list[tuple[str, bool]]], cf
                 stats[f"dropped_{reason}"] += 1
                 continue
             seen.add(normalised(text))
-            kept.append({"question": problem["question"], "solution": text.strip(), "format": "cot"})
+            kept.append({"question": problem["question"], "solution": text.strip(),
+                         "format": problem.get("format", "cot")})
             stats["kept"] += 1
         stats["problems"] += 1
         stats["problems_with_a_kept_sample"] += bool(seen)

@@ -29,6 +29,7 @@ def test_words_leave_out_math_numbers_and_single_letters():
     text = "First, add 3 and 4 to get $3+4=7$. 所以 x is 7."
     assert r1.words(text) == ["First", "add", "and", "to", "get", "所", "以", "is"]
     assert r1.words("\\frac{12}{3} equals four \\(a+b\\) \\[c\\]") == ["equals", "four"]
+    assert r1.words("It costs $5.\nThen we pay $3 more.") == ["It", "costs", "Then", "we", "pay", "more"]
     assert [r1.word_language(w) for w in ["the", "数", "число", "café"]] == ["en", "zh", "other", "other"]
 
 
