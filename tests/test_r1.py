@@ -13,6 +13,7 @@ import torch
 import r1
 from formats import read_jsonl, write_jsonl
 from grpo import GRPOConfig, Rollout, completion_mask, score
+from grpo import main as grpo_main
 from model import ModelConfig, Transformer
 from sft import assistant_text, encode_example, encode_prompt, load_sft_records
 from tokenizer import Tokenizer
@@ -226,7 +227,7 @@ def test_distill_records_are_text_only_and_the_student_tokenises_them(tmp_path):
     assert records == [{"question": "3 + 4?", "solution": GOOD, "format": "cot"}]
     assert stats == Counter(fields_dropped_completion_ids=1, fields_dropped_logprobs=1, not_representable=1,
                             unknown_format=1, no_question_or_solution=1, records=1)
-    student = Tokenizer.train(["3 + 4? We add three and four. The answer is 7."] * 4, vocab_size=300)
+    student = Tokenizer.train(["3 + 4? We add three and four. The answer is 7."] * 4, vocab_size=280)
     ids, labels = encode_example(student, records[0]["question"], records[0]["solution"], "think")
     assert ids == encode_prompt(student, "3 + 4?", "think") + student.encode(" " + GOOD) + [student.eos_id]
 
@@ -240,3 +241,14 @@ def test_distill_command_writes_records_and_stats(checkpoint, tmp_path, capsys):
     assert list(read_jsonl(tmp_path / "distill" / "distill.jsonl")) == [
         {"question": "3 + 4?", "solution": GOOD, "format": "cot"}]
     assert "python sft.py train --init" in capsys.readouterr().out
+
+
+def test_grpo_command_line_takes_the_language_reward(checkpoint):
+    out = checkpoint / "grpo"
+    grpo_main(["--init", str(checkpoint / "model"), "--data", str(checkpoint / "rl.jsonl"), "--out", str(out),
+               "-G", "2", "--batch-questions", "2", "--steps-per-iteration", "1", "--max-new-tokens", "4",
+               "--micro-batch", "4", "--save-every", "0", "--language-reward", "0.5", "--language", "zh"])
+    saved = json.loads((out / "config.json").read_text())["grpo"]
+    assert (saved["language_reward"], saved["language"]) == (0.5, "zh")
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["accuracy"] <= record["reward"] <= record["accuracy"] + 0.5  # consistency lies in [0, 1]
