@@ -256,6 +256,9 @@ class GRPOConfig(RunConfig):
                                "learned outcome / process model", choices=REWARDS)
     format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the rule "
                                       "reward")
+    language_reward: float = flag(0.0, "DeepSeek-R1 §2.3.2: add WEIGHT × the chain of thought's share of "
+                                       "--language words to the rule reward (r1.py; R1: weight 1)", min=0.0)
+    language: str = flag("en", "target language of --language-reward", choices=("en", "zh"))
     reward_model: str | None = flag(None, "ORM / PRM checkpoint folder for --reward orm|prm")
     # Algorithm 1
     iterations: int = flag(1, "outer iterations of Algorithm 1 (π_ref ← π_θ each)", min=1)
@@ -312,6 +315,8 @@ class GRPOConfig(RunConfig):
             raise ValueError(f"--reward {self.reward} needs --reward-model (a reward.py checkpoint)")
         if self.format_reward and self.reward != "rule":
             raise ValueError("--format-reward adds to the rule reward: it needs --reward rule")
+        if self.language_reward and self.reward != "rule":
+            raise ValueError("--language-reward adds to the rule reward: it needs --reward rule")
         if self.algo != "grpo" and (self.reward != "rule" or self.skip_equal_groups):
             raise ValueError(f"--algo {self.algo} rewards correct answers (Table 10): it needs --reward rule "
                              f"and trains on all-correct groups too (no --skip-equal-groups)")
@@ -442,6 +447,10 @@ def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: T
             rewards = torch.tensor(reward_model.outcome_rewards(sequences))
         else:  # DeepSeek-R1's rule reward (grader.rule_reward), kept in parts for the metrics
             rewards = correct + formatted if cfg.format_reward else correct.clone()
+            if cfg.language_reward:  # R1 §2.3.2; imported here: r1.py builds on this file
+                from r1 import language_consistency
+                rewards += cfg.language_reward * torch.tensor([language_consistency(t, cfg.language)
+                                                               for t in rollout.texts])
         rewards = rewards.masked_fill(zero, 0.0).view(Q, G)
         advantages = outcome_advantages(rewards, cfg.scale_rewards, cfg.adv_eps).view(N, 1).expand(N, C).clone()
         equal = rewards.max(dim=1).values == rewards.min(dim=1).values

@@ -42,7 +42,10 @@ from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 FORMATS = ("cot", "pot", "tool")
-TEMPLATES = ("deepseek", "r1", "hf")  # hf: a released model's own chat template (hf.py)
+TEMPLATES = ("deepseek", "r1", "think", "hf")  # hf: a released model's own chat template (hf.py)
+# think: DeepSeek-R1's readable cold-start format (arXiv 2501.12948 §2.3.1), "|special_token|<reasoning_process>
+# |special_token|<summary>" with R1's own <think> tags as the special tokens, after DeepSeekMath's prompt
+READABLE = re.compile(r"<think>\n(.*?)\n</think>\n\n(\S.*)", re.DOTALL)
 IGNORE = -100  # label of a position that carries no loss (model.py's cross-entropy ignores it)
 
 
@@ -72,6 +75,9 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
         if answer is None:
             raise ValueError("the R1 template needs a final \\boxed{} answer to put in <answer>, found none")
         text = f"<think>\n{text}\n</think> <answer>{answer}</answer>"
+    elif template == "think" and not READABLE.fullmatch(text):
+        raise ValueError("the think template needs a solution '<think>\\n{reasoning}\\n</think>\\n\\n{summary}' "
+                         "(r1.py cold-start writes them)")
     elif template not in TEMPLATES:
         raise ValueError(f"unknown chat template {template!r}; choose from {TEMPLATES}")
     return text if template == "hf" else " " + text
@@ -84,7 +90,7 @@ def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek
     writes BOS itself when the model wants one."""
     if template == "hf":
         return encode_chat_text(tokenizer, chat_text(tokenizer, chat_prompt(question, template, fmt)))
-    return tokenizer.encode_prompt(chat_prompt(question, template, fmt))
+    return tokenizer.encode_prompt(chat_prompt(question, "deepseek" if template == "think" else template, fmt))
 
 
 def encode_example(tokenizer: Tokenizer, question: str, solution: str, template: str = "deepseek",
@@ -447,7 +453,7 @@ class SFTConfig(TrainConfig):
                                        "--init itself when it is a Hugging Face folder)")
     batch_size: int = flag(256, "packed sequences per optimiser step (paper: 256)", min=1)
     template: str = flag("deepseek", "deepseek: 'User: {q}\\n{suffix}\\n\\nAssistant: {a}<eos>'; r1: the "
-                                     "R1-Zero template", choices=TEMPLATES)
+                                     "R1-Zero template; think: R1's readable cold-start format", choices=TEMPLATES)
     overlong: str = flag("truncate", "an example longer than the context: cut its answer's end, or drop it "
                                      "(counted)", choices=("truncate", "drop"))
     out: str = flag("runs/sft", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
