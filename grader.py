@@ -60,6 +60,63 @@ _FORMAT = re.compile(r"\s*<think>(.*)</think>\s*<answer>(.*)</answer>\s*", re.DO
 _FORMAT_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 
+def gradable(answer) -> bool:
+    """Whether `answer` can serve as a gold answer (accuracy_reward raises on an empty or unbalanced one): the
+    one check every stage makes before it samples a question, so that no reward is ever computed against it."""
+    try:
+        accuracy_reward("", str(answer) if answer is not None else "")
+    except ValueError:
+        return False
+    return True
+
+
+# DeepSeek-R1 §2.3.2: "a language consistency reward during RL training, calculated as the proportion of target
+# language words in the CoT", added to the accuracy reward: it costs a little accuracy and reads better.
+LANGUAGES = ("en", "zh")
+
+
+# inline $…$ stays within a line, so that a lone "$5" (a price) cannot swallow the text up to the next one
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
+_IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_IDEOGRAPH}]|[^\W\d_{_IDEOGRAPH}]{{2,}}")
+_ONE_IDEOGRAPH = re.compile(f"[{_IDEOGRAPH}]")
+
+
+def language_words(text: str) -> list[str]:
+    """The words of a text for the language-consistency reward (math and LaTeX left out): one CJK ideograph
+    is one (Chinese) word; a run of two or more letters is a word, English if ASCII (single letters are
+    mostly variables); anything else (é, ж) belongs to neither language."""
+    return _WORD.findall(_MATH.sub(" ", text))
+
+
+def word_language(word: str) -> str:
+    """"zh" (a CJK ideograph), "en" (ASCII letters) or "other"."""
+    if _ONE_IDEOGRAPH.fullmatch(word):
+        return "zh"
+    return "en" if word.isascii() else "other"
+
+
+def reasoning_part(completion: str) -> str:
+    """The chain of thought of a completion: inside <think>…</think> (to the end if never closed); before
+    </think> when the prompt opened the tag itself (released R1 prompts end in "<think>\\n"); else the whole
+    completion, which then has no separate reasoning part."""
+    start = completion.find("<think>")
+    if start >= 0:
+        end = completion.find("</think>", start)
+        return completion[start + len("<think>"):end if end >= 0 else len(completion)]
+    end = completion.find("</think>")
+    return completion[:end] if end >= 0 else completion
+
+
+def language_consistency(completion: str, language: str = "en") -> float:
+    """R1 §2.3.2: the proportion of target-language words in the chain of thought. A chain of thought
+    without words (only numbers, or empty) scores 0: nothing in it is in the target language."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; choose from {LANGUAGES}")
+    found = language_words(reasoning_part(completion))
+    return sum(word_language(w) == language for w in found) / len(found) if found else 0.0
+
+
 # ----------------------------------------------------------------------------- extraction
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")

@@ -57,7 +57,7 @@ from tqdm import tqdm
 
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import read_jsonl
-from grader import accuracy_reward, format_reward
+from grader import LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency
 from model import Transformer, read_config
 from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_positions
 from sft import TEMPLATES, encode_prompt
@@ -257,8 +257,8 @@ class GRPOConfig(RunConfig):
     format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the rule "
                                       "reward")
     language_reward: float = flag(0.0, "DeepSeek-R1 §2.3.2: add WEIGHT × the chain of thought's share of "
-                                       "--language words to the rule reward (r1.py; R1: weight 1)", min=0.0)
-    language: str = flag("en", "target language of --language-reward", choices=("en", "zh"))
+                                       "--language words to the rule reward (grader.language_consistency; R1: weight 1)", min=0.0)
+    language: str = flag("en", "target language of --language-reward", choices=LANGUAGES)
     reward_model: str | None = flag(None, "ORM / PRM checkpoint folder for --reward orm|prm")
     # Algorithm 1
     iterations: int = flag(1, "outer iterations of Algorithm 1 (π_ref ← π_θ each)", min=1)
@@ -335,9 +335,7 @@ def load_questions(path, tokenizer: Tokenizer, template: str, max_seq_len: int, 
         if not isinstance(question, str) or not question.strip():
             stats["no_question"] += 1
             continue
-        try:
-            accuracy_reward("", str(answer) if answer is not None else "")
-        except ValueError:
+        if not gradable(answer):
             stats["bad_gold"] += 1
             continue
         prompt = encode_prompt(tokenizer, question, template)
@@ -447,8 +445,7 @@ def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: T
             rewards = torch.tensor(reward_model.outcome_rewards(sequences))
         else:  # DeepSeek-R1's rule reward (grader.rule_reward), kept in parts for the metrics
             rewards = correct + formatted if cfg.format_reward else correct.clone()
-            if cfg.language_reward:  # R1 §2.3.2; imported here: r1.py builds on this file
-                from r1 import language_consistency
+            if cfg.language_reward:  # R1 §2.3.2: the chain of thought's share of target-language words
                 rewards += cfg.language_reward * torch.tensor([language_consistency(t, cfg.language)
                                                                for t in rollout.texts])
         rewards = rewards.masked_fill(zero, 0.0).view(Q, G)

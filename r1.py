@@ -42,56 +42,12 @@ import torch
 from evaluate import cut_at_stop
 from flags import add_flags, config_from, flag, run_cli
 from formats import load_benchmark, read_jsonl, write_jsonl
-from grader import accuracy_reward, format_reward
+from grader import (LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency, language_words,
+                    reasoning_part)
 from grpo import sample_groups
 from sft import FORMATS, READABLE, TEMPLATES, encode_prompt, load_sft_records
 from tokenizer import Tokenizer, checkpoint_tokenizer
 from trainer import load_frozen
-
-LANGUAGES = ("en", "zh")
-
-
-# ----------------------------------------------------------------------------- language consistency (§2.3.2)
-
-# inline $…$ stays within a line, so that a lone "$5" (a price) cannot swallow the text up to the next one
-_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
-_IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_WORD = re.compile(rf"[{_IDEOGRAPH}]|[^\W\d_{_IDEOGRAPH}]{{2,}}")
-_ONE_IDEOGRAPH = re.compile(f"[{_IDEOGRAPH}]")
-
-
-def words(text: str) -> list[str]:
-    """The words of a text, as the module docstring defines them (math and LaTeX left out)."""
-    return _WORD.findall(_MATH.sub(" ", text))
-
-
-def word_language(word: str) -> str:
-    """"zh" (a CJK ideograph), "en" (ASCII letters) or "other"."""
-    if _ONE_IDEOGRAPH.fullmatch(word):
-        return "zh"
-    return "en" if word.isascii() else "other"
-
-
-def reasoning_part(completion: str) -> str:
-    """The chain of thought of a completion: inside <think>…</think> (to the end if never closed); before
-    </think> when the prompt opened the tag itself (released R1 prompts end in "<think>\\n"); else the whole
-    completion, which then has no separate reasoning part."""
-    start = completion.find("<think>")
-    if start >= 0:
-        end = completion.find("</think>", start)
-        return completion[start + len("<think>"):end if end >= 0 else len(completion)]
-    end = completion.find("</think>")
-    return completion[:end] if end >= 0 else completion
-
-
-def language_consistency(completion: str, language: str = "en") -> float:
-    """R1 §2.3.2: the proportion of target-language words in the chain of thought. A chain of thought
-    without words (only numbers, or empty) scores 0: nothing in it is in the target language."""
-    if language not in LANGUAGES:
-        raise ValueError(f"unknown language {language!r}; choose from {LANGUAGES}")
-    found = words(reasoning_part(completion))
-    return sum(word_language(w) == language for w in found) / len(found) if found else 0.0
-
 
 # ----------------------------------------------------------------------------- R1's filters (§2.3.3)
 
@@ -122,7 +78,7 @@ def rejection_reason(text: str, gold: str, fmt: str, seen: set, cfg: FilterConfi
         return "incorrect"
     if language_consistency(text, cfg.language) < cfg.min_consistency:
         return "language_mixing"
-    if any(len(words(paragraph)) > cfg.max_paragraph_words for paragraph in re.split(r"\n\s*\n", text)):
+    if any(len(language_words(paragraph)) > cfg.max_paragraph_words for paragraph in re.split(r"\n\s*\n", text)):
         return "overlong_paragraph"
     if fmt == "cot" and "```" in text:
         return "code_block"
@@ -185,15 +141,6 @@ def sample_texts(model, tokenizer: Tokenizer, prompts: list[list[int]], k: int, 
         text, stopped = cut_at_stop(tokenizer.decode(ids[:-1] if ended else ids), stops)
         out.append((text.strip(), ended or stopped))
     return [out[i * k:(i + 1) * k] for i in range(len(prompts))]
-
-
-def gradable(answer) -> bool:
-    """Whether the grader accepts `answer` as a gold answer (it raises on an empty or unbalanced one)."""
-    try:
-        accuracy_reward("", str(answer or ""))
-    except ValueError:
-        return False
-    return True
 
 
 def usable_problems(problems: list[dict], tokenizer: Tokenizer, prompt_of, max_seq_len: int, stats: Counter):

@@ -34,7 +34,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from tqdm import tqdm
 
 from formats import read_jsonl, write_jsonl
-from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
+from grader import accuracy_reward, extract_answer, format_reward, gradable, math_equal, rule_reward  # noqa: F401
 from model import ModelConfig, Transformer, read_config
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model, load_frozen, seed_all,
@@ -263,12 +263,10 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
     usable = []
     for rec in records:
         question, gold, solution = rec.get("question"), rec.get("answer"), rec.get("solution")
-        gold = str(gold) if gold is not None else ""
-        try:
-            accuracy_reward("", gold)
-        except ValueError:
+        if not gradable(gold):
             stats["bad_gold"] += 1
             continue
+        gold = str(gold)
         if not isinstance(question, str) or not question.strip():
             stats["no_question"] += 1
         elif method == "exact" and not isinstance(solution, str):

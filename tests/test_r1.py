@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import grader
 import r1
 from formats import read_jsonl, write_jsonl
 from grpo import GRPOConfig, Rollout, completion_mask, score
@@ -28,10 +29,10 @@ FILTERS = r1.FilterConfig(language="en", min_consistency=0.9, max_paragraph_word
 def test_words_leave_out_math_numbers_and_single_letters():
     # hand count: First add and to get is = 6 English words; 所 以 = 2 Chinese; 3, 4, $3+4=7$, x are not words
     text = "First, add 3 and 4 to get $3+4=7$. 所以 x is 7."
-    assert r1.words(text) == ["First", "add", "and", "to", "get", "所", "以", "is"]
-    assert r1.words("\\frac{12}{3} equals four \\(a+b\\) \\[c\\]") == ["equals", "four"]
-    assert r1.words("It costs $5.\nThen we pay $3 more.") == ["It", "costs", "Then", "we", "pay", "more"]
-    assert [r1.word_language(w) for w in ["the", "数", "число", "café"]] == ["en", "zh", "other", "other"]
+    assert grader.language_words(text) == ["First", "add", "and", "to", "get", "所", "以", "is"]
+    assert grader.language_words("\\frac{12}{3} equals four \\(a+b\\) \\[c\\]") == ["equals", "four"]
+    assert grader.language_words("It costs $5.\nThen we pay $3 more.") == ["It", "costs", "Then", "we", "pay", "more"]
+    assert [grader.word_language(w) for w in ["the", "数", "число", "café"]] == ["en", "zh", "other", "other"]
 
 
 @pytest.mark.parametrize("completion, language, expected", [
@@ -47,12 +48,12 @@ def test_words_leave_out_math_numbers_and_single_letters():
     ("", "zh", 0.0),
 ])
 def test_language_consistency_against_hand_counts(completion, language, expected):
-    assert r1.language_consistency(completion, language) == pytest.approx(expected)
+    assert grader.language_consistency(completion, language) == pytest.approx(expected)
 
 
 def test_unknown_language_is_refused():
     with pytest.raises(ValueError, match="unknown language 'fr'"):
-        r1.language_consistency("<think>bonjour</think>", "fr")
+        grader.language_consistency("<think>bonjour</think>", "fr")
 
 
 def test_grpo_adds_weight_times_consistency_to_the_rule_reward():
