@@ -8,7 +8,6 @@ import itertools
 import json
 import math
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,10 +16,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import evaluate as ev
+import formats
 from formats import BOXED_SUFFIX, POT_SUFFIX, TOOL_SUFFIX, load_benchmark, write_jsonl
 from tokenizer import Tokenizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 
 
 # ----------------------------------------------------------------------------- fakes
@@ -57,7 +57,7 @@ class OracleModel:
 
 def last_question(prompt: str, style: str) -> str:
     """The question a few-shot prompt ends with, read as a model would: after the last exemplar."""
-    fmt = ev.SHOT_FORMATS[style]
+    fmt = formats.SHOT_FORMATS[style]
     head, tail = fmt.header.split("{question}")
     assert prompt.endswith(tail)
     return prompt[:len(prompt) - len(tail)].rsplit(fmt.separator + head, 1)[-1]
@@ -146,7 +146,7 @@ def test_metrics_from_known_samples():
 
 # ----------------------------------------------------------------------------- prompts
 
-@pytest.mark.parametrize("style,pool,k", [("gsm8k", ev.GSM8K_SHOTS, 8), ("math", ev.MATH_SHOTS, 4)])
+@pytest.mark.parametrize("style,pool,k", [("gsm8k", formats.GSM8K_SHOTS, 8), ("math", formats.MATH_SHOTS, 4)])
 def test_few_shot_prompt_never_contains_the_test_question(style, pool, k):
     for q in [pool[2]["question"], "  " + pool[0]["question"].replace(" ", "  ") + "\n", "What is 6 * 7?"]:
         shots = ev.pick_shots(pool, q, k)
@@ -154,8 +154,8 @@ def test_few_shot_prompt_never_contains_the_test_question(style, pool, k):
         asked = " ".join(q.split())
         assert " ".join(prompt.split()).count(asked) == 1  # only as the question under test, at the end
         assert last_question(prompt, style) == q
-        head = ev.SHOT_FORMATS[style].header.split("{question}")[0]
-        assert prompt.count(ev.SHOT_FORMATS[style].separator + head) == len(shots)
+        head = formats.SHOT_FORMATS[style].header.split("{question}")[0]
+        assert prompt.count(formats.SHOT_FORMATS[style].separator + head) == len(shots)
         assert len(shots) == (k if asked == "What is 6 * 7?" else k - 1)  # the built-in pool has no spare
 
 
@@ -173,7 +173,7 @@ def test_real_benchmark_prompts_hold_their_question_once():
     if not DATA.is_dir():
         pytest.skip(f"real benchmark files not found at {DATA}")
     for style, path in [("gsm8k", DATA / "gsm8k" / "test.jsonl"), ("math", DATA / "math" / "test4500.jsonl")]:
-        pool = ev.BUILTIN_SHOTS[style]
+        pool = formats.BUILTIN_SHOTS[style]
         for r in load_benchmark(path)[:300]:
             prompt = ev.build_prompt(r["question"], "base", shots=ev.pick_shots(pool, r["question"], 8), style=style)
             assert prompt.count(r["question"]) == 1 and last_question(prompt, style) == r["question"]

@@ -3,7 +3,6 @@ import json
 import random
 import re
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -11,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from formats import last_boxed
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 
 # ----------------------------------------------------------------------------- hand tables
 
@@ -306,7 +305,7 @@ def _rate(misses, total, name):
 
 def _read(path):
     if not path.exists():
-        pytest.skip(f"{path} not present (a fresh clone has no ../shared/data)")
+        pytest.skip(f"{path} not present (set BENCHMARK_DATA to the folder holding it)")
     return [json.loads(line) for line in path.open()]
 
 

@@ -1,12 +1,11 @@
 """grader.math_equal against an independent oracle, math-verify, on a fixed sample of the real reference
 answers of MATH and GSM8K (tests/grader_agreement.py measures all of them; the table is in README)."""
-from pathlib import Path
 
 import pytest
 
 from grader_agreement import judge, labelled_pairs, reference_answers
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 # Measured on this sample when the test was written: the floor it must stay at or above.
 FLOOR = {"MATH: same answer, other form": 1.0, "GSM8K: same answer, other form": 1.0,
          "other problems' answers": 1.0}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +18,6 @@ from model import ModelConfig, Transformer
 from sft import assistant_text, encode_example, encode_prompt, load_sft_records
 from tokenizer import Tokenizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 FILTERS = r1.FilterConfig(language="en", min_consistency=0.9, max_paragraph_words=12)
 
