@@ -139,17 +139,17 @@ class RandomTokens:
         return self.batch
 
 
-def train_rate(model_cfg: ModelConfig, proc: Proc, tc: TrainConfig, batch: int, seq: int,
+def train_rate(model_cfg: ModelConfig, proc: Proc, train_cfg: TrainConfig, batch: int, seq: int,
                repeats: int) -> tuple[float, float]:
     """(tokens/s, training FLOPs per token) of pretrain.py's own step (trainer.train_step: forward,
     backward, gradient scaling and clipping, AdamW) on a model built as pretrain.py builds it, wrapped
-    for `tc.parallel` with its precision, activation checkpointing and compile settings."""
+    for `train_cfg.parallel` with its precision, activation checkpointing and compile settings."""
     torch.manual_seed(0)
-    model = build_model(model_cfg, tc, proc)
-    optimizer = build_optimizer(model, tc)
-    data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, tc, proc.device)
-    step = lambda: train_step(model, optimizer, data, lm_loss, 1, tc.grad_clip, proc, amp)  # noqa: E731
-    seconds = timed(step, repeats=repeats, warmup=2 if tc.compile else 1)  # compiling takes the first step
+    model = build_model(model_cfg, train_cfg, proc)
+    optimizer = build_optimizer(model, train_cfg)
+    data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, train_cfg, proc.device)
+    step = lambda: train_step(model, optimizer, data, lm_loss, 1, train_cfg.grad_clip, proc, amp)  # noqa: E731
+    seconds = timed(step, repeats=repeats, warmup=2 if train_cfg.compile else 1)  # compiling takes the first step
     return batch * seq / seconds, unwrap(model).flops_per_token(seq)
 
 
@@ -159,8 +159,8 @@ def bench_training(args, s: Sizes, proc: Proc, peak: float) -> list[Row]:
         cfg = ModelConfig.from_preset(name, max_seq_len=s.seq_len)
         rates = {}
         for compile in [False] + [True] * (not args.no_compile):
-            tc = TrainConfig(parallel="ddp", dtype="fp32", compile=compile)
-            rate, flops_tok = train_rate(cfg, proc, tc, s.train_batch, s.seq_len, s.repeats)
+            train_cfg = TrainConfig(parallel="ddp", dtype="fp32", compile=compile)
+            rate, flops_tok = train_rate(cfg, proc, train_cfg, s.train_batch, s.seq_len, s.repeats)
             rates[compile] = rate
             mfu = rate * flops_tok / peak
             mode = "compiled" if compile else "eager"
@@ -510,8 +510,8 @@ def bench_gpu(args, proc: Proc) -> list[Row]:
     rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s", note=torch.cuda.get_device_name(proc.device))]
     cfg = ModelConfig.from_preset(args.gpu_model)
     for ac in (False, True):
-        tc = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac, compile=args.compile)
-        rate, flops_tok = train_rate(cfg, proc, tc, args.gpu_batch, cfg.max_seq_len, repeats=5)
+        train_cfg = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac, compile=args.compile)
+        rate, flops_tok = train_rate(cfg, proc, train_cfg, args.gpu_batch, cfg.max_seq_len, repeats=5)
         mfu = rate * flops_tok / peak
         rows.append(Row("gpu", f"{args.gpu_model} train, act. ckpt {'on' if ac else 'off'}", rate, "tok/s",
                         "bf16 matmul peak (MFU)", mfu, f"MFU {mfu:.1%}", {"mfu": mfu}))
