@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
+from sampler import generate
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
                      seed_all, setup_distributed, tears_down_distributed, train)
@@ -385,7 +386,9 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
     stats = stats if stats is not None else Counter()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    per_call = max(1, batch_size // k)  # problems per generate call; each contributes k rows
+    # problems per sampler call, each k rows: 16 slot-fulls, so the call's tail (a few long rows left
+    # decoding while the queue is empty) is a small share of it, and the progress bar still moves
+    per_call = max(1, 16 * batch_size // k)
     kept = []
     for start in tqdm(range(0, len(problems), per_call), desc="rft", disable=not progress):
         chunk, prompts = [], []
@@ -400,11 +403,11 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
                 stats["problems_prompt_too_long"] += 1
                 continue
             chunk.append(p)
-            prompts += [prompt] * k
+            prompts.append(prompt)
         if not chunk:
             continue
-        completions, _ = model.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p,
-                                        stop_ids=(tokenizer.eos_id,), generator=generator)
+        completions, _ = generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=(tokenizer.eos_id,),
+                                  group_size=k, slots=batch_size, generator=generator)
         for i, p in enumerate(chunk):
             seen = set()
             for ids in completions[i * k:(i + 1) * k]:
@@ -483,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy)")
     r.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
     r.add_argument("--max-new-tokens", type=int, default=1024, help="longest solution sampled")
-    r.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
+    r.add_argument("--batch-size", type=int, default=64, help="sampler slots: sequences decoding at once")
     r.add_argument("--template", default="deepseek", choices=TEMPLATES, help="chat template of the prompts")
     r.add_argument("--seed", type=int, default=0, help="sampling seed")
     return parser

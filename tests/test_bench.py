@@ -10,6 +10,7 @@ import torch
 
 import bench
 from model import ModelConfig, Transformer, rope_cache
+from sampler import generate
 from trainer import TrainConfig, cleanup_distributed, setup_distributed
 
 TINY = ["--quick", "--no-compile", "--threads", "1", "--workers", "2", "--repeats", "1", "--seq-len", "64",
@@ -125,7 +126,7 @@ def test_gpu_section_code_path_on_the_cpu():
     assert model.lm_head.weight.dtype == torch.bfloat16 and not any(p.is_meta for p in model.parameters())
     cos, sin = rope_cache(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
     assert torch.equal(model.rope_cos, cos) and torch.equal(model.rope_sin, sin)
-    completions, _ = model.generate([[1, 2, 3]], 4, temperature=0)
+    completions, _ = generate(model, [[1, 2, 3]], 4, temperature=0)
     assert len(completions[0]) == 4
 
 

@@ -1,0 +1,273 @@
+"""The sampler every stage uses (GRPO rollouts, evaluation, RFT, Math-Shepherd labels): continuous batching
+over a static KV cache, in plain PyTorch (the way gpt-fast keeps generate.py beside its model).
+
+    completions, logprobs = generate(model, prompts, max_new_tokens=1024, temperature=1.0, group_size=64,
+                                     stop_ids=(eos,), slots=64, generator=g)
+
+A GRPO step samples G outputs for each of 1,024 questions (DeepSeekMath §4.2: G = 64, up to 1,024 new
+tokens), and their lengths are long-tailed: a static batch decodes until its longest row ends while the
+finished rows idle. Here:
+  slots      S sequences decode side by side in a preallocated KV cache [S, Hkv, W, D] per layer, each with
+             its own length; a row's sequence starts at cache index 0, so its RoPE positions are those it
+             would have alone (no padding, no position offsets).
+  refill     when a row ends (a stop id, a stop string, or its token budget), its slot takes the next
+             waiting row at once: prefill into that slot; no slot decodes for a finished row.
+  shared     the G rows of a prompt share one prefill: its keys/values are computed once and copied into
+  prefill    each of their slots (the copies stay pending while the group waits for free slots).
+  the step   one token for every slot, all tensors of fixed shape, positions and cache indices as tensors,
+             no Python branch on data: torch.compile captures it (mode="reduce-overhead": a CUDA graph on
+             GPU). The host looks at the slots (finished? a stop string in the decoded tail?) only every
+             `sync_every` steps (8 on GPU; 1 on the CPU, where a look costs nothing).
+
+Exactness (tests/test_sampler.py): greedy decoding gives the tokens of a naive decoder that re-runs the full
+forward for every token; the returned log-probs equal `Transformer.token_logprobs` at the sampling
+temperature (before top-p truncation). Randomness is counter-based: the uniform number that picks token t
+of row r is a hash of (seed, r, t), drawn by inverse-CDF sampling, so with a fixed generator state the
+outputs do not depend on the slot count, the refill order or `sync_every`, up to the floating-point
+differences of batching (a matmul over S rows may round its last bit differently than over S' rows, which
+can flip a near-tie; in fp32 on the CPU the tests see identical outputs).
+
+Memory: without `slots`, S = KV budget / (KV bytes per token × W), W = the longest prompt + its new tokens,
+KV bytes per token = 2 (keys and values) × layers × KV heads × head dim × bytes per element; the budget is
+a quarter of the free GPU memory, or 1 GiB on the CPU; S is at most the number of rows.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from model import Transformer
+
+CPU_KV_BUDGET = 1 << 30   # bytes of KV cache the sampler may take on a CPU when no slot count is given
+GPU_KV_FRACTION = 0.25    # ... and the fraction of the free memory on a GPU (the policy, optimiser and
+                          # activations of the training step live beside it)
+
+
+# ----------------------------------------------------------------------------- sampling one token
+
+def uniforms(seed: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """A uniform number in [0, 1) per (seed, row, token index), as a hash of the three (counter-based, like
+    Philox): a row's draws do not depend on which slot it sits in or on what the other slots do.
+    Integer mixing in int64 with 32-bit values and multipliers below 2^31, so no product overflows."""
+    def mix(h):
+        h = (h ^ (h >> 16)) * 0x7FEB352D & 0xFFFFFFFF
+        h = (h ^ (h >> 15)) * 0x3C6EF35F & 0xFFFFFFFF
+        return h ^ (h >> 16)
+    h = mix((mix((mix(seed & 0xFFFFFFFF) + rows) & 0xFFFFFFFF) + index) & 0xFFFFFFFF)
+    return (h >> 8).float() * 2.0 ** -24  # 24 bits: exact in fp32, never 1.0
+
+
+def sample_next(logits, temperature: float, top_p: float, u):
+    """One token per row from logits [B, V] and uniform numbers u [B]: greedy at temperature 0, else the
+    inverse CDF of softmax(logits / T) restricted to the nucleus (the smallest set of tokens, most probable
+    first, whose probability reaches top_p; Holtzman et al. 2020). Returns (tokens [B], log-probs [B] under
+    softmax(logits / T), T = 1 when greedy): π_old of GRPO's ratio (Eq. 3) at the sampling temperature."""
+    if temperature == 0:
+        tok = logits.argmax(-1)
+        return tok, logits.log_softmax(-1).gather(-1, tok[:, None])[:, 0]
+    logp = (logits / temperature).log_softmax(-1)
+    probs, order = logp.exp(), None
+    if top_p < 1.0:
+        probs, order = probs.sort(-1, descending=True)
+        probs = probs.masked_fill(probs.cumsum(-1) - probs >= top_p, 0.0)  # mass before it already reaches p
+    cdf = probs.cumsum(-1)
+    total = cdf[:, -1:]
+    # the first token whose cdf exceeds u·total: never one of probability 0 (its cdf equals the one before)
+    target = torch.minimum(u[:, None] * total, torch.nextafter(total, torch.zeros_like(total)))
+    tok = torch.searchsorted(cdf, target, right=True)[:, 0]
+    if order is not None:
+        tok = order.gather(-1, tok[:, None])[:, 0]
+    return tok, logp.gather(-1, tok[:, None])[:, 0]
+
+
+# ----------------------------------------------------------------------------- the slots
+
+class Slots(nn.Module):
+    """The decoding state of S slots, preallocated once (buffers, so a compiled step, and its CUDA graph,
+    sees the same tensors every call). A free or finished slot has done = True: it still runs through
+    the step (static shapes) but writes its keys/values at index 0 and records nothing."""
+
+    def __init__(self, model: Transformer, n_slots: int, width: int, max_new: int, stop_ids, seed: int,
+                 temperature: float, top_p: float):
+        super().__init__()
+        c, device, dtype = model.config, model.embed.weight.device, model.embed.weight.dtype
+        self.model, self.temperature, self.top_p, self.width = model, temperature, top_p, width
+        self.register_buffer("kv", torch.zeros(c.n_layers, 2, n_slots, c.n_kv_heads, width, c.head_dim,
+                                               device=device, dtype=dtype))
+        long = dict(device=device, dtype=torch.long)
+        self.register_buffer("last", torch.zeros(n_slots, **long))      # newest token, not yet in cache
+        self.register_buffer("lengths", torch.zeros(n_slots, **long))   # tokens in cache
+        self.register_buffer("n_out", torch.zeros(n_slots, **long))     # tokens produced
+        self.register_buffer("budget", torch.ones(n_slots, **long))     # tokens allowed
+        self.register_buffer("row", torch.zeros(n_slots, **long))       # the input row it decodes
+        self.register_buffer("done", torch.ones(n_slots, device=device, dtype=torch.bool))
+        # one spare column: a finished slot writes its (ignored) token there
+        self.register_buffer("out_tok", torch.zeros(n_slots, max_new + 1, **long))
+        self.register_buffer("out_lp", torch.zeros(n_slots, max_new + 1, device=device))
+        self.register_buffer("stop", torch.tensor(sorted(set(stop_ids)) or [-1], **long))
+        self.register_buffer("seed", torch.tensor(seed, **long))
+
+    def fill(self, slots: list[int], kv, logits, rows: list[int], lengths: list[int], budgets: list[int]):
+        """Start rows in `slots` from their prompt's prefill (keys/values [n_layers, 2, 1, Hkv, L, D], the
+        logits of its last token [V]) and sample each row's first token."""
+        index = torch.tensor(slots, device=self.kv.device)
+        self.kv[:, :, index, :, :kv.shape[-2]] = kv
+        self.row[index] = torch.tensor(rows, device=index.device)
+        self.lengths[index] = torch.tensor(lengths, device=index.device)
+        self.budget[index] = torch.tensor(budgets, device=index.device)
+        self.n_out[index] = 0
+        tok, lp = sample_next(logits.expand(len(slots), -1), self.temperature, self.top_p,
+                              uniforms(self.seed, self.row[index], self.n_out[index]))
+        self.out_tok[index, 0], self.out_lp[index, 0], self.last[index] = tok, lp, tok
+        self.n_out[index] = 1
+        self.done[index] = torch.isin(tok, self.stop) | (self.budget[index] <= 1)
+
+    def step(self, width: int):
+        """One token for every live slot; keys up to `width` (a compiled step always uses the full width)."""
+        live = ~self.done
+        pos = torch.where(live, self.lengths, 0)  # a finished slot writes at index 0: harmless, never read
+        keys = torch.arange(width, device=pos.device)
+        bias = torch.zeros(pos.shape[0], 1, 1, width, device=pos.device, dtype=self.kv.dtype).masked_fill(
+            (keys[None, :] > pos[:, None])[:, None, None], float("-inf"))  # a row sees its own tokens only
+        cache = [(self.kv[i, 0, :, :, :width], self.kv[i, 1, :, :, :width]) for i in range(self.kv.shape[0])]
+        logits = self.model.forward_cached(self.last[:, None], pos[:, None], cache, bias)
+        tok, lp = sample_next(logits, self.temperature, self.top_p, uniforms(self.seed, self.row, self.n_out))
+        self.out_tok.scatter_(1, self.n_out[:, None], tok[:, None])
+        self.out_lp.scatter_(1, self.n_out[:, None], lp[:, None])
+        self.n_out += live
+        self.lengths += live
+        self.done |= torch.isin(tok, self.stop) | (self.n_out >= self.budget)
+        self.last.copy_(tok)
+
+
+def prefill(model: Transformer, prompts: list[list[int]]):
+    """One forward over the prompts, right-padded (causal attention: no real token sees the padding).
+    Returns keys/values [n_layers, 2, n, Hkv, L, D] and the logits of each prompt's last token [n, V]."""
+    c, device = model.config, model.embed.weight.device
+    L = max(map(len, prompts))
+    tokens = torch.zeros(len(prompts), L, dtype=torch.long, device=device)
+    for i, p in enumerate(prompts):
+        tokens[i, :len(p)] = torch.tensor(p)
+    kv = torch.zeros(c.n_layers, 2, len(prompts), c.n_kv_heads, L, c.head_dim, device=device,
+                     dtype=model.embed.weight.dtype)
+    positions = torch.arange(L, device=device).expand(len(prompts), L)
+    last = torch.tensor([len(p) - 1 for p in prompts], device=device)
+    logits = model.forward_cached(tokens, positions, [(kv[i, 0], kv[i, 1]) for i in range(c.n_layers)],
+                                  last=last)
+    return kv, logits
+
+
+def kv_bytes_per_token(model: Transformer) -> int:
+    c = model.config
+    return 2 * c.n_layers * c.n_kv_heads * c.head_dim * model.embed.weight.element_size()
+
+
+def slots_for_memory(model: Transformer, width: int, rows: int) -> int:
+    """The slot count of the memory rule (module docstring): KV budget / (KV bytes per token × width)."""
+    device = model.embed.weight.device
+    budget = GPU_KV_FRACTION * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else CPU_KV_BUDGET
+    return max(1, min(rows, int(budget // (kv_bytes_per_token(model) * width))))
+
+
+# ----------------------------------------------------------------------------- the engine
+
+def first_stop(tokens: list[int], start: int, decode, stop_strings) -> int | None:
+    """The length of the shortest prefix of `tokens` whose text holds a stop string, looking only at
+    prefixes longer than `start` (shorter ones were checked before); None when there is none. Only the tail
+    can hold a new occurrence: a stop string of m characters spans at most 4m + 1 tokens of ≥ 1 byte."""
+    back = max(start - 4 * max(map(len, stop_strings)) - 1, 0)
+    for end in range(start + 1, len(tokens) + 1):
+        if any(s in decode(tokens[back:end]) for s in stop_strings):
+            return end
+    return None
+
+
+@torch.inference_mode()  # not just no_grad: no version counters or view tracking, less per op
+def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, temperature: float = 1.0,
+             top_p: float = 1.0, stop_ids=(), stop_strings=(), decode=None, group_size: int = 1,
+             slots: int | None = None, generator: torch.Generator | None = None, compile: bool = False,
+             sync_every: int | None = None):
+    """Sample `group_size` completions of every prompt (token-id lists). Returns (completions, logprobs),
+    row q·G + i being completion i of prompt q: its new ids (a stop id included when hit; a row ending in a
+    stop string stops at the first token that completes it) and log π(token) at `temperature` (see
+    sample_next). A row gets min(max_new_tokens, room left in the context) tokens. stop_strings need
+    `decode` (token ids -> text). slots: rows decoding at once (None: the memory rule). generator: the seed
+    is drawn from it (one draw per call). compile: torch.compile the step (CUDA: a CUDA graph)."""
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError("generate needs a non-empty list of non-empty prompts")
+    if stop_strings and decode is None:
+        raise ValueError("stop_strings need `decode` (token ids -> text)")
+    if max_new_tokens < 1 or group_size < 1 or (slots is not None and slots < 1):
+        raise ValueError(f"max_new_tokens ({max_new_tokens}), group_size ({group_size}) and slots ({slots}) "
+                         "must be at least 1")
+    context, device = model.config.max_seq_len, model.embed.weight.device
+    too_long = [i for i, p in enumerate(prompts) if len(p) >= context]
+    if too_long:
+        raise ValueError(f"prompt {too_long[0]} ({len(prompts[too_long[0]])} tokens) leaves no room in the "
+                         f"context of {context}")
+    for p in prompts:
+        model._check_tokens(torch.tensor(p))
+    budgets = [min(max_new_tokens, context - len(p)) for p in prompts]
+    width = max(len(p) + b for p, b in zip(prompts, budgets))
+    n_rows = len(prompts) * group_size
+    n_slots = min(slots, n_rows) if slots else slots_for_memory(model, width, n_rows)
+    seed = int(torch.randint(2 ** 31, (1,), generator=generator, device=generator.device if generator else None))
+    state = Slots(model, n_slots, width, max(budgets), stop_ids, seed, temperature, top_p)
+    step = torch.compile(state.step, mode="reduce-overhead" if device.type == "cuda" else None,
+                         dynamic=False) if compile else state.step
+    sync_every = sync_every or (8 if device.type == "cuda" else 1)
+
+    out_tokens: list = [None] * n_rows
+    out_logprobs: list = [None] * n_rows
+    slot_row: list = [None] * n_slots          # the row each slot decodes (None: free)
+    host_tokens = [[] for _ in range(n_slots)]  # each slot's tokens so far, mirrored at every look
+    pending: dict = {}                          # prompt -> (keys/values, logits) until its G rows have slots
+    next_row = 0
+    while True:
+        free = [s for s in range(n_slots) if slot_row[s] is None]
+        if free and next_row < n_rows:  # refill: the next waiting rows, one prefill per new prompt
+            rows = list(range(next_row, min(next_row + len(free), n_rows)))
+            next_row = rows[-1] + 1
+            new = sorted({r // group_size for r in rows} - pending.keys())
+            if new:
+                kv, logits = prefill(model, [prompts[q] for q in new])
+                for i, q in enumerate(new):
+                    pending[q] = (kv[:, :, i:i + 1, :, :len(prompts[q])], logits[i])
+            for q in sorted({r // group_size for r in rows}):
+                mine = [r for r in rows if r // group_size == q]
+                taken = free[:len(mine)]
+                free = free[len(mine):]
+                state.fill(taken, *pending[q], mine, [len(prompts[q])] * len(mine), [budgets[q]] * len(mine))
+                for s, r in zip(taken, mine):
+                    slot_row[s], host_tokens[s] = r, []
+                if mine[-1] % group_size == group_size - 1:
+                    del pending[q]
+        if all(r is None for r in slot_row):
+            break
+        # keys needed in the next steps: up to the longest live sequence + sync_every (eager: rounded up to
+        # 64, few distinct shapes); the compiled step always attends over the full width (static shape)
+        need = max(len(prompts[r // group_size]) + len(host_tokens[s]) for s, r in enumerate(slot_row)
+                   if r is not None) + sync_every + 1
+        span = width if compile else min(width, -(-need // 64) * 64)
+        for _ in range(sync_every):
+            step(span)
+        # look: fetch each slot's newest tokens (at most sync_every + 1 since the last look)
+        done, n_out = state.done.tolist(), state.n_out.tolist()
+        cols = (torch.tensor([len(t) for t in host_tokens], device=device)[:, None]
+                + torch.arange(sync_every + 1, device=device)).clamp(max=state.out_tok.shape[1] - 1)
+        newest = state.out_tok.gather(1, cols).tolist()
+        for s, r in enumerate(slot_row):
+            if r is None:
+                continue
+            seen = len(host_tokens[s])
+            host_tokens[s] += newest[s][:n_out[s] - seen]
+            end = first_stop(host_tokens[s], seen, decode, stop_strings) if stop_strings else None
+            if end is not None:
+                host_tokens[s] = host_tokens[s][:end]
+                state.done[s] = True
+            elif not done[s]:
+                continue
+            out_tokens[r] = host_tokens[s]
+            out_logprobs[r] = state.out_lp[s, :len(host_tokens[s])].tolist()
+            slot_row[s] = None
+    return out_tokens, out_logprobs
