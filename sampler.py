@@ -186,13 +186,14 @@ def first_stop(tokens: list[int], start: int, decode, stop_strings) -> int | Non
 def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, temperature: float = 1.0,
              top_p: float = 1.0, stop_ids=(), stop_strings=(), decode=None, group_size: int = 1,
              slots: int | None = None, generator: torch.Generator | None = None, compile: bool = False,
-             sync_every: int | None = None):
+             sync_every: int | None = None, stats=None):
     """Sample `group_size` completions of every prompt (token-id lists). Returns (completions, logprobs),
     row q·G + i being completion i of prompt q: its new ids (a stop id included when hit; a row ending in a
     stop string stops at the first token that completes it) and log π(token) at `temperature` (see
     sample_next). A row gets min(max_new_tokens, room left in the context) tokens. stop_strings need
     `decode` (token ids -> text). slots: rows decoding at once (None: the memory rule). generator: the seed
-    is drawn from it (one draw per call). compile: torch.compile the step (CUDA: a CUDA graph)."""
+    is drawn from it (one draw per call). compile: torch.compile the step (CUDA: a CUDA graph). stats: a
+    Counter that receives `steps` and `decoded` (tokens computed, those of finished slots included)."""
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError("generate needs a non-empty list of non-empty prompts")
     if stop_strings and decode is None:
@@ -238,6 +239,8 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
                 taken = free[:len(mine)]
                 free = free[len(mine):]
                 state.fill(taken, *pending[q], mine, [len(prompts[q])] * len(mine), [budgets[q]] * len(mine))
+                if stats is not None:
+                    stats.update(decoded=len(mine))  # the first tokens, drawn from the prefill's logits
                 for s, r in zip(taken, mine):
                     slot_row[s], host_tokens[s] = r, []
                 if mine[-1] % group_size == group_size - 1:
@@ -251,6 +254,8 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
         span = width if compile else min(width, -(-need // 64) * 64)
         for _ in range(sync_every):
             step(span)
+        if stats is not None:
+            stats.update(steps=sync_every, decoded=sync_every * n_slots)
         # look: fetch each slot's newest tokens (at most sync_every + 1 since the last look)
         done, n_out = state.done.tolist(), state.n_out.tolist()
         cols = (torch.tensor([len(t) for t in host_tokens], device=device)[:, None]

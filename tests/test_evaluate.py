@@ -55,12 +55,17 @@ class OracleModel:
         return outs, [[0.0] * len(o) for o in outs]
 
 
+ENGINE = ev.generate
+
+
+def oracle_or_engine(model, *args, **kw):
+    """evaluate.py samples with sampler.generate(model, ...); an OracleModel answers its own calls."""
+    return model.generate(*args, **kw) if isinstance(model, OracleModel) else ENGINE(model, *args, **kw)
+
+
 @pytest.fixture(autouse=True)
 def oracles_answer_for_themselves(monkeypatch):
-    """evaluate.py samples with sampler.generate(model, ...); an OracleModel answers its own calls."""
-    engine = ev.generate
-    monkeypatch.setattr(ev, "generate", lambda model, *args, **kw: model.generate(*args, **kw)
-                        if isinstance(model, OracleModel) else engine(model, *args, **kw))
+    monkeypatch.setattr(ev, "generate", oracle_or_engine)
 
 
 def last_question(prompt: str, style: str) -> str:
@@ -278,6 +283,7 @@ def test_tool_integrated_rounds_execute_code_and_feed_back_its_output(tmp_path):
 
 def _sharded_worker(rank, world, init_file, records, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    ev.generate = oracle_or_engine  # a spawned process: the fixture's patch is not here
     try:
         model = OracleModel(_ToySolutions(records))
         m = ev.evaluate(model, CharTokenizer(), records, ev.EvalConfig(mode="chat", progress=False, out=out_dir))
