@@ -122,22 +122,33 @@ class Slots(nn.Module):
         self.n_out[index] = 1
         self.done[index] = torch.isin(tok, self.stop) | (self.budget[index] <= 1)
 
-    def step(self, width: int):
-        """One token for every live slot; keys up to `width` (a compiled step always uses the full width)."""
-        live = ~self.done
-        pos = torch.where(live, self.lengths, 0)  # a finished slot writes at index 0: harmless, never read
+    def step(self, width: int, n: int):
+        """One token for every live slot among the first n, keys up to `width` (a compiled step always runs
+        every slot over the full width). Views of the buffers: the in-place updates land in them."""
+        done, lengths, n_out, last = self.done[:n], self.lengths[:n], self.n_out[:n], self.last[:n]
+        live = ~done
+        pos = torch.where(live, lengths, 0)  # a finished slot writes at index 0: harmless, never read
         keys = torch.arange(width, device=pos.device)
-        bias = torch.zeros(pos.shape[0], 1, 1, width, device=pos.device, dtype=self.kv.dtype).masked_fill(
+        bias = torch.zeros(n, 1, 1, width, device=pos.device, dtype=self.kv.dtype).masked_fill(
             (keys[None, :] > pos[:, None])[:, None, None], float("-inf"))  # a row sees its own tokens only
-        cache = [(self.kv[i, 0, :, :, :width], self.kv[i, 1, :, :, :width]) for i in range(self.kv.shape[0])]
-        logits = self.model.forward_cached(self.last[:, None], pos[:, None], cache, bias)
-        tok, lp = sample_next(logits, self.temperature, self.top_p, uniforms(self.seed, self.row, self.n_out))
-        self.out_tok.scatter_(1, self.n_out[:, None], tok[:, None])
-        self.out_lp.scatter_(1, self.n_out[:, None], lp[:, None])
-        self.n_out += live
-        self.lengths += live
-        self.done |= torch.isin(tok, self.stop) | (self.n_out >= self.budget)
-        self.last.copy_(tok)
+        cache = [(self.kv[i, 0, :n, :, :width], self.kv[i, 1, :n, :, :width]) for i in range(self.kv.shape[0])]
+        logits = self.model.forward_cached(last[:, None], pos[:, None], cache, bias)
+        tok, lp = sample_next(logits, self.temperature, self.top_p, uniforms(self.seed, self.row[:n], n_out))
+        self.out_tok[:n].scatter_(1, n_out[:, None], tok[:, None])
+        self.out_lp[:n].scatter_(1, n_out[:, None], lp[:, None])
+        n_out += live
+        lengths += live
+        done |= torch.isin(tok, self.stop) | (n_out >= self.budget[:n])
+        last.copy_(tok)
+
+    def move(self, src: list[int], dst: list[int]):
+        """Move the state of slots `src` into slots `dst` (live rows to the front: the step then runs on
+        fewer slots while the last rows finish)."""
+        src, dst = torch.tensor(src, device=self.kv.device), torch.tensor(dst, device=self.kv.device)
+        self.kv[:, :, dst] = self.kv[:, :, src]
+        for buffer in (self.last, self.lengths, self.n_out, self.budget, self.row, self.done, self.out_tok,
+                       self.out_lp):
+            buffer[dst] = buffer[src]
 
 
 def prefill(model: Transformer, prompts: list[list[int]]):
@@ -245,25 +256,35 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
                     slot_row[s], host_tokens[s] = r, []
                 if mine[-1] % group_size == group_size - 1:
                     del pending[q]
-        if all(r is None for r in slot_row):
+        occupied = [s for s, r in enumerate(slot_row) if r is not None]
+        if not occupied:
             break
+        if next_row == n_rows and not compile and len(occupied) <= 3 * (occupied[-1] + 1) // 4:
+            # nothing waits and a quarter of the slots in use are finished: move the live rows to the
+            # front, so the step runs on fewer slots (eager only: a compiled step keeps its shapes)
+            src = [s for s in occupied if s >= len(occupied)]
+            dst = [s for s in range(len(occupied)) if slot_row[s] is None]
+            state.move(src, dst)
+            for s, d in zip(src, dst):
+                slot_row[d], host_tokens[d], slot_row[s], host_tokens[s] = slot_row[s], host_tokens[s], None, []
+            occupied = list(range(len(occupied)))
+        n_run = n_slots if compile else occupied[-1] + 1
         # keys needed in the next steps: up to the longest live sequence + sync_every (eager: rounded up to
         # 64, few distinct shapes); the compiled step always attends over the full width (static shape)
         need = max(len(prompts[r // group_size]) + len(host_tokens[s]) for s, r in enumerate(slot_row)
                    if r is not None) + sync_every + 1
         span = width if compile else min(width, -(-need // 64) * 64)
         for _ in range(sync_every):
-            step(span)
+            step(span, n_run)
         if stats is not None:
-            stats.update(steps=sync_every, decoded=sync_every * n_slots)
+            stats.update(steps=sync_every, decoded=sync_every * n_run)
         # look: fetch each slot's newest tokens (at most sync_every + 1 since the last look)
-        done, n_out = state.done.tolist(), state.n_out.tolist()
+        done, n_out = state.done[:n_run].tolist(), state.n_out[:n_run].tolist()
         cols = (torch.tensor([len(t) for t in host_tokens], device=device)[:, None]
                 + torch.arange(sync_every + 1, device=device)).clamp(max=state.out_tok.shape[1] - 1)
         newest = state.out_tok.gather(1, cols).tolist()
-        for s, r in enumerate(slot_row):
-            if r is None:
-                continue
+        for s in occupied:
+            r = slot_row[s]
             seen = len(host_tokens[s])
             host_tokens[s] += newest[s][:n_out[s] - seen]
             end = first_stop(host_tokens[s], seen, decode, stop_strings) if stop_strings else None

@@ -95,7 +95,7 @@ def test_a_finished_rows_slot_is_refilled_at_once(monkeypatch):
     assert len(set(lengths_by_stop)) > 3  # rows of many lengths
     steps = []
     real_step = sampler.Slots.step
-    monkeypatch.setattr(sampler.Slots, "step", lambda self, width: steps.append(width) or real_step(self, width))
+    monkeypatch.setattr(sampler.Slots, "step", lambda self, width, n: steps.append(n) or real_step(self, width, n))
     for slots in (2, 5):
         steps.clear()
         generate(m, PROMPTS * 3, 16, temperature=1.0, stop_ids=(7, 11, 20, 31), slots=slots,
