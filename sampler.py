@@ -12,8 +12,8 @@ finished rows idle. Here:
              would have alone (no padding, no position offsets).
   refill     when a row ends (a stop id, a stop string, or its token budget), its slot takes the next
              waiting row at once: prefill into that slot; no slot decodes for a finished row.
-  shared     the G rows of a prompt share one prefill: its keys/values are computed once and copied into
-  prefill    each of their slots (the copies stay pending while the group waits for free slots).
+  shared     the G rows of a prompt (and rows of equal prompts) share one prefill: its keys/values are
+  prefill    computed once and copied into each of their slots (kept while the group waits for slots).
   the step   one token for every slot, all tensors of fixed shape, positions and cache indices as tensors,
              no Python branch on data: torch.compile captures it (mode="reduce-overhead": a CUDA graph on
              GPU). The host looks at the slots (finished? a stop string in the decoded tail?) only every
@@ -32,6 +32,8 @@ KV bytes per token = 2 (keys and values) × layers × KV heads × head dim × by
 a quarter of the free GPU memory, or 1 GiB on the CPU; S is at most the number of rows.
 """
 from __future__ import annotations
+
+from collections import Counter
 
 import torch
 import torch.nn as nn
@@ -233,20 +235,26 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
     out_logprobs: list = [None] * n_rows
     slot_row: list = [None] * n_slots          # the row each slot decodes (None: free)
     host_tokens = [[] for _ in range(n_slots)]  # each slot's tokens so far, mirrored at every look
-    pending: dict = {}                          # prompt -> (keys/values, logits) until its G rows have slots
+    # rows whose prompts are equal (the G of a group; evaluate.py's --n copies) share one prefill, kept
+    # pending until the last of them has a slot
+    first = {}
+    source = [first.setdefault(tuple(p), q) for q, p in enumerate(prompts)]  # the first equal prompt
+    waiting = Counter(source[r // group_size] for r in range(n_rows))
+    pending: dict = {}                          # prompt -> (keys/values, logits)
     next_row = 0
     while True:
         free = [s for s in range(n_slots) if slot_row[s] is None]
         if free and next_row < n_rows:  # refill: the next waiting rows, one prefill per new prompt
             rows = list(range(next_row, min(next_row + len(free), n_rows)))
             next_row = rows[-1] + 1
-            new = sorted({r // group_size for r in rows} - pending.keys())
+            needed = sorted({source[r // group_size] for r in rows})
+            new = [q for q in needed if q not in pending]
             if new:
                 kv, logits = prefill(model, [prompts[q] for q in new])
                 for i, q in enumerate(new):
                     pending[q] = (kv[:, :, i:i + 1, :, :len(prompts[q])], logits[i])
-            for q in sorted({r // group_size for r in rows}):
-                mine = [r for r in rows if r // group_size == q]
+            for q in needed:
+                mine = [r for r in rows if source[r // group_size] == q]
                 taken = free[:len(mine)]
                 free = free[len(mine):]
                 state.fill(taken, *pending[q], mine, [len(prompts[q])] * len(mine), [budgets[q]] * len(mine))
@@ -254,7 +262,8 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
                     stats.update(decoded=len(mine))  # the first tokens, drawn from the prefill's logits
                 for s, r in zip(taken, mine):
                     slot_row[s], host_tokens[s] = r, []
-                if mine[-1] % group_size == group_size - 1:
+                waiting[q] -= len(mine)
+                if not waiting[q]:
                     del pending[q]
         occupied = [s for s, r in enumerate(slot_row) if r is not None]
         if not occupied:

@@ -83,6 +83,10 @@ def test_each_prompt_is_prefilled_once_for_its_group(monkeypatch):
     completions, _ = generate(m, PROMPTS, 6, temperature=0, group_size=4, slots=3)  # groups split across refills
     assert sorted(prefilled) == sorted(PROMPTS)
     assert completions == [naive_greedy(m, p, 6) for p in PROMPTS for _ in range(4)]
+    prefilled.clear()  # equal prompts given one by one (evaluate.py's --n samples) share one prefill too
+    copies = [p for p in PROMPTS for _ in range(3)] + PROMPTS[:1]
+    assert generate(m, copies, 6, temperature=0, slots=4)[0] == [naive_greedy(m, p, 6) for p in copies]
+    assert sorted(prefilled) == sorted(PROMPTS)
 
 
 def test_a_finished_rows_slot_is_refilled_at_once(monkeypatch):
