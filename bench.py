@@ -198,7 +198,8 @@ def static_generate(model: Transformer, prompts: list[list[int]], max_new: int, 
         out, n_gen = torch.zeros(B, max_new, dtype=torch.long, device=device), torch.zeros(B, dtype=torch.long)
         for t in range(max_new):
             logp = (logits / max(temperature, 1e-6)).log_softmax(-1)
-            nxt = logp.argmax(-1) if temperature == 0 else torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
+            nxt = logp.argmax(-1) if temperature == 0 else \
+                torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
             logp.gather(-1, nxt[:, None])  # the sampler returned these log-probs: their cost counts
             out[:, t] = nxt
             n_gen += (~done).long().cpu()

@@ -317,9 +317,9 @@ def generate_texts(model, tokenizer, prompts: Sequence[list[int]], cfg: EvalConf
     results: list = [("", "prompt_too_long", 0)] * len(prompts)
     fits = [i for i in range(len(prompts)) if len(prompts[i]) < context]
     if fits:
-        completions, _ = generate(model, [prompts[i] for i in fits], cfg.max_new_tokens, cfg.temperature, cfg.top_p,
-                                  stop_ids=(tokenizer.eos_id,), stop_strings=tuple(stops), decode=tokenizer.decode,
-                                  slots=cfg.batch_size, generator=generator)
+        completions, _ = generate(model, [prompts[i] for i in fits], cfg.max_new_tokens, cfg.temperature,
+                                  cfg.top_p, stop_ids=(tokenizer.eos_id,), stop_strings=tuple(stops),
+                                  decode=tokenizer.decode, slots=cfg.batch_size, generator=generator)
         for i, ids in zip(fits, completions):
             hit_eos = bool(ids) and ids[-1] == tokenizer.eos_id
             text, stopped = cut_at_stop(tokenizer.decode(ids[:-1] if hit_eos else ids), stops)

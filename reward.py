@@ -251,8 +251,8 @@ def mc_step_labels(policy: Transformer, tokenizer: Tokenizer, prompt: list[int],
 
 def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict], samples: int, method: str = "mc",
                   mc_samples: int = 8, template: str = "deepseek", max_new_tokens: int = 512,
-                  temperature: float = 1.0, batch_size: int | None = 64, seed: int = 0, stats: Counter | None = None,
-                  progress: bool = False) -> list[dict]:
+                  temperature: float = 1.0, batch_size: int | None = 64, seed: int = 0,
+                  stats: Counter | None = None, progress: bool = False) -> list[dict]:
     """Reward-model data: `samples` outputs of the policy per question ({"question", "answer"}; exact
     labels need the reference "solution" too), graded by accuracy_reward and labelled per step by
     `method` ("mc": mc_step_labels with `mc_samples` completions, none when 0, as an ORM needs none;
@@ -283,7 +283,8 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
     for s in tqdm(range(0, len(usable), per_call), desc="label", disable=not progress):
         chunk = usable[s:s + per_call]
         completions, _ = generate(policy, [c[3] for c in chunk], max_new_tokens, temperature,
-                                  stop_ids=(tokenizer.eos_id,), group_size=samples, slots=batch_size, generator=generator)
+                                  stop_ids=(tokenizer.eos_id,), group_size=samples, slots=batch_size,
+                                  generator=generator)
         for q, (question, gold, solution, prompt) in enumerate(chunk):
             outputs = completions[q * samples:(q + 1) * samples]
             if method == "exact":

@@ -79,7 +79,8 @@ def test_a_seed_gives_the_same_samples_at_any_slot_count_and_look_interval():
 def test_each_prompt_is_prefilled_once_for_its_group(monkeypatch):
     m, prefilled = tiny(), []
     real = sampler.prefill
-    monkeypatch.setattr(sampler, "prefill", lambda model, prompts: prefilled.extend(prompts) or real(model, prompts))
+    monkeypatch.setattr(sampler, "prefill",
+                        lambda model, prompts: prefilled.extend(prompts) or real(model, prompts))
     completions, _ = generate(m, PROMPTS, 6, temperature=0, group_size=4, slots=3)  # groups split across refills
     assert sorted(prefilled) == sorted(PROMPTS)
     assert completions == [naive_greedy(m, p, 6) for p in PROMPTS for _ in range(4)]
