@@ -100,7 +100,7 @@ class Sizes:
     batch_sizes: str = dp.flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
     generation_presets: str = dp.flag("toy,small", "generation: model presets, comma-separated (the naive "
                                                    "decoder of `small` takes minutes at 512 tokens)")
-    rollout_questions: int = dp.flag(64, "generation: prompts of the GRPO-shaped workload")
+    rollout_questions: int = dp.flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)")
     rollout_group: int = dp.flag(8, "generation: G, samples per prompt of the GRPO-shaped workload")
     rollout_slots: int = dp.flag(64, "generation: rows decoding at once (static: the batch) in that workload")
     world_pages: int = dp.flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
@@ -257,7 +257,8 @@ def bench_generation(s: Sizes, device: torch.device, compile: bool) -> list[Row]
                 base = base or rate
                 rows.append(Row("generation", f"{name} KV cache, batch {b}", rate, "tok/s", f"batch {sizes[0]}",
                                 rate / base))
-        rows += rollout_rows(model, name, s)
+        if s.rollout_questions:
+            rows += rollout_rows(model, name, s)
         if name == names[0]:
             rows += evaluation_rows(model, name, s)
         if compile and name == names[-1]:
