@@ -223,6 +223,8 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
         model._check_tokens(torch.tensor(p))
     budgets = [min(max_new_tokens, context - len(p)) for p in prompts]
     width = max(len(p) + b for p, b in zip(prompts, budgets))
+    if compile:  # a compiled step is specialised to its shapes: round the width so calls share them
+        width = min(context, -(-width // 256) * 256)
     n_rows = len(prompts) * group_size
     n_slots = min(slots, n_rows) if slots else slots_for_memory(model, width, n_rows)
     seed = int(torch.randint(2 ** 31, (1,), generator=generator, device=generator.device if generator else None))
