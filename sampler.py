@@ -94,8 +94,14 @@ class Slots(nn.Module):
         super().__init__()
         c, device, dtype = model.config, model.embed.weight.device, model.embed.weight.dtype
         self.model, self.temperature, self.top_p, self.width = model, temperature, top_p, width
-        self.register_buffer("kv", torch.zeros(c.n_layers, 2, n_slots, c.n_kv_heads, width, c.head_dim,
-                                               device=device, dtype=dtype))
+        # one keys and one values buffer per layer: the step writes into them in place (a write into a view
+        # of one stacked buffer makes torch.compile copy the whole buffer at every layer)
+        self.cache = []
+        for i in range(c.n_layers):
+            for name in (f"keys{i}", f"values{i}"):
+                self.register_buffer(name, torch.zeros(n_slots, c.n_kv_heads, width, c.head_dim, device=device,
+                                                       dtype=dtype))
+            self.cache.append((getattr(self, f"keys{i}"), getattr(self, f"values{i}")))
         long = dict(device=device, dtype=torch.long)
         self.register_buffer("last", torch.zeros(n_slots, **long))      # newest token, not yet in cache
         self.register_buffer("lengths", torch.zeros(n_slots, **long))   # tokens in cache
@@ -112,8 +118,9 @@ class Slots(nn.Module):
     def fill(self, slots: list[int], kv, logits, rows: list[int], lengths: list[int], budgets: list[int]):
         """Start rows in `slots` from their prompt's prefill (keys/values [n_layers, 2, 1, Hkv, L, D], the
         logits of its last token [V]) and sample each row's first token."""
-        index = torch.tensor(slots, device=self.kv.device)
-        self.kv[:, :, index, :, :kv.shape[-2]] = kv
+        index = torch.tensor(slots, device=self.last.device)
+        for (keys, values), prompt_kv in zip(self.cache, kv):
+            keys[index, :, :kv.shape[-2]], values[index, :, :kv.shape[-2]] = prompt_kv
         self.row[index] = torch.tensor(rows, device=index.device)
         self.lengths[index] = torch.tensor(lengths, device=index.device)
         self.budget[index] = torch.tensor(budgets, device=index.device)
@@ -131,9 +138,10 @@ class Slots(nn.Module):
         live = ~done
         pos = torch.where(live, lengths, 0)  # a finished slot writes at index 0: harmless, never read
         keys = torch.arange(width, device=pos.device)
-        bias = torch.zeros(n, 1, 1, width, device=pos.device, dtype=self.kv.dtype).masked_fill(
+        bias = torch.zeros(n, 1, 1, width, device=pos.device, dtype=self.keys0.dtype).masked_fill(
             (keys[None, :] > pos[:, None])[:, None, None], float("-inf"))  # a row sees its own tokens only
-        cache = [(self.kv[i, 0, :n, :, :width], self.kv[i, 1, :n, :, :width]) for i in range(self.kv.shape[0])]
+        full = n == self.last.shape[0] and width == self.keys0.shape[2]
+        cache = self.cache if full else [(k[:n, :, :width], v[:n, :, :width]) for k, v in self.cache]
         logits = self.model.forward_cached(last[:, None], pos[:, None], cache, bias)
         tok, lp = sample_next(logits, self.temperature, self.top_p, uniforms(self.seed, self.row[:n], n_out))
         self.out_tok[:n].scatter_(1, n_out[:, None], tok[:, None])
@@ -146,9 +154,8 @@ class Slots(nn.Module):
     def move(self, src: list[int], dst: list[int]):
         """Move the state of slots `src` into slots `dst` (live rows to the front: the step then runs on
         fewer slots while the last rows finish)."""
-        src, dst = torch.tensor(src, device=self.kv.device), torch.tensor(dst, device=self.kv.device)
-        self.kv[:, :, dst] = self.kv[:, :, src]
-        for buffer in (self.last, self.lengths, self.n_out, self.budget, self.row, self.done, self.out_tok,
+        src, dst = torch.tensor(src, device=self.last.device), torch.tensor(dst, device=self.last.device)
+        for buffer in (*(t for pair in self.cache for t in pair), self.last, self.lengths, self.n_out, self.budget, self.row, self.done, self.out_tok,
                        self.out_lp):
             buffer[dst] = buffer[src]
 
