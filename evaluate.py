@@ -398,7 +398,7 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
     """Evaluate `model` on benchmark `records` (load_benchmark's shape). Returns the metrics dict on rank 0
     (and writes cfg.out there), None on the other ranks.
 
-    model: anything with Transformer.generate's interface and `config.max_seq_len`; tokenizer: encode,
+    model: a Transformer (sampled by sampler.generate); tokenizer: encode,
     encode_prompt, decode, eos_id, add_bos (Tokenizer's). cfg.add_bos None: BOS as the tokenizer says.
     shot_pool: few-shot exemplars ({"question", "solution"[, "program"]}); None takes the built-in
     GSM8K / MATH ones for cfg.style. Under torch.distributed, questions are dealt out

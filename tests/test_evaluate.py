@@ -1,6 +1,6 @@
 """evaluate.py: the metrics against naive computations, the prompts, and the whole scoring path.
 
-An oracle "model" (Transformer.generate's interface, answering with reference solutions) must score
+An oracle "model" (sampler.generate's interface, answering with reference solutions) must score
 100% on the real GSM8K and MATH files: any loss there is a bug in prompting, stop strings, answer
 extraction or comparison. A tiny random checkpoint then runs through the command line end to end.
 """
