@@ -15,8 +15,13 @@ baseline measured in the same run, right before it:
                useful; batch-1 decode with the compiled step against eager
   corpus       docs/s and MB/s of data_pipeline.py's stages on the toy world's web pool, all workers
                against 1 worker
+  webpages     (--only webpages) data_pipeline.py on real-shaped pages (calendars, lists, forum threads,
+               MathJax HTML in WARC): docs/s per core of extract, dedup and decontamination against reading the same input; with
+               --data-dir, planted GSM8K/MATH leaks removed and clean pages touched
   tokenizer    BPE training (tokenizer.py) against its own pre-tokenization pass
   grpo         one GRPO step of grpo.py on a toy policy, split into its phases (fractions of the step)
+  logits       peak memory of the LM loss at a 102,400-token vocabulary: chunked logits (model.py) against
+               the whole [T, V] logits
   gpu          (--gpu) 1.3b pre-training MFU against the bf16 matmul peak; decoding against the memory-
                bandwidth bound
 Sections run on the device trainer.setup_distributed picks (CUDA when present, else the CPU). Results
@@ -26,9 +31,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import gzip
+import html
 import json
 import os
 import platform
+import random
+import re
 import sys
 import tempfile
 import time
@@ -40,7 +49,8 @@ import torch
 
 import data_pipeline as dp
 import tokenizer as tk
-from formats import read_jsonl, write_jsonl
+from flags import flag
+from formats import load_benchmark, read_documents, read_jsonl, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
 from sampler import generate
@@ -91,32 +101,35 @@ def matmul_peak_flops(device: torch.device, dtype: torch.dtype, n: int) -> float
 class Sizes:
     """How big each measurement is. The defaults are the full run; --quick takes QUICK; a flag of the
     same name overrides one field either way."""
-    presets: str = dp.flag("toy,small", "training: model presets, comma-separated")
-    seq_len: int = dp.flag(256, "training: tokens per sequence")
-    train_batch: int = dp.flag(4, "training: sequences per step")
-    repeats: int = dp.flag(3, "timed repetitions of each training step and generation (the best counts)")
-    peak_n: int = dp.flag(2048, "size n of the n×n matmul that measures the peak")
-    new_tokens: int = dp.flag(512, "generation: new tokens per sequence")
-    batch_sizes: str = dp.flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
-    generation_presets: str = dp.flag("toy,small", "generation: model presets, comma-separated (the naive "
+    presets: str = flag("toy,small", "training: model presets, comma-separated")
+    seq_len: int = flag(256, "training: tokens per sequence")
+    train_batch: int = flag(4, "training: sequences per step")
+    repeats: int = flag(3, "timed repetitions of each training step and generation (the best counts)")
+    peak_n: int = flag(2048, "size n of the n×n matmul that measures the peak")
+    new_tokens: int = flag(512, "generation: new tokens per sequence")
+    batch_sizes: str = flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
+    generation_presets: str = flag("toy,small", "generation: model presets, comma-separated (the naive "
                                                    "decoder of `small` takes minutes at 512 tokens)")
-    rollout_questions: int = dp.flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)")
-    rollout_group: int = dp.flag(8, "generation: G, samples per prompt of the GRPO-shaped workload")
-    rollout_slots: int = dp.flag(64, "generation: rows decoding at once (static: the batch) in that workload")
-    world_pages: int = dp.flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
-    corpus_repeats: int = dp.flag(2, "corpus: timed runs of each stage (the best counts)")
-    tok_mb: float = dp.flag(10.0, "tokenizer: megabytes of training text (issue 3: 10 MB in about a minute)")
-    tok_vocab: int = dp.flag(4096, "tokenizer: vocabulary size trained to")
-    vocab: int = dp.flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use")
-    grpo_questions: int = dp.flag(8, "GRPO: questions per step")
-    grpo_group: int = dp.flag(8, "GRPO: G, outputs per question")
-    grpo_new_tokens: int = dp.flag(128, "GRPO: longest output")
-    grpo_steps: int = dp.flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)")
+    rollout_questions: int = flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)")
+    rollout_group: int = flag(8, "generation: G, samples per prompt of the GRPO-shaped workload")
+    rollout_slots: int = flag(64, "generation: rows decoding at once (static: the batch) in that workload")
+    world_pages: int = flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
+    corpus_repeats: int = flag(2, "corpus: timed runs of each stage (the best counts)")
+    tok_mb: float = flag(10.0, "tokenizer: megabytes of training text (10 MB: about a minute)")
+    tok_vocab: int = flag(4096, "tokenizer: vocabulary size trained to")
+    vocab: int = flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use")
+    grpo_questions: int = flag(8, "GRPO: questions per step")
+    grpo_group: int = flag(8, "GRPO: G, outputs per question")
+    grpo_new_tokens: int = flag(128, "GRPO: longest output")
+    grpo_steps: int = flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)")
+    logit_tokens: int = flag(4096, "logits: positions of the loss (the paper's context is 4,096)")
+    logit_d_model: int = flag(256, "logits: width of the hidden states (the memory does not depend on it)")
+    web_pages: int = flag(20_000, "webpages: real-shaped pages generated (1 in 20 holds a planted leak)")
 
 
 QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8", generation_presets="toy",
               world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024, vocab=512, grpo_questions=4,
-              grpo_group=4, grpo_new_tokens=32)
+              grpo_group=4, grpo_new_tokens=32, logit_d_model=64, web_pages=2_000)
 
 
 # ----------------------------------------------------------------------------- training
@@ -389,6 +402,163 @@ def bench_corpus(args, s: Sizes, inputs: Inputs) -> list[Row]:
     return rows
 
 
+# ----------------------------------------------------------------------------- web pages: real-shaped input
+
+# Sentences of the kinds of page a math crawl meets (blog posts, forum threads, problem pages, calendars,
+# numbered lists, recipes, sports tables, Chinese pages): written here, not taken from any benchmark, with
+# everyday math phrasing ("Let n be a positive integer such that ...") and many bare numbers and one-letter
+# variables, the text a decontamination rule must leave alone.
+MATH_SENTENCES = [
+    "Let ${v}$ be a positive integer such that ${v}^2 + {a}{v} = {b}$.", "Find the value of ${v}$ when ${v} = {a}$.",
+    "We have $a^2+b^2=c^2+d^2$ with $a+b+c+d={b}$, so the sum is even.",
+    "By the triangle inequality, $|{v} + y| \\le |{v}| + |y|$ for all real numbers.",
+    "What is the sum of the first {a} positive integers? It is $\\frac{{n(n+1)}}{{2}}$.",
+    "The probability that a fair die shows {a} is $\\frac{{1}}{{6}}$.",
+    "Recall that $\\binom{{{b}}}{{{a}}}$ counts subsets.",
+    "Suppose $f({v}) = {a}{v} + {b}$; then $f(f(1)) = {c}$.", "The roots of ${v}^2 - {a}{v} + {b} = 0$ sum to {a}.",
+    "Hence ${v} \\equiv {a} \\pmod{{{b}}}$ and the remainder is {a}.",
+    "so the area of the triangle is {c} square units.",
+    "Consider the sequence 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and its partial sums.", "Proof. Induct on ${v}$.",
+]
+OTHER_SENTENCES = [
+    "The match ended {a} to {b} after extra time.", "Preheat the oven to {c} degrees and bake for {b} minutes.",
+    "Add {a} cups of flour and {a} eggs, then stir.", "Our shop is open from {a} am to {b} pm, Monday to Friday.",
+    "The council met on March {a} to discuss the new park.",
+    "Tickets cost {b} dollars for adults and {a} for children.",
+    "She has {a} apples and buys {b} more at the market.", "The train leaves at {a}:{b} from platform {a}.",
+]
+CHINESE_SENTENCES = ["小明今天去公园玩，看见了{a}只小鸟。", "这道题的答案是{b}，请同学们检查。",
+                     "天气很好，我们一起去爬山吧。", "设${v}$为正整数，且${v}^2={b}$。",
+                     "本店营业时间为早上{a}点到晚上{b}点。"]
+
+
+def fill(sentence: str, rng: random.Random) -> str:
+    return sentence.format(v=rng.choice("xyznk"), a=rng.randint(1, 12), b=rng.randint(10, 99), c=rng.randint(100, 999))
+
+
+def web_page(rng: random.Random, kind: str) -> str:
+    """One page of a kind, as extracted text (paragraphs on lines)."""
+    if kind == "calendar":
+        month, start = rng.choice(["January", "March", "May", "October"]), rng.randint(0, 6)
+        days = [""] * start + [str(d) for d in range(1, rng.choice([29, 30, 31]) + 1)]
+        weeks = [" ".join(days[i:i + 7]).strip() for i in range(0, len(days), 7)]
+        return "\n".join([f"Events in {month} {rng.randint(2015, 2025)}", "Mon Tue Wed Thu Fri Sat Sun", *weeks,
+                          fill(rng.choice(OTHER_SENTENCES), rng)])
+    if kind == "numbered list":
+        n = rng.randint(10, 30)
+        return "\n".join([f"Top {n} things to do this year"] + [f"{i}. {fill(rng.choice(OTHER_SENTENCES), rng)}"
+                                                                 for i in range(1, n + 1)])
+    if kind == "table":
+        return "\n".join(["Team W D L Pts"] + [f"Team {chr(65 + i)} {rng.randint(0, 20)} {rng.randint(0, 9)} "
+                                               f"{rng.randint(0, 20)} {rng.randint(0, 60)}" for i in range(12)])
+    if kind == "chinese":
+        return "\n".join(fill(rng.choice(CHINESE_SENTENCES), rng) for _ in range(rng.randint(3, 8)))
+    sentences = MATH_SENTENCES if kind in ("math blog", "forum thread") else OTHER_SENTENCES
+    paragraphs = [" ".join(fill(rng.choice(sentences), rng) for _ in range(rng.randint(2, 5)))
+                  for _ in range(rng.randint(2, 6))]
+    if kind == "forum thread":
+        paragraphs = [f"Re: question about problem {rng.randint(1, 50)}", f"posted by user{rng.randint(1, 999)}",
+                      *paragraphs, "Thanks in advance!"]
+    return "\n".join(paragraphs)
+
+
+KINDS = ["calendar", "numbered list", "table", "chinese", "math blog", "forum thread", "news"]
+
+
+def copied(text: str, rng: random.Random, how: str) -> str:
+    """A benchmark text as a page might hold it: verbatim, or with its whitespace, case or punctuation changed."""
+    if how == "whitespace":
+        return "\n".join("  ".join(text.split()[i:i + 12]) for i in range(0, len(text.split()), 12))
+    if how == "case":
+        return text.upper()
+    if how == "punctuation":
+        return re.sub(r"[.,;:?!$]", lambda m: rng.choice([" ", ";", " - "]), text)  # never joins two words
+    return text
+
+
+def web_pool(pages: int, leaks: int, bench: list[dict], seed: int = 0) -> tuple[list[dict], dict[str, list[str]]]:
+    """`pages` real-shaped pages; `leaks` of them hold a benchmark question or solution, copied one of four
+    ways. Returns the pages and, per leaking URL, the lines of the planted copy."""
+    rng = random.Random(seed)
+    docs, planted = [], {}
+    for i in range(pages):
+        kind = KINDS[i % len(KINDS)]
+        url, text = f"https://site{i % 97}.example/{kind.replace(' ', '-')}/{i}", web_page(rng, kind)
+        if i % max(pages // max(leaks, 1), 1) == 0 and len(planted) < leaks:
+            rec = rng.choice(bench)
+            copy = copied(rec[rng.choice(["question", "solution"])], rng,
+                          ["verbatim", "whitespace", "case", "punctuation"][len(planted) % 4])
+            lines = text.split("\n")
+            lines.insert(rng.randint(0, len(lines)), copy)
+            text, planted[url] = "\n".join(lines), [line for line in copy.split("\n") if line.strip()]
+        docs.append({"url": url, "text": text})
+    return docs, planted
+
+
+def as_html(text: str) -> str:
+    """A page's HTML: paragraphs, LaTeX as MathJax scripts (what a WARC response holds), a menu and a footer."""
+    body = "".join("<p>" + re.sub(r"\$([^$]+)\$", r'<script type="math/tex">\1</script>', html.escape(p, False))
+                   + "</p>" for p in text.split("\n"))
+    return (f"<html><head><title>page</title></head><body><nav><a href='/'>Home</a> <a href='/about'>About</a></nav>"
+            f"<article>{body}</article><footer>Copyright 2024. All rights reserved.</footer></body></html>")
+
+
+def bench_webpages(args, s: Sizes, tmp: Path) -> list[Row]:
+    """data_pipeline.py on real-shaped web pages, one worker (docs/s per core): WARC HTML extraction against
+    reading the same WARC without extracting, dedup and decontamination against reading the JSONL pool.
+    With --data-dir (GSM8K and MATH test files), also decontamination's figures: planted leaks removed and
+    clean pages touched, with the informative n-gram rule (--min-content 3) against without it (0)."""
+    tmp, one = tmp / "webpages", dp.Common(workers=1, chunk=64)
+    bench_specs = ["gsm8k", "math"] if args.data_dir else None
+    bench = ([r for spec in bench_specs for r in load_benchmark(spec, data_dir=args.data_dir)]
+             if bench_specs else [{"question": "How many sheep does the farmer have after 3 weeks if he buys 5 "
+                                               "more each week?", "solution": "He has 17 + 15 = 32 sheep."}])
+    docs, planted = web_pool(s.web_pages, s.web_pages // 20, bench)
+    pool = tmp / "pool.jsonl.gz"
+    write_jsonl(pool, docs)
+    bench_file = tmp / "bench.jsonl"
+    write_jsonl(bench_file, bench)
+    warc = tmp / "pool.warc.gz"
+    with open(warc, "wb") as f:
+        for doc in docs:
+            payload = as_html(doc["text"]).encode()
+            http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + payload
+            head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: {doc['url']}\r\n"
+                    f"Content-Length: {len(http)}\r\n\r\n").encode()
+            f.write(gzip.compress(head + http + b"\r\n\r\n"))
+
+    def rate(fn) -> float:
+        return len(docs) / timed(fn, repeats=s.corpus_repeats, warmup=0)
+
+    read_warc = rate(lambda: sum(1 for _ in read_documents(warc, Counter())))
+    read_jsonl_rate = rate(lambda: sum(1 for _ in dp.iter_documents([pool], dp.StageStats("t"), one.max_chars)))
+    rows = [Row("webpages", "read WARC records (no extraction)", read_warc, "docs/s"),
+            Row("webpages", "extract: HTML -> text with LaTeX, 1 worker",
+                rate(lambda: dp.extract([warc], tmp / "extract", one)), "docs/s", "read WARC", None),
+            Row("webpages", "read JSONL pool", read_jsonl_rate, "docs/s"),
+            Row("webpages", "dedup, 1 worker", rate(lambda: dp.dedup([pool], tmp / "dedup", dp.DedupConfig(), one)),
+                "docs/s", "read JSONL pool", None)]
+    for min_content in (0, 3):
+        cfg, out = dp.DecontamConfig(min_content=min_content), tmp / f"decontam{min_content}"
+        stats = dp.decontaminate([pool], [bench_file], out, cfg, one)
+        index = stats["index_seconds"]  # built once per run, whatever the pool's size: not in the rate
+        seconds = stats["seconds"] - index
+        touched = {json.loads(line)["url"] for line in open(out / dp.REMOVED)}
+        clean = {d["url"]: d["text"] for d in read_jsonl(out / dp.CLEAN)}
+        removed = sum(not any(line in clean.get(url, "") for line in lines if len(dp.match_words(line)) >= 3)
+                      for url, lines in planted.items())
+        share = len(touched - set(planted)) / (len(docs) - len(planted))
+        rows.append(Row("webpages", f"decontaminate, --min-content {min_content}, 1 worker", len(docs) / seconds,
+                        "docs/s", "read JSONL pool", None,
+                        f"leaks removed {removed}/{len(planted)}, clean pages touched {share:.2%}; index {index:.1f} s",
+                        {"leaks": len(planted), "leaks_removed": removed, "clean_touched": share,
+                         "index_seconds": index, "benchmark": bench_specs or "one made-up problem"}))
+    for r in rows:
+        if r.baseline:
+            r.ratio = r.value / (read_warc if r.baseline == "read WARC" else read_jsonl_rate)
+    return rows
+
+
 # ----------------------------------------------------------------------------- tokenizer training
 
 def bench_tokenizer(s: Sizes) -> list[Row]:
@@ -480,7 +650,55 @@ def bench_gpu(args, proc: Proc) -> list[Row]:
 
 # ----------------------------------------------------------------------------- main
 
-SECTIONS = ("training", "generation", "corpus", "tokenizer", "grpo")
+SECTIONS = ("training", "generation", "corpus", "tokenizer", "grpo", "logits")
+OPT_IN = ("webpages",)  # run only when --only names them
+
+
+def _status_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def _logits_peak(chunked: bool, tokens: int, d_model: int, vocab: int, queue) -> None:
+    """In a fresh process: the peak memory (resident set above what the process held before) of one LM loss and
+    its backward over `tokens` positions, the model's chunked way (model.Transformer.target_logprobs) or the
+    whole-logits way it replaced. Writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current size."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=vocab, n_layers=1, d_model=d_model, n_heads=1, ffn_dim=d_model,
+                                    max_seq_len=tokens))
+    hidden = torch.randn(1, tokens, d_model, requires_grad=True)
+    targets = torch.randint(0, vocab, (1, tokens))
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kib("VmRSS")
+    t = time.perf_counter()
+    if chunked:
+        loss = -model.target_logprobs(hidden, targets).mean()
+    else:
+        loss = F.cross_entropy(model.lm_head(hidden).float().flatten(0, 1), targets.flatten())
+    loss.backward()
+    queue.put(((_status_kib("VmHWM") - before) * 1024, time.perf_counter() - t))
+
+
+def bench_logits(s: Sizes) -> list[Row]:
+    """Peak memory of the LM loss / token log-probs at DeepSeek's vocabulary: chunked logits against the whole
+    [T, V] logits, each in a fresh process (a process's peak RSS only grows)."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    peaks = {}
+    for chunked in (False, True):
+        queue = ctx.Queue()
+        child = ctx.Process(target=_logits_peak, args=(chunked, s.logit_tokens, s.logit_d_model, 102_400, queue))
+        child.start()
+        peaks[chunked] = queue.get()
+        child.join()
+    (whole, t_whole), (chunk, t_chunk) = peaks[False], peaks[True]
+    name = f"loss + backward, T={s.logit_tokens}, V=102,400, d={s.logit_d_model}"
+    return [Row("logits", f"{name}: whole logits", whole / 2**20, "MiB peak", note=f"{t_whole:.2f} s"),
+            Row("logits", f"{name}: chunked", chunk / 2**20, "MiB peak", baseline="whole logits ÷ chunked",
+                ratio=whole / max(chunk, 1), note=f"{t_chunk:.2f} s")]
 
 
 def cpu_name() -> str:
@@ -501,7 +719,8 @@ def print_table(rows: list[Row]):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes and only the toy preset: about a minute")
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections to run, of {SECTIONS}")
+    p.add_argument("--only", default=",".join(SECTIONS),
+                   help=f"comma-separated sections to run, of {SECTIONS + OPT_IN} (default: {SECTIONS})")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (compiling takes minutes)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: PyTorch's default)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -513,15 +732,17 @@ def parse_args(argv=None):
     for f in fields(Sizes):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
                        help=f"{f.metadata['help']} (default {f.default}; --quick {getattr(QUICK, f.name)})")
+    p.add_argument("--data-dir", help="webpages: a folder holding GSM8K and MATH (gsm8k/test*.jsonl, "
+                                      "math/test*.jsonl) to plant and decontaminate against")
     p.add_argument("--gpu", action="store_true", help="run the GPU section instead (needs CUDA)")
     p.add_argument("--gpu-model", default="1.3b", help="GPU section: model preset")
     p.add_argument("--gpu-batch", type=int, default=4, help="GPU section: sequences of the full context per step")
     p.add_argument("--compile", action="store_true", help="GPU section: torch.compile each block")
     p.add_argument("--out", default="runs/bench.jsonl", help="JSONL file the rows are appended to")
     args = p.parse_args(argv)
-    unknown = set(args.only.split(",")) - set(SECTIONS)
+    unknown = set(args.only.split(",")) - set(SECTIONS + OPT_IN)
     if unknown:
-        p.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+        p.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS + OPT_IN}")
     if args.workers < 1:
         p.error("--workers must be at least 1")
     sizes = replace(QUICK if args.quick else Sizes(),
@@ -561,6 +782,10 @@ def main(argv=None) -> list[Row]:
                     rows += bench_tokenizer(s)
                 if "grpo" in sections:
                     rows += bench_grpo(s, inputs)
+                if "logits" in sections:
+                    rows += bench_logits(s)
+                if "webpages" in sections:
+                    rows += bench_webpages(args, s, Path(tmp))
     finally:
         cleanup_distributed()
     print_table(rows)

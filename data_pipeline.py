@@ -1,15 +1,33 @@
 """The math-corpus collection of DeepSeekMath §2.1 (subcommands of `python data_pipeline.py`).
 
-Train a fastText classifier on a seed corpus, recall the top-scoring web pages, grow the seed from
-math paths of math domains, iterate; deduplicate, decontaminate against the benchmarks, write token
-shards with a mixture. The formats it reads and writes are in formats.py; the tokenizer lives in
-tokenizer.py and is re-exported here (`from data_pipeline import Tokenizer` stays light: fasttext is
-imported only inside the functions that need it).
+DeepSeekMath §2.1 builds its 120B-token math corpus from Common Crawl in a loop:
+
+  1. classify   fastText (dim 256, lr 0.1, wordNgrams 3, minCount 3, epoch 3) trained on 500K seed pages
+                (OpenWebMath) as positives and 500K random web pages as negatives;
+  2. recall     score every page of the (deduplicated) pool, keep the top-ranked (40B tokens in round 1);
+  3. domains    a domain (base URL) with over 10% of its pages collected is math-related; its math URL
+                paths (hand-annotated in the paper, e.g. mathoverflow.net/questions; a rule here) add their
+                uncollected pages to the seed;
+  4. iterate    repeat 1-3 (four iterations; 98% of the data was already collected in the third);
+  5. dedup      URL-based duplicates and near-duplicates removed (before recall, as the paper recalls from
+                deduplicated Common Crawl);
+  6. decontaminate  any text segment containing a 10-gram that exactly matches a benchmark text (GSM8K,
+                MATH, CMATH, AGIEval) is removed; benchmark texts of 3-9 grams are matched whole;
+  7. tokenize   token shards with the pre-training mixture (56% math corpus in the 7B run).
+
+Input: JSONL / JSONL.gz of {url, text}, Common Crawl WET files, or WARC files of HTML responses, whose text
+is extracted here keeping the LaTeX of MathJax / KaTeX pages (formats.py reads them all). Every stage streams
+documents, works in `--workers` processes and writes its outputs plus a stats.json in which
+documents_in = kept + sum(dropped by reason): bad input is skipped and counted, never silently lost.
 
     python data_pipeline.py run --pool pool.jsonl.gz --seed-corpus seed.jsonl.gz --bench gsm8k math \
-        --data-dir ../shared/data --tokenizer runs/tok --source general=general.jsonl.gz \
+        --data-dir DATA --tokenizer runs/tok --source general=general.jsonl.gz \
         --mix math=0.56,general=0.44 --out runs/corpus
-    python data_pipeline.py <stage> --help    # classify, recall, domains, iterate, dedup, decontaminate, tokenize
+    python data_pipeline.py <stage> --help    # extract, classify, recall, domains, iterate, dedup, decontaminate,
+                                              # tokenize
+
+The tokenizer lives in tokenizer.py and is re-exported here (`from data_pipeline import Tokenizer` stays light:
+fasttext is imported only inside the functions that need it).
 """
 from __future__ import annotations
 
@@ -21,129 +39,64 @@ import os
 import random
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
+import unicodedata
 import zlib
 from collections import Counter, deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
 import numpy as np
+import regex
 from tqdm import tqdm
 
-from formats import BENCHMARK_FILES, is_wet, load_benchmark, read_jsonl, read_wet, write_jsonl
+from flags import add_flags, check_ranges, config_from, flag, run_cli
+from formats import (BENCH_TEXT_FIELDS, BENCHMARK_FILES, benchmark_rows, is_warc, read_documents, read_jsonl,
+                     write_jsonl)
 from tokenizer import Tokenizer  # noqa: F401 (re-exported)
-
-# DeepSeekMath §2.1 builds its 120B-token math corpus from Common Crawl in a loop: train a fastText
-# classifier with the seed corpus (OpenWebMath) as positives and random web pages as negatives, recall
-# the pages it ranks highest, find the domains where many pages were recalled and the math URL paths
-# inside them, add their missed pages to the seed, and repeat (four iterations); the pool is deduplicated
-# first and the result is decontaminated against the benchmarks. Each stage streams documents
-# ({"url", "text"} JSONL or Common Crawl WET files) and writes its outputs plus a stats.json in which
-# documents_in = kept + sum(dropped by reason).
-
-
-# ----------------------------------------------------------------------------- settings
-
-def flag(default, help: str, type=None):
-    """A dataclass field that is also a command-line flag (`add_flags`): one place per setting."""
-    return field(default=default, metadata={"help": help, "type": type})
-
-
-@dataclass
-class Common:
-    workers: int = flag(os.cpu_count() or 1, "processes for the CPU-bound work (scoring, hashing, matching, encoding)")
-    max_chars: int = flag(1_000_000, "documents longer than this (characters) are skipped and counted as too_long")
-    seed: int = flag(0, "random seed (sampling, MinHash permutations): the same seed gives the same corpus")
-    chunk: int = flag(256, "documents per unit of work sent to a worker process")
-
-
-@dataclass
-class ClassifyConfig:
-    positives: int = flag(500_000, "positive examples sampled from the seed corpus (paper: 500K)")
-    negatives: int = flag(500_000, "at most this many negatives, sampled from pool pages outside the seed, "
-                               "one per positive (paper: 500K)")
-    holdout: float = flag(0.1, "fraction of the sampled examples held out to measure precision and recall")
-    dim: int = flag(256, "fastText vector size (paper: 256)")
-    lr: float = flag(0.1, "fastText learning rate (paper: 0.1)")
-    word_ngrams: int = flag(3, "fastText word n-gram length (paper: 3)")
-    min_count: int = flag(3, "fastText minimal word count (paper: 3)")
-    epoch: int = flag(3, "fastText epochs (paper: 3)")
-    bucket: int = flag(2_000_000, "fastText hash buckets for word n-grams (fastText's default; the model "
-                                  "takes bucket*dim*4 bytes)")
-    threads: int = flag(1, "fastText training threads; more is faster but no longer reproducible")
-
-
-@dataclass
-class RecallConfig:
-    min_score: float = flag(0.5, "keep pages whose fastText P(math) is at least this")
-    token_budget: int = flag(None, "also keep only the top-scoring pages that fit this many tokens (paper: 40B)", int)
-
-
-@dataclass
-class DomainConfig:
-    domain_fraction: float = flag(0.10, "a domain with more than this fraction of its pages collected is "
-                                        "math-related (paper: 10 percent)")
-    path_fraction: float = flag(0.5, "in a math domain, a URL path prefix with at least this fraction of its pages "
-                                     "collected is a math path (the stand-in for the paper's hand annotation)")
-    path_min_pages: int = flag(5, "a math path needs at least this many pages")
-    path_depth: int = flag(2, "longest path prefix considered, in segments (/a/b has 2)")
-
-
-@dataclass
-class IterateConfig:
-    iterations: int = flag(4, "classify-recall-domains rounds (paper: 4)")
-    min_new: float = flag(0.02, "stop when an iteration's new pages are under this fraction of its collection "
-                                "(paper: 98 percent already seen)")
-
-
-@dataclass
-class DedupConfig:
-    shingle: int = flag(5, "words per MinHash shingle")
-    num_perm: int = flag(128, "MinHash permutations (signature length)")
-    bands: int = flag(16, "LSH bands of num_perm/bands rows; pages sharing one band are candidate pairs")
-    jaccard: float = flag(0.8, "a candidate whose estimated Jaccard similarity reaches this is a near-duplicate")
-
-
-@dataclass
-class DecontamConfig:
-    ngram: int = flag(10, "match benchmark texts by word n-grams of this length (paper: 10)")
-    min_words: int = flag(3, "shorter benchmark texts, down to this many words, are matched whole (paper: 3)")
-    remove: str = flag("segment", "segment: drop the lines holding a match (paper); document: drop the page")
-    bench_fields: str = flag("question,solution", "benchmark record fields to match, comma-separated")
-
-
-@dataclass
-class TokenizeConfig:
-    shard_tokens: int = flag(1 << 27, "tokens per .npy shard")
-
-
-def add_flags(parser: argparse.ArgumentParser, *configs) -> None:
-    for cls in configs:
-        group = parser.add_argument_group(cls.__name__)
-        for f in fields(cls):
-            group.add_argument("--" + f.name.replace("_", "-"), type=f.metadata["type"] or type(f.default),
-                               default=f.default, help=f"{f.metadata['help']} (default: {f.default})")
-
-
-def config_from(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
 
 
 # ----------------------------------------------------------------------------- documents
 
-WORD_RE = re.compile(r"\w+|[^\w\s]")  # words and single symbols
-ALNUM_RE = re.compile(r"[^\W_]+")      # runs of letters and digits
+CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"  # scripts written without spaces: one character, one word
+WORD_RE = regex.compile(rf"[{CJK}]|[^\W{CJK}]+|[^\w\s]")  # words, CJK characters, single symbols
 
 
 def words(text: str, symbols: bool = True) -> list[str]:
-    """Lowercased words, each symbol its own token ("3+4=7." -> 3 + 4 = 7 .): the unit of the
-    classifier's input, the token budget and the dedup shingles. With symbols=False, letters and digits
-    only: decontamination's n-grams, so spacing or $...$ around a copied problem cannot hide it."""
-    return (WORD_RE if symbols else ALNUM_RE).findall(text.lower())
+    """Lowercased words, each symbol and each CJK character its own token ("3+4=7." -> 3 + 4 = 7 .): the unit
+    of the classifier's input, the token budget and the dedup shingles (a Chinese page is not one long word).
+    symbols=False: decontamination's words (match_words below)."""
+    return WORD_RE.findall(text.lower()) if symbols else match_words(text)
+
+
+# Decontamination's unit (§2.1's "10-gram"), chosen for real pages rather than toy ones:
+#   - a word is a run of letters, a run of digits, or one CJK character: Chinese
+#     and Japanese are written without spaces, so a run of them would be one "word" and a CMATH problem
+#     would never form a 10-gram; a character is the unit Chinese n-gram matching commonly uses;
+#   - text is NFKC-normalised and lowercased and punctuation and symbols are dropped, so a problem copied
+#     with other spacing, case, punctuation, full-width characters or $...$ around it still matches;
+#   - only informative n-grams find a leak: one with fewer than `min_content` content words (two or more
+#     letters, or a CJK character) is weak. Bare numbers and one-letter variables ("1 2 3 4 5 6 7 8 9 10",
+#     "10 11 ... 19", "such that a 2 b 2 c 2 d 2" from a^2+b^2=c^2+d^2) match calendars, numbered lists and
+#     everyday formulas on clean pages; a copied problem still shares its many worded 10-grams, and its weak
+#     n-grams then remove the formula lines next to them (contaminated_lines).
+MATCH_WORD_RE = regex.compile(rf"[{CJK}]|\d+|[^\W\d_{CJK}]+")
+CONTENT_RE = regex.compile(rf"[{CJK}]|[^\W\d_]{{2,}}")
+
+
+def match_words(text: str) -> list[str]:
+    """The words decontamination matches on: "Tom's 3 apples cost $4.50;" -> tom s 3 apples cost 4 50
+    (a decimal point is punctuation too: "0.7" and "0,7" are the same words)."""
+    return MATCH_WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def informative(ngram: list[str], min_content: int) -> bool:
+    return sum(CONTENT_RE.fullmatch(w) is not None for w in ngram) >= min_content
 
 
 @dataclass
@@ -169,26 +122,36 @@ class StageStats:
 
 def iter_documents(paths, stats: StageStats, max_chars: int, need_url: bool = True,
                    desc: str | None = None) -> Iterator[dict]:
-    """Stream documents from JSONL / JSONL.gz and WET files. Every record read counts in
-    stats.documents_in; bad ones are dropped by reason: the readers' (bad_json, invalid_utf8,
-    truncated_gzip, bad_warc_record, ...), missing_field, empty_text, too_long (over max_chars)."""
+    """Stream documents from JSONL / JSONL.gz, WET and WARC files (formats.read_documents; the text of a
+    WARC's HTML responses is extracted here, in this process: the `extract` stage does it in parallel).
+    Every record read counts in stats.documents_in; bad ones are dropped by reason: the readers'
+    (bad_json, invalid_utf8, truncated_gzip, bad_warc_record, not_html, ...), bad_html, missing_field,
+    empty_text, too_long (over max_chars). An input that yields nothing at all is an error naming it."""
     def documents():
         for path in paths:
             bad = Counter()
-            for rec in read_wet(path, bad) if is_wet(path) else read_jsonl(path, bad):
+            for rec in read_documents(path, bad):
                 stats.documents_in += 1
-                text, url = rec.get("text"), rec.get("url")
-                if not isinstance(text, str) or (need_url and not (isinstance(url, str) and url)):
-                    stats.dropped["missing_field"] += 1
-                elif not text.strip():
-                    stats.dropped["empty_text"] += 1
-                elif len(text) > max_chars:
-                    stats.dropped["too_long"] += 1
+                text = html_text(rec) if "html" in rec else rec.get("text")
+                if (reason := drop_reason(rec, text, max_chars, need_url)) is not None:
+                    stats.dropped[reason] += 1
                 else:
-                    yield rec
+                    yield rec if "html" not in rec else {"url": rec["url"], "text": text}
             stats.documents_in += sum(bad.values())
             stats.dropped.update(bad)
     return iter(tqdm(documents(), desc=desc, unit=" docs", mininterval=2, disable=None if desc else True))
+
+
+def drop_reason(rec: dict, text, max_chars: int, need_url: bool) -> str | None:
+    """Why a record read is not a document, or None."""
+    url = rec.get("url")
+    if "html" in rec and text is None:
+        return "bad_html"
+    if not isinstance(text, str) or (need_url and not (isinstance(url, str) and url)):
+        return "missing_field"
+    if not text.strip():
+        return "empty_text"
+    return "too_long" if len(text) > max_chars else None
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:
@@ -227,8 +190,102 @@ def parallel_map(fn, chunks: Iterable[list], workers: int, state: dict) -> Itera
             yield done, result.get()
 
 
-def url_set(paths) -> set[str]:
-    return {doc["url"] for doc in iter_documents(paths, StageStats("urls"), sys.maxsize)}
+def url_set(paths, unread: Counter | None = None) -> set[str]:
+    """The URLs of the documents in `paths`; what could not be read is counted in `unread` by reason."""
+    stats = StageStats("urls")
+    urls = {doc["url"] for doc in iter_documents(paths, stats, sys.maxsize)}
+    if unread is not None:
+        unread.update(stats.dropped)
+    return urls
+
+
+# ----------------------------------------------------------------------------- extract: WARC HTML -> text
+
+PAGES = "pages.jsonl.gz"
+
+
+def is_html_warc(path) -> bool:
+    """A WARC file of HTTP responses (Common Crawl's CC-MAIN-*.warc.gz), not a WET file of their text."""
+    return is_warc(path) and ".wet" not in Path(path).name
+
+# Common Crawl's WET text drops the LaTeX of MathJax / KaTeX pages (it sits in <script> elements and MathML
+# annotations, which text extraction skips) and much of the layout; OpenWebMath (Paster et al. 2023) found the
+# extraction of math from HTML to matter more than the classifier. So before the text is extracted (Resiliparse:
+# fast, C++ HTML parser, main-content and list/paragraph structure kept), each formula is replaced by its
+# LaTeX source: $...$ inline, $$...$$ display. Inline \(...\) and $$...$$ in the HTML text stay as they are.
+MATH_SOURCES = [  # (CSS selector, how to read its LaTeX, display?) in the order they are replaced
+    ('script[type^="math/tex"]', "text", None),                 # MathJax 2: <script type="math/tex; mode=display">
+    (".katex-display", "annotation", True),                     # KaTeX display: wraps a .katex
+    (".katex", "annotation", False),                            # KaTeX: MathML with the TeX annotation + HTML
+    ("math", "annotation", None),                               # MathML with <annotation encoding=x-tex>
+]
+RENDERED_MATH = ".MathJax_Preview, .MathJax, .MathJax_Display, .MathJax_SVG, mjx-container"  # MathJax's output
+
+
+def html_text(rec: dict) -> str | None:
+    """The text of an HTML page (formats.read_warc's {html, charset}) with its formulas as LaTeX, or None
+    when the page cannot be parsed."""
+    from resiliparse.extract.html2text import extract_plain_text  # lazily: only WARC input needs it
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    from resiliparse.parse.html import HTMLTree
+    try:
+        html = bytes_to_str(rec["html"], rec.get("charset") or detect_encoding(rec["html"]))
+        tree = HTMLTree.parse(html)
+        if tree.body is None:
+            return None
+        for node in tree.body.query_selector_all(RENDERED_MATH):
+            if node.parent is not None:
+                node.parent.remove_child(node)
+        for selector, source, display in MATH_SOURCES:
+            for node in tree.body.query_selector_all(selector):
+                if node.parent is None:
+                    continue
+                if source == "text":
+                    tex, display = node.text, "mode=display" in (node.getattr("type") or "")
+                else:
+                    annotation = node.query_selector('annotation[encoding="application/x-tex"]')
+                    if annotation is None:
+                        continue  # MathML without TeX: its text (the symbols) is extracted as it is
+                    tex = annotation.text
+                    display = display if display is not None else node.getattr("display") == "block"
+                fence = "$$" if display else "$"
+                node.parent.replace_child(tree.create_text_node(f"{fence}{tex.strip()}{fence}"), node)
+        return extract_plain_text(tree, preserve_formatting=True, main_content=True, list_bullets=True,
+                                  alt_texts=False, comments=True)
+    except Exception:  # noqa: BLE001 (Resiliparse raises its own parser errors; a bad page is counted)
+        return None
+
+
+def extract_chunk(records: list[dict]) -> list[str | None]:
+    """Worker: the text of each record (extracted from HTML, or the record's own)."""
+    return [html_text(rec) if "html" in rec else rec.get("text") for rec in records]
+
+
+def extract(paths, out_dir, common: Common) -> dict:
+    """WARC HTML responses (and any other input) -> {url, text} pages in pages.jsonl.gz, extracted in
+    `workers` processes, streaming. `run` starts with it when the pool holds WARC files."""
+    check_ranges(common)
+    out, stats = Path(out_dir), StageStats("extract")
+
+    def records():
+        for path in paths:
+            bad = Counter()
+            yield from read_documents(path, bad)
+            stats.documents_in += sum(bad.values())
+            stats.dropped.update(bad)
+
+    def pages():
+        chunks = tqdm(chunked(records(), common.chunk), desc="extract", unit=" chunks", disable=None)
+        for chunk, texts in parallel_map(extract_chunk, chunks, common.workers, {}):
+            for rec, text in zip(chunk, texts):
+                stats.documents_in += 1
+                if (reason := drop_reason(rec, text, common.max_chars, need_url=True)) is not None:
+                    stats.dropped[reason] += 1
+                else:
+                    yield {"url": rec["url"], "text": text}
+
+    stats.kept = write_jsonl(out / PAGES, pages())
+    return stats.write(out)
 
 
 # ----------------------------------------------------------------------------- classify
@@ -250,8 +307,22 @@ def math_probability(model, lines: list[str]) -> np.ndarray:
 
 
 def load_fasttext(path):
+    """A fastText model, checked whole: fasttext loads a truncated file without a word (the missing
+    weights read as zeros, every page then scores 0.5 and a cut-off of 0.5 keeps them all)."""
     import fasttext  # lazily: `from data_pipeline import Tokenizer` must not need it
-    return fasttext.load_model(str(path))
+    model = fasttext.load_model(str(path))
+    if not model.is_quantized():
+        # the file ends with the two dense matrices, each [rows int64, cols int64, rows*cols float32]
+        (rows_in, dim), (rows_out, _) = model.get_input_matrix().shape, model.get_output_matrix().shape
+        size, tail = Path(path).stat().st_size, 1 + 16 + rows_out * dim * 4
+        with open(path, "rb") as f:
+            f.seek(max(size - tail + 1, 0))
+            out_shape = struct.unpack("<qq", f.read(16))
+            f.seek(max(size - tail - rows_in * dim * 4 - 16, 0))
+            in_shape = struct.unpack("<qq", f.read(16))
+        if rows_out == 0 or out_shape != (rows_out, dim) or in_shape != (rows_in, dim):
+            raise ValueError(f"{path}: not a complete fastText model (truncated or corrupt); train it again")
+    return model
 
 
 def train_fasttext(train_path: Path, model_path: Path, cfg: ClassifyConfig, seed: int) -> None:
@@ -299,6 +370,8 @@ def classify(seed_paths, pool_paths, out_dir, cfg: ClassifyConfig, common: Commo
     false positive (a sports forum thread in the frame of a math forum) never be corrected, and such
     pages pile up round after round. Two streaming passes, count then write the sampled examples:
     memory holds sample indices and URLs, never page texts."""
+    check_ranges(cfg)
+    check_ranges(common)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats, rng = StageStats("classify"), random.Random(common.seed)
@@ -383,6 +456,8 @@ def select_top(scores: np.ndarray, tokens: np.ndarray, min_score: float, token_b
 def recall(pool_paths, model_path, out_dir, cfg: RecallConfig, common: Common) -> dict:
     """Score every pool page (batched predict, `workers` processes), rank, keep the top: two passes,
     the first holding 12 bytes per page (score, tokens), the second writing the kept pages."""
+    check_ranges(cfg)
+    check_ranges(common)
     stats, model = StageStats("recall"), load_fasttext(model_path)
     docs = iter_documents(pool_paths, stats, common.max_chars, desc="recall: scoring")
     results = [r for _, r in parallel_map(score_chunk, chunked(docs, common.chunk), common.workers, {"model": model})]
@@ -403,14 +478,26 @@ def recall(pool_paths, model_path, out_dir, cfg: RecallConfig, common: Common) -
 ADDED, MATH_DOMAINS = "added.jsonl.gz", "math_domains.jsonl"
 
 
+VARIABLE_SEGMENT = re.compile(r"\d+")  # years, months, days and numeric ids: /2019/05/, /questions/12345/
+
+
 def url_parts(url: str, depth: int) -> tuple[str, list[str]] | None:
     """(base URL, path prefixes up to `depth` segments): "https://a.org/q/algebra/12" ->
-    ("https://a.org", ["/q", "/q/algebra"]); the last segment names the page, not a path. None if unparseable."""
+    ("https://a.org", ["/q", "/q/algebra"]); the last segment names the page, not a path. On real URLs:
+    a numeric folder (a blog's /2019/05/, an id) reads as "<n>", so that all of a blog's year folders form one
+    path ("/<n>/<n>"), and a page named by its query ("/viewtopic.php?t=7", "/problem=7") has the part before
+    the id as its last path segment ("/viewtopic.php?t=", "/problem="). None if unparseable."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
-    segments = [s for s in parts.path.split("/") if s][:-1]
+    segments = [s for s in parts.path.split("/") if s]
+    page = segments.pop() if segments else ""
+    segments = ["<n>" if VARIABLE_SEGMENT.fullmatch(s) else s for s in segments]
+    if parts.query:
+        segments.append(f"{page}?{parts.query.split('&')[0].split('=')[0]}=")
+    elif "=" in page:
+        segments.append(page.split("=")[0] + "=")
     return (f"{parts.scheme}://{parts.netloc}".lower(),
             ["/" + "/".join(segments[:d]) for d in range(1, min(depth, len(segments)) + 1)])
 
@@ -421,10 +508,15 @@ def domains(pool_paths, collected_path, seed_paths, out_dir, cfg: DomainConfig, 
     associated with mathematical content within these identified domains (e.g., mathoverflow.net/
     questions). Web pages linked to these URLs, yet uncollected, will be added to the seed corpus."
     The hand annotation is replaced by a rule: a path prefix of a math domain whose pages were mostly
-    collected (path_fraction) is a math path. math_domains.jsonl lists what was chosen, for review."""
+    collected (path_fraction) is a math path. On real URLs a domain also needs a few collected pages
+    (domain_min_collected: one recalled recipe page must not make a math domain of a recipe site), and numeric
+    folders and query-string ids are read as url_parts says. math_domains.jsonl lists what was chosen, for
+    review. Lines of the collected file that cannot be read are counted (collected_unreadable)."""
+    check_ranges(cfg)
+    check_ranges(common)
     out = Path(out_dir)
-    stats = StageStats("domains")
-    collected, seed_urls = url_set([collected_path]), url_set(seed_paths)
+    stats, unread = StageStats("domains"), Counter()
+    collected, seed_urls = url_set([collected_path], unread), url_set(seed_paths)
     pages, hits = Counter(), Counter()  # per domain; per (domain, path prefix)
     for doc in iter_documents(pool_paths, StageStats("count"), common.max_chars, desc="domains: counting"):
         if (parts := url_parts(doc["url"], cfg.path_depth)) is not None:
@@ -438,7 +530,8 @@ def domains(pool_paths, collected_path, seed_paths, out_dir, cfg: DomainConfig, 
             paths_of.setdefault(key[0], []).append(key[1])
     math_paths: dict[str, list[str]] = {}
     report = []
-    for domain in sorted(k for k in pages if isinstance(k, str) and hits[k] > cfg.domain_fraction * pages[k]):
+    for domain in sorted(k for k in pages if isinstance(k, str) and hits[k] > cfg.domain_fraction * pages[k]
+                         and hits[k] >= cfg.domain_min_collected):
         chosen = math_paths.setdefault(domain, [])
         # shortest paths first: a chosen path covers its subpaths
         for path in sorted(paths_of.get(domain, ()), key=lambda p: (p.count("/"), p)):
@@ -458,13 +551,16 @@ def domains(pool_paths, collected_path, seed_paths, out_dir, cfg: DomainConfig, 
                 stats.dropped["collected"] += 1
             elif doc["url"] in seed_urls:
                 stats.dropped["in_seed"] += 1
-            elif parts is None or not set(parts[1]) & set(math_paths.get(parts[0], ())):
+            elif parts is None:
+                stats.dropped["bad_url"] += 1
+            elif not set(parts[1]) & set(math_paths.get(parts[0], ())):
                 stats.dropped["outside_math_paths"] += 1
             else:
                 yield {"url": doc["url"], "text": doc["text"]}
 
     stats.kept = write_jsonl(out / ADDED, added())
-    stats.extra.update(math_domains=len(report), math_paths=sum(len(r["math_paths"]) for r in report))
+    stats.extra.update(math_domains=len(report), math_paths=sum(len(r["math_paths"]) for r in report),
+                       collected_unreadable=dict(unread))
     return stats.write(out)
 
 
@@ -494,6 +590,9 @@ def iterate(pool_paths, seed_paths, out_dir, cfg: IterateConfig, classify_cfg: C
         step = out / f"iteration{it}"
         c = classify(seeds, pool_paths, step / "classify", classify_cfg, common, trusted=trusted)
         r = recall(pool_paths, step / "classify" / MODEL, step / "recall", recall_cfg, common)
+        if r["kept"] == 0:
+            raise ValueError(f"iteration {it}: recall collected no page (P(math) >= --min-score "
+                             f"{recall_cfg.min_score} nowhere in the pool; a lower --min-score or a larger seed helps)")
         d = domains(pool_paths, step / "recall" / COLLECTED, seeds, step / "domains", domain_cfg, common)
         collected = url_set([step / "recall" / COLLECTED])
         new = len(collected - seen)
@@ -506,7 +605,8 @@ def iterate(pool_paths, seed_paths, out_dir, cfg: IterateConfig, classify_cfg: C
             row.update(precision=round(p, 4), recall=round(rc, 4))
         rows.append(row)
         print(" ".join(f"{row[c]:>12}" for c in columns))
-        seeds.append(step / "domains" / ADDED)
+        if d["kept"]:  # an empty file is no seed (and reading one is an error)
+            seeds.append(step / "domains" / ADDED)
         math_domains = {rec["domain"] for rec in read_jsonl(step / "domains" / MATH_DOMAINS)}
         trusted = frozenset(u for u in collected if (url_parts(u, 0) or ("",))[0] in math_domains)
         if it > 1 and new < cfg.min_new * max(len(collected), 1):
@@ -561,6 +661,8 @@ def dedup(paths, out_dir, cfg: DedupConfig, common: Common) -> dict:
     before; the same normalised text (exact); a near-duplicate: MinHash-LSH candidates (pages sharing any
     band of their signatures) verified by estimated Jaccard >= the threshold. Memory: the URLs, text
     hashes and signatures of the kept pages. removed.jsonl says which page each removal duplicates."""
+    check_ranges(cfg)
+    check_ranges(common)
     if cfg.num_perm % cfg.bands:
         raise ValueError(f"--num-perm {cfg.num_perm} must be a multiple of --bands {cfg.bands}")
     out, stats = Path(out_dir), StageStats("dedup")
@@ -612,47 +714,81 @@ def dedup(paths, out_dir, cfg: DedupConfig, common: Common) -> dict:
 CLEAN = "clean.jsonl.gz"
 
 
-def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int) -> tuple[dict, dict]:
-    """Benchmark texts to match (§2.1): every n-gram of a text of >= n words -> its source, and texts of
-    min_words..n-1 words, whole, by length. `benches`: names ("gsm8k", "math", "toy", optionally
-    ":split", default test) or JSONL paths, read by load_benchmark."""
-    ngrams, short = {}, {}
+CHOICE_LABEL = re.compile(r"^\s*\(?[A-Ea-e]\)\s*")
+
+
+def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min_content: int
+                    ) -> tuple[dict, dict, dict, dict]:
+    """Benchmark texts to match (§2.1): every n-gram of a text of >= n words -> its source (informative ones
+    and weak ones apart, see contaminated_lines), and texts of min_words..n-1 words, whole, by length (those
+    with at least one content word). `benches`: names
+    of formats.BENCHMARK_FILES (gsm8k, math, cmath, agieval, toy; optionally ":split", default test) or paths
+    to a JSONL file or a folder. Every row is read as stored (formats.benchmark_rows: a question without a
+    gradable answer is still a leak to remove); a benchmark line that cannot be read is an error, as its leaks
+    would stay in the corpus. Returns (n-grams, weak n-grams, short texts, counts for stats.json)."""
+    unknown = set(bench_fields) - set(BENCH_TEXT_FIELDS)
+    if unknown:
+        raise ValueError(f"--bench-fields: unknown {sorted(unknown)}; choose from {sorted(BENCH_TEXT_FIELDS)}")
+    ngrams, weak, short, counts = {}, {}, {}, Counter()
     for spec in benches:
         name, _, split = str(spec).partition(":")
         if name not in BENCHMARK_FILES:  # a path (which may itself hold a ':')
             name, split = str(spec), ""
-        for rec in load_benchmark(name, split or "test", data_dir=data_dir):
-            for f in bench_fields:
-                tokens, source = words(str(rec.get(f) or ""), symbols=False), f"{Path(name).name}:{rec['id']}:{f}"
-                if len(tokens) >= n:
-                    for i in range(len(tokens) - n + 1):
-                        ngrams.setdefault(" ".join(tokens[i:i + n]), source)
-                elif len(tokens) >= min_words:
+        unreadable = Counter()
+        for where, row in benchmark_rows(name, split or "test", data_dir, unreadable):
+            ident = row.get("id", row.get("unique_id", row.get("idx", where.rpartition(":")[2])))
+            texts = {role: next((row[k] for k in BENCH_TEXT_FIELDS[role] if row.get(k)), None)
+                     for role in bench_fields}
+            counts["benchmark_rows"] += 1
+            counts["benchmark_rows_without_text"] += not any(texts.values())
+            # a list (AGIEval's options) gives one text per item, its choice label "(A)" left out
+            pieces = [(role, CHOICE_LABEL.sub("", str(item)) if isinstance(text, list) else str(text or ""))
+                      for role, text in texts.items() for item in (text if isinstance(text, list) else [text])]
+            for role, text in pieces:
+                tokens, source = match_words(text), f"{Path(name).name}:{ident}:{role}"
+                grams = [tokens[i:i + n] for i in range(len(tokens) - n + 1)]
+                # a text with no informative n-gram (a solution that is one line of formulas) would never be
+                # found: its n-grams with a content word find it
+                least = min_content if any(informative(g, min_content) for g in grams) else 1
+                for gram in grams:
+                    (ngrams if informative(gram, least) else weak).setdefault(" ".join(gram), source)
+                if min_words <= len(tokens) < n and informative(tokens, 1):
                     short.setdefault(len(tokens), {}).setdefault(" ".join(tokens), source)
-    return ngrams, short
+        if unreadable:
+            raise ValueError(f"benchmark {spec}: {sum(unreadable.values())} lines could not be read "
+                             f"({dict(unreadable)}); their problems would stay in the corpus: fix the file")
+    return ngrams, weak, short, dict(counts)
 
 
-def contaminated_lines(text: str, ngrams: dict, short: dict, n: int) -> dict[int, tuple[str, str]]:
+def contaminated_lines(text: str, ngrams: dict, weak: dict, short: dict, n: int) -> dict[int, tuple[str, str]]:
     """{line index: (matched words, benchmark source)}. A segment is a line of the page; a match that
-    spans lines marks each line it touches."""
+    spans lines marks each line it touches. An uninformative n-gram (`weak`) never starts a match, but it
+    extends one: a line it touches next to a line already matched goes too (a copied solution's formula-only
+    lines, its Asymptote code), repeated along a run of such lines. Clean pages have no match to extend."""
     tokens, line_of = [], []
     for i, line in enumerate(text.split("\n")):
-        w = words(line, symbols=False)
+        w = match_words(line)
         tokens += w
         line_of += [i] * len(w)
-    hits = {}
-    for size, table in [(n, ngrams), *short.items()]:
+    hits, weak_hits = {}, {}
+    for size, table, found in [(n, ngrams, hits), (n, weak, weak_hits), *((k, t, hits) for k, t in short.items())]:
         for s in range(len(tokens) - size + 1):
             key = " ".join(tokens[s:s + size])
             if (source := table.get(key)) is not None:
                 for line in range(line_of[s], line_of[s + size - 1] + 1):
-                    hits.setdefault(line, (key, source))
+                    found.setdefault(line, (key, source))
+    grown = bool(hits)
+    while grown:
+        grown = False
+        for line, match in weak_hits.items():
+            if line not in hits and (line - 1 in hits or line + 1 in hits):
+                hits[line], grown = match, True
     return hits
 
 
 def decontam_chunk(docs: list[dict]) -> list[dict]:
     s = _WORKER_STATE
-    return [contaminated_lines(doc["text"], s["ngrams"], s["short"], s["n"]) for doc in docs]
+    return [contaminated_lines(doc["text"], s["ngrams"], s["weak"], s["short"], s["n"]) for doc in docs]
 
 
 def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, data_dir=None) -> dict:
@@ -660,18 +796,23 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
     the evaluation benchmarks is removed ... For benchmark texts that are shorter than 10 grams but have
     at least 3 grams, we employ exact matching". Removes the matching lines (or, with --remove document,
     the page; a page left empty is dropped); removed.jsonl records each removal and its source."""
-    if cfg.remove not in ("segment", "document"):
-        raise ValueError(f"--remove must be 'segment' or 'document', not {cfg.remove!r}")
+    check_ranges(cfg)
+    check_ranges(common)
+    if cfg.min_words > cfg.ngram:
+        raise ValueError(f"--min-words {cfg.min_words} must not exceed --ngram {cfg.ngram}")
     out, stats = Path(out_dir), StageStats("decontaminate")
     out.mkdir(parents=True, exist_ok=True)
-    ngrams, short = benchmark_index(benches, data_dir, cfg.bench_fields.split(","), cfg.ngram, cfg.min_words)
+    started = time.perf_counter()
+    ngrams, weak, short, index_counts = benchmark_index(benches, data_dir, cfg.bench_fields.split(","), cfg.ngram,
+                                                        cfg.min_words, cfg.min_content)
+    index_counts["index_seconds"] = round(time.perf_counter() - started, 2)
     if not ngrams and not short:
         raise ValueError(f"no benchmark text to match in {benches}")
     counts = Counter()
 
     def clean(removed):
         docs = iter_documents(paths, stats, common.max_chars, desc="decontaminate")
-        state = {"ngrams": ngrams, "short": short, "n": cfg.ngram}
+        state = {"ngrams": ngrams, "weak": weak, "short": short, "n": cfg.ngram}
         for chunk, hits_list in parallel_map(decontam_chunk, chunked(docs, common.chunk), common.workers, state):
             for doc, hits in zip(chunk, hits_list):
                 lines = doc["text"].split("\n")
@@ -693,7 +834,8 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
 
     with open(out / REMOVED, "w") as removed:
         stats.kept = write_jsonl(out / CLEAN, clean(removed))
-    stats.extra.update(counts, benchmark_ngrams=len(ngrams), benchmark_short_texts=sum(map(len, short.values())))
+    stats.extra.update(counts, **index_counts, benchmark_ngrams=len(ngrams), benchmark_ngrams_weak=len(weak),
+                       benchmark_short_texts=sum(map(len, short.values())))
     return stats.write(out)
 
 
@@ -707,10 +849,12 @@ def encode_chunk(docs: list[dict]) -> list[np.ndarray]:
 
 def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out_dir,
              cfg: TokenizeConfig, common: Common) -> dict:
-    """Token shards for pre-training (CONTRACTS.md): per source, documents encoded in parallel with EOS
+    """Token shards for pre-training (read by pretrain.py): per source, documents encoded in parallel with EOS
     after each, cut into .npy shards of shard_tokens; manifest.json holds the mixture weights
     (normalised to sum 1; the paper's 7B run: 56% math corpus, 4% AlgebraicStack, 10% arXiv, 20% code,
     10% Common Crawl) and each source's token and document counts."""
+    check_ranges(cfg)
+    check_ranges(common)
     if set(mix) != set(sources) or any(w <= 0 for w in mix.values()):
         raise ValueError(f"--mix {mix} must give a positive weight to each source {sorted(sources)}")
     out, stats = Path(out_dir), StageStats("tokenize")
@@ -752,6 +896,95 @@ def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out
     return stats.write(out)
 
 
+# ----------------------------------------------------------------------------- settings
+
+# Every setting is a flag (flags.py); its bounds are checked when the command line is parsed, so that a value
+# that would silently change the method (a zero shard size writing empty shards forever, a shingle of 0 words
+# making every page a duplicate, a Jaccard threshold above 1 turning near-dedup off) stops the run at once.
+
+@dataclass
+class Common:
+    workers: int = flag(os.cpu_count() or 1, "processes for the CPU-bound work (scoring, hashing, matching, "
+                                             "encoding)", min=1)
+    max_chars: int = flag(1_000_000, "documents longer than this (characters) are skipped and counted as too_long",
+                          min=1)
+    seed: int = flag(0, "random seed (sampling, MinHash permutations): the same seed gives the same corpus", min=0)
+    chunk: int = flag(256, "documents per unit of work sent to a worker process", min=1)
+
+
+@dataclass
+class ClassifyConfig:
+    positives: int = flag(500_000, "positive examples sampled from the seed corpus (paper: 500K)", min=1)
+    negatives: int = flag(500_000, "at most this many negatives, sampled from pool pages outside the seed, "
+                                   "one per positive (paper: 500K)", min=1)
+    holdout: float = flag(0.1, "fraction of the sampled examples held out to measure precision and recall",
+                          min=0.0, max=0.5)
+    dim: int = flag(256, "fastText vector size (paper: 256)", min=1)
+    lr: float = flag(0.1, "fastText learning rate (paper: 0.1)", min=0.0, above=True)
+    word_ngrams: int = flag(3, "fastText word n-gram length (paper: 3)", min=1)
+    min_count: int = flag(3, "fastText minimal word count (paper: 3)", min=1)
+    epoch: int = flag(3, "fastText epochs (paper: 3)", min=1)
+    bucket: int = flag(2_000_000, "fastText hash buckets for word n-grams (fastText's default; the model "
+                                  "takes bucket*dim*4 bytes)", min=1)
+    threads: int = flag(1, "fastText training threads; more is faster but no longer reproducible", min=1)
+
+
+@dataclass
+class RecallConfig:
+    min_score: float = flag(0.5, "keep pages whose fastText P(math) is at least this", min=0.0, max=1.0)
+    token_budget: int = flag(None, "also keep only the top-scoring pages that fit this many tokens (paper: 40B)",
+                             int, min=1)
+
+
+@dataclass
+class DomainConfig:
+    domain_fraction: float = flag(0.10, "a domain with more than this fraction of its pages collected is "
+                                        "math-related (paper: 10 percent)", min=0.0, max=1.0)
+    domain_min_collected: int = flag(3, "a math-related domain also needs at least this many collected pages "
+                                        "(one recalled page must not make a recipe site a math domain)", min=1)
+    path_fraction: float = flag(0.5, "in a math domain, a URL path with at least this fraction of its pages "
+                                     "collected is a math path (the stand-in for the paper's hand annotation)",
+                                min=0.0, max=1.0)
+    path_min_pages: int = flag(5, "a math path needs at least this many pages", min=1)
+    path_depth: int = flag(2, "longest path prefix considered, in segments (/a/b has 2; date folders such as "
+                              "/2019/05 are not counted)", min=1)
+
+
+@dataclass
+class IterateConfig:
+    iterations: int = flag(4, "classify-recall-domains rounds (paper: 4)", min=1)
+    min_new: float = flag(0.02, "stop when an iteration's new pages are under this fraction of its collection "
+                                "(paper: 98 percent already seen)", min=0.0, max=1.0)
+
+
+@dataclass
+class DedupConfig:
+    shingle: int = flag(5, "words per MinHash shingle", min=1)
+    num_perm: int = flag(128, "MinHash permutations (signature length)", min=1)
+    bands: int = flag(16, "LSH bands of num_perm/bands rows; pages sharing one band are candidate pairs", min=1)
+    jaccard: float = flag(0.8, "a candidate whose estimated Jaccard similarity reaches this is a near-duplicate",
+                          min=0.0, max=1.0, above=True)
+
+
+@dataclass
+class DecontamConfig:
+    ngram: int = flag(10, "match benchmark texts by n-grams of this many words (paper: 10)", min=1)
+    min_words: int = flag(3, "shorter benchmark texts, down to this many words, are matched whole (paper: 3)",
+                          min=1)
+    remove: str = flag("segment", "segment: drop the lines holding a match (paper); document: drop the page",
+                       choices=("segment", "document"))
+    min_content: int = flag(3, "an n-gram indexes a benchmark text only with at least this many content words "
+                               "(two or more letters, or a CJK character): bare numbers and one-letter "
+                               "variables match calendars and lists on clean pages", min=0)
+    bench_fields: str = flag("question,solution,passage,options",
+                             "benchmark record fields to match, comma-separated (formats.BENCH_TEXT_FIELDS)")
+
+
+@dataclass
+class TokenizeConfig:
+    shard_tokens: int = flag(1 << 27, "tokens per .npy shard", min=1)
+
+
 # ----------------------------------------------------------------------------- run: every stage
 
 def toy_figures(out: Path, labels_path) -> dict:
@@ -774,9 +1007,13 @@ def toy_figures(out: Path, labels_path) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    """dedup (the pool) -> iterate -> decontaminate -> tokenize (when --tokenizer is given)."""
-    out, common = Path(args.out), config_from(Common, args)
-    summary = {"dedup": dedup(args.pool, out / "dedup", config_from(DedupConfig, args), common)}
+    """[extract, when the pool holds WARC files of HTML] -> dedup -> iterate -> decontaminate -> tokenize
+    (when --tokenizer is given)."""
+    out, common, summary, pool = Path(args.out), config_from(Common, args), {}, args.pool
+    if any(is_html_warc(p) for p in pool):
+        summary["extract"] = extract(pool, out / "extract", common)
+        pool = [out / "extract" / PAGES]
+    summary["dedup"] = dedup(pool, out / "dedup", config_from(DedupConfig, args), common)
     summary["iterate"] = iterate([out / "dedup" / DEDUPED], args.seed_corpus, out / "iterate",
                                  config_from(IterateConfig, args), config_from(ClassifyConfig, args),
                                  config_from(RecallConfig, args), config_from(DomainConfig, args), common,
@@ -828,9 +1065,12 @@ def main(argv=None) -> int:
         add_flags(p, Common, *configs)
         return p
 
-    pool = ("--pool", "web pages: JSONL / JSONL.gz of {url, text} or Common Crawl WET files (.warc.wet.gz)")
+    pool = ("--pool", "web pages: JSONL / JSONL.gz of {url, text}, Common Crawl WET files (.warc.wet.gz) or "
+                      "WARC files of HTML responses (.warc.gz; text extracted with the LaTeX kept)")
     seed = ("--seed-corpus", "the seed math corpus (JSONL of {url, text}), e.g. OpenWebMath")
-    docs = ("--input", "documents: JSONL / JSONL.gz of {url, text} or WET files")
+    docs = ("--input", "documents: JSONL / JSONL.gz of {url, text}, WET or WARC files")
+    command("extract", "the text of WARC HTML responses, formulas kept as LaTeX -> pages.jsonl.gz",
+            inputs=[docs])
     command("classify", "train the fastText math classifier", ClassifyConfig, inputs=[seed, pool])
     p = command("recall", "score the pool and keep the top pages", RecallConfig, inputs=[pool])
     p.add_argument("--model", type=Path, required=True, help="a classifier trained by `classify` (model.bin)")
@@ -841,7 +1081,8 @@ def main(argv=None) -> int:
                 DomainConfig, inputs=[pool, seed])
     p.add_argument("--labels", type=Path, help="toy world labels.jsonl: also report precision/recall vs the truth")
     command("dedup", "URL, exact and MinHash-LSH near-duplicate removal", DedupConfig, inputs=[docs])
-    bench = ("--bench", "benchmarks: gsm8k, math, toy (with --data-dir; add :split, default test) or JSONL paths")
+    bench = ("--bench", "benchmarks: gsm8k, math, cmath, agieval, toy (with --data-dir; add :split, default "
+                        "test) or paths to a JSONL file or a folder of them")
     p = command("decontaminate", "remove text matching benchmark n-grams", DecontamConfig, inputs=[docs, bench])
     p.add_argument("--data-dir", type=Path, help="folder holding the named benchmarks")
     tok_flags = [("--tokenizer", "a tokenizer folder saved by tokenizer.py"),
@@ -850,7 +1091,8 @@ def main(argv=None) -> int:
     p = command("tokenize", "token shards and manifest.json with the mixture", TokenizeConfig)
     for name, help in tok_flags:
         p.add_argument(name, action="append" if name == "--source" else "store", required=name != "--mix", help=help)
-    p = command("run", "every stage: dedup -> iterate -> decontaminate -> tokenize", DedupConfig, IterateConfig,
+    p = command("run", "every stage: [extract] -> dedup -> iterate -> decontaminate -> tokenize", DedupConfig,
+                IterateConfig,
                 ClassifyConfig, RecallConfig, DomainConfig, DecontamConfig, TokenizeConfig, inputs=[pool, seed, bench])
     p.add_argument("--labels", type=Path, help="toy world labels.jsonl: report figures against the truth")
     p.add_argument("--data-dir", type=Path, help="folder holding the named benchmarks")
@@ -871,6 +1113,8 @@ def main(argv=None) -> int:
         iterate(args.pool, args.seed_corpus, args.out, config_from(IterateConfig, args),
                 config_from(ClassifyConfig, args), config_from(RecallConfig, args),
                 config_from(DomainConfig, args), common, labels=args.labels)
+    elif args.command == "extract":
+        extract(args.input, args.out, common)
     elif args.command == "dedup":
         dedup(args.input, args.out, config_from(DedupConfig, args), common)
     elif args.command == "decontaminate":
@@ -885,4 +1129,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -46,6 +46,7 @@ from model import Transformer
 from sampler import generate
 from trainer import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
+from hf import chat_text, encode_chat_text
 from sandbox import program_answer, run_program
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
@@ -243,7 +244,7 @@ def load_shot_pool(path) -> list[dict]:
 @dataclass
 class EvalConfig:
     mode: str = "chat"               # base | chat | pot | tool (see build_prompt)
-    template: str = "deepseek"       # chat template: deepseek | r1
+    template: str = "deepseek"       # chat template: deepseek | r1 | hf (the checkpoint's own)
     style: str = "toy"               # few-shot format and exemplars: gsm8k | math | toy
     shots: int | None = None         # None: DEFAULT_SHOTS[style] in base mode, 0 otherwise
     n: int = 1                       # samples per question
@@ -318,10 +319,10 @@ def generate_texts(model, tokenizer, prompts: Sequence[list[int]], cfg: EvalConf
     fits = [i for i in range(len(prompts)) if len(prompts[i]) < context]
     if fits:
         completions, _ = generate(model, [prompts[i] for i in fits], cfg.max_new_tokens, cfg.temperature,
-                                  cfg.top_p, stop_ids=(tokenizer.eos_id,), stop_strings=tuple(stops),
+                                  cfg.top_p, stop_ids=tokenizer.stop_ids, stop_strings=tuple(stops),
                                   decode=tokenizer.decode, slots=cfg.batch_size, generator=generator)
         for i, ids in zip(fits, completions):
-            hit_eos = bool(ids) and ids[-1] == tokenizer.eos_id
+            hit_eos = bool(ids) and ids[-1] in tokenizer.stop_ids
             text, stopped = cut_at_stop(tokenizer.decode(ids[:-1] if hit_eos else ids), stops)
             results[i] = (text, "stop" if stopped else "eos" if hit_eos else "length", len(ids))
     if bar is not None:
@@ -412,7 +413,11 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
     mine = list(range(rank, len(records), world))
     prompts = {i: build_prompt(records[i]["question"], cfg.mode, cfg.template,
                                pick_shots(pool, records[i]["question"], cfg.shots, need), cfg.style) for i in mine}
-    ids = {i: tokenizer.encode_prompt(prompts[i], cfg.add_bos) for i in mine}
+    if cfg.template == "hf" and cfg.mode != "base":  # the user message, in the model's own chat template
+        prompts = {i: chat_text(tokenizer, prompts[i]) for i in mine}
+        ids = {i: encode_chat_text(tokenizer, prompts[i]) for i in mine}
+    else:
+        ids = {i: tokenizer.encode_prompt(prompts[i], cfg.add_bos) for i in mine}
     jobs = [(i, j) for i in mine for j in range(cfg.n)]  # every sample of a question shares its prompt ids
 
     generator = None
@@ -641,7 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(e.g. MATH-500's test.jsonl against MATH's test folder)")
     p.add_argument("--mode", choices=MODES, default="chat", help="base: few-shot CoT; chat: zero-shot with the "
                    "\\boxed{} instruction; pot: program-of-thought (few-shot with --shots); tool: tool-integrated")
-    p.add_argument("--template", choices=("deepseek", "r1"), default="deepseek", help="chat template")
+    p.add_argument("--template", choices=("deepseek", "r1", "hf"), default="deepseek",
+                   help="chat template (hf: the checkpoint's own, from its tokenizer_config.json)")
     p.add_argument("--style", choices=sorted(DEFAULT_SHOTS), help="few-shot format and exemplars (default: from "
                    "the benchmark)")
     p.add_argument("--shots", type=int, help="few-shot exemplars (default: 8 GSM8K, 4 MATH, 3 toy in base mode; "

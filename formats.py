@@ -1,8 +1,9 @@
-"""Every format the stages exchange, in one place (ARCHITECTURE.md "Formats between stages").
+"""Every format the stages exchange, in one place.
 
   - JSONL (plain or .gz) read so that bad input never crashes a run: broken lines, invalid UTF-8 and
     truncated gzip are skipped and counted by reason; written atomically (temporary name, then rename);
-  - Common Crawl WET files (.warc.wet.gz), the raw input of the corpus pipeline;
+  - Common Crawl WET files (.warc.wet.gz) and WARC files of HTML responses, the raw input of the corpus
+    pipeline (any input that yields nothing is an error naming the file);
   - benchmarks (GSM8K, MATH, the toy benchmark) as one record shape, with their gold answers;
   - the chat templates of DeepSeekMath (§3.1) and DeepSeek-R1-Zero, and the zero-shot instructions.
 Token shards and their manifest are written by data_pipeline.py (tokenize) and read by pretrain.py.
@@ -79,16 +80,40 @@ def write_jsonl(path, records: Iterable[dict]) -> int:
     os.replace(tmp, path)
     return n
 
-# ----------------------------------------------------------------------------- Common Crawl WET
+# ----------------------------------------------------------------------------- web pages: JSONL, WET, WARC
 
-def is_wet(path) -> bool:
+def is_warc(path) -> bool:
+    """Common Crawl's record files: WET (extracted text, .warc.wet.gz) and WARC (HTTP responses, .warc.gz)."""
     return Path(path).name.endswith((".wet", ".wet.gz", ".warc", ".warc.gz"))
 
 
-def read_wet(path, stats: Counter) -> Iterator[dict]:
-    """The text records of a Common Crawl WET file: gzip members of WARC records, each a header block
-    ("WARC-Type: conversion", "WARC-Target-URI: <url>", "Content-Length: <bytes>"), a blank line and
-    the page's UTF-8 text. Other record types (warcinfo) are not documents and are passed over."""
+def read_documents(path, stats: Counter) -> Iterator[dict]:
+    """The pages of one input file: {url, text} JSONL (plain or .gz), or the records of a WET / WARC file
+    (read_warc: {url, text} for WET, {url, html, charset} for an HTML response, whose text the caller
+    extracts). Bad records are skipped and counted in `stats`. A file that yields no record at all (an empty
+    file, a WARC of requests only, a file in another format) is an error naming it: reading never silently
+    produces nothing."""
+    seen = Counter()
+    records = read_warc(path, stats, seen) if is_warc(path) else read_jsonl(path, stats)
+    n = 0
+    for rec in records:
+        n += 1
+        yield rec
+    if n == 0 and not sum(stats.values()):
+        found = f"; its WARC records: {dict(seen)}" if seen else ""
+        raise ValueError(f"{path}: no documents read (empty, or not JSONL of {{url, text}}, WET or WARC "
+                         f"with HTML responses){found}")
+
+
+def read_warc(path, stats: Counter, seen: Counter | None = None) -> Iterator[dict]:
+    """The page records of a WARC file (ISO 28500): gzip members (or plain text) of records, each a header
+    block ("WARC-Type: ...", "WARC-Target-URI: <url>", "Content-Length: <bytes>"), a blank line and the body.
+      - conversion (WET files): the page's UTF-8 text -> {url, text};
+      - response: an HTTP message; a 2xx HTML one -> {url, html: bytes, charset: the HTTP header's or None};
+        other responses are counted (http_status, not_html);
+      - other types (warcinfo, request, metadata) are not documents and are passed over, counted in `seen`.
+    Junk between records, a non-numeric Content-Length, invalid UTF-8 and a cut-off end are counted."""
+    seen = seen if seen is not None else Counter()
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as f:
         lost = False  # inside junk after a malformed record: skip to the next "WARC/" line
@@ -116,15 +141,73 @@ def read_wet(path, stats: Counter) -> Iterator[dict]:
             except (EOFError, gzip.BadGzipFile, zlib.error):
                 stats["truncated_gzip"] += 1
                 return
-            if headers.get("warc-type") != "conversion":
+            kind = headers.get("warc-type")
+            seen[kind] += 1
+            if kind not in ("conversion", "response"):
                 continue
             if len(body) < length:
                 stats["truncated_record"] += 1
                 return
+            url = headers.get("warc-target-uri")
+            if kind == "response":
+                page = http_page(body, stats)
+                if page is not None:
+                    yield {"url": url, **page}
+                continue
             try:
-                yield {"url": headers.get("warc-target-uri"), "text": body.decode("utf-8")}
+                yield {"url": url, "text": body.decode("utf-8")}
             except UnicodeDecodeError:
                 stats["invalid_utf8"] += 1
+
+
+def http_page(message: bytes, stats: Counter) -> dict | None:
+    """{html, charset} of an HTTP response holding a page (status 2xx, Content-Type text/html or
+    application/xhtml+xml); anything else is counted by reason and gives None. Common Crawl stores payloads
+    decoded (its X-Crawler-* headers keep the original encodings); other crawlers' WARC files may hold the
+    bytes as sent, chunked and gzip- or deflate-compressed, which are undone here."""
+    head, sep, payload = message.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, payload = message.partition(b"\n\n")
+    lines = head.decode("latin-1").splitlines()
+    status = lines[0].split() if lines else []
+    if not sep or len(status) < 2 or not status[0].startswith("HTTP/"):
+        stats["bad_http_response"] += 1
+        return None
+    if not status[1].startswith("2"):
+        stats["http_status"] += 1
+        return None
+    fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    content_type = fields.get("content-type", "").lower()
+    if content_type and not content_type.startswith(("text/html", "application/xhtml")):
+        stats["not_html"] += 1
+        return None
+    try:
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            payload = dechunk(payload)
+        encoding = fields.get("content-encoding", "").lower()
+        if encoding in ("gzip", "x-gzip"):
+            payload = gzip.decompress(payload)
+        elif encoding == "deflate":
+            payload = zlib.decompress(payload, -zlib.MAX_WBITS if payload[:1] != b"\x78" else zlib.MAX_WBITS)
+    except (ValueError, EOFError, OSError, zlib.error):
+        stats["bad_http_encoding"] += 1
+        return None
+    charset = re.search(r"charset=[\"']?([\w.:-]+)", content_type)
+    return {"html": payload, "charset": charset.group(1) if charset else None}
+
+
+def dechunk(data: bytes) -> bytes:
+    """The body of an HTTP/1.1 chunked message: hex size line, that many bytes, CRLF, ..., a 0 size line."""
+    out, at = [], 0
+    while True:
+        end = data.index(b"\r\n", at)
+        size = int(data[at:end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[end + 2:end + 2 + size])
+        if len(out[-1]) < size:
+            raise ValueError("chunk cut short")
+        at = end + 2 + size + 2
 
 
 # ----------------------------------------------------------------------------- benchmarks
@@ -157,35 +240,67 @@ def gsm8k_answer(solution: str) -> str:
     return solution.rsplit("####", 1)[1].strip().replace(",", "")
 
 
-BENCHMARK_FILES = {"gsm8k": "gsm8k/{split}.jsonl", "math": "math/{split}.jsonl", "toy": "bench_{split}.jsonl"}
+# where a named benchmark's files lie under a data folder: tried in order, the first that exists is read
+BENCHMARK_FILES = {"gsm8k": ["gsm8k/{split}.jsonl", "gsm8k/{split}*.jsonl"],
+                   "math": ["math/{split}.jsonl", "math/{split}*.jsonl", "math/{split}"],  # MATH-500, 4500, released
+                   "cmath": ["cmath/{split}.jsonl", "cmath/*{split}*.jsonl"],
+                   "agieval": ["agieval/{split}", "agieval"],  # a folder of one JSONL file per task
+                   "toy": ["bench_{split}.jsonl"]}
+
+# the text fields of a benchmark row, by role, under the names each benchmark uses (GSM8K's "answer" is its
+# solution; AGIEval's rows carry a passage and a list of options; CMATH's question is Chinese)
+BENCH_TEXT_FIELDS = {"question": ("question", "problem"), "solution": ("solution", "answer"),
+                     "passage": ("passage",), "options": ("options",)}
+
+
+def benchmark_files(name_or_path, split: str = "test", data_dir=None) -> list[Path]:
+    """The files of a benchmark: a name of BENCHMARK_FILES (under `data_dir`), or a path to a JSONL file or
+    to a folder of JSONL files (or of MATH's one-JSON-per-problem files). An error lists what was looked for."""
+    if str(name_or_path) in BENCHMARK_FILES:
+        if data_dir is None:
+            raise ValueError(f"benchmark {name_or_path!r} needs a data folder (--data-dir) holding its files")
+        tried = [Path(data_dir) / p.format(split=split) for p in BENCHMARK_FILES[str(name_or_path)]]
+    else:
+        tried = [Path(name_or_path)]
+    for pattern in tried:
+        for path in sorted(pattern.parent.glob(pattern.name)) if pattern.parent.is_dir() else []:
+            if path.is_file():
+                return [path]
+            files = sorted(path.glob("*.jsonl")) or sorted(path.rglob("*.json"))
+            if files:
+                return files
+    raise FileNotFoundError(f"benchmark {str(name_or_path)!r} (split {split!r}): no file found; looked for "
+                            + ", ".join(str(p) for p in tried) + " (a JSONL file or a folder of them)")
+
+
+def benchmark_rows(name_or_path, split: str = "test", data_dir=None, stats: Counter | None = None
+                   ) -> Iterator[tuple[str, dict]]:
+    """(where, row) for every row of a benchmark's files (benchmark_files), as stored; `where` is
+    "file:record number". Unreadable lines are counted in `stats` (read_jsonl's reasons)."""
+    stats = stats if stats is not None else Counter()
+    for path in benchmark_files(name_or_path, split, data_dir):
+        if path.suffix == ".json":  # MATH as released: <split>/<type>/<n>.json
+            name = f"{path.parent.name}/{path.stem}"  # <type>/<n>, MATH's own problem id
+            try:
+                yield name, {"idx": name, **json.loads(path.read_text())}
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                stats["bad_json"] += 1
+        else:
+            for i, row in enumerate(read_jsonl(path, stats)):
+                yield f"{path.name}:{i}", row
 
 
 def load_benchmark(name_or_path, split: str = "test", data_dir=None, stats: Counter | None = None) -> list[dict]:
     """Benchmark problems as records {"id", "question", "answer", "solution", "level", "type"}.
 
-    `name_or_path`: "gsm8k" / "math" / "toy" (files under `data_dir`, laid out as BENCHMARK_FILES),
+    `name_or_path`: "gsm8k" / "math" / "toy" (files under `data_dir`, found as BENCHMARK_FILES says),
     or a path: a JSONL of GSM8K rows ({"question", "answer" with '#### '}), MATH rows ({"problem",
-    "solution"}), toy rows ({"question", "answer", "solution"}), or a folder of MATH's original
+    "solution"}), toy rows ({"question", "answer", "solution"}), or a folder of them or of MATH's original
     one-JSON-per-problem files. Records without a question or a gradable answer are skipped and
     counted in `stats`."""
     stats = stats if stats is not None else Counter()
-    if str(name_or_path) in BENCHMARK_FILES:
-        if data_dir is None:
-            raise ValueError(f"benchmark {name_or_path!r} needs data_dir (the folder holding its files)")
-        path = Path(data_dir) / BENCHMARK_FILES[str(name_or_path)].format(split=split)
-    else:
-        path = Path(name_or_path)
-    if path.is_dir():  # MATH as released: <split>/<type>/<n>.json
-        rows = []
-        for f in sorted(path.rglob("*.json")):
-            try:
-                rows.append({"idx": str(f.relative_to(path).with_suffix("")), **json.loads(f.read_text())})
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                stats["bad_json"] += 1
-    else:
-        rows = read_jsonl(path, stats)
     records = []
-    for i, row in enumerate(rows):
+    for i, (_, row) in enumerate(benchmark_rows(name_or_path, split, data_dir, stats)):
         rec = benchmark_record(row, i)
         if rec is None:
             stats["no_gradable_answer"] += 1
@@ -233,12 +348,16 @@ R1_TEMPLATE = ("A conversation between User and Assistant. The user asks a quest
 def chat_prompt(question: str, template: str = "deepseek", fmt: str | None = "cot") -> str:
     """The prompt a chat model completes. DeepSeekMath: `User: {q}\\n{instruction}\\n\\nAssistant:`
     with the instruction of the solution format `fmt` (cot, pot, tool; None: no instruction); the answer
-    then follows after a space and ends with EOS. R1-Zero: the template above (it carries its own)."""
+    then follows after a space and ends with EOS. R1-Zero: the template above (it carries its own).
+    hf: the user's message alone (question and instruction), which hf.chat_text puts into a released
+    model's own chat template."""
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown solution format {fmt!r}; choose from {[k for k in SUFFIXES if k]}")
+    user = f"{question}\n{SUFFIXES[fmt]}" if fmt else question
     if template == "deepseek":
-        q = f"{question}\n{SUFFIXES[fmt]}" if fmt else question
-        return f"User: {q}\n\nAssistant:"
+        return f"User: {user}\n\nAssistant:"
+    if template == "hf":
+        return user
     if template == "r1":
         return R1_TEMPLATE.format(prompt=question)
-    raise ValueError(f"unknown chat template {template!r}; choose 'deepseek' or 'r1'")
+    raise ValueError(f"unknown chat template {template!r}; choose 'deepseek', 'r1' or 'hf'")

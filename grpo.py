@@ -31,36 +31,24 @@ online RFT's is 1 for correct outputs of the live policy and 0 otherwise; RFT's 
 outputs of the starting (SFT) model. `--algo` chooses among the three; they share all the code.
 
 Read top to bottom: advantages -> the loss -> Table 10 -> rollouts (sampling, log-probs, masks) ->
-configuration -> questions -> one exploration stage -> the policy update -> Algorithm 1 -> command line.
-    python grpo.py --init runs/sft/final --data rl.jsonl --out runs/grpo -G 8 --batch-questions 16 \\
-        --max-new-tokens 128 --steps-per-iteration 50 --lr 1e-5        # a toy run on a CPU
+configuration -> questions -> one exploration stage (sample, score, π_ref) -> the policy update ->
+Algorithm 1 -> command line. The machinery (DDP/FSDP2, the train step, checkpoints, the memory plan) is
+trainer.py's; learned reward models and their retraining are reward.py's.
+    python grpo.py --init runs/toy/sft/final --data runs/toy/world/rl.jsonl --out runs/toy/grpo -G 8 \\
+        --batch-questions 16 --steps-per-iteration 35 --lr 2e-4 --max-new-tokens 100   # toy.sh's GRPO
+    python grpo.py --init 7b --dry-run --world-size 8 --parallel fsdp --activation-checkpointing \\
+        --rollout-batch 32 --micro-batch 4                             # memory and time of the 7B recipe
     torchrun --nproc_per_node 8 grpo.py --init ... --parallel fsdp --activation-checkpointing  # 7B: README
-
-Memory for the paper's 7B recipe (6.9e9 parameters) on 8 GPUs × 80 GB, FSDP2, bf16 compute:
-  always held   policy: fp32 weights 27.6 GB + AdamW moments 55.2 GB, sharded over 8      10.4 GB
-                π_ref: fp32, sharded like the policy (bf16 compute)                         3.5 GB
-                rollout copy of π_θ, bf16, whole (a sharded model cannot run the sampler)  13.8 GB
-                a learned ORM/PRM, bf16, whole (--reward orm|prm only)                     13.8 GB
-  rollouts      KV cache: 2 × 30 layers × 4096 × 2 B = 0.49 MB a token; a sequence of at most
-                1,200 tokens (prompt + 1024 new) 0.59 GB; --rollout-batch 32               19 GB
-  update        fp32 gradients, sharded (pretrain.train_step reduce-scatters every
-                micro-batch under FSDP2)                                                     3.5 GB
-                activations per 1,200-token sequence with --activation-checkpointing: block
-                inputs 30 × 4096 × 2 B × 1,200 = 0.3 GB, logits (bf16 + fp32 + log-softmax)
-                10 B × 102,400 × 1,200 = 1.2 GB; --micro-batch 4                              6 GB
-  Rollouts and update take turns, so the peak is 27.7 (+13.8 with a reward model) held + 19 for the
-  rollouts = 47 GB (61 GB): it fits. Without activation checkpointing a sequence keeps ~8 GB of
-  activations (micro-batch 4: 32 GB), which does not. Under DDP the policy state alone is 110 GB.
-  Time goes to the rollouts: 1024 questions × 64 outputs = 65,536 samples a step, 8,192 per GPU.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections import Counter
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -76,8 +64,8 @@ from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_pos
 from sft import TEMPLATES, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
 from trainer import (MetricsLog, RunConfig, autocast_for, build_model, build_optimizer, copy_weights,
-                     export_model, frozen, load_frozen, lr_at, save_checkpoint, seed_all, setup_distributed,
-                     start_or_resume, tears_down_distributed, train_step, unwrap)
+                     export_model, frozen, load_frozen, lr_at, model_config, rl_plan, save_checkpoint, seed_all,
+                     setup_distributed, start_or_resume, tears_down_distributed, train_step, unwrap)
 
 
 # ----------------------------------------------------------------------------- advantages (§4.1.2, §4.1.3)
@@ -248,14 +236,16 @@ class GRPOConfig(RunConfig):
     """A GRPO run: the trainer's shared fields (trainer.RunConfig) plus these. Defaults: the paper's 7B
     recipe (§4.2) where it gives one; else marked."""
     init: str | None = flag(None, "policy to start from: a model.py checkpoint folder (the SFT model) or a "
-                                  "Hugging Face one (deepseek-math-7b-instruct)", required=True)
-    data: str | None = flag(None, 'RL questions, JSONL {"question", "answer"} (bad lines skipped and counted)',
-                            required=True)
+                                  "Hugging Face one (deepseek-math-7b-instruct); with --dry-run also a preset "
+                                  "name (7b)", required=True)
+    data: str | None = flag(None, 'RL questions, JSONL {"question", "answer"} (bad lines skipped and counted); '
+                                  'required except with --dry-run')
     out: str = flag("runs/grpo", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
     tokenizer: str | None = flag(None, "tokenizer folder (default: the one --init names, or --init itself when "
                                        "it is a Hugging Face folder)")
-    template: str = flag("deepseek", "prompt: deepseek (User/Assistant + \\boxed instruction) or r1 (R1-Zero "
-                                     "<think>/<answer>)", choices=TEMPLATES)
+    template: str = flag("deepseek", "prompt: deepseek (User/Assistant + \\boxed instruction), r1 (R1-Zero "
+                                     "<think>/<answer>) or hf (the checkpoint's own chat template)",
+                         choices=TEMPLATES)
     algo: str = flag("grpo", "Table 10: grpo; online_rft (SFT on the live policy's correct samples); rft (the "
                              "same on the start model's)", choices=ALGOS)
     reward: str = flag("rule", "rule: answer checked against the gold (DeepSeek-R1 accuracy); orm / prm: a "
@@ -309,10 +299,11 @@ class GRPOConfig(RunConfig):
     micro_batch: int = flag(4, "sequences per forward/backward per rank", min=1)
     log_every: int = flag(1, "metrics record every N steps", min=1)
     save_every: int = flag(50, "training checkpoint every N steps (0: never)", min=0)
+    plan_prompt_tokens: int = flag(256, "dry run: prompt tokens per question", min=1)
 
     def check(self):
         """The settings that only make sense together (each flag's own range is checked at parse time)."""
-        if not self.init or not self.data:
+        if not self.init or not (self.data or self.dry_run):
             raise ValueError("--init (a model checkpoint) and --data (RL questions JSONL) are required")
         if self.reward != "rule" and not self.reward_model:
             raise ValueError(f"--reward {self.reward} needs --reward-model (a reward.py checkpoint)")
@@ -485,7 +476,8 @@ def reference_logprobs(reference, rollout: Rollout, cfg: GRPOConfig, pad_id: int
         return None
     out = torch.zeros(rollout.mask.shape)
     rows_by_length = sorted(rollout.train_rows, key=lambda r: len(rollout.prompts[r]) + len(rollout.completions[r]))
-    for i in range(equal_forwards(len(rows_by_length), cfg.micro_batch, rollout.mask.device)):
+    device = next(reference.parameters()).device  # NCCL all-reduces tensors on the GPU
+    for i in range(equal_forwards(len(rows_by_length), cfg.micro_batch, device)):
         rows = rows_by_length[i * cfg.micro_batch:(i + 1) * cfg.micro_batch]
         with amp:
             lp = completion_logprobs(reference, [rollout.prompts[r] for r in rows or [0]],
@@ -506,8 +498,12 @@ class MicroBatches:
 
     def __init__(self, rollout: Rollout, size: int):
         self.rollout, self.size, self.i = rollout, size, 0
-        self.rows = sorted(rollout.train_rows, key=lambda r: len(rollout.prompts[r]) + len(rollout.completions[r]))
+        length = lambda r: len(rollout.prompts[r]) + len(rollout.completions[r])  # noqa: E731
+        self.rows = sorted(rollout.train_rows, key=length)
         self.computed = self.useful = 0  # tokens the forwards run on, and those of real rows
+        # what the forwards would compute in sampling order (the same run's baseline for the sort)
+        self.unsorted = sum(len(chunk) * max(map(length, chunk)) for chunk in
+                            (rollout.train_rows[i:i + size] for i in range(0, len(rollout.train_rows), size)))
 
     def next_batch(self) -> dict:
         rollout = self.rollout
@@ -560,6 +556,7 @@ def update(model, optimizer, rollout: Rollout, cfg: GRPOConfig, proc, pad_id: in
         totals["updates"] += 1
         totals["tokens_computed"] += batches.computed
         totals["tokens_useful"] += batches.useful
+        totals["tokens_unsorted"] += batches.unsorted
     return {"loss": sum(losses) / len(losses), "grad_norm": grad_norm, **totals}
 
 
@@ -686,7 +683,7 @@ def step_record(step: int, iteration: int, lr: float, sums: dict, result: dict, 
     """One metrics record: this stage's sums over all ranks turned into means; times are rank 0's."""
     keys = ["outputs", "groups", "reward", "accuracy", "format", "response_len", "truncated", "zero_adv_groups",
             "trained_outputs", "neg_logp"]
-    update_keys = ["kl", "clip_frac", "tokens", "tokens_computed", "tokens_useful"]
+    update_keys = ["kl", "clip_frac", "tokens", "tokens_computed", "tokens_useful", "tokens_unsorted"]
     totals = torch.tensor([float(sums[k]) for k in keys] + [float(result.get(k, 0.0)) for k in update_keys],
                           dtype=torch.float64, device=proc.device)
     dist.all_reduce(totals)
@@ -698,7 +695,9 @@ def step_record(step: int, iteration: int, lr: float, sums: dict, result: dict, 
             "entropy": g["neg_logp"] / max(g["response_len"], 1.0), "response_len": g["response_len"] / n,
             "truncated": g["truncated"] / n, "zero_adv_groups": g["zero_adv_groups"] / max(g["groups"], 1.0),
             "trained_outputs": int(g["trained_outputs"]), "loss": result["loss"], "grad_norm": result["grad_norm"],
+            # tokens the update's forwards computed ÷ tokens of real rows, sorted by length and in sampling order
             "pad_cost": g["tokens_computed"] / max(g["tokens_useful"], 1.0),
+            "pad_cost_unsorted": g["tokens_unsorted"] / max(g["tokens_useful"], 1.0),
             "rollout_tok_per_s": g["response_len"] / max(sums["t_sample"], 1e-9),
             "t_sample": sums["t_sample"], "t_reward": sums["t_reward"], "t_reference": sums["t_reference"]}
 
@@ -711,9 +710,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def dry_run(cfg: GRPOConfig) -> dict:
+    """Memory per GPU of every phase and time per step, before spending GPU hours (trainer.rl_plan)."""
+    cfg.check()
+    model_cfg = model_config(cfg)
+    with torch.device("meta"):
+        n_params = Transformer(model_cfg).num_params()
+    reward_params = 0
+    if cfg.reward != "rule":  # §4.2: the reward model is trained from the base model: the policy's size
+        reward_cfg = model_config(replace(cfg, init=cfg.reward_model)) if cfg.reward_model else model_cfg
+        with torch.device("meta"):
+            reward_params = Transformer(reward_cfg).num_params()
+    world = cfg.world_size or int(os.environ.get("WORLD_SIZE", 1))
+    print(f"{cfg.algo}: policy {cfg.init}, {n_params:,} parameters; {cfg.batch_questions} questions × G = "
+          f"{cfg.group_size} per step, μ = {cfg.mu}")
+    return rl_plan(cfg, model_cfg, n_params, world, cfg.plan_prompt_tokens, reward_params)
+
+
 @tears_down_distributed
 def main(argv=None) -> dict:
-    return train_grpo(config_from(GRPOConfig, build_parser().parse_args(argv)))
+    cfg = config_from(GRPOConfig, build_parser().parse_args(argv))
+    return dry_run(cfg) if cfg.dry_run else train_grpo(cfg)
 
 
 if __name__ == "__main__":

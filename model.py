@@ -7,9 +7,14 @@ that of DeepSeek LLM 7B (arXiv 2401.02954, §2.2): a LLaMA-style decoder-only Tr
   - SwiGLU feed-forward, no biases anywhere, untied input embedding and output head
 7B: 30 layers, d_model 4096, 32 heads, FFN 11008, context 4096, vocabulary 102400.
 
+Three options let the same decoder run today's released models that DeepSeek-R1 distils into
+(arXiv 2501.12948, §2.4): q/k/v projection biases and a head tied to the embedding (Qwen2.5), and
+Llama 3.1's RoPE frequency scaling (θ 500000). Reading and writing their Hugging Face folders is hf.py's job.
+
 Read top to bottom: config -> building blocks (RMSNorm, RoPE, attention, SwiGLU) -> the
 Transformer (forward, log-probs) -> the KV-cache forward sampler.py decodes with -> checkpoints.
-This file imports nothing from the project so it can be read, and used, alone.
+This file imports nothing from the project so it can be read, and used, alone; only a Hugging Face
+folder, when one is loaded or saved, is handed to hf.py.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 
 # ----------------------------------------------------------------------------- config
@@ -36,6 +42,9 @@ class ModelConfig:
     max_seq_len: int = 4096
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
+    qkv_bias: bool = False             # biases on the q, k, v projections (Qwen2); DeepSeek LLM has none
+    tie_embeddings: bool = False       # output head = input embedding (Qwen2.5-0.5B..3B, Llama 3.2)
+    rope_scaling: dict | None = None   # RoPE frequency scaling, see `scale_frequencies`; None = plain RoPE
 
     def __post_init__(self):
         if self.n_kv_heads is None:
@@ -83,13 +92,33 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).type_as(x) * self.weight
 
 
-def rope_cache(head_dim: int, max_len: int, theta: float, device=None):
+def rope_cache(head_dim: int, max_len: int, theta: float, scaling: dict | None = None, device=None):
     """cos, sin tables [max_len, head_dim] for rotary embeddings (Su et al. 2021): head_dim/2 angles,
     each written twice, since dimensions i and i + head_dim/2 form a rotated pair."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    inv_freq = scale_frequencies(inv_freq, scaling)
     angles = torch.outer(torch.arange(max_len, device=device, dtype=torch.float32), inv_freq)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
+
+
+def scale_frequencies(inv_freq, scaling: dict | None):
+    """RoPE frequency scaling for a context longer than pre-training's. "linear" (position
+    interpolation, Chen et al. 2023): every frequency / factor. "llama3" (Llama 3.1): wavelengths
+    shorter than original_max_position_embeddings / high_freq_factor stay, those longer than
+    original / low_freq_factor are divided by factor, and the band between is interpolated smoothly."""
+    if scaling is None:
+        return inv_freq
+    kind, factor = scaling["rope_type"], scaling["factor"]
+    if kind == "linear":
+        return inv_freq / factor
+    if kind != "llama3":
+        raise ValueError(f"rope_scaling rope_type {kind!r} is not implemented (only 'linear' and 'llama3')")
+    original, low, high = (scaling[k] for k in ("original_max_position_embeddings", "low_freq_factor",
+                                                  "high_freq_factor"))
+    wavelength = 2 * math.pi / inv_freq
+    smooth = ((original / wavelength - low) / (high - low)).clamp(0, 1)  # 0: long waves, 1: short waves
+    return (1 - smooth) * inv_freq / factor + smooth * inv_freq
 
 
 def apply_rope(x, cos, sin):
@@ -108,9 +137,9 @@ class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-        self.wq = nn.Linear(cfg.d_model, cfg.n_heads * cfg.head_dim, bias=False)
-        self.wk = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)
-        self.wv = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=False)
+        self.wq = nn.Linear(cfg.d_model, cfg.n_heads * cfg.head_dim, bias=cfg.qkv_bias)
+        self.wk = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.qkv_bias)
+        self.wv = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.qkv_bias)
         self.wo = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.d_model, bias=False)
 
     def forward(self, x, cos, sin, mask=None, cache=None, positions=None):
@@ -160,6 +189,8 @@ class Block(nn.Module):
 
 # ----------------------------------------------------------------------------- the Transformer
 
+LOGIT_CHUNK = 512  # positions whose logits exist at once when a loss or log-probs are asked for
+
 def packed_positions_and_mask(doc_ids):
     """For packed rows (several documents side by side, doc_ids [B, T]): RoPE positions that restart
     at 0 at each document, and a boolean attention mask [B, 1, T, T] that is causal *and* confined
@@ -181,26 +212,35 @@ class Transformer(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = RMSNorm(config.d_model, config.norm_eps)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)  # untied from embed
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)  # tied only if tie_embeddings
         self.register_buffer("rope_cos", torch.empty(0), persistent=False)
         self.register_buffer("rope_sin", torch.empty(0), persistent=False)
         self.init_weights()
 
     def init_weights(self):
         """N(0, 0.02) weights, residual output projections scaled by 1/sqrt(2 n_layers) (GPT-2);
-        norms at 1; the RoPE tables. Call again after `to_empty()` when a model was built on `meta`."""
+        norms at 1, biases at 0; the RoPE tables. Call again after `to_empty()` when a model was built on
+        `meta` (which also gives a tied head its own copy: it is tied again here)."""
+        self.tie_head()
         self.init_rope()
         out_std = 0.02 / math.sqrt(2 * self.config.n_layers)
         for name, p in self.named_parameters():
             if name.endswith("norm.weight"):
                 nn.init.ones_(p)
+            elif name.endswith(".bias"):
+                nn.init.zeros_(p)
             else:
                 nn.init.normal_(p, std=out_std if name.endswith(("wo.weight", "w2.weight")) else 0.02)
 
+    def tie_head(self):
+        """With tie_embeddings the head is the embedding matrix itself (one parameter, as nanoGPT ties it)."""
+        if self.config.tie_embeddings:
+            self.lm_head.weight = self.embed.weight
+
     def init_rope(self):
-        device = self.embed.weight.device
-        self.rope_cos, self.rope_sin = rope_cache(self.config.head_dim, self.config.max_seq_len,
-                                                  self.config.rope_theta, device=device)
+        c = self.config
+        self.rope_cos, self.rope_sin = rope_cache(c.head_dim, c.max_seq_len, c.rope_theta, c.rope_scaling,
+                                                  device=self.embed.weight.device)
 
     def num_params(self, non_embedding: bool = False) -> int:
         n = sum(p.numel() for p in self.parameters())
@@ -210,9 +250,11 @@ class Transformer(nn.Module):
         """Training FLOPs per token (forward + backward): 6N for the matmuls of the N non-embedding
         parameters (the embedding is a lookup) plus the attention scores and values, 12·L·d·T
         (PaLM, arXiv 2204.02311, App. B). The causal mask halves the real attention work; like
-        PaLM we count it whole so MFU figures are comparable."""
+        PaLM we count it whole so MFU figures are comparable. A tied head is the embedding matrix used as
+        a matmul too, so it counts once as such."""
         c = self.config
-        return 6 * self.num_params(non_embedding=True) + 12 * c.n_layers * c.d_model * seq_len
+        matmul_params = self.num_params(non_embedding=True) + c.tie_embeddings * self.embed.weight.numel()
+        return 6 * matmul_params + 12 * c.n_layers * c.d_model * seq_len
 
     def _check_tokens(self, tokens):
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
@@ -222,35 +264,60 @@ class Transformer(nn.Module):
             raise ValueError(f"sequence of {tokens.shape[-1]} tokens exceeds the context "
                              f"max_seq_len={self.config.max_seq_len}")
 
-    def forward(self, tokens, targets=None, doc_ids=None):
-        """tokens [B, T] -> (logits [B, T, V], loss). loss: mean cross-entropy over targets != -100
-        (0 when every target is masked, never NaN), None without targets. doc_ids [B, T]: packed
-        documents (positions and attention reset at each boundary)."""
+    def forward(self, tokens, targets=None, doc_ids=None, temperature: float = 1.0, reduce: bool = True):
+        """tokens [B, T] -> (logits [B, T, V], None) without targets. With targets [B, T] (-100: no loss):
+        (None, loss), the mean cross-entropy over the targets (0 when all are masked, never NaN), or with
+        reduce=False (None, log-probs [B, T]) of each target under softmax(logits / temperature), 0 where
+        masked. With targets the [B, T, V] logits never exist whole: see `target_logprobs`.
+        doc_ids [B, T]: packed documents (positions and attention reset at each boundary)."""
         self._check_tokens(tokens)
         B, T = tokens.shape
         if doc_ids is None:
             positions, mask = torch.arange(T, device=tokens.device).expand(B, T), None
         else:
             positions, mask = packed_positions_and_mask(doc_ids)
-        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, T, D]
+        cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # [B, T, D], fp32
         x = self.embed(tokens)
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
-        logits = self.lm_head(self.norm(x))
+        x = self.norm(x)
         if targets is None:
-            return logits, None
-        n_valid = (targets != -100).sum()
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
-                               reduction="sum") / n_valid.clamp(min=1)
-        return logits, loss
+            return self.lm_head(x), None
+        logprobs = self.target_logprobs(x, targets, temperature)
+        if not reduce:
+            return None, logprobs
+        return None, -logprobs.sum() / (targets != -100).sum().clamp(min=1)
+
+    def target_logprobs(self, x, targets, temperature: float = 1.0):
+        """log softmax(lm_head(x) / temperature)[target] for hidden states x [B, T, d]: [B, T] (0 where the
+        target is -100). The logits are made LOGIT_CHUNK positions at a time, in fp32, and under autograd
+        recomputed in backward instead of stored: a 4,096-token sequence at DeepSeek's vocabulary of 102,400
+        would otherwise hold ~4.7 GiB of logits (bf16, their fp32 copy, the log-softmax) for its backward;
+        chunked, a few hundred MiB. The values are those of the whole computation (each row's softmax
+        is its own)."""
+        flat_x, flat_t = x.flatten(0, 1), targets.flatten()
+        chunks = []
+        for s in range(0, flat_t.numel(), LOGIT_CHUNK):
+            args = (flat_x[s:s + LOGIT_CHUNK], flat_t[s:s + LOGIT_CHUNK], temperature)
+            if torch.is_grad_enabled() and x.requires_grad:
+                chunks.append(torch.utils.checkpoint.checkpoint(self._chunk_logprobs, *args, use_reentrant=False))
+            else:
+                chunks.append(self._chunk_logprobs(*args))
+        return torch.cat(chunks).view(targets.shape)
+
+    def _chunk_logprobs(self, x, targets, temperature: float):
+        logits = self.lm_head(x).float() / temperature
+        return -F.cross_entropy(logits, targets, ignore_index=-100, reduction="none")
 
     def token_logprobs(self, tokens, temperature: float = 1.0, doc_ids=None):
         """log π(tokens[:, t+1] | tokens[:, :t+1]) under softmax(logits / temperature): [B, T-1].
-        GRPO's ratio π_θ/π_old must use the temperature the samples were drawn at."""
-        logits, _ = self(tokens, doc_ids=doc_ids)
-        logits = logits[:, :-1].float() / (temperature if temperature > 0 else 1.0)
-        return -F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(),
-                                reduction="none").view(tokens.shape[0], -1)
+        GRPO's ratio π_θ/π_old must use the temperature the samples were drawn at. Called as
+        `Transformer.token_logprobs(wrapper, ...)` it runs through a DDP/FSDP wrapper's forward."""
+        if temperature <= 0:
+            temperature = 1.0  # greedy samples: their log-probs under the plain softmax
+        targets = torch.cat([tokens[:, 1:], torch.full_like(tokens[:, :1], -100)], dim=1)
+        _, logprobs = self(tokens, targets, doc_ids=doc_ids, temperature=temperature, reduce=False)
+        return logprobs[:, :-1]
 
     # ------------------------------------------------------------------------- KV-cache forward
 
@@ -273,13 +340,15 @@ class Transformer(nn.Module):
              state_dict: dict | None = None):
         """Consolidated checkpoint. format="native": `config.json` (model config, tokenizer location)
         + `model.pt` (plain state dict, in the parameters' own dtype: no lossy down-cast).
-        format="hf": a Hugging Face LlamaForCausalLM folder (config.json + safetensors shards + index)
-        that `transformers` and vLLM load. `state_dict`: the tensors to write, when they are not this
-        module's own (pretrain.export_model passes the full weights gathered from FSDP shards)."""
+        format="hf": a Hugging Face folder (LlamaForCausalLM, or Qwen2ForCausalLM with q/k/v biases;
+        config.json + safetensors shards + index) that `transformers` and vLLM load (hf.save_hf).
+        `state_dict`: the tensors to write, when they are not this module's own (trainer.export_model
+        passes the full weights gathered from FSDP shards)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         state = self.state_dict() if state_dict is None else state_dict
         if format == "hf":
+            from hf import save_hf  # Hugging Face's formats live in hf.py (which imports this file)
             return save_hf(self.config, state, path, max_shard_bytes)
         if format != "native":
             raise ValueError(f"unknown checkpoint format {format!r}; choose 'native' or 'hf'")
@@ -289,9 +358,9 @@ class Transformer(nn.Module):
 
     @classmethod
     def load(cls, path, device="cpu", dtype=None) -> "Transformer":
-        """Load a folder written by `save` (either format; a Hugging Face Llama-style folder such as
-        deepseek-ai/deepseek-math-7b-rl works too). Built on `meta` and filled with the stored
-        tensors, memory-mapped, so a 7B model never exists twice in memory."""
+        """Load a folder written by `save` (either format; a released Hugging Face folder such as
+        deepseek-ai/deepseek-math-7b-rl or Qwen/Qwen2.5-Math-1.5B works too). Built on `meta` and filled
+        with the stored tensors, memory-mapped, so a 7B model never exists twice in memory."""
         config, state = read_config(path), read_state_dict(path)
         with torch.device("meta"):
             model = cls(config)
@@ -302,21 +371,34 @@ class Transformer(nn.Module):
             raise ValueError(f"the weights in {path} do not match its config.json: tensors differ at "
                              f"{diff[:5]}{' ...' if len(diff) > 5 else ''}")
         model.load_state_dict(state, assign=True)
+        model.tie_head()  # assign gave the head its own Parameter object
         model.init_rope()  # the RoPE tables are not stored: rebuild them off `meta` ...
         model = model.to(device=device, dtype=dtype)
         model.init_rope()  # ... and again in fp32 on the target device
         return model
 
 
-def read_config(path) -> ModelConfig:
-    """The ModelConfig of a checkpoint folder (native or Hugging Face), with a clear error when it
-    is not one."""
+def _config_json(path) -> tuple[dict, Path]:
+    """A checkpoint folder's config.json, parsed, with errors that name the file."""
     cfg_file = Path(path) / "config.json"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"no model checkpoint at {path}: {cfg_file} is missing")
-    raw = json.loads(cfg_file.read_text())
-    if is_hf_folder(path):
-        return config_from_hf(raw)
+    try:
+        raw = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{cfg_file} is not valid JSON ({e}): a broken or truncated checkpoint") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{cfg_file} holds a {type(raw).__name__}, not a model config object")
+    return raw, cfg_file
+
+
+def read_config(path) -> ModelConfig:
+    """The ModelConfig of a checkpoint folder (native or Hugging Face), with a clear error when it
+    is not one."""
+    raw, cfg_file = _config_json(path)
+    if "model" not in raw:  # ours write {"model": ..., "tokenizer": ...}; a Hugging Face folder, its own keys
+        from hf import config_from_hf
+        return config_from_hf(raw, cfg_file)
     known = {f.name for f in fields(ModelConfig)}
     unknown = set(raw["model"]) - known
     if unknown:
@@ -330,169 +412,18 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     path = Path(path)
     read_config(path)  # a clear error when the folder is not a checkpoint
     if is_hf_folder(path):
+        from hf import read_hf_state_dict
         return read_hf_state_dict(path)
-    if not (path / "model.pt").is_file():
-        raise FileNotFoundError(f"{path}/model.pt is missing: not a model checkpoint folder")
-    return torch.load(path / "model.pt", map_location="cpu", mmap=True, weights_only=True)
-
-
-# ----------------------------------------------------------------------------- Hugging Face interop
-# The released DeepSeekMath 7B models (deepseek-ai/deepseek-math-7b-{base,instruct,rl}) are
-# LlamaForCausalLM folders: config.json + safetensors shards + an index. Our modules map one to one
-# onto Llama's, and our RoPE uses the same rotate-half layout, so no weight permutation is needed.
-
-HF_NAMES = {  # ours -> Hugging Face Llama ("{i}" = layer index)
-    "embed.weight": "model.embed_tokens.weight",
-    "norm.weight": "model.norm.weight",
-    "lm_head.weight": "lm_head.weight",
-    "layers.{i}.attn_norm.weight": "model.layers.{i}.input_layernorm.weight",
-    "layers.{i}.attn.wq.weight": "model.layers.{i}.self_attn.q_proj.weight",
-    "layers.{i}.attn.wk.weight": "model.layers.{i}.self_attn.k_proj.weight",
-    "layers.{i}.attn.wv.weight": "model.layers.{i}.self_attn.v_proj.weight",
-    "layers.{i}.attn.wo.weight": "model.layers.{i}.self_attn.o_proj.weight",
-    "layers.{i}.ffn_norm.weight": "model.layers.{i}.post_attention_layernorm.weight",
-    "layers.{i}.ffn.w1.weight": "model.layers.{i}.mlp.gate_proj.weight",
-    "layers.{i}.ffn.w3.weight": "model.layers.{i}.mlp.up_proj.weight",
-    "layers.{i}.ffn.w2.weight": "model.layers.{i}.mlp.down_proj.weight",
-}
-
-
-def hf_name_map(n_layers: int) -> dict[str, str]:
-    out = {}
-    for ours, theirs in HF_NAMES.items():
-        for i in (range(n_layers) if "{i}" in ours else [None]):
-            out[ours.format(i=i)] = theirs.format(i=i)
-    return out
+    weights = path / "model.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing: not a model checkpoint folder")
+    try:
+        return torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError) as e:  # empty, truncated, or not a torch file
+        raise ValueError(f"{weights} is unreadable ({type(e).__name__}: {str(e)[:200]}): a truncated or broken "
+                         f"checkpoint") from None
 
 
 def is_hf_folder(path) -> bool:
-    cfg_file = Path(path) / "config.json"
-    return cfg_file.is_file() and "model" not in json.loads(cfg_file.read_text())
-
-
-def config_from_hf(raw: dict) -> ModelConfig:
-    """ModelConfig from a Hugging Face config.json; anything this decoder does not implement is refused."""
-    arch = raw.get("architectures") or [raw.get("model_type")]
-    if arch[0] not in ("LlamaForCausalLM", "llama"):
-        raise ValueError(f"unsupported architecture {arch}: only LlamaForCausalLM-style folders "
-                         "(the DeepSeek LLM / DeepSeekMath layout) can be loaded")
-    unsupported = {k: raw[k] for k in ("rope_scaling", "attention_bias", "mlp_bias", "tie_word_embeddings")
-                   if raw.get(k)}
-    if raw.get("hidden_act", "silu") != "silu":
-        unsupported["hidden_act"] = raw["hidden_act"]
-    if unsupported:
-        raise ValueError(f"unsupported settings in config.json: {unsupported}")
-    return ModelConfig(vocab_size=raw["vocab_size"], n_layers=raw["num_hidden_layers"],
-                       d_model=raw["hidden_size"], n_heads=raw["num_attention_heads"],
-                       n_kv_heads=raw.get("num_key_value_heads"), ffn_dim=raw["intermediate_size"],
-                       max_seq_len=raw.get("max_position_embeddings", 4096),
-                       rope_theta=raw.get("rope_theta", 10000.0), norm_eps=raw.get("rms_norm_eps", 1e-6))
-
-
-def config_to_hf(c: ModelConfig, dtype: torch.dtype) -> dict:
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocab_size,
-            "hidden_size": c.d_model, "intermediate_size": c.ffn_dim, "num_hidden_layers": c.n_layers,
-            "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv_heads,
-            "max_position_embeddings": c.max_seq_len, "rms_norm_eps": c.norm_eps, "rope_theta": c.rope_theta,
-            "hidden_act": "silu", "tie_word_embeddings": False, "attention_bias": False,
-            "torch_dtype": str(dtype).removeprefix("torch.")}
-
-
-def read_hf_state_dict(path) -> dict[str, torch.Tensor]:
-    """Our state dict from a Hugging Face folder: every shard memory-mapped, names mapped to ours."""
-    path = Path(path)
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
-        files = sorted(set(weight_map.values()))
-    else:
-        files = ["model.safetensors"]
-    missing = [f for f in files if not (path / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"safetensors shards missing in {path}: {missing}")
-    tensors = {}
-    for f in files:
-        tensors.update(read_safetensors(path / f))
-    n_layers = 1 + max((int(k.split(".")[2]) for k in tensors if k.startswith("model.layers.")), default=-1)
-    theirs_to_ours = {v: k for k, v in hf_name_map(n_layers).items()}
-    unknown = sorted(k for k in tensors if k not in theirs_to_ours and "rotary_emb" not in k)
-    if unknown:
-        raise ValueError(f"unexpected tensors in {path}: {unknown[:5]}")
-    return {theirs_to_ours[k]: v for k, v in tensors.items() if k in theirs_to_ours}
-
-
-def save_hf(config: ModelConfig, state: dict[str, torch.Tensor], path: Path, max_shard_bytes: int):
-    """Write a state dict as a LlamaForCausalLM folder, sharded by size with an index."""
-    names = hf_name_map(config.n_layers)
-    state = {names[k]: v for k, v in state.items()}
-    shards, size = [[]], 0
-    for name, t in state.items():
-        nbytes = t.numel() * t.element_size()
-        if shards[-1] and size + nbytes > max_shard_bytes:
-            shards.append([])
-            size = 0
-        shards[-1].append(name)
-        size += nbytes
-    weight_map = {}
-    for i, names_i in enumerate(shards):
-        fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-        write_safetensors(path / fname, {n: state[n] for n in names_i})
-        weight_map.update(dict.fromkeys(names_i, fname))
-    total = sum(t.numel() * t.element_size() for t in state.values())
-    (path / "model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
-    dtype = next(iter(state.values())).dtype
-    (path / "config.json").write_text(json.dumps(config_to_hf(config, dtype), indent=2))
-
-
-# safetensors: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape,
-# data_offsets: [begin, end]}} (offsets relative to the end of the header), then the raw tensors.
-SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                      "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-                      "U8": torch.uint8, "BOOL": torch.bool}
-
-
-def read_safetensors(file) -> dict[str, torch.Tensor]:
-    """Tensors of a .safetensors file, memory-mapped copy-on-write (nothing is read until used)."""
-    import mmap
-    with open(file, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise ValueError(f"{file} is not a safetensors file (too short)")
-        n = int.from_bytes(head, "little")
-        try:
-            header = json.loads(f.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{file}: corrupt safetensors header ({e})") from None
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-    header.pop("__metadata__", None)
-    out = {}
-    for name, info in header.items():
-        if info["dtype"] not in SAFETENSORS_DTYPES:
-            raise ValueError(f"{file}: tensor {name} has unsupported dtype {info['dtype']}")
-        dtype = SAFETENSORS_DTYPES[info["dtype"]]
-        begin, end = info["data_offsets"]
-        count = math.prod(info["shape"])
-        if end - begin != count * torch.empty(0, dtype=dtype).element_size() or 8 + n + end > len(buf):
-            raise ValueError(f"{file}: tensor {name} has inconsistent offsets (truncated file?)")
-        t = torch.frombuffer(buf, dtype=dtype, count=count, offset=8 + n + begin) if count else \
-            torch.empty(0, dtype=dtype)
-        out[name] = t.view(info["shape"])
-    return out
-
-
-def write_safetensors(file, tensors: dict[str, torch.Tensor]):
-    """Write tensors in the safetensors format, one tensor at a time (no second copy of the model)."""
-    names_of = {v: k for k, v in SAFETENSORS_DTYPES.items()}
-    header, offset = {}, 0
-    for name, t in tensors.items():
-        nbytes = t.numel() * t.element_size()
-        header[name] = {"dtype": names_of[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)  # tensors start 8-byte aligned
-    with open(file, "wb") as f:
-        f.write(len(raw).to_bytes(8, "little"))
-        f.write(raw)
-        for t in tensors.values():
-            f.write(t.detach().contiguous().cpu().view(-1).view(torch.uint8).numpy().tobytes())
+    """Ours write {"model": ..., "tokenizer": ...} into config.json; a Hugging Face folder, its own keys."""
+    return (Path(path) / "config.json").is_file() and "model" not in _config_json(path)[0]

@@ -37,7 +37,7 @@ from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
 from model import ModelConfig, Transformer, read_config
 from flags import add_flags, check_ranges, config_from, flag, run_cli
-from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, export_model, load_frozen, seed_all,
+from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model, load_frozen, seed_all,
                      setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
 from sampler import generate
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
@@ -73,7 +73,8 @@ class RewardModel(nn.Module):
         if kind not in KINDS:
             raise ValueError(f"reward model kind must be one of {KINDS}, got {kind!r}")
         self.config, self.kind = config, kind
-        self.decoder = Transformer(config)
+        # untied: the scalar head replaces the LM head, also of a model whose head is its embedding (Qwen2.5)
+        self.decoder = Transformer(replace(config, tie_embeddings=False))
         self.decoder.lm_head = nn.Linear(config.d_model, 1)
         self.init_weights()
 
@@ -501,8 +502,6 @@ class RewardTrainConfig(TrainConfig):
     n_heads: int | None = None
     n_kv_heads: int | None = None
     ffn_dim: int | None = None
-    dry_run: bool = False
-    world_size: int | None = None
 
 
 @tears_down_distributed
@@ -511,6 +510,8 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
     RewardData with reward_loss; the trained model goes to <out>/final as a RewardModel folder. Whole
     questions are held out for validation (by a hash of their text), so none is on both sides."""
     check_ranges(cfg)
+    if cfg.dry_run:  # the memory and time of training a reward model of --init's size
+        return dry_run(cfg)
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
@@ -553,7 +554,28 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
     return records
 
 
-def label_main(args: argparse.Namespace) -> Counter:
+@dataclass
+class LabelConfig:
+    """`reward.py label`: sample outputs with a policy and label them (ORM: correct or not; PRM: per step)."""
+    policy: str | None = flag(None, "checkpoint that writes the samples (and the MC completions)", required=True)
+    data: str | None = flag(None, "questions JSONL {question, answer}; --labels exact needs 'solution' too",
+                            required=True)
+    out: str | None = flag(None, "labelled JSONL to write (and OUT.stats.json)", required=True)
+    samples: int = flag(8, "outputs sampled per question (K)", min=1)
+    labels: str = flag("mc", "mc: Math-Shepherd's hard estimate with the policy; exact: toy-world check "
+                             "(toy_step_labels)", choices=("mc", "exact"))
+    mc_samples: int = flag(8, "completions per step prefix for --labels mc (N)", min=1)
+    max_new_tokens: int = flag(512, "length limit of samples and completions", min=1)
+    temperature: float = flag(1.0, "sampling temperature", min=0.0, above=True)
+    batch_size: int = flag(64, "sampler slots: sequences decoding at once", min=1)
+    template: str = flag("deepseek", "chat template of the prompt", choices=TEMPLATES)
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the one the --policy checkpoint names, or the "
+                                       "folder itself when it is a Hugging Face one)")
+    limit: int | None = flag(None, "label only the first N questions (default: all)", min=1)
+    seed: int = flag(0, "sampling seed")
+
+
+def label_main(args: LabelConfig) -> Counter:
     """`reward.py label`: writes the labelled JSONL and OUT.stats.json; returns the counts."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     policy = load_frozen(args.policy, device)
@@ -572,28 +594,11 @@ def label_main(args: argparse.Namespace) -> Counter:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    form = argparse.ArgumentDefaultsHelpFormatter
-    p = commands.add_parser("label", formatter_class=form, help="sample outputs with a policy and label them")
-    a = p.add_argument
-    a("--policy", required=True, help="model.py checkpoint that writes the samples (and the MC completions)")
-    a("--data", required=True, help="questions JSONL {question, answer}; --labels exact needs 'solution' too")
-    a("--out", required=True, help="labelled JSONL to write (and OUT.stats.json)")
-    a("--samples", type=int, default=8, help="outputs sampled per question (K)")
-    a("--labels", choices=("mc", "exact"), default="mc",
-      help="mc: Math-Shepherd's hard estimate with the policy; exact: toy-world check (toy_step_labels)")
-    a("--mc-samples", type=int, default=8, help="completions per step prefix for --labels mc (N)")
-    a("--max-new-tokens", type=int, default=512, help="length limit of samples and completions")
-    a("--temperature", type=float, default=1.0, help="sampling temperature")
-    a("--batch-size", type=int, default=64, help="sampler slots: sequences decoding at once")
-    a("--template", choices=TEMPLATES, default="deepseek", help="chat template of the prompt")
-    a("--tokenizer", help="tokenizer folder (default: the one the --policy checkpoint names, or the folder "
-                          "itself when it is a Hugging Face one)")
-    a("--limit", type=int, help="label only the first N questions")
-    a("--seed", type=int, default=0, help="sampling seed")
+    add_flags(commands.add_parser("label", help="sample outputs with a policy and label them"), LabelConfig)
     add_flags(commands.add_parser("train", help="train an ORM or PRM with trainer.py's loop"), RewardTrainConfig)
     args = parser.parse_args(argv)
     if args.command == "label":
-        return label_main(args)
+        return label_main(config_from(LabelConfig, args))
     return train_reward_model(config_from(RewardTrainConfig, args))
 
 

@@ -36,13 +36,14 @@ from tqdm import tqdm
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
 from sampler import generate
+from hf import chat_text, encode_chat_text
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
                      seed_all, setup_distributed, tears_down_distributed, train)
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 FORMATS = ("cot", "pot", "tool")
-TEMPLATES = ("deepseek", "r1")
+TEMPLATES = ("deepseek", "r1", "hf")  # hf: a released model's own chat template (hf.py)
 IGNORE = -100  # label of a position that carries no loss (model.py's cross-entropy ignores it)
 
 
@@ -60,7 +61,8 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
     whole solution as above and the final answer its last \\boxed{} content; a solution with no \\boxed{}
     answer (a PoT program, whose answer exists only once it runs) raises ValueError. A solution already
     in that format (e.g. RFT samples drawn with the R1 template) is kept as it is.
-    The leading space joins "Assistant:" and the answer as in the paper's format."""
+    The leading space joins "Assistant:" and the answer as in the paper's format (a released model's
+    template ends its prompt with a newline, and the answer follows it directly)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown solution format {fmt!r}; choose from {FORMATS}")
     text = solution.strip()
@@ -73,13 +75,16 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
         text = f"<think>\n{text}\n</think> <answer>{answer}</answer>"
     elif template not in TEMPLATES:
         raise ValueError(f"unknown chat template {template!r}; choose from {TEMPLATES}")
-    return " " + text
+    return text if template == "hf" else " " + text
 
 
 def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek", fmt: str = "cot") -> list[int]:
     """Token ids of the prompt a chat model completes (what generation starts from), with the
     instruction of the solution format (the same text evaluate.py prompts with), BOS first for models
-    trained that way (Tokenizer.encode_prompt)."""
+    trained that way (Tokenizer.encode_prompt); template "hf": the tokenizer's own chat template, which
+    writes BOS itself when the model wants one."""
+    if template == "hf":
+        return encode_chat_text(tokenizer, chat_text(tokenizer, chat_prompt(question, template, fmt)))
     return tokenizer.encode_prompt(chat_prompt(question, template, fmt))
 
 
@@ -461,6 +466,23 @@ class SFTConfig(TrainConfig):
     total_tokens: int | None = None
 
 
+@dataclass
+class RFTConfig:
+    """`sft.py rft`: rejection-sampling SFT data (§5.2.1): k samples per question, the distinct correct kept."""
+    model_path: str | None = flag(None, "checkpoint to sample from, ours or a Hugging Face folder (the SFT model)",
+                                  required=True)
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's, as for train --init)")
+    data: str | None = flag(None, "RL records {question, answer} (GSM8K/MATH/toy rows too)", required=True)
+    out: str | None = flag(None, "SFT JSONL of the kept solutions; counts go to OUT.stats.json", required=True)
+    k: int = flag(8, "samples per question", min=1)
+    temperature: float = flag(1.0, "sampling temperature (0: greedy)", min=0.0)
+    top_p: float = flag(1.0, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
+    max_new_tokens: int = flag(1024, "longest solution sampled", min=1)
+    batch_size: int = flag(64, "sampler slots: sequences decoding at once", min=1)
+    template: str = flag("deepseek", "chat template of the prompts", choices=TEMPLATES)
+    seed: int = flag(0, "sampling seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=fmt)
@@ -475,20 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(sub.add_parser("train", help="fine-tune a model on packed SFT examples with trainer.py's loop"),
               SFTConfig)
 
-    r = sub.add_parser("rft", formatter_class=fmt, help="rejection-sampling SFT data (§5.2.1)")
-    r.add_argument("--model-path", required=True, help="checkpoint to sample from, ours or a Hugging Face folder "
-                                                        "(the SFT model)")
-    r.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the checkpoint's, as for "
-                                                     "train --init)")
-    r.add_argument("--data", required=True, help="RL records {question, answer} (GSM8K/MATH/toy rows too)")
-    r.add_argument("--out", required=True, help="SFT JSONL of the kept solutions; counts go to OUT.stats.json")
-    r.add_argument("--k", type=int, default=8, help="samples per question")
-    r.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy)")
-    r.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    r.add_argument("--max-new-tokens", type=int, default=1024, help="longest solution sampled")
-    r.add_argument("--batch-size", type=int, default=64, help="sampler slots: sequences decoding at once")
-    r.add_argument("--template", default="deepseek", choices=TEMPLATES, help="chat template of the prompts")
-    r.add_argument("--seed", type=int, default=0, help="sampling seed")
+    add_flags(sub.add_parser("rft", help="rejection-sampling SFT data (§5.2.1)"), RFTConfig)
     return parser
 
 
@@ -543,7 +552,7 @@ def run_train(cfg: SFTConfig, parser) -> list[dict]:
     return records
 
 
-def run_rft(args) -> Counter:
+def run_rft(args: RFTConfig) -> Counter:
     """`sft.py rft`: sample, keep the correct distinct solutions, write them and the counts."""
     tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, "cuda" if torch.cuda.is_available() else "cpu")
@@ -566,7 +575,7 @@ def main(argv=None):
         return stats
     if args.command == "train":
         return run_train(config_from(SFTConfig, args), parser)
-    return run_rft(args)
+    return run_rft(config_from(RFTConfig, args))
 
 
 if __name__ == "__main__":

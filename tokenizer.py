@@ -10,15 +10,16 @@ encoding and cannot download its own ones offline, so we train the merges here a
   2. merge: start from the 256 bytes and repeatedly give the most frequent adjacent pair of tokens a
      new id (its rank), until the vocabulary is full (Sennrich et al. 2016, with GPT-2's bytes).
 
-Saved as a folder (ARCHITECTURE.md): `tokenizer.tiktoken`, tiktoken's rank file (one line per token,
+Saved as a folder: `tokenizer.tiktoken`, tiktoken's rank file (one line per token,
 `base64(bytes) rank`, ranks 0..255 are the single bytes), and `tokenizer.json` (name, split pattern,
 special tokens).
 
-`Tokenizer.load` also reads a Hugging Face `tokenizer.json` of byte-level BPE, such as the one released
-with the DeepSeekMath models (see "Hugging Face tokenizer.json" below): same API, same tiktoken engine.
-The released models were trained with BOS before every text, ours without: `add_bos` says which, and
-`encode_prompt` is where every stage turns a prompt into ids. `checkpoint_tokenizer` finds the
-tokenizer of a model folder (ours name it in config.json; a Hugging Face folder holds it).
+`Tokenizer.load` also reads a Hugging Face `tokenizer.json` of byte-level BPE, such as the ones released
+with DeepSeekMath, Qwen2.5 and Llama 3 (hf.py turns it into ranks and a pre-tokenizer for this class):
+same API, same tiktoken engine. The released models were trained with BOS before every text, ours
+without: `add_bos` says which, and `encode_prompt` is where every stage turns a prompt into ids.
+`checkpoint_tokenizer` finds the tokenizer of a model folder (ours name it in config.json; a Hugging Face
+folder holds it).
 
     python tokenizer.py train --input corpus.jsonl.gz --vocab-size 4096 --out runs/tok
     python tokenizer.py encode --tokenizer runs/tok "What is 12 + 30?"
@@ -36,13 +37,16 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 import regex  # tiktoken's own dependency; the same \p{L} / possessive syntax as tiktoken's Rust regex
 import tiktoken
 from tqdm import tqdm
 
 from formats import read_jsonl
+
+if TYPE_CHECKING:
+    from hf import HFPreTokenizer
 
 # GPT-4's split (tiktoken's cl100k_base pattern) with one change: `\p{N}{1,3}+` (numbers in groups of up
 # to three digits) became `\p{N}`, one digit per chunk, as in DeepSeek LLM. No other alternative can take
@@ -57,7 +61,112 @@ BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 SPECIAL_TOKENS = (BOS, EOS, PAD)  # ids follow the ordinary ranks, in this order
 RANKS_FILE, CONFIG_FILE = "tokenizer.tiktoken", "tokenizer.json"
 NO_TOKEN = "\ufffd".encode()  # what an id that is no token decodes to: U+FFFD, the replacement character
+# A tokenizer with its own pre-tokenizer (Hugging Face's) hands tiktoken its pieces many at a time: joined
+# by PIECE_SEPARATOR, cut apart again by PIECES_PATTERN, and each piece BPE-encoded on its own.
+PIECE_SEPARATOR, PIECES_PATTERN = "\x00", r"[^\x00]+"
 
+
+# ----------------------------------------------------------------------------- training
+
+def count_chunks(texts: Iterable[str], pattern: str = SPLIT_PATTERN,
+                 progress: bool = False) -> Counter[bytes]:
+    """Step 1: split each text into pre-token chunks and count them, as UTF-8 bytes.
+    Merges never cross a chunk boundary, so BPE only needs each distinct chunk once, with its count:
+    10 MB of text is ~2M chunks but only 40k-200k distinct ones. (The `regex` module reads the pattern
+    as tiktoken's Rust regex does; their Unicode tables differ only on the newest characters, where
+    a mismatch would only shift the statistics.)"""
+    split = regex.compile(pattern)
+    counts: Counter[str] = Counter()
+    for text in tqdm(texts, desc="pre-tokenize", unit=" texts", disable=not progress):
+        counts.update(split.findall(text))
+    chunk_counts: Counter[bytes] = Counter()
+    for chunk, n in counts.items():
+        # a lone surrogate (possible in JSON strings) is not UTF-8; tiktoken replaces it too
+        chunk_counts[chunk.encode("utf-8", errors="replace")] += n
+    return chunk_counts
+
+
+def train_bpe(chunk_counts: Mapping[bytes, int], num_merges: int,
+              progress: bool = False) -> dict[bytes, int]:
+    """Step 2: byte-level BPE merges. Returns tiktoken ranks {token bytes: id}: ids 0..255 are the
+    bytes, then one id per merge in the order the merges were made.
+
+    Each chunk is a list of token ids ("word"). Each step merges the most frequent adjacent pair
+    (ties: the smallest pair of ids, so the result never depends on the order of the texts) in
+    every word, left to right. Instead of recounting all pairs after each merge, we keep
+    - pair_counts: occurrences of each pair, weighted by the word's count,
+    - where: the words each pair occurs in (may hold stale entries, which are skipped),
+    - a max-heap of (count, pair) entries, checked against pair_counts when popped,
+    and update them only for the words that contain the merged pair.
+    """
+    vocab = [bytes([b]) for b in range(256)]  # id -> bytes
+    ranks = {token: i for i, token in enumerate(vocab)}
+    words = [list(chunk) for chunk in chunk_counts]
+    counts = list(chunk_counts.values())
+    pair_counts: dict[tuple[int, int], int] = defaultdict(int)
+    where: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for w, (word, n) in enumerate(zip(words, counts)):
+        for pair in zip(word, word[1:]):
+            pair_counts[pair] += n
+            where[pair].add(w)
+    heap = [(-n, pair) for pair, n in pair_counts.items()]
+    heapq.heapify(heap)
+
+    bar = tqdm(total=num_merges, desc="BPE merges", unit=" merges", disable=not progress)
+    while len(vocab) < 256 + num_merges and heap:
+        negative_count, pair = heapq.heappop(heap)
+        if pair_counts.get(pair) != -negative_count:
+            continue  # stale entry: this pair's count changed since it was pushed
+        token = vocab[pair[0]] + vocab[pair[1]]
+        # should two different pairs ever spell the same bytes ("a"+"bc", "ab"+"c"; never seen in our
+        # tests, but nothing we know of rules it out), the second reuses the first one's id: tiktoken
+        # keys tokens by their bytes, so a duplicate would silently drop a rank
+        new_id = ranks.setdefault(token, len(vocab))
+        if new_id == len(vocab):
+            vocab.append(token)
+            bar.update()
+
+        delta: dict[tuple[int, int], int] = defaultdict(int)  # change of each pair's count
+        for w in where.pop(pair):
+            word = words[w]
+            merged = merge_pair(word, pair, new_id)
+            if len(merged) == len(word):
+                continue  # stale: an earlier merge already consumed this pair in this word
+            n = counts[w]
+            for old in zip(word, word[1:]):
+                delta[old] -= n
+            for new in zip(merged, merged[1:]):
+                delta[new] += n
+                if new_id in new:  # the word's other pairs are indexed already
+                    where[new].add(w)
+            words[w] = merged
+        for changed, d in delta.items():
+            if d:
+                n = pair_counts[changed] + d
+                if n:
+                    pair_counts[changed] = n
+                    heapq.heappush(heap, (-n, changed))
+                else:
+                    del pair_counts[changed]
+    bar.close()
+    return ranks
+
+
+def merge_pair(word: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """Replace every occurrence of `pair` in `word`, left to right, by `new_id`."""
+    first, second = pair
+    out, i, n = [], 0, len(word)
+    while i < n:
+        if word[i] == first and i + 1 < n and word[i + 1] == second:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
+
+
+# ----------------------------------------------------------------------------- the tokenizer
 
 class Tokenizer:
     """Byte-level BPE ranks + split pattern + special tokens, run by `tiktoken.Encoding`.
@@ -68,13 +177,15 @@ class Tokenizer:
     (HFPreTokenizer), which then splits the text in Python instead of `pattern`, and the files it was
     read from (`hf_files`), which `save` writes back. `add_bos`: the model was trained with BOS before
     every text, so prompts must start with it too (`encode_prompt`); never so for the tokenizers this
-    project trains, whose models learn without BOS (documents are only followed by EOS).
+    project trains, whose models learn without BOS (documents are only followed by EOS). `stop_ids`: EOS
+    and any other id that ends a completion (a released model's generation_config.json may list several).
     """
 
     def __init__(self, name: str, pattern: str, ranks: dict[bytes, int],
                  special_tokens: Mapping[str, int] | None = None, *, bos: str = BOS, eos: str = EOS,
                  pad: str = PAD, pre_tokenizer: HFPreTokenizer | None = None,
-                 hf_files: Mapping[str, dict] | None = None, add_bos: bool = False):
+                 hf_files: Mapping[str, dict | str] | None = None, add_bos: bool = False,
+                 stop_ids: Iterable[int] = ()):
         if special_tokens is None:  # ours come right after the ordinary ranks
             first = max(ranks.values()) + 1
             special_tokens = {token: first + i for i, token in enumerate(SPECIAL_TOKENS)}
@@ -87,6 +198,7 @@ class Tokenizer:
         self.encoding = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks,
                                           special_tokens=self.special_tokens)
         self.bos_id, self.eos_id, self.pad_id = (self.special_tokens[t] for t in (bos, eos, pad))
+        self.stop_ids = tuple(sorted({self.eos_id, *stop_ids}))  # ids that end a completion
 
     @property
     def vocab_size(self) -> int:
@@ -207,8 +319,10 @@ class Tokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self.hf_files:
-            for filename, content in self.hf_files.items():
-                (directory / filename).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+            for filename, content in self.hf_files.items():  # JSON files, and a chat template's text
+                text = json.dumps(content, indent=2, ensure_ascii=False) + "\n" if isinstance(content, dict) \
+                    else content
+                (directory / filename).write_text(text)
             return directory
         with open(directory / RANKS_FILE, "wb") as f:
             for token, rank in sorted(self.ranks.items(), key=lambda item: item[1]):
@@ -227,7 +341,8 @@ class Tokenizer:
         if file.is_file():
             config = read_json(file)
             if isinstance(config.get("model"), dict):  # Hugging Face's: {"model": {"type", "vocab", ...}}
-                return cls.from_hf(file)
+                from hf import load_tokenizer  # Hugging Face's formats live in hf.py, which imports this file
+                return load_tokenizer(file)
             if not {"name", "pattern", "special_tokens"} <= config.keys():
                 raise ValueError(f"{file} is neither a Hugging Face tokenizer.json (no \"model\") nor the "
                                  f"{CONFIG_FILE} of a folder written by Tokenizer.save")
@@ -236,12 +351,12 @@ class Tokenizer:
         if path.is_dir():
             raise FileNotFoundError(f"{path} has no {CONFIG_FILE}: a tokenizer folder holds either "
                                     f"{RANKS_FILE} and {CONFIG_FILE} (written by Tokenizer.save) or a "
-                                    f"Hugging Face {HF_FILE}")
+                                    f"Hugging Face tokenizer.json")
         if str(dir_or_name) in tiktoken.list_encoding_names():
             return cls.from_tiktoken(str(dir_or_name))
         raise FileNotFoundError(
             f"no tokenizer folder at {path} (a folder with {RANKS_FILE} and {CONFIG_FILE}, written by "
-            f"Tokenizer.save, or with a Hugging Face {HF_FILE}), nor a tiktoken encoding name "
+            f"Tokenizer.save, or with a Hugging Face tokenizer.json), nor a tiktoken encoding name "
             f"({', '.join(tiktoken.list_encoding_names())})")
 
     @classmethod
@@ -259,40 +374,6 @@ class Tokenizer:
         # tiktoken's documented way to extend an encoding: reuse its pattern and ranks
         return cls(name, base._pat_str, base._mergeable_ranks)
 
-    @classmethod
-    def from_hf(cls, path) -> Tokenizer:
-        """A Hugging Face byte-level BPE `tokenizer.json` (see the section below for what is read, and
-        how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a `tokenizer_config.json`
-        beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad". Without a BOS
-        token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code that
-        pads must mask by lengths, never by `id != pad_id`. `add_bos` as `hf_add_bos` reads it."""
-        path = Path(path)
-        spec = read_json(path)
-        config_path = path.parent / HF_CONFIG_FILE
-        config = read_json(config_path) if config_path.is_file() else {}
-        model = spec["model"]
-        if model.get("type") != "BPE":
-            raise ValueError(f"{path}: the model is {model.get('type')!r}; only byte-level BPE is supported "
-                             f"(WordPiece, Unigram and WordLevel tokenizers are not)")
-        if spec.get("normalizer") is not None:
-            raise ValueError(f"{path}: normalizer {spec['normalizer'].get('type')!r} is not supported (only "
-                             f"\"normalizer\": null, as in DeepSeek's tokenizers)")
-        if (spec.get("decoder") or {"type": "ByteLevel"})["type"] != "ByteLevel":
-            raise ValueError(f"{path}: decoder {spec['decoder']['type']!r} is not supported (only ByteLevel)")
-        added = [token for token in spec.get("added_tokens") or [] if token["content"]]  # HF skips empty ones
-        ranks = hf_ranks(model, {token["id"] for token in added}, path)
-        eos = hf_special(config, "eos_token", added, ("end", "eos"))
-        if eos is None:
-            raise ValueError(f"{path}: no EOS token (no eos_token in {HF_CONFIG_FILE}, no special token named "
-                             f"like \"end\" or \"eos\" among {[token['content'] for token in added]})")
-        bos = hf_special(config, "bos_token", added, ("begin", "bos")) or eos
-        pad = hf_special(config, "pad_token", added, ("pad",)) or eos
-        files = {HF_FILE: spec, **({HF_CONFIG_FILE: config} if config else {})}
-        return cls(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks,
-                   {token["content"]: token["id"] for token in added}, bos=bos, eos=eos, pad=pad,
-                   pre_tokenizer=HFPreTokenizer(spec.get("pre_tokenizer"), added), hf_files=files,
-                   add_bos=hf_add_bos(spec, config, bos))
-
 
 def checkpoint_tokenizer(model_dir, override=None) -> str:
     """Where the tokenizer of a model folder is, for every stage that loads a model: `override` (a
@@ -307,8 +388,8 @@ def checkpoint_tokenizer(model_dir, override=None) -> str:
         raise FileNotFoundError(f"no model checkpoint at {model_dir}: {config} is missing")
     saved = read_json(config).get("tokenizer")
     if not saved:
-        if not (model_dir / HF_FILE).is_file():
-            raise FileNotFoundError(f"{config} names no tokenizer and {model_dir} holds no {HF_FILE}: "
+        if not (model_dir / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{config} names no tokenizer and {model_dir} holds no {CONFIG_FILE}: "
                                     f"pass --tokenizer")
         return str(model_dir)
     beside = model_dir / saved
@@ -344,396 +425,6 @@ def read_ranks(path) -> dict[bytes, int]:
     if len(set(ranks.values())) != len(ranks):
         raise ValueError(f"{path}: two tokens share a rank")
     return ranks
-
-
-# ----------------------------------------------------------------------------- Hugging Face tokenizer.json
-# The released DeepSeek LLM / DeepSeekMath models ship Hugging Face's `tokenizer.json` (the format of the
-# `tokenizers` library): a byte-level BPE "model" (vocab: token string -> id, merges in priority order),
-# a "pre_tokenizer" (for DeepSeek: a Sequence of regex Splits, then Digits, then ByteLevel) and
-# "added_tokens" (BOS, EOS, ...). We turn the vocab into tiktoken ranks and run the pre-tokenizer here,
-# in Python: a sequence of splits is not one tiktoken pattern (each split works inside the pieces the
-# previous one left, and keeps the text between its matches, which tiktoken's findall would drop).
-# tiktoken then BPE-encodes the pieces, many at a time: joined by PIECE_SEPARATOR, they are cut apart
-# again by PIECES_PATTERN, and tiktoken encodes each piece on its own, as Hugging Face's BPE does.
-HF_FILE, HF_CONFIG_FILE = "tokenizer.json", "tokenizer_config.json"
-DEEPSEEK_BOS = "<｜begin▁of▁sentence｜>"  # the BOS of DeepSeek LLM's tokenizer (fullwidth bars, U+2581)
-PIECE_SEPARATOR, PIECES_PATTERN = "\x00", r"[^\x00]+"
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-SPLIT_BEHAVIORS = ("Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous")
-NEVER_IN_UTF8 = {0xC0, 0xC1, *range(0xF5, 0x100)}  # bytes that no UTF-8 text contains
-WORD_CHAR, SPACE_CHAR = regex.compile(r"\w"), regex.compile(r"\s")
-MEMO_PIECE_CHARS, MEMO_SIZE = 64, 1 << 15  # per step; bounds the memo's memory
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's map from the 256 bytes to printable characters, in which byte-level vocabularies are
-    written: the printable Latin-1 bytes stand for themselves, the 68 others (controls, space, ...)
-    become U+0100, U+0101, ... in byte order, so " " is "Ġ" and "\n" is "Ċ"."""
-    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    others = [b for b in range(256) if b not in printable]
-    return {**{b: chr(b) for b in printable}, **{b: chr(256 + i) for i, b in enumerate(others)}}
-
-
-BYTE_OF_CHAR = {char: byte for byte, char in bytes_to_unicode().items()}
-
-
-def hf_token_bytes(token: str) -> bytes:
-    """The bytes a vocabulary string stands for, read as HF's ByteLevel decoder reads it: each character
-    through GPT-2's map, or, when a character is not in the map, the string's own UTF-8."""
-    try:
-        return bytes(BYTE_OF_CHAR[char] for char in token)
-    except KeyError:
-        return token.encode("utf-8")
-
-
-def hf_ranks(model: dict, added_ids: set[int], path) -> dict[bytes, int]:
-    """tiktoken ranks {token bytes: id} from a BPE model's vocab and merges (added tokens left out).
-
-    Hugging Face merges, in each piece, the adjacent pair that comes first in `merges`; tiktoken the
-    pair whose concatenation has the lowest rank. With rank = id they agree when the ids of the merged
-    tokens increase with merge order, which is how the `tokenizers` trainer numbers them (each merge
-    makes the next id). We check that and refuse other vocabularies (renumbering the ranks would need an
-    id map on every encode). Two rarer departures are only counted, in a warning: tokens made by no
-    merge (Hugging Face never produces them; tiktoken could, when a piece spells one exactly) and merges
-    that re-make an earlier merge's token (tiktoken ranks it by its first merge). What remains is
-    tiktoken's own rule of taking a piece that spells a whole token as that token (Hugging Face's
-    `ignore_merges`), which differs only for a token that the merges do not rebuild from its own bytes
-    (unusual in a trained vocabulary)."""
-    for option in ("dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback"):
-        if model.get(option):
-            raise ValueError(f"{path}: BPE option {option}={model[option]!r} is not supported (byte-level BPE "
-                             f"tokenizers such as DeepSeek's do not set it)")
-    vocab = model["vocab"]
-    ranks = {}
-    for token, token_id in vocab.items():
-        if token_id in added_ids:
-            continue
-        token_bytes = hf_token_bytes(token)
-        if token_bytes in ranks:
-            raise ValueError(f"{path}: two vocabulary entries stand for the bytes {token_bytes!r}")
-        ranks[token_bytes] = token_id
-    if len(set(ranks.values())) != len(ranks):
-        raise ValueError(f"{path}: two vocabulary entries share an id")
-    made, last, remade = set(), -1, 0  # ids made by merges, the latest one, merges re-making a made id
-    for number, merge in enumerate(model.get("merges") or []):
-        pair = merge.split(" ") if isinstance(merge, str) else list(merge)  # "a b" or, newer, ["a", "b"]
-        if len(pair) != 2 or not all(part in vocab for part in pair) or "".join(pair) not in vocab:
-            raise ValueError(f"{path}: merge #{number} {merge!r} is not a pair of vocabulary tokens whose "
-                             f"concatenation is in the vocabulary")
-        token_id = vocab["".join(pair)]
-        if token_id in made:
-            remade += 1
-        elif token_id <= last:
-            raise ValueError(
-                f"{path}: merge #{number} {merge!r} makes id {token_id}, below the id {last} of an earlier "
-                f"merge. tiktoken ranks merges by the merged token's id, so ids must increase with merge "
-                f"order (as the `tokenizers` BPE trainer numbers them); this renumbered vocabulary is not "
-                f"supported")
-        else:
-            made.add(token_id)
-            last = token_id
-    unmade = [token for token, token_id in ranks.items() if len(token) > 1 and token_id not in made]
-    if unmade or remade:
-        warnings.warn(f"{path}: {len(unmade)} multi-byte tokens come from no merge (e.g. {unmade[:3]}) and "
-                      f"{remade} merges re-make an earlier merge's token: tiktoken may encode some rare "
-                      f"pieces differently from Hugging Face")
-    missing = [byte for byte in range(256) if byte not in NEVER_IN_UTF8 and bytes([byte]) not in ranks]
-    if missing:
-        raise ValueError(f"{path}: the vocabulary lacks the single bytes {missing}, which UTF-8 text can "
-                         f"contain (Hugging Face would drop them or emit the unknown token)")
-    return ranks
-
-
-def hf_special(config: dict, key: str, added: list[dict], words: tuple[str, ...]) -> str | None:
-    """The added token that tokenizer_config.json names as `key` (a string or {"content": ...}), else the
-    first special token whose text contains one of `words` (case-insensitive), else None."""
-    named = config.get(key)
-    if isinstance(named, dict):
-        named = named.get("content")
-    if named is not None:
-        if named not in {token["content"] for token in added}:
-            raise ValueError(f"{HF_CONFIG_FILE}: {key} {named!r} is not one of the added tokens of {HF_FILE}")
-        return named
-    specials = [token["content"] for token in added if token.get("special")]
-    return next((token for token in specials if any(word in token.lower() for word in words)), None)
-
-
-def hf_add_bos(spec: dict, config: dict, bos: str) -> bool:
-    """Was the model trained with BOS before every text? tokenizer_config.json's add_bos_token when it
-    says (transformers' Llama tokenizers, DeepSeek's among them, build their post-processor from it);
-    else whether tokenizer.json's post-processor template starts with the BOS; else whether the BOS is
-    DeepSeek's, whose released models all expect it (their tokenizer_config.json says add_bos_token)."""
-    if isinstance(config.get("add_bos_token"), bool):
-        return config["add_bos_token"]
-    processor = spec.get("post_processor") or {}
-    for step in processor.get("processors", [processor]):  # a Sequence of post-processors, or one
-        if step.get("type") == "TemplateProcessing":
-            first = (step.get("single") or [{}])[0]
-            return (first.get("SpecialToken") or {}).get("id") == bos
-    return bos == DEEPSEEK_BOS
-
-
-class HFPreTokenizer:
-    r"""What `tokenizers` does to a text before BPE, redone with the `regex` module:
-
-    1. cut out the non-special added tokens (AddedVocabulary: leftmost-longest match; single_word, lstrip
-       and rstrip honoured; tokens with "normalized": false first, then the others, as Hugging Face does).
-       Special tokens are not looked for: here they never come from text (unlike Hugging Face's default);
-    2. run the pre_tokenizer's steps, each on every piece the previous one left: Split (a regex or a
-       string; behavior Removed / Isolated / MergedWithPrevious / MergedWithNext / Contiguous; invert),
-       Digits (individual_digits: each digit its own piece, else each run of digits) and, last, ByteLevel
-       (add_prefix_space; use_regex: GPT-2's split). ByteLevel also maps bytes to GPT-2's characters,
-       which raw-byte ranks do not need.
-    Hugging Face compiles regexes with Oniguruma's Ruby syntax, where ^ and $ match at every line, so we
-    compile with MULTILINE. \s, \p{L} and \p{N} mean the same in both (Unicode's White_Space, letters,
-    numbers), up to characters assigned in a newer Unicode version than one of them knows. Ruby-only
-    syntax (\h for a hex digit, && inside [...]) is not translated; DeepSeek's patterns use none.
-    Where a pattern can match the empty string, the two engines may resume the search differently.
-    """
-
-    def __init__(self, config: dict | None, added_tokens: list[dict]):
-        steps = flat_steps(config) if config else []
-        kinds = [step.get("type") for step in steps]
-        if kinds.count("ByteLevel") != 1 or kinds[-1] != "ByteLevel":
-            raise ValueError(f"pre-tokenizer {kinds}: byte-level BPE needs ByteLevel as the last step (and only "
-                             f"there); other layouts are not supported")
-        self.steps = [make_step(step) for step in steps]
-        self.memo = [{} for _ in self.steps]  # per step: short piece -> what it and the later steps make of it
-        self.added = []  # per pass: (alternation of the tokens' texts, longest first; {text: token})
-        plain = [token for token in added_tokens if not token.get("special")]
-        for normalized in (False, True):
-            tokens = {token["content"]: token for token in plain if token.get("normalized", True) == normalized}
-            if tokens:
-                alternatives = sorted(tokens, key=len, reverse=True)  # leftmost-longest, like HF's Aho-Corasick
-                self.added.append((regex.compile("|".join(map(regex.escape, alternatives))), tokens))
-
-    def split(self, text: str) -> list[str | int]:
-        """The pieces that BPE encodes one by one (str), and the ids of added tokens found in the text (int)."""
-        segments = [text]
-        for pattern, tokens in self.added:
-            segments = [part for segment in segments for part in
-                        (cut_added_tokens(segment, pattern, tokens) if isinstance(segment, str) else [segment])]
-        pieces = []
-        for segment in segments:
-            if isinstance(segment, int):
-                pieces.append(segment)
-            elif segment:
-                pieces += self.run_steps(segment, 0)
-        return pieces
-
-    def run_steps(self, piece: str, first: int) -> list[str]:
-        """Steps `first`, `first` + 1, ... applied to `piece`. Words repeat, so short pieces' results are
-        memoised per step, the first MEMO_SIZE seen (frequent words come early): with regex calls at
-        ~4 us each, this is most of the speed."""
-        if first == len(self.steps):
-            return [piece]
-        memo = self.memo[first]
-        pieces = memo.get(piece)
-        if pieces is None:
-            pieces = [out for part in self.steps[first](piece) for out in self.run_steps(part, first + 1)]
-            if len(piece) <= MEMO_PIECE_CHARS and len(memo) < MEMO_SIZE:
-                memo[piece] = pieces
-        return pieces
-
-
-def flat_steps(config: dict) -> list[dict]:
-    """A pre_tokenizer's steps in order, nested Sequences flattened."""
-    if config.get("type") == "Sequence":
-        return [step for inner in config["pretokenizers"] for step in flat_steps(inner)]
-    return [config]
-
-
-def make_step(config: dict):
-    """One pre-tokenizer step as a function: piece -> pieces."""
-    kind = config.get("type")
-    if kind == "Split":
-        pattern, behavior = config["pattern"], config["behavior"]
-        if behavior not in SPLIT_BEHAVIORS:
-            raise ValueError(f"Split behavior {behavior!r} is unknown (known: {', '.join(SPLIT_BEHAVIORS)})")
-        source = pattern["Regex"] if "Regex" in pattern else regex.escape(pattern["String"])
-        try:
-            compiled = regex.compile(source, regex.MULTILINE)
-        except regex.error as e:
-            raise ValueError(f"Split pattern {source!r} does not compile with the regex module: {e}") from e
-        if behavior == "Isolated" and not config.get("invert") and compiled.groups == 0:
-            return functools.partial(split_isolated, regex.compile(f"({source})", regex.MULTILINE))
-        return functools.partial(hf_split, compiled, behavior, bool(config.get("invert")))
-    if kind == "Digits":  # HF cuts around each char::is_numeric character (Unicode N*), gluing runs unless individual
-        digits = r"(\p{N})" if config.get("individual_digits") else r"(\p{N}+)"
-        return functools.partial(split_isolated, regex.compile(digits))
-    if kind == "ByteLevel":
-        gpt2 = regex.compile(f"({GPT2_PATTERN})") if config.get("use_regex", True) else None
-        return functools.partial(byte_level_split, config.get("add_prefix_space", True), gpt2)
-    raise ValueError(f"pre-tokenizer {kind!r} is not supported (only Sequence, Split, Digits, ByteLevel)")
-
-
-def hf_split(pattern, behavior: str, invert: bool, piece: str) -> list[str]:
-    """`tokenizers`' NormalizedString.split: cover `piece` with the pattern's matches and the gaps
-    between them (flagged as matches or not; invert swaps the flags), then keep or drop or glue the
-    matches as `behavior` says; empty pieces are dropped."""
-    spans, end = [], 0  # [start, stop, is_match]
-    for match in pattern.finditer(piece):
-        start, stop = match.span()
-        if start > end:
-            spans.append([end, start, invert])
-        spans.append([start, stop, not invert])
-        end = stop
-    if end < len(piece):
-        spans.append([end, len(piece), invert])
-    if behavior == "Removed":
-        spans = [span for span in spans if not span[2]]
-    elif behavior != "Isolated":  # glue a match to its neighbour (Contiguous: equal flags to each other)
-        backward = behavior == "MergedWithNext"
-        glued, previous = [], False
-        for span in (reversed(spans) if backward else spans):
-            is_match = span[2]
-            if glued and (is_match == previous if behavior == "Contiguous" else is_match and not previous):
-                glued[-1][0 if backward else 1] = span[0 if backward else 1]
-            else:
-                glued.append(span)
-            previous = is_match
-        spans = glued[::-1] if backward else glued
-    return [piece[start:stop] for start, stop, _ in spans if stop > start]
-
-
-def split_isolated(wrapped, piece: str) -> list[str]:
-    """hf_split(pattern, "Isolated", invert=False, piece), the common case, at C speed: `split` on the
-    pattern wrapped in one group (and holding no other) returns gaps and matches in order."""
-    return [part for part in wrapped.split(piece) if part]
-
-
-def byte_level_split(add_prefix_space: bool, gpt2, piece: str) -> list[str]:
-    """HF's ByteLevel pre-tokenizer, on one piece: a space in front unless there is one, then GPT-2's
-    split (`gpt2` wrapped in a group, as split_isolated takes it)."""
-    if add_prefix_space and not piece.startswith(" "):
-        piece = " " + piece
-    return split_isolated(gpt2, piece) if gpt2 is not None else [piece]
-
-
-def cut_added_tokens(text: str, pattern, tokens: dict[str, dict]) -> list[str | int]:
-    """HF's AddedVocabulary.find_matches: the text between added tokens (str) and their ids (int). A
-    single_word token counts only between non-word characters; an lstrip / rstrip token also takes the
-    whitespace on its left / right."""
-    out, done = [], 0
-    for match in pattern.finditer(text):
-        start, stop = match.span()
-        token = tokens[match.group()]
-        if token.get("single_word") and ((start > 0 and WORD_CHAR.fullmatch(text[start - 1]))
-                                         or (stop < len(text) and WORD_CHAR.fullmatch(text[stop]))):
-            continue
-        if token.get("lstrip"):
-            while start > done and SPACE_CHAR.fullmatch(text[start - 1]):
-                start -= 1
-        if token.get("rstrip"):
-            while stop < len(text) and SPACE_CHAR.fullmatch(text[stop]):
-                stop += 1
-        if start > done:
-            out.append(text[done:start])
-        out.append(token["id"])
-        done = stop
-    if done < len(text):
-        out.append(text[done:])
-    return out
-
-
-# ----------------------------------------------------------------------------- training
-
-def count_chunks(texts: Iterable[str], pattern: str = SPLIT_PATTERN,
-                 progress: bool = False) -> Counter[bytes]:
-    """Step 1: split each text into pre-token chunks and count them, as UTF-8 bytes.
-    Merges never cross a chunk boundary, so BPE only needs each distinct chunk once, with its count:
-    10 MB of text is ~2M chunks but only 40k-200k distinct ones. (The `regex` module reads the pattern
-    as tiktoken's Rust regex does; their Unicode tables differ only on the newest characters, where
-    a mismatch would only shift the statistics.)"""
-    split = regex.compile(pattern)
-    counts: Counter[str] = Counter()
-    for text in tqdm(texts, desc="pre-tokenize", unit=" texts", disable=not progress):
-        counts.update(split.findall(text))
-    chunk_counts: Counter[bytes] = Counter()
-    for chunk, n in counts.items():
-        # a lone surrogate (possible in JSON strings) is not UTF-8; tiktoken replaces it too
-        chunk_counts[chunk.encode("utf-8", errors="replace")] += n
-    return chunk_counts
-
-
-def train_bpe(chunk_counts: Mapping[bytes, int], num_merges: int,
-              progress: bool = False) -> dict[bytes, int]:
-    """Step 2: byte-level BPE merges. Returns tiktoken ranks {token bytes: id}: ids 0..255 are the
-    bytes, then one id per merge in the order the merges were made.
-
-    Each chunk is a list of token ids ("word"). Each step merges the most frequent adjacent pair
-    (ties: the smallest pair of ids, so the result never depends on the order of the texts) in
-    every word, left to right. Instead of recounting all pairs after each merge, we keep
-    - pair_counts: occurrences of each pair, weighted by the word's count,
-    - where: the words each pair occurs in (may hold stale entries, which are skipped),
-    - a max-heap of (count, pair) entries, checked against pair_counts when popped,
-    and update them only for the words that contain the merged pair.
-    """
-    vocab = [bytes([b]) for b in range(256)]  # id -> bytes
-    ranks = {token: i for i, token in enumerate(vocab)}
-    words = [list(chunk) for chunk in chunk_counts]
-    counts = list(chunk_counts.values())
-    pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-    where: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for w, (word, n) in enumerate(zip(words, counts)):
-        for pair in zip(word, word[1:]):
-            pair_counts[pair] += n
-            where[pair].add(w)
-    heap = [(-n, pair) for pair, n in pair_counts.items()]
-    heapq.heapify(heap)
-
-    bar = tqdm(total=num_merges, desc="BPE merges", unit=" merges", disable=not progress)
-    while len(vocab) < 256 + num_merges and heap:
-        negative_count, pair = heapq.heappop(heap)
-        if pair_counts.get(pair) != -negative_count:
-            continue  # stale entry: this pair's count changed since it was pushed
-        token = vocab[pair[0]] + vocab[pair[1]]
-        # should two different pairs ever spell the same bytes ("a"+"bc", "ab"+"c"; never seen in our
-        # tests, but nothing we know of rules it out), the second reuses the first one's id: tiktoken
-        # keys tokens by their bytes, so a duplicate would silently drop a rank
-        new_id = ranks.setdefault(token, len(vocab))
-        if new_id == len(vocab):
-            vocab.append(token)
-            bar.update()
-
-        delta: dict[tuple[int, int], int] = defaultdict(int)  # change of each pair's count
-        for w in where.pop(pair):
-            word = words[w]
-            merged = merge_pair(word, pair, new_id)
-            if len(merged) == len(word):
-                continue  # stale: an earlier merge already consumed this pair in this word
-            n = counts[w]
-            for old in zip(word, word[1:]):
-                delta[old] -= n
-            for new in zip(merged, merged[1:]):
-                delta[new] += n
-                if new_id in new:  # the word's other pairs are indexed already
-                    where[new].add(w)
-            words[w] = merged
-        for changed, d in delta.items():
-            if d:
-                n = pair_counts[changed] + d
-                if n:
-                    pair_counts[changed] = n
-                    heapq.heappush(heap, (-n, changed))
-                else:
-                    del pair_counts[changed]
-    bar.close()
-    return ranks
-
-
-def merge_pair(word: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Replace every occurrence of `pair` in `word`, left to right, by `new_id`."""
-    first, second = pair
-    out, i, n = [], 0, len(word)
-    while i < n:
-        if word[i] == first and i + 1 < n and word[i + 1] == second:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return out
 
 
 # ----------------------------------------------------------------------------- benchmark

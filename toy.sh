@@ -7,6 +7,7 @@
 #
 #   bash toy.sh            the full toy run (~11 minutes on 2 quiet CPU cores)
 #   bash toy.sh --smoke    every stage at tiny sizes (~2 minutes): checks that it all runs, not the accuracies
+#   bash toy.sh --commands print each stage's command line (the README quotes them) and run nothing
 #
 # Environment: OUT (run folder; default runs/toy, or runs/toy-smoke), SEED (default 0).
 # Each stage is one command line below; its output goes to $OUT/logs/<stage>.log (first line: the command),
@@ -19,11 +20,13 @@
 # round differently for another thread count, and some parallel CPU kernels are not bitwise reproducible.
 # On a machine with a GPU every stage uses it by itself (bf16), and the numbers differ from the CPU's.
 SMOKE=0
+COMMANDS=0
 for arg in "$@"; do
   case $arg in
     --smoke) SMOKE=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "toy.sh: unknown argument $arg (use --smoke or --help)" >&2; exit 2 ;;
+    --commands) COMMANDS=1 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "toy.sh: unknown argument $arg (use --smoke, --commands or --help)" >&2; exit 2 ;;
   esac
 done
 source "$(dirname "$0")/setup.sh"   # .venv up to date, on PATH; cd to the repository; set -euo pipefail
@@ -71,9 +74,14 @@ W=$OUT/world
 RANKS=$(python -c "import os, torch; print(min(2, torch.cuda.device_count() or os.cpu_count()))")
 
 # ---------------------------------------------------------------------------- the stage runner
-if [ -e "$OUT" ] && [ ! -e "$OUT/.toy-run" ]; then
+if [ $COMMANDS = 1 ]; then  # the command lines only, in order (the two lanes one after the other)
+  stage() { shift; echo "$*"; }
+  side_by_side() { for lane in "$@"; do "$lane"; done; }
+fi
+if [ $COMMANDS = 0 ] && [ -e "$OUT" ] && [ ! -e "$OUT/.toy-run" ]; then
   echo "toy.sh: $OUT exists and is not a toy.sh run folder; refusing to overwrite it" >&2; exit 1
 fi
+if [ $COMMANDS = 0 ]; then
 rm -rf "$OUT"
 mkdir -p "$OUT/logs"
 touch "$OUT/.toy-run"
@@ -99,6 +107,7 @@ side_by_side() {  # side_by_side FUNCTION...: run the functions (lanes of stages
   for pid in "${pids[@]}"; do wait "$pid" || status=1; done
   return $status
 }
+fi
 
 evaluate() {  # evaluate NAME MODEL ARGS...: the toy test set, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --seed "$SEED" --no-progress \
@@ -145,5 +154,6 @@ lane_eval_prm() {  # base (few-shot, as the paper evaluates base models) and SFT
 }
 side_by_side lane_grpo lane_eval_prm
 
+[ $COMMANDS = 1 ] && exit 0
 echo "{\"stage\": \"total\", \"wall_s\": $(( $(date +%s) - START ))}" >> "$OUT/timings.jsonl"
 python report.py --run "$OUT"

@@ -51,7 +51,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from flags import flag
-from model import ModelConfig, Transformer, read_config, read_state_dict
+from model import PRESETS, ModelConfig, Transformer, read_config, read_state_dict
 
 
 # ----------------------------------------------------------------------------- configs
@@ -90,6 +90,14 @@ class RunConfig:
                                min=0.0, above=True)
     peak_tflops: float | None = flag(None, "peak FLOP/s per device for MFU (default: bf16 peak of "
                                            "A100/H100/H200; measured on CPU)", min=0.0, above=True)
+    # --dry-run: plan memory and time before spending GPU hours
+    dry_run: bool = flag(False, "print parameters, memory per GPU by phase, FLOPs and time; train nothing")
+    world_size: int | None = flag(None, "dry run: number of GPUs to plan for (default: WORLD_SIZE or 1)", min=1)
+    gpu_memory: float = flag(80.0, "dry run: GB of memory per GPU, for the largest batches that fit", min=0.0,
+                             above=True)
+    gpu_bandwidth: float = flag(3.35, "dry run: TB/s of GPU memory bandwidth, for the decode rate (H100 SXM "
+                                      "3.35, H200 4.8)", min=0.0, above=True)
+    assumed_mfu: float = flag(0.4, "dry run: MFU for the time estimate", min=0.0, max=1.0, above=True)
 
 
 @dataclass
@@ -112,9 +120,6 @@ class TrainConfig(RunConfig):
     val_fraction: float = flag(0.01, "held-out fraction for the validation loss (0: none)", min=0.0, max=0.5)
     eval_every: int = flag(500, "validation loss every N steps (0: only at the end)", min=0)
     eval_steps: int = flag(4, "global batches in one validation", min=1)
-    dry_run: bool = flag(False, "print parameters, memory per GPU, FLOPs and time; train nothing")
-    world_size: int | None = flag(None, "dry run: number of GPUs to plan for", min=1)
-    assumed_mfu: float = flag(0.4, "dry run: MFU for the time estimate", min=0.0, max=1.0, above=True)
 
     def resolved(self, world: int, max_seq_len: int) -> "TrainConfig":
         """Fill the defaults that depend on the model and world size, and check the batch split:
@@ -247,7 +252,11 @@ def wrap_model(model: Transformer, proc: Proc, parallel: str = "ddp", mixed_prec
         model.layers[i] = block
     on_meta = next(model.parameters()).is_meta
     if parallel == "fsdp":
-        mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        # cast_forward_inputs=False: the blocks' inputs stay as they are. The residual stream is bf16 already
+        # (the embedding's parameters are), and the RoPE tables must stay fp32: cast to bf16 they rotate by
+        # angles off by up to ~1% at long positions, so the trained model would compute another function
+        # than the sampling copy (fp32 tables) and ρ = π_θ/π_old would be ≠ 1 before any update.
+        mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False)
               if mixed_precision else MixedPrecisionPolicy())
         for block in model.layers:
             fully_shard(block, mp_policy=mp)
@@ -680,6 +689,8 @@ def train(model, optimizer, data, loss_fn, cfg: TrainConfig, proc: Proc, val_bat
 
 def model_config(cfg: TrainConfig, vocab_size: int | None = None) -> ModelConfig:
     """The preset with the flag overrides and the data's vocabulary, or the --init checkpoint's."""
+    if cfg.init and cfg.dry_run and cfg.init in PRESETS and not Path(cfg.init).exists():
+        return ModelConfig.from_preset(cfg.init, vocab_size=vocab_size)  # plan a run of a preset's size
     if cfg.init:
         config = read_config(cfg.init)
         if vocab_size is not None and vocab_size > config.vocab_size:
@@ -739,9 +750,92 @@ def dry_run(cfg: TrainConfig, vocab_size: int | None = None) -> dict:
     for kind, b in memory.items():
         print(f"  {kind:<24} {b / 2**30:8.2f} GiB")
     print(f"  {'total':<24} {sum(memory.values()) / 2**30:8.2f} GiB")
+    free = cfg.gpu_memory * 1e9 - sum(v for k, v in memory.items() if k != "activations")
+    fits = max(0, int(free // (memory["activations"] / cfg.micro_batch)))
+    print(f"largest --micro-batch that fits {cfg.gpu_memory:g} GB: {fits}")
     print(f"compute: {fpt:.3g} FLOPs/token, {flops_step:.3g} FLOPs/step, {cfg.steps * flops_step:.3g} in all")
     print(f"time: {seconds / 86400:.2f} days ({seconds / cfg.steps:.2f} s/step) at MFU {cfg.assumed_mfu:.0%} "
           f"of {peak / 1e12:.0f} TFLOP/s per GPU")
     return {"params": n, "memory": memory, "flops_per_token": fpt, "flops_per_step": flops_step,
-            "seconds": seconds, "steps": cfg.steps, "accum": cfg.accum_steps(world)}
+            "seconds": seconds, "steps": cfg.steps, "accum": cfg.accum_steps(world), "fits_micro_batch": fits}
 
+
+
+# An RL step's phases take turns on the same GPUs: the peak is what every phase holds plus the largest phase.
+DECODE_EFFICIENCY = 0.6  # share of the memory bandwidth a decode step reaches (weights + KV read per step)
+MEAN_COMPLETION = 0.5    # completions average this share of --max-new-tokens (assumed; measured runs vary)
+
+
+def kv_bytes_per_token(model_cfg: ModelConfig, dtype_bytes: int = 2) -> int:
+    """Keys and values of every layer for one token: 2 × layers × kv_heads × head_dim × bytes."""
+    return 2 * model_cfg.n_layers * model_cfg.n_kv_heads * model_cfg.head_dim * dtype_bytes
+
+
+def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_tokens: int,
+            reward_params: int = 0) -> dict:
+    """Memory per GPU by phase and time per step of an RL run (grpo.py's --dry-run), for a GRPOConfig `cfg`.
+    held      policy (fp32 weights, gradients, AdamW moments; sharded under FSDP), π_ref (sharded fp32 under
+              FSDP, a whole bf16 copy under DDP), the rollout copy (FSDP: a whole bf16 copy, since a sharded
+              model cannot run the sampler; DDP: the policy itself), a learned reward model (whole, bf16)
+    rollout   the KV cache of --rollout-batch sequences of prompt + --max-new-tokens tokens
+    update    activations of --micro-batch sequences (trainer.memory_per_gpu's arithmetic), gathered blocks
+    reward-model retraining (§4.1.4): the reward model's own training state and activations
+    Time: decode is memory-bound (each step streams the bf16 weights and the KV cache in use); the update
+    is 6 FLOPs a parameter a token (μ times), π_ref and the reward model 2, at --assumed-mfu."""
+    gib = 2 ** 30
+    fsdp = cfg.parallel == "fsdp"
+    seq = prompt_tokens + cfg.max_new_tokens
+    train_cfg = TrainConfig(parallel=cfg.parallel, dtype=cfg.dtype, activation_checkpointing=cfg.activation_checkpointing,
+                            micro_batch=cfg.micro_batch, seq_len=seq)
+    training = memory_per_gpu(model_cfg, n_params, train_cfg, world)
+    held = {"policy: weights, gradients, AdamW": sum(v for k, v in training.items() if "fp32" in k)}
+    if cfg.algo == "grpo" and cfg.beta > 0:
+        held["π_ref"] = 4 * n_params / world if fsdp else 2 * n_params
+    if fsdp:
+        held["rollout copy (bf16)"] = 2 * n_params
+    if reward_params:
+        held["reward model (bf16)"] = 2 * reward_params
+    kv_seq = kv_bytes_per_token(model_cfg) * seq
+    rollout = {"KV cache": cfg.rollout_batch * kv_seq, "logits (fp32)": cfg.rollout_batch * model_cfg.vocab_size * 4}
+    update = {k: v for k, v in training.items() if "fp32" not in k}
+    phases = {"held": held, "rollout": rollout, "update": update}
+    if reward_params and cfg.rm_questions:
+        rm_train = memory_per_gpu(model_cfg, reward_params, train_cfg, world)
+        phases["reward-model retraining"] = rm_train
+    totals = {name: sum(parts.values()) for name, parts in phases.items()}
+    peak = totals["held"] + max(v for k, v in totals.items() if k != "held")
+    budget = cfg.gpu_memory * 1e9
+    free = budget - totals["held"]
+    act_per_seq = training["activations"] / cfg.micro_batch
+    fits = {"rollout_batch": max(0, int(free // kv_seq)),
+            "micro_batch": max(0, int((free - update.get("FSDP gathered blocks", 0)) // act_per_seq))}
+
+    samples = cfg.batch_questions * cfg.group_size
+    new_tokens = samples * cfg.max_new_tokens * MEAN_COMPLETION
+    step_bytes = 2 * n_params + cfg.rollout_batch * kv_bytes_per_token(model_cfg) * (prompt_tokens + cfg.max_new_tokens
+                                                                                   * MEAN_COMPLETION)
+    decode_tok_s = cfg.rollout_batch / (step_bytes / (cfg.gpu_bandwidth * 1e12 * DECODE_EFFICIENCY))  # per GPU
+    trained_tokens = samples * (prompt_tokens + cfg.max_new_tokens * MEAN_COMPLETION)
+    flops = trained_tokens * (6 * n_params * cfg.mu + 2 * n_params * ("π_ref" in held) + 2 * reward_params)
+    peak_flops_gpu = cfg.peak_tflops * 1e12 if cfg.peak_tflops else GPU_PEAK_FLOPS["H100"]
+    seconds = {"rollout": new_tokens / (decode_tok_s * world),
+               "update": flops / (world * peak_flops_gpu * cfg.assumed_mfu)}
+    print(f"plan: {world} GPUs × {cfg.gpu_memory:g} GB, {cfg.parallel}, "
+          f"{'fp32' if cfg.dtype == 'fp32' else 'bf16'} compute, activation checkpointing "
+          f"{'on' if cfg.activation_checkpointing else 'off'}; sequences of {prompt_tokens} prompt + "
+          f"{cfg.max_new_tokens} new tokens")
+    print("memory per GPU (estimate; allocator overheads not counted):")
+    for name, parts in phases.items():
+        for kind, b in parts.items():
+            print(f"  {name:<24} {kind:<36} {b / gib:8.2f} GiB")
+        print(f"  {name:<24} {'total':<36} {totals[name] / gib:8.2f} GiB")
+    print(f"  peak = held + largest phase: {peak / gib:.2f} GiB of {budget / gib:.2f} GiB "
+          f"({'fits' if peak <= budget else 'DOES NOT FIT'})")
+    print(f"largest that fit beside what is held: --rollout-batch {fits['rollout_batch']}, "
+          f"--micro-batch {fits['micro_batch']}")
+    print(f"time per step (assumed: completions average {MEAN_COMPLETION:.0%} of --max-new-tokens; decode at "
+          f"{DECODE_EFFICIENCY:.0%} of {cfg.gpu_bandwidth:g} TB/s; update at MFU {cfg.assumed_mfu:.0%} of "
+          f"{peak_flops_gpu / 1e12:.0f} TFLOP/s): rollout {seconds['rollout']:.0f} s ({decode_tok_s:,.0f} tokens/s "
+          f"per GPU), update {seconds['update']:.0f} s")
+    return {"phases": phases, "totals": totals, "peak": peak, "fits": fits, "seconds": seconds,
+            "decode_tok_s": decode_tok_s}

@@ -16,7 +16,8 @@ from trainer import TrainConfig, cleanup_distributed, setup_distributed
 TINY = ["--quick", "--no-compile", "--threads", "1", "--workers", "2", "--repeats", "1", "--seq-len", "64",
         "--new-tokens", "32", "--batch-sizes", "1,4", "--tok-mb", "0.3", "--tok-vocab", "512", "--vocab", "300",
         "--grpo-questions", "2", "--grpo-group", "4", "--grpo-new-tokens", "8", "--grpo-steps", "2",
-        "--rollout-questions", "8", "--rollout-group", "4", "--rollout-slots", "8"]
+        "--rollout-questions", "8", "--rollout-group", "4", "--rollout-slots", "8",
+        "--logit-tokens", "1024", "--logit-d-model", "16"]
 STAGES = ["recall (fastText scoring)", "MinHash dedup", "decontamination", "tokenization"]
 
 
@@ -31,7 +32,8 @@ def run(tmp_path_factory):
 def test_every_section_gives_its_rows(run):
     rows = run["rows"]
     assert [r.section for r in rows[:2]] == ["machine", "training"]
-    assert {r.section for r in rows} == {"machine", "training", "generation", "corpus", "tokenizer", "grpo"}
+    assert {r.section for r in rows} == {"machine", "training", "generation", "corpus", "tokenizer", "grpo",
+                                         "logits"}
     names = set(run["by_name"])
     assert {"toy naive decoder, 32 new tokens", "toy KV cache, 32 new tokens", "toy KV cache, batch 1",
             "toy KV cache, batch 4", "toy eager, 4×64 tokens"} <= names
@@ -155,3 +157,12 @@ def test_bad_flags_give_clear_errors(capsys):
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="needs a CUDA device"):
             bench.main(["--gpu"])
+
+
+def test_logits_rows_compare_the_chunked_peak_with_the_whole_logits_peak(run):
+    """At 1,024 positions and V = 102,400 the whole fp32 logits alone take 400 MiB; chunked (512 positions at
+    a time) the loss keeps far less. The ratio is the whole peak over the chunked one, from the same run."""
+    whole, chunked = (run["by_name"][f"loss + backward, T=1024, V=102,400, d=16: {k}"] for k in ("whole logits",
+                                                                                             "chunked"))
+    assert whole.value > 1024 * 102_400 * 4 / 2**20                       # at least the logits themselves
+    assert chunked.ratio == pytest.approx(whole.value / chunked.value, rel=1e-6) and chunked.ratio > 1.2

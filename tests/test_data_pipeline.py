@@ -5,6 +5,7 @@ re-computation, then the whole pipeline on a scaled-down toy world scored agains
 import gzip
 import json
 import random
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -269,6 +270,319 @@ def test_command_line_rejects_bad_flags(capsys):
     assert exit_.value.code == 2
     with pytest.raises(ValueError):
         dp.parse_mix("math=lots", {"math": []})
+
+
+# ----------------------------------------------------------------------------- flags: every bound checked
+
+@pytest.mark.parametrize("command, flag_value, message", [
+    ("tokenize", ["--shard-tokens", "0"], "argument --shard-tokens: must be >= 1, got 0"),
+    ("tokenize", ["--shard-tokens", "-5"], "argument --shard-tokens: must be >= 1, got -5"),
+    ("dedup", ["--shingle", "0"], "argument --shingle: must be >= 1, got 0"),
+    ("dedup", ["--num-perm", "0"], "argument --num-perm: must be >= 1, got 0"),
+    ("dedup", ["--jaccard", "5"], "argument --jaccard: must be <= 1.0, got 5"),
+    ("dedup", ["--jaccard", "0"], "argument --jaccard: must be > 0.0, got 0"),
+    ("dedup", ["--max-chars", "-1"], "argument --max-chars: must be >= 1, got -1"),
+    ("dedup", ["--workers", "0"], "argument --workers: must be >= 1, got 0"),
+    ("recall", ["--min-score", "2"], "argument --min-score: must be <= 1.0, got 2"),
+    ("recall", ["--token-budget", "0"], "argument --token-budget: must be >= 1, got 0"),
+    ("classify", ["--epoch", "0"], "argument --epoch: must be >= 1, got 0"),
+    ("classify", ["--lr", "0"], "argument --lr: must be > 0.0, got 0"),
+    ("classify", ["--holdout", "0.9"], "argument --holdout: must be <= 0.5, got 0.9"),
+    ("domains", ["--domain-fraction", "1.5"], "argument --domain-fraction: must be <= 1.0, got 1.5"),
+    ("domains", ["--path-min-pages", "0"], "argument --path-min-pages: must be >= 1, got 0"),
+    ("iterate", ["--iterations", "0"], "argument --iterations: must be >= 1, got 0"),
+    ("decontaminate", ["--ngram", "0"], "argument --ngram: must be >= 1, got 0"),
+    ("decontaminate", ["--remove", "page"], "argument --remove: invalid choice: 'page'"),
+])
+def test_every_numeric_flag_is_checked_at_parse_time(command, flag_value, message, capsys):
+    inputs = {"tokenize": ["--tokenizer", "t", "--source", "math=m.jsonl"], "dedup": ["--input", "x.jsonl"],
+              "recall": ["--pool", "p.jsonl", "--model", "m.bin"], "classify": ["--pool", "p", "--seed-corpus", "s"],
+              "domains": ["--pool", "p", "--seed-corpus", "s", "--collected", "c"],
+              "iterate": ["--pool", "p", "--seed-corpus", "s"], "decontaminate": ["--input", "x", "--bench", "b"]}
+    with pytest.raises(SystemExit) as exit_:
+        dp.main([command, *inputs[command], "--out", "o", *flag_value])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_configs_built_in_code_are_checked_as_the_command_line_is(tmp_path):
+    with pytest.raises(ValueError, match=r"--shard-tokens must be >= 1, got 0"):
+        dp.tokenize({}, {}, tmp_path / "tok", tmp_path / "out", dp.TokenizeConfig(shard_tokens=0), ONE)
+    with pytest.raises(ValueError, match=r"--jaccard must be <= 1.0, got 5"):
+        dp.dedup([], tmp_path / "out", dp.DedupConfig(jaccard=5.0), ONE)
+
+
+def test_a_truncated_fasttext_model_is_refused(tmp_path):
+    rng = random.Random(0)
+    vocab = {dp.LABEL_MATH: "integer prime sum equation root proof lemma solve".split(),
+             dp.LABEL_OTHER: "cake bread sugar football music travel film song".split()}
+    lines = [f"{label} " + " ".join(rng.choice(vocab[label]) for _ in range(12))
+             for _ in range(1000) for label in vocab]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    cfg = dp.ClassifyConfig(dim=16, epoch=5, bucket=1000, min_count=1, word_ngrams=2)
+    dp.train_fasttext(tmp_path / "train.txt", tmp_path / "whole.bin", cfg, seed=0)
+    model = dp.load_fasttext(tmp_path / "whole.bin")  # a whole model loads and separates the two
+    assert dp.math_probability(model, ["prime sum equation", "cake and music"]).round().tolist() == [1.0, 0.0]
+    data = (tmp_path / "whole.bin").read_bytes()
+    for cut in (len(data) // 2, len(data) - 4):  # fasttext itself loads both without a word
+        (tmp_path / "cut.bin").write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="cut.bin: not a complete fastText model"):
+            dp.load_fasttext(tmp_path / "cut.bin")
+
+
+# ----------------------------------------------------------------------------- WARC / HTML input
+
+def http_response(url: str, html: str, status="200 OK", content_type="text/html; charset=utf-8",
+                  payload: bytes | None = None, headers: str = "") -> bytes:
+    payload = html.encode() if payload is None else payload
+    http = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {len(payload)}\r\n\r\n"
+    return warc_record({"WARC-Type": "response", "WARC-Target-URI": url,
+                        "Content-Type": "application/http; msgtype=response"}, http.encode() + payload)
+
+
+def chunks(data: bytes) -> bytes:
+    """HTTP/1.1 chunked transfer encoding, in two chunks."""
+    half = len(data) // 2
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (data[:half], data[half:])) + b"0\r\n\r\n"
+
+
+def warc_file(path: Path, records: list[bytes]) -> Path:
+    path.write_bytes(b"".join(gzip.compress(r) for r in records))  # one gzip member per record
+    return path
+
+
+FORUM_THREAD = """<html><head><title>Sum of squares - Math Forum</title>
+<script type="text/javascript">window.MathJax = {tex2jax: {inlineMath: [['$','$']]}};</script></head>
+<body><nav><a href="/">Home</a> | <a href="/questions">Questions</a> | <a href="/login">Log in</a></nav>
+<div id="question"><h1>Which integers are sums of two squares?</h1>
+<p>For which $n$ does <script type="math/tex">n = a^2 + b^2</script> have a solution? I tried:</p>
+<script type="math/tex; mode=display">\\sum_{k=1}^{n} k^2 = \\frac{n(n+1)(2n+1)}{6}</script>
+<ol><li>small cases by hand</li><li>primes of the form 4k+1</li></ol></div>
+<div class="answer"><p>Fermat: an odd prime is a sum of two squares iff
+<span class="katex"><span class="katex-mathml"><math><semantics><mrow><mi>p</mi></mrow>
+<annotation encoding="application/x-tex">p \\equiv 1 \\pmod 4</annotation></semantics></math></span>
+<span class="katex-html" aria-hidden="true"><span class="base">p≡1(mod4)</span></span></span>.</p>
+<p>See also <math display="block"><semantics><mi>x</mi>
+<annotation encoding="application/x-tex">x^2+y^2=z^2</annotation></semantics></math>
+and \\(e^{i\\pi} + 1 = 0\\), or $$\\int_0^1 x\\,dx = \\tfrac12$$.</p></div>
+<footer>Copyright 2024 Math Forum. All rights reserved. Terms | Privacy</footer></body></html>"""
+
+
+def test_warc_html_responses_keep_their_latex(tmp_path):
+    chinese = "<html><body><article><p>小明有3个苹果，又买了5个。他现在有几个苹果？</p></article></body></html>"
+    records = [warc_record({"WARC-Type": "warcinfo"}, b"software: test\r\n"),
+               warc_record({"WARC-Type": "request", "WARC-Target-URI": "https://mo.org/q/1"}, b"GET /q/1 HTTP/1.1\r\n"),
+               http_response("https://mo.org/q/1", FORUM_THREAD),
+               http_response("https://zh.example.cn/a", chinese),
+               http_response("https://mo.org/gone", "<html>gone</html>", status="404 Not Found"),
+               http_response("https://mo.org/logo.png", "PNG", content_type="image/png"),
+               http_response("https://mo.org/empty", "<html><body></body></html>"),
+               # as another crawler writes it: gzip-compressed, then sent in two chunks; and a broken gzip
+               http_response("https://wget.example/p", "", payload=chunks(gzip.compress(
+                   "<html><body><p>Sent in chunks: <script type='math/tex'>x_1</script></p></body></html>".encode())),
+                   headers="Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
+               http_response("https://wget.example/d", "", payload=zlib.compress(b"<p>deflated</p>"),
+                             headers="Content-Encoding: deflate\r\n"),
+               http_response("https://wget.example/bad", "", payload=b"not gzip", headers="Content-Encoding: gzip\r\n")]
+    path = warc_file(tmp_path / "CC-MAIN-test.warc.gz", records)
+    stats = dp.StageStats("test")
+    docs = list(dp.iter_documents([path], stats, max_chars=10_000))
+    assert [d["url"] for d in docs] == ["https://mo.org/q/1", "https://zh.example.cn/a", "https://wget.example/p",
+                                        "https://wget.example/d"]
+    assert [d["text"] for d in docs[2:]] == ["Sent in chunks: $x_1$", "deflated"]
+    text = docs[0]["text"]
+    for latex in ["$n = a^2 + b^2$", "$$\\sum_{k=1}^{n} k^2 = \\frac{n(n+1)(2n+1)}{6}$$",
+                  "$p \\equiv 1 \\pmod 4$", "$$x^2+y^2=z^2$$", "\\(e^{i\\pi} + 1 = 0\\)", "$$\\int_0^1 x\\,dx"]:
+        assert latex in text, latex
+    assert "p≡1(mod4)" not in text  # KaTeX's rendered copy is not kept twice
+    assert "1. small cases by hand\n" in text.replace("  ", "") and "Log in" not in text and "Copyright" not in text
+    assert docs[1]["text"] == "小明有3个苹果，又买了5个。他现在有几个苹果？"
+    assert stats.dropped == Counter(http_status=1, not_html=1, empty_text=1, bad_http_encoding=1)
+    assert stats.documents_in == 8
+
+    # the extract stage (parallel) gives the same pages
+    out = dp.extract([path], tmp_path / "extract", dp.Common(workers=2, chunk=1, max_chars=10_000))
+    assert read_gz(tmp_path / "extract" / dp.PAGES) == docs and balanced(out) and out["kept"] == 4
+
+
+def test_an_input_that_yields_nothing_is_an_error_naming_it(tmp_path):
+    requests = warc_file(tmp_path / "requests.warc.gz", [
+        warc_record({"WARC-Type": "request", "WARC-Target-URI": "https://a.org/"}, b"GET / HTTP/1.1\r\n")])
+    with pytest.raises(ValueError, match=r"requests.warc.gz: no documents read.*'request': 1"):
+        list(dp.iter_documents([requests], dp.StageStats("t"), 100))
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ValueError, match="empty.jsonl: no documents read"):
+        dp.dedup([tmp_path / "empty.jsonl"], tmp_path / "out", dp.DedupConfig(), ONE)
+
+
+# ----------------------------------------------------------------------------- benchmarks by name, CJK
+
+def test_benchmarks_are_found_by_name_or_path_with_a_clear_error(tmp_path):
+    (tmp_path / "math").mkdir()
+    row = {"problem": "What is $1+1$?", "solution": "It is $\\boxed{2}$."}
+    (tmp_path / "math" / "test4500.jsonl").write_text(json.dumps(row) + "\n")  # not test.jsonl
+    assert [r["answer"] for r in load_benchmark("math", data_dir=tmp_path)] == ["2"]
+    assert [r["answer"] for r in load_benchmark(tmp_path / "math")] == ["2"]  # a folder of JSONL files
+    with pytest.raises(FileNotFoundError, match=r"'gsm8k'.*gsm8k/test.jsonl.*gsm8k/test\*.jsonl"):
+        load_benchmark("gsm8k", data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="nowhere.jsonl"):
+        load_benchmark(tmp_path / "nowhere.jsonl")
+
+
+def test_decontamination_against_agieval_and_cmath_folders(tmp_path):
+    """AGIEval is a folder of one JSONL per task whose rows carry a passage and options (no gradable answer
+    field load_benchmark knows); CMATH's Chinese questions are matched by characters."""
+    (tmp_path / "agieval").mkdir()
+    (tmp_path / "cmath").mkdir()
+    options = ["(A)The committee approved the budget after a long debate", "(B)None of the council members voted"]
+    passage = "In 1998 the city council of Springfield decided to rebuild the old harbour bridge over the river."
+    (tmp_path / "agieval" / "lsat-lr.jsonl").write_text(json.dumps(
+        {"passage": passage, "question": "Which one of the following is most strongly supported?",
+         "options": options, "label": "A"}) + "\n")
+    (tmp_path / "agieval" / "sat-en.jsonl").write_text(json.dumps({"passage": None, "question": "Which choice?",
+                                                                   "options": ["(A)yes", "(B)no"]}) + "\n")
+    cmath = "学校图书馆有故事书120本，科技书比故事书少30本，科技书有多少本？"
+    (tmp_path / "cmath" / "cmath_test.jsonl").write_text(json.dumps({"id": 7, "question": cmath, "golden": "90"},
+                                                                    ensure_ascii=False) + "\n")
+    docs = [("https://exam.example/1", f"Practice set\n{passage}\nGood luck"),
+            ("https://exam.example/2", "Answer choices:\nthe committee approved the budget after a long debate!"),
+            ("https://zh.example/1", f"练习：{cmath}"),
+            ("https://zh.example/2", "学校图书馆今天开门，欢迎同学们来看书。")]
+    path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t}, ensure_ascii=False).encode()
+                                                 for u, t in docs])
+    stats = dp.decontaminate([path], ["agieval", "cmath"], tmp_path / "out", dp.DecontamConfig(), ONE, tmp_path)
+    sources = {json.loads(line)["url"]: json.loads(line)["source"] for line in open(tmp_path / "out" / dp.REMOVED)}
+    assert sources == {"https://exam.example/1": "agieval:0:passage", "https://exam.example/2": "agieval:0:options",
+                       "https://zh.example/1": "cmath:7:question"}
+    assert stats["benchmark_rows"] == 3 and stats["dropped"] == {"contaminated_throughout": 1}  # zh/1
+    assert stats["documents_cleaned"] == 2 and balanced(stats)
+
+
+def test_match_words_split_cjk_into_characters_and_ignore_form():
+    assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == ["tom", "s", "3", "apples", "cost", "4", "50", "été"]
+    assert dp.match_words("小明有3个苹果") == ["小", "明", "有", "3", "个", "苹", "果"]
+    assert dp.words("小明有3个苹果。") == ["小", "明", "有", "3", "个", "苹", "果", "。"]  # classifier, dedup
+    assert dp.match_words("ＡＢＣ　１２３") == dp.match_words("abc 123") == ["abc", "123"]  # full-width forms
+    assert not dp.informative("such that a 2 b 2 c 2 d 2".split(), 3)
+    assert not dp.informative([str(i) for i in range(1, 11)], 3)
+    assert dp.informative("how many apples does she have left 3 4".split(), 3)
+
+
+def test_decontamination_of_real_looking_pages(tmp_path):
+    """Leaks are removed however they were copied; calendars, numbered lists, everyday formulas and a
+    Chinese page that share only numbers and one-letter variables with the benchmark are not touched."""
+    gsm = "Janet has 16 ducks that lay eggs every morning. She sells the rest for $2 each. How much does she make?"
+    counting = "How many of the numbers 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 are prime?"
+    solution = ("The primes are 2, 3, 5, 7 and 11, while 10 11 12 13 14 15 16 17 18 19 20 are the teens, "
+                "so the answer is \\boxed{5}.")
+    formula = "Find all integers such that $a^2+b^2=c^2+d^2$ and $a+b+c+d=20$ holds."
+    cmath = "小明有3个苹果，妈妈又给了他5个苹果，他现在一共有几个苹果？"
+    bench = write_lines(tmp_path / "bench.jsonl", [json.dumps(r, ensure_ascii=False).encode() for r in [
+        {"id": "gsm", "question": gsm, "answer": "#### 32"}, {"id": "count", "problem": counting, "solution": solution},
+        {"id": "formula", "problem": formula, "solution": "No gradable answer here."},
+        {"id": "cmath", "question": cmath, "golden": "8"}]])
+    calendar = "March 2024\nMon Tue Wed Thu Fri Sat Sun\n" + "\n".join(
+        " ".join(str(d) for d in range(w * 7 + 1, min(w * 7 + 8, 32))) for w in range(5))
+    numbered = "Top 20 hiking trails\n" + "\n".join(f"{i}. Trail number {i}" for i in range(1, 21))
+    everyday = "Pythagoras, and a fun fact: numbers with a^2 + b^2 = c^2 + d^2 are called taxicab-like."
+    chinese_clean = "小明今天去公园玩，他看见了很多花和小鸟，天气非常好。"
+    forum = ("Re: homework help\nposted by user123\nHi all, my teacher gave us this one:\n"
+             + "JANET HAS 16 DUCKS that lay eggs   every morning.  She sells the rest, for 2$ each!\n"
+             + "How much does she make?? Thanks in advance.")
+    docs = [("https://cal.example/march", calendar), ("https://hike.example/top", numbered),
+            ("https://fun.example/math", everyday), ("https://zh.example/park", chinese_clean),
+            ("https://forum.example/t/1", forum),
+            ("https://leak.example/count", f"Warm-up\n{counting.upper()}\nGood luck"),
+            ("https://leak.example/formula", "Intro\nfind all integers, such that\n$$a^2 + b^2 = c^2 + d^2$$\n"
+                                             "and a+b+c+d = 20 HOLDS"),  # the last line: weak n-grams only
+            ("https://zh.example/leak", f"今天的题目：\n{cmath.replace('，', ', ')}\n答案明天公布。")]
+    path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t}, ensure_ascii=False).encode()
+                                                 for u, t in docs])
+    stats = dp.decontaminate([path], [bench], tmp_path / "out", dp.DecontamConfig(), ONE)
+    removed = [json.loads(line) for line in open(tmp_path / "out" / dp.REMOVED)]
+    touched = {r["url"] for r in removed}
+    assert touched == {u for u, _ in docs if "leak" in u or "forum" in u}, removed
+    clean = {d["url"]: d["text"] for d in read_gz(tmp_path / "out" / dp.CLEAN)}
+    assert clean["https://forum.example/t/1"] == ("Re: homework help\nposted by user123\n"
+                                                  "Hi all, my teacher gave us this one:")
+    assert clean["https://zh.example/leak"] == "今天的题目：\n答案明天公布。"
+    assert clean["https://leak.example/count"] == "Warm-up\nGood luck"
+    assert clean["https://leak.example/formula"] == "Intro"
+    assert stats["benchmark_rows"] == 4 and stats["benchmark_ngrams_weak"] > 0 and balanced(stats)
+
+    # a benchmark line that cannot be read is an error: its leaks would stay in the corpus
+    broken = write_lines(tmp_path / "broken.jsonl", [json.dumps({"question": gsm}).encode(), b'{"question": "cut'])
+    with pytest.raises(ValueError, match=r"broken.jsonl: 1 lines could not be read \({'bad_json': 1}\)"):
+        dp.decontaminate([path], [broken], tmp_path / "bad", dp.DecontamConfig(), ONE)
+
+
+# ----------------------------------------------------------------------------- the domain rule on real URL shapes
+
+def test_domain_rule_on_real_url_shapes(tmp_path):
+    pool, collected = [], []
+
+    def page(url, hit):
+        pool.append(doc_line(url, f"page {url}"))
+        if hit:
+            collected.append(doc_line(url, f"page {url}"))
+
+    for i in range(5):  # a recipe site with one recalled page (20%): too few to be a math domain
+        page(f"https://recipes.example/cakes/c{i}", i == 0)
+    for i in range(20):  # a problem archive: the id is the page (/problem=N); 15 of 20 recalled
+        page(f"https://euler.example/problem={i}", i < 15)
+    for i in range(12):  # a forum: /viewtopic.php?t=N; 9 of 12 recalled
+        page(f"https://forum.example/viewtopic.php?t={i}&start=0", i < 9)
+    for i in range(24):  # a blog in year folders (2 posts per month): 18 of 24 recalled; and an about page
+        page(f"https://blog.example/{2019 + i // 12}/{i % 12 + 1:02d}/post-{i}", i < 18)
+    page("https://blog.example/about/me", False)
+    paths = [write_lines(tmp_path / n, lines or [doc_line("https://seed.example/0", "seed")]) for n, lines in
+             [("pool.jsonl", pool), ("collected.jsonl", collected + [b'{"url": "cut']), ("seed.jsonl", [])]]
+    stats = dp.domains([paths[0]], paths[1], [paths[2]], tmp_path / "out", dp.DomainConfig(), ONE)
+    report = {r["domain"]: [p["path"] for p in r["math_paths"]]
+              for r in map(json.loads, open(tmp_path / "out" / dp.MATH_DOMAINS))}
+    assert report == {"https://euler.example": ["/problem="], "https://forum.example": ["/viewtopic.php?t="],
+                      "https://blog.example": ["/<n>"]}
+    added = {d["url"] for d in read_gz(tmp_path / "out" / dp.ADDED)}
+    assert added == ({f"https://euler.example/problem={i}" for i in range(15, 20)}
+                     | {f"https://forum.example/viewtopic.php?t={i}&start=0" for i in range(9, 12)}
+                     | {f"https://blog.example/{2019 + i // 12}/{i % 12 + 1:02d}/post-{i}" for i in range(18, 24)})
+    assert stats["collected_unreadable"] == {"bad_json": 1} and balanced(stats)  # the broken line is counted
+
+
+# ----------------------------------------------------------------------------- run: WARC in, corpus out
+
+def test_run_end_to_end_on_a_warc_pool(tmp_path):
+    rng = random.Random(0)
+    math_words = "prime integer equation divisor polynomial theorem proof lemma root modulo".split()
+    other_words = "recipe football weather concert holiday garden fashion movie travel coffee".split()
+    leak = "A farmer has 17 sheep and buys 5 more each week; how many sheep does the farmer have after 3 weeks?"
+
+    def body(vocab, n=40):
+        return " ".join(rng.choice(vocab) for _ in range(n))
+
+    records, seed = [], []
+    for i in range(150):
+        extra = f"<p>{leak}</p>" if i == 7 else ""
+        records.append(http_response(f"https://mathforum.example/questions/{i}/q", (
+            f"<html><body><article><h1>Question {i}</h1><p>{body(math_words)} "
+            f"<script type=\"math/tex\">x^{i % 9 + 2} + {i} = 0</script></p>{extra}</article></body></html>")))
+        records.append(http_response(f"https://news.example/story/{i}",
+                                     f"<html><body><article><p>{body(other_words)}</p></article></body></html>"))
+        seed.append(doc_line(f"https://seed.example/{i}", body(math_words)))
+    pool = warc_file(tmp_path / "CC-MAIN-pool.warc.gz", records)
+    seed_path = write_lines(tmp_path / "seed.jsonl", seed)
+    bench = write_lines(tmp_path / "bench.jsonl", [json.dumps({"id": "q1", "question": leak, "answer": "32"}).encode()])
+    code = dp.main(["run", "--pool", str(pool), "--seed-corpus", str(seed_path), "--bench", str(bench),
+                    "--out", str(tmp_path / "run"), "--workers", "2", "--iterations", "1", "--dim", "16",
+                    "--bucket", "10000", "--epoch", "10", "--min-count", "1"])
+    assert code == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["extract"]["kept"] == 300 and summary["dedup"]["documents_in"] == 300
+    corpus = {d["url"]: d["text"] for d in read_gz(tmp_path / "run" / "decontaminate" / dp.CLEAN)}
+    assert {u for u in corpus if "mathforum" in u} == {f"https://mathforum.example/questions/{i}/q" for i in range(150)}
+    assert not any("news" in u for u in corpus)
+    assert "$x^2 + 9 = 0$" in corpus["https://mathforum.example/questions/9/q"]
+    assert "farmer" not in corpus["https://mathforum.example/questions/7/q"]
+    assert summary["decontaminate"]["segments_removed"] == 1
 
 
 # ----------------------------------------------------------------------------- the toy world, end to end

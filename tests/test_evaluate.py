@@ -29,6 +29,7 @@ class CharTokenizer:
     """One id per character (its code point); BOS/EOS beyond Unicode. Exact round trips. Prompts are
     encoded by the real Tokenizer's encode_prompt over this encode."""
     bos_id, eos_id, add_bos = 0x110000, 0x110001, False
+    stop_ids = (eos_id,)
     encode_prompt = Tokenizer.encode_prompt
 
     def encode(self, text):

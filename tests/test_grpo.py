@@ -3,6 +3,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
 import grpo
 
@@ -541,3 +543,64 @@ def test_fsdp_with_one_rank_holding_no_training_rows_finishes_and_matches_one_pr
     assert [r["trained_outputs"] for r in fsdp] == [4, 4] and [r["zero_adv_groups"] for r in fsdp] == [0.5, 0.5]
     keys = ("loss", "grad_norm", "kl", "reward")
     assert [r[k] for r in fsdp for k in keys] == pytest.approx([r[k] for r in ddp for k in keys], rel=1e-4, abs=1e-6)
+
+
+def test_dry_run_plan_for_the_papers_7b_recipe_matches_a_hand_calculation(capsys):
+    """The paper's 7B recipe on 8 × 80 GB (FSDP, bf16, activation checkpointing), each phase by hand."""
+    plan = main(["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp", "--activation-checkpointing",
+                 "--rollout-batch", "32", "--micro-batch", "4", "--plan-prompt-tokens", "256"])
+    P, world, seq, d, ffn, layers, vocab = 6_910_365_696, 8, 256 + 1024, 4096, 11008, 30, 102400
+    held = plan["phases"]["held"]
+    assert held["policy: weights, gradients, AdamW"] == pytest.approx(16 * P / world)  # fp32 w + g + 2 moments
+    assert held["π_ref"] == pytest.approx(4 * P / world)                                # fp32, sharded like π_θ
+    assert held["rollout copy (bf16)"] == pytest.approx(2 * P)                          # whole, for the sampler
+    kv_per_token = 2 * layers * 32 * 128 * 2                                            # k and v, bf16
+    assert plan["phases"]["rollout"]["KV cache"] == pytest.approx(32 * seq * kv_per_token)
+    # checkpointed activations: every block's input, one block recomputed, the logits (bf16 + fp32 + log-softmax)
+    per_token = layers * d * 2 + (16 * d + 4 * ffn) * 2 + (2 + 8) * vocab
+    assert plan["phases"]["update"]["activations"] == pytest.approx(4 * seq * per_token)
+    assert plan["peak"] == pytest.approx(sum(held.values()) + 32 * seq * kv_per_token + 32 * vocab * 4)
+    assert plan["fits"]["rollout_batch"] == int((80e9 - sum(held.values())) // (seq * kv_per_token))
+    # time: new tokens = 1024 questions × 64 × 512 (half of 1024 on average), decode memory-bound
+    step_bytes = 2 * P + 32 * kv_per_token * (256 + 512)
+    tok_s = 32 / (step_bytes / (3.35e12 * 0.6))
+    assert plan["seconds"]["rollout"] == pytest.approx(1024 * 64 * 512 / (tok_s * world))
+    assert plan["seconds"]["update"] == pytest.approx(1024 * 64 * (256 + 512) * 8 * P / (world * 989e12 * 0.4))
+    out = capsys.readouterr().out
+    assert "peak = held + largest phase" in out and "fits" in out
+
+
+@pytest.mark.parametrize("first, second", [(2, 1), (1, 2)])
+def test_resume_on_another_world_size_restores_the_reference_and_continues(world, tmp_path, first, second):
+    """π_ref lives in the sharded DCP checkpoint with the policy: a run saved by N ranks resumes on M (FSDP),
+    π_ref comes back as it was saved (π_θ at the start of the iteration, not a copy of the policy at the
+    resumed step), and the run finishes."""
+    out, script = tmp_path / "run", tmp_path / "run.py"
+    script.write_text(UNEVEN_RANKS)  # a reward that varies within groups, so the policy (and then π_ref) moves
+    common = dict(init=str(world["root"] / "init"), data=str(world["root"] / "rl.jsonl"), out=str(out),
+                  group_size=4, batch_questions=2, max_new_tokens=4, steps_per_iteration=2, iterations=2, lr=5e-2,
+                  parallel="fsdp", save_every=1, keep=0)
+
+    def run(ranks, **extra):
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                               str(ranks), str(script), json.dumps({**common, **extra})], cwd=REPO,
+                              capture_output=True, text=True, timeout=180,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def saved_reference(step: int) -> dict:
+        whole = tmp_path / f"step{step}.pt"
+        dcp_to_torch_save(out / "checkpoints" / f"step_{step:08d}", whole)
+        return torch.load(whole, weights_only=False)["train"]["reference"]
+
+    run(first)
+    shutil.rmtree(out / "checkpoints" / "step_00000004")
+    at_step3 = saved_reference(3)       # π_ref of iteration 2 = π_θ after 2 updates
+    run(second, resume="latest")        # resumes from step 3 of 4 on the other world size
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    at_step4 = saved_reference(4)
+    init = world["policy"].state_dict()
+    assert at_step3.keys() == at_step4.keys() and at_step3
+    for name in at_step3:
+        assert torch.equal(at_step3[name], at_step4[name]), name
+    assert any(not torch.equal(at_step3[k], init[k]) for k in at_step3)  # π_ref moved on at iteration 2

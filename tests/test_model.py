@@ -79,7 +79,8 @@ def test_loss_is_masked_mean_cross_entropy():
     x = torch.randint(0, 97, (2, 10))
     targets = torch.randint(0, 97, (2, 10))
     targets[0, :4] = -100
-    logits, loss = m(x, targets)
+    _, loss = m(x, targets)
+    logits, _ = m(x)
     keep = targets != -100
     ref = F.cross_entropy(logits[keep], targets[keep])
     assert torch.allclose(loss, ref, atol=1e-5)
@@ -147,3 +148,54 @@ def test_toy_model_overfits_one_batch():
         loss.backward()
         opt.step()
     assert first > math.log(97) - 0.5 and loss.item() < 0.1
+
+
+def test_chunked_logprobs_and_loss_equal_the_whole_computation(monkeypatch):
+    """Logits made LOGIT_CHUNK positions at a time (and recomputed in backward) give the values and gradients
+    of the whole [B, T, V] computation, at a temperature too."""
+    import model as model_module
+    m = tiny()
+    x = torch.randint(0, 97, (3, 11))
+    targets = torch.randint(0, 97, (3, 11))
+    targets[1, :5] = -100
+    logits, _ = m(x)
+
+    def whole(temperature):
+        lp = torch.log_softmax(logits.float() / temperature, -1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+        return lp.masked_fill(targets == -100, 0.0)
+
+    for chunk in (1, 4, 7, 1024):  # chunks that split rows, that cross rows, and one chunk
+        monkeypatch.setattr(model_module, "LOGIT_CHUNK", chunk)
+        for temperature in (1.0, 0.7):
+            _, lp = m(x, targets, temperature=temperature, reduce=False)
+            assert torch.allclose(lp, whole(temperature), atol=1e-6)
+        m.zero_grad()
+        _, loss = m(x, targets)
+        loss.backward()
+        grads = {k: p.grad.clone() for k, p in m.named_parameters()}
+        m.zero_grad()
+        F.cross_entropy(m(x)[0].flatten(0, 1), targets.flatten(), ignore_index=-100).backward()
+        for k, p in m.named_parameters():
+            assert torch.allclose(grads[k], p.grad, atol=1e-6), (chunk, k)
+    full = torch.cat([x, torch.randint(0, 97, (3, 1))], 1)
+    assert torch.allclose(m.token_logprobs(full, 0.7),
+                          torch.log_softmax(m(full)[0][:, :-1].float() / 0.7, -1).gather(-1, full[:, 1:, None])[..., 0],
+                          atol=1e-6)
+
+
+@pytest.mark.parametrize("config, weights, message", [
+    ('{"model": {', None, "config.json is not valid JSON"),
+    (b"\xff\xfe", None, "config.json is not valid JSON"),
+    ("[1, 2]", None, "holds a list"),
+    (None, b"", "model.pt is unreadable"),
+    (None, b"PK\x03\x04 half a zip", "model.pt is unreadable"),
+])
+def test_broken_checkpoints_give_errors_naming_the_file(tmp_path, config, weights, message):
+    m = tiny()
+    m.save(tmp_path)
+    if config is not None:
+        (tmp_path / "config.json").write_bytes(config if isinstance(config, bytes) else config.encode())
+    if weights is not None:
+        (tmp_path / "model.pt").write_bytes(weights)
+    with pytest.raises(ValueError, match=message):
+        Transformer.load(tmp_path)

@@ -408,3 +408,15 @@ def test_dry_run_7b_on_64_gpus(capsys):
     assert 5 < plan["seconds"] / 86400 < 20  # ≈ 10 days on 64 H100s at 40% MFU
     printed = capsys.readouterr().out
     assert f"{n:,} parameters (6.91B" in printed and "days" in printed and "GiB" in printed
+
+
+def test_fsdp_mixed_precision_keeps_rope_tables_fp32(one_process):
+    """Under FSDP2's bf16 mixed precision the blocks compute in bf16 but receive the RoPE tables in fp32 (the
+    sampling copy uses fp32 tables; bf16 ones would make training and sampling different functions)."""
+    torch.manual_seed(0)
+    mc = ModelConfig(vocab_size=V, n_layers=2, d_model=32, n_heads=2, ffn_dim=64, max_seq_len=64)
+    model = trainer.wrap_model(Transformer(mc), one_process, "fsdp", mixed_precision=True)
+    seen = []
+    model.layers[0].register_forward_pre_hook(lambda module, args: seen.append((args[0].dtype, args[1].dtype)))
+    model(torch.randint(0, V, (2, 16)))
+    assert seen == [(torch.bfloat16, torch.float32)]  # residual stream bf16, cos/sin fp32

@@ -27,7 +27,7 @@ from sft import (IGNORE, Packer, SFTData, assistant_text, convert, encode_exampl
                  gsm8k_to_sft, main, math_to_sft, sft_loss)
 from tokenizer import Tokenizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 
 
 def copy_record(n: int) -> dict:
@@ -117,15 +117,15 @@ def test_prompt_positions_carry_no_loss_even_packed(tok):
         assert tok.decode(targets[n_prompt - 1:-1]) == " " + solution and targets[-1] == tok.eos_id
 
     model = tiny_model(tok.vocab_size, seq)
-    logits_seen = []
+    hidden_seen = []  # the final hidden states: position t's reaches the loss only through its own logits
 
-    def keep_logits(module, inputs, out):
+    def keep_hidden(module, inputs, out):
         out.retain_grad()
-        logits_seen.append(out)
-    model.lm_head.register_forward_hook(keep_logits)
+        hidden_seen.append(out)
+    model.norm.register_forward_hook(keep_hidden)
     loss, n = sft_loss(model, batch)
     loss.backward()
-    grad = logits_seen[0].grad.abs().sum(-1)  # [rows, T]: how much each position's logits affect the loss
+    grad = hidden_seen[0].grad.abs().sum(-1)  # [rows, T]: how much each position affects the loss
     masked = batch["targets"] == IGNORE
     assert int(n) == int((~masked).sum())
     assert torch.all(grad[masked] == 0) and torch.all(grad[~masked] > 0)
@@ -133,9 +133,9 @@ def test_prompt_positions_carry_no_loss_even_packed(tok):
     # perturbing one example's prompt tokens changes only that example's answer terms (through attention),
     # not those of the example packed right after it in the same row
     def per_position(b):  # the loss terms of every position, from the logits of sft_loss's own forward
-        logits_seen.clear()
+        hidden_seen.clear()
         sft_loss(model, b)
-        logits = logits_seen[0]
+        logits = model.lm_head(hidden_seen[0])
         return F.cross_entropy(logits.flatten(0, 1), b["targets"].flatten(), ignore_index=IGNORE,
                                reduction="none").view(b["targets"].shape).detach()
     assert len(packer.rows[0]) >= 2
@@ -386,7 +386,7 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
 
 
 def test_toy_sft_raises_the_toy_benchmark_accuracy_of_a_pretrained_model(tmp_path):
-    """The issue's end-to-end claim, through each stage's real entry point as toy.sh runs them: a toy
+    """The end-to-end claim, through each stage's real entry point as toy.sh runs them: a toy
     world, a BPE tokenizer on its seed and general text, token shards, a 2-layer model pre-trained on them
     for 30 steps, then SFT on the world's sft.jsonl. The world is an easy one (one step,
     + and - of numbers up to 5, results up to 10) so that seconds of SFT suffice. Greedy zero-shot chat
