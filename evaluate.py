@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from formats import BUILTIN_SHOTS, SHOT_FORMATS, chat_prompt, load_benchmark, read_jsonl, write_jsonl
 from model import Transformer
+from sampler import generate
 from trainer import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
 from hf import chat_text, encode_chat_text
@@ -227,7 +228,7 @@ class EvalConfig:
     temperature: float = 0.0         # 0 = greedy
     top_p: float = 1.0
     max_new_tokens: int = 1024
-    batch_size: int = 16             # sequences per generate call
+    batch_size: int = 16             # sampler slots: sequences decoding at once
     seed: int = 0
     add_bos: bool | None = None      # prepend BOS; None: as the tokenizer says (Tokenizer.add_bos: the
                                      # released DeepSeek models expect it, ours train without)
@@ -289,21 +290,22 @@ def generate_texts(model, tokenizer, prompts: Sequence[list[int]], cfg: EvalConf
                    generator=None, bar=None) -> list[tuple[str, str, int]]:
     """Complete token-id prompts in batches. Returns per prompt (text, finish, new tokens), finish being
     "eos", "stop" (a stop string; the text is cut before it), "length" (out of tokens or context) or
-    "prompt_too_long" (no room to generate: empty text, scored as wrong). Prompts of similar length are
-    batched together (less padding); sampled results therefore depend on the batch size."""
+    "prompt_too_long" (no room to generate: empty text, scored as wrong). Rows end as soon as their text
+    holds a stop string (sampler.py checks the decoded tail while decoding); cfg.batch_size rows decode at
+    once, and sampled results do not depend on it."""
     context = model.config.max_seq_len
     results: list = [("", "prompt_too_long", 0)] * len(prompts)
-    order = sorted((i for i in range(len(prompts)) if len(prompts[i]) < context), key=lambda i: -len(prompts[i]))
-    for start in range(0, len(order), cfg.batch_size):
-        batch = order[start:start + cfg.batch_size]
-        completions, _ = model.generate([prompts[i] for i in batch], cfg.max_new_tokens, temperature=cfg.temperature,
-                                        top_p=cfg.top_p, stop_ids=tokenizer.stop_ids, generator=generator)
-        for i, ids in zip(batch, completions):
+    fits = [i for i in range(len(prompts)) if len(prompts[i]) < context]
+    if fits:
+        completions, _ = generate(model, [prompts[i] for i in fits], cfg.max_new_tokens, cfg.temperature,
+                                  cfg.top_p, stop_ids=tokenizer.stop_ids, stop_strings=tuple(stops),
+                                  decode=tokenizer.decode, slots=cfg.batch_size, generator=generator)
+        for i, ids in zip(fits, completions):
             hit_eos = bool(ids) and ids[-1] in tokenizer.stop_ids
             text, stopped = cut_at_stop(tokenizer.decode(ids[:-1] if hit_eos else ids), stops)
             results[i] = (text, "stop" if stopped else "eos" if hit_eos else "length", len(ids))
-        if bar is not None:
-            bar.update(len(batch))
+    if bar is not None:
+        bar.update(len(prompts))
     return results
 
 
@@ -376,7 +378,7 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
     """Evaluate `model` on benchmark `records` (load_benchmark's shape). Returns the metrics dict on rank 0
     (and writes cfg.out there), None on the other ranks.
 
-    model: anything with Transformer.generate's interface and `config.max_seq_len`; tokenizer: encode,
+    model: a Transformer (sampled by sampler.generate); tokenizer: encode,
     encode_prompt, decode, eos_id, add_bos (Tokenizer's). cfg.add_bos None: BOS as the tokenizer says.
     shot_pool: few-shot exemplars ({"question", "solution"[, "program"]}); None takes the built-in
     GSM8K / MATH ones for cfg.style. Under torch.distributed, questions are dealt out
@@ -637,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper's headline numbers)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
     p.add_argument("--max-new-tokens", type=int, default=1024, help="per generation call (paper: 1024)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per generate call")
+    p.add_argument("--batch-size", type=int, default=16, help="sampler slots: sequences decoding at once")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (rank r uses seed + r)")
     p.add_argument("--bos", action=argparse.BooleanOptionalAction, help="prepend BOS to every prompt, or not "
                    "(default: as the tokenizer says: yes for the released DeepSeek models, no for ours)")

@@ -59,6 +59,7 @@ from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import read_jsonl
 from grader import LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency
 from model import Transformer, read_config
+from sampler import generate
 from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_positions
 from sft import TEMPLATES, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
@@ -213,19 +214,14 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
 
 @torch.no_grad()
 def sample_groups(model, prompts: list[list[int]], group_size: int, max_new_tokens: int, temperature: float,
-                  top_p: float, eos_id: int, chunk: int, generator=None):
-    """G outputs for each prompt with the KV-cache sampler, `chunk` sequences at a time (KV-cache memory).
+                  top_p: float, eos_id: int, slots: int | None, generator=None):
+    """G outputs for each prompt with sampler.py's engine, `slots` sequences decoding at once (None: as
+    many as its KV-memory rule allows; each prompt is prefilled once for its G outputs).
     Returns (completions, logprobs) flattened prompt-major: row q*G + i is output i of prompt q. The
     log-probs are π_old's, taken now at the sampling temperature: GRPO's ratio ρ = π_θ/π_old needs them
     at that temperature (recomputing them at T = 1 would make ρ ≠ 1 before any update)."""
-    rows = [p for p in prompts for _ in range(group_size)]
-    completions, logprobs = [], []
-    for start in range(0, len(rows), chunk):
-        c, lp = model.generate(rows[start:start + chunk], max_new_tokens, temperature, top_p,
-                               stop_ids=(eos_id,), generator=generator)
-        completions += c
-        logprobs += lp
-    return completions, logprobs
+    return generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=(eos_id,), group_size=group_size,
+                    slots=slots, generator=generator)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -275,7 +271,8 @@ class GRPOConfig(RunConfig):
     top_p: float = flag(1.0, "nucleus sampling (1: off)", min=0.0, max=1.0, above=True)
     truncated: str = flag("keep", "outputs without EOS within --max-new-tokens: keep (score as is), "
                                   "zero_reward, mask (no loss)", choices=TRUNCATED)
-    rollout_batch: int = flag(64, "sequences per generate call (KV-cache memory)", min=1)
+    rollout_batch: int | None = flag(None, "sampler slots: sequences decoding at once (default: as many as a "
+                                           "quarter of the free GPU memory holds, 1 GiB on a CPU)", min=1)
     # objective
     lr: float = flag(1e-6, "policy learning rate, constant after warm-up (§4.2: 1e-6)", min=0.0)
     beta: float = flag(0.04, "β, weight of the KL penalty to π_ref (Eq. 3; §4.2: 0.04)", min=0.0)

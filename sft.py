@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
+from sampler import generate
 from hf import chat_text, encode_chat_text
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
@@ -396,7 +397,9 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
     stats = stats if stats is not None else Counter()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    per_call = max(1, batch_size // k)  # problems per generate call; each contributes k rows
+    # problems per sampler call, each k rows: 16 slot-fulls, so the call's tail (a few long rows left
+    # decoding while the queue is empty) is a small share of it, and the progress bar still moves
+    per_call = max(1, 16 * batch_size // k)
     kept = []
     for start in tqdm(range(0, len(problems), per_call), desc="rft", disable=not progress):
         chunk, prompts = [], []
@@ -411,11 +414,11 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
                 stats["problems_prompt_too_long"] += 1
                 continue
             chunk.append(p)
-            prompts += [prompt] * k
+            prompts.append(prompt)
         if not chunk:
             continue
-        completions, _ = model.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p,
-                                        stop_ids=(tokenizer.eos_id,), generator=generator)
+        completions, _ = generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=(tokenizer.eos_id,),
+                                  group_size=k, slots=batch_size, generator=generator)
         for i, p in enumerate(chunk):
             seen = set()
             for ids in completions[i * k:(i + 1) * k]:
@@ -481,7 +484,7 @@ class RFTConfig:
     temperature: float = flag(1.0, "sampling temperature (0: greedy)", min=0.0)
     top_p: float = flag(1.0, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
     max_new_tokens: int = flag(1024, "longest solution sampled", min=1)
-    batch_size: int = flag(64, "sequences per generate call", min=1)
+    batch_size: int = flag(64, "sampler slots: sequences decoding at once", min=1)
     template: str = flag("deepseek", "chat template of the prompts", choices=TEMPLATES)
     seed: int = flag(0, "sampling seed")
 

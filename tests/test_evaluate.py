@@ -1,6 +1,6 @@
 """evaluate.py: the metrics against naive computations, the prompts, and the whole scoring path.
 
-An oracle "model" (Transformer.generate's interface, answering with reference solutions) must score
+An oracle "model" (sampler.generate's interface, answering with reference solutions) must score
 100% on the real GSM8K and MATH files: any loss there is a bug in prompting, stop strings, answer
 extraction or comparison. A tiny random checkpoint then runs through the command line end to end.
 """
@@ -40,19 +40,33 @@ class CharTokenizer:
 
 
 class OracleModel:
-    """Transformer.generate's interface; `respond(prompt text) -> completion text`. Like the real
-    model it appends EOS when it stops and never returns more than max_new_tokens ids."""
+    """sampler.generate's interface (the fixture below routes the stages' calls to it); `respond(prompt
+    text) -> completion text`. Like the real sampler it appends EOS when it stops and never returns more
+    than max_new_tokens ids."""
     config = SimpleNamespace(max_seq_len=10 ** 9)
 
     def __init__(self, respond):
         self.respond, self.tok, self.calls = respond, CharTokenizer(), 0
 
-    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), generator=None):
+    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), generator=None, **_):
         self.calls += 1
         assert stop_ids == (self.tok.eos_id,)
         outs = [(self.tok.encode(self.respond(self.tok.decode(p))) + [self.tok.eos_id])[:max_new_tokens]
                 for p in prompts]
         return outs, [[0.0] * len(o) for o in outs]
+
+
+ENGINE = ev.generate
+
+
+def oracle_or_engine(model, *args, **kw):
+    """evaluate.py samples with sampler.generate(model, ...); an OracleModel answers its own calls."""
+    return model.generate(*args, **kw) if isinstance(model, OracleModel) else ENGINE(model, *args, **kw)
+
+
+@pytest.fixture(autouse=True)
+def oracles_answer_for_themselves(monkeypatch):
+    monkeypatch.setattr(ev, "generate", oracle_or_engine)
 
 
 def last_question(prompt: str, style: str) -> str:
@@ -270,6 +284,7 @@ def test_tool_integrated_rounds_execute_code_and_feed_back_its_output(tmp_path):
 
 def _sharded_worker(rank, world, init_file, records, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    ev.generate = oracle_or_engine  # a spawned process: the fixture's patch is not here
     try:
         model = OracleModel(_ToySolutions(records))
         m = ev.evaluate(model, CharTokenizer(), records, ev.EvalConfig(mode="chat", progress=False, out=out_dir))
