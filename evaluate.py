@@ -30,7 +30,6 @@ import json
 import math
 import os
 import re
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +41,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from flags import add_flags, config_from, flag, run_cli
 from formats import BUILTIN_SHOTS, SHOT_FORMATS, chat_prompt, load_benchmark, read_jsonl, write_jsonl
 from model import Transformer
 from sampler import generate
@@ -217,28 +217,44 @@ def _deepseek_number(text: str) -> float | None:
 
 # ----------------------------------------------------------------------------- configuration
 
+def int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 @dataclass
 class EvalConfig:
-    mode: str = "chat"               # base | chat | pot | tool (see build_prompt)
-    template: str = "deepseek"       # chat template: deepseek | r1 | hf (the checkpoint's own)
-    style: str = "toy"               # few-shot format and exemplars: gsm8k | math | toy
-    shots: int | None = None         # None: DEFAULT_SHOTS[style] in base mode, 0 otherwise
-    n: int = 1                       # samples per question
-    k_list: Sequence[int] = ()       # pass@k / maj@k points; () = 1, 2, 4, ... up to n
-    temperature: float = 0.0         # 0 = greedy
-    top_p: float = 1.0
-    max_new_tokens: int = 1024
-    batch_size: int = 16             # sampler slots: sequences decoding at once
-    seed: int = 0
-    add_bos: bool | None = None      # prepend BOS; None: as the tokenizer says (Tokenizer.add_bos: the
-                                     # released DeepSeek models expect it, ours train without)
-    last_number_fallback: bool = False  # no stated answer -> the completion's last number
-    scoring: str = "default"         # default: grader.py; deepseek: DeepSeek's evaluation scripts' rules
-    program_timeout: float = 10.0    # seconds per program run (pot, tool)
-    tool_rounds: int = 2
-    out: str | None = None           # write results.json, samples.jsonl, summary.md, curves.png here
-    label: str = ""                  # title of the summary (model and benchmark)
-    progress: bool = True
+    """The evaluation protocol: how questions become prompts, how many samples, how answers are scored."""
+    mode: str = flag("chat", "base: few-shot CoT; chat: zero-shot with the \\boxed{} instruction; pot: "
+                             "program-of-thought (few-shot with --shots); tool: tool-integrated", choices=MODES)
+    template: str = flag("deepseek", "chat template (hf: the checkpoint's own, from its tokenizer_config.json)",
+                         choices=("deepseek", "r1", "hf"))
+    style: str = "toy"  # few-shot format and exemplars: gsm8k | math | toy (the command line guesses it)
+    shots: int | None = flag(None, "few-shot exemplars (default: 8 GSM8K, 4 MATH, 3 toy in base mode; 0 "
+                                   "otherwise)", min=0)
+    n: int = flag(1, "samples per question (needs --temperature > 0 when > 1)", min=1)
+    k_list: Sequence[int] = flag((), "k values for pass@k / maj@k (default 1,2,4,..,n)", type=int_list)
+    temperature: float = flag(0.0, "0 = greedy (the paper's headline numbers)", min=0.0)
+    top_p: float = flag(1.0, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
+    max_new_tokens: int = flag(1024, "per generation call (paper: 1024)", min=1)
+    batch_size: int = flag(16, "sampler slots: sequences decoding at once", min=1)
+    seed: int = flag(0, "sampling seed (rank r uses seed + r)")
+    add_bos: bool | None = flag(None, "prepend BOS to every prompt, or not (default: as the tokenizer says: yes "
+                                      "for the released DeepSeek models, no for ours)", alias="--bos")
+    last_number_fallback: bool = flag(False, "no stated answer: take the completion's last number")
+    scoring: str = flag("default", "default: grader.py's answer checking; deepseek: the rules of DeepSeek's "
+                                   "evaluation scripts (base GSM8K: the last number; numbers within 1e-3 absolute, "
+                                   "a reference also right x100 or /100), to compare with the paper",
+                        choices=SCORINGS)
+    program_timeout: float = flag(10.0, "seconds per program run (pot, tool)", min=0.0, above=True,
+                                  alias="--timeout")
+    tool_rounds: int = flag(2, "code executions per tool-integrated answer", min=0)
+    out: str | None = flag(None, "output folder: results.json, samples.jsonl, summary.md, curves.png",
+                           required=True)
+    progress: bool = flag(True, "tqdm progress bar (--no-progress: none)")
+    label: str = ""                             # title of the summary (model and benchmark)
     extra: dict = field(default_factory=dict)  # free-form facts recorded in results.json (paths, filters)
 
     def resolved(self) -> "EvalConfig":
@@ -601,59 +617,39 @@ def select_records(records: list[dict], levels=None, types=None, ids=None, limit
 
 # ----------------------------------------------------------------------------- command line
 
-def int_list(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+@dataclass
+class EvalInputs:
+    """What `evaluate.py` evaluates: the checkpoint, the benchmark and which of its questions."""
+    model_path: str | None = flag(None, "checkpoint folder: ours (config.json + model.pt) or a Hugging Face one "
+                                        "(config.json + safetensors, e.g. deepseek-ai/deepseek-math-7b-rl)",
+                                  required=True)
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the one named in the checkpoint's config.json, "
+                                       "or the checkpoint folder itself when it is a Hugging Face one)")
+    benchmark: str | None = flag(None, "gsm8k | math | cmath | agieval | toy (files under --data-dir), or a path: "
+                                       "a GSM8K/MATH/toy JSONL file or a folder of MATH's one-JSON-per-problem "
+                                       "files", required=True)
+    data_dir: str | None = flag(None, "folder holding the named benchmarks (gsm8k/{split}.jsonl, math/..., "
+                                      "bench_{split}.jsonl)")
+    split: str = flag("test", "split of a named benchmark")
+    limit: int | None = flag(None, "evaluate only the first N questions (after the filters)", min=1)
+    levels: list[int] | None = flag(None, "keep these levels, e.g. 4,5 (MATH 'Level 5' or toy levels)",
+                                    type=int_list)
+    types: list[str] | None = flag(None, "keep these types, e.g. Algebra,Geometry", type=lambda s: s.split(","))
+    ids_file: str | None = flag(None, "keep only these ids: plain text (an id a line) or JSONL with unique_id/id "
+                                      "(e.g. MATH-500's test.jsonl against MATH's test folder)")
+    style: str | None = flag(None, "few-shot format and exemplars (default: from the benchmark)",
+                             choices=sorted(DEFAULT_SHOTS))
+    shots_file: str | None = flag(None, "benchmark file whose records are the exemplars (default: built-in for "
+                                        "GSM8K/MATH, the train split for toy)")
+    dtype: str = flag("auto", "weights dtype, as the trainers' flag: auto = bf16 on GPU, the checkpoint's own on "
+                              "CPU", choices=("auto", "bf16", "fp32"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Evaluate a checkpoint on GSM8K, MATH or the toy benchmark "
-                                "(DeepSeekMath §5.1 protocol): accuracy, pass@k, maj@k.")
-    p.add_argument("--model-path", required=True, help="checkpoint folder: ours (config.json + model.pt) or a "
-                   "Hugging Face one (config.json + safetensors, e.g. deepseek-ai/deepseek-math-7b-rl)")
-    p.add_argument("--tokenizer", help="tokenizer folder (default: the one named in the checkpoint's config.json, "
-                   "or the checkpoint folder itself when it is a Hugging Face one)")
-    p.add_argument("--benchmark", required=True, help="gsm8k | math | toy (files under --data-dir), or a path: a "
-                   "GSM8K/MATH/toy JSONL file or a folder of MATH's one-JSON-per-problem files")
-    p.add_argument("--data-dir", help="folder holding gsm8k/{split}.jsonl, math/{split}.jsonl, bench_{split}.jsonl")
-    p.add_argument("--split", default="test", help="split of a named benchmark (default test)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N questions (after the filters)")
-    p.add_argument("--levels", type=int_list, help="keep these levels, e.g. 4,5 (MATH 'Level 5' or toy levels)")
-    p.add_argument("--types", type=lambda s: s.split(","), help="keep these types, e.g. Algebra,Geometry")
-    p.add_argument("--ids-file", help="keep only these ids: plain text (an id a line) or JSONL with unique_id/id "
-                   "(e.g. MATH-500's test.jsonl against MATH's test folder)")
-    p.add_argument("--mode", choices=MODES, default="chat", help="base: few-shot CoT; chat: zero-shot with the "
-                   "\\boxed{} instruction; pot: program-of-thought (few-shot with --shots); tool: tool-integrated")
-    p.add_argument("--template", choices=("deepseek", "r1", "hf"), default="deepseek",
-                   help="chat template (hf: the checkpoint's own, from its tokenizer_config.json)")
-    p.add_argument("--style", choices=sorted(DEFAULT_SHOTS), help="few-shot format and exemplars (default: from "
-                   "the benchmark)")
-    p.add_argument("--shots", type=int, help="few-shot exemplars (default: 8 GSM8K, 4 MATH, 3 toy in base mode; "
-                   "0 otherwise)")
-    p.add_argument("--shots-file", help="benchmark file whose records are the exemplars (default: built-in for "
-                   "GSM8K/MATH, the train split for toy)")
-    p.add_argument("--n", type=int, default=1, help="samples per question (needs --temperature > 0 when > 1)")
-    p.add_argument("--k-list", type=int_list, default=[], help="k values for pass@k / maj@k (default 1,2,4,..,n)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper's headline numbers)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    p.add_argument("--max-new-tokens", type=int, default=1024, help="per generation call (paper: 1024)")
-    p.add_argument("--batch-size", type=int, default=16, help="sampler slots: sequences decoding at once")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (rank r uses seed + r)")
-    p.add_argument("--bos", action=argparse.BooleanOptionalAction, help="prepend BOS to every prompt, or not "
-                   "(default: as the tokenizer says: yes for the released DeepSeek models, no for ours)")
-    p.add_argument("--last-number-fallback", action="store_true", help="no stated answer: take the last number")
-    p.add_argument("--scoring", choices=SCORINGS, default="default", help="default: grader.py's answer "
-                   "checking; deepseek: the rules of DeepSeek's evaluation scripts (base GSM8K: the last number; "
-                   "numbers within 1e-3 absolute, a reference also right x100 or /100), to compare with the paper")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per program run (pot, tool)")
-    p.add_argument("--tool-rounds", type=int, default=2, help="code executions per tool-integrated answer")
-    p.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp32"),
-                   help="weights dtype, as the trainers' flag: auto = bf16 on GPU, the checkpoint's own on CPU")
-    p.add_argument("--out", required=True, help="output folder: results.json, samples.jsonl, summary.md, curves.png")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
-    return p
+    parser = argparse.ArgumentParser(description="Evaluate a checkpoint on GSM8K, MATH or the toy benchmark with "
+                                     "DeepSeekMath's protocol (§2.2, §3.2, §4.2): accuracy, pass@k, maj@k.")
+    add_flags(parser, EvalInputs, EvalConfig)
+    return parser
 
 
 def main(argv=None) -> dict | None:
@@ -677,16 +673,10 @@ def main(argv=None) -> dict | None:
             dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "auto": torch.bfloat16 if cuda else None}[args.dtype]
             model = Transformer.load(model_path, device=ranks.device, dtype=dtype)
             tokenizer = Tokenizer.load(checkpoint_tokenizer(model_path, args.tokenizer))
-            cfg = EvalConfig(mode=args.mode, template=args.template, style=style, shots=args.shots, n=args.n,
-                             k_list=args.k_list, temperature=args.temperature, top_p=args.top_p,
-                             max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
-                             add_bos=args.bos, last_number_fallback=args.last_number_fallback,
-                             scoring=args.scoring,
-                             program_timeout=args.timeout, tool_rounds=args.tool_rounds, out=args.out,
-                             label=f"{model_path.name} on {Path(str(args.benchmark)).name} ({args.split})",
-                             progress=not args.no_progress,
-                             extra={"model_path": str(model_path), "benchmark": str(args.benchmark),
-                                    "skipped_records": dict(stats), "loaded": len(records)}).resolved()
+            label = f"{model_path.name} on {Path(str(args.benchmark)).name} ({args.split})"
+            extra = {"model_path": str(model_path), "benchmark": str(args.benchmark),
+                     "skipped_records": dict(stats), "loaded": len(records)}
+            cfg = config_from(EvalConfig, args, style=style, label=label, extra=extra).resolved()
             exemplar_pool(cfg, shot_pool)
         except (FileNotFoundError, ValueError) as e:
             parser.error(str(e))
@@ -699,4 +689,4 @@ def main(argv=None) -> dict | None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_cli(main)

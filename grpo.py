@@ -214,13 +214,13 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
 
 @torch.no_grad()
 def sample_groups(model, prompts: list[list[int]], group_size: int, max_new_tokens: int, temperature: float,
-                  top_p: float, eos_id: int, slots: int | None, generator=None):
+                  top_p: float, stop_ids: tuple[int, ...], slots: int | None, generator=None):
     """G outputs for each prompt with sampler.py's engine, `slots` sequences decoding at once (None: as
     many as its KV-memory rule allows; each prompt is prefilled once for its G outputs).
     Returns (completions, logprobs) flattened prompt-major: row q*G + i is output i of prompt q. The
     log-probs are π_old's, taken now at the sampling temperature: GRPO's ratio ρ = π_θ/π_old needs them
     at that temperature (recomputing them at T = 1 would make ρ ≠ 1 before any update)."""
-    return generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=(eos_id,), group_size=group_size,
+    return generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=stop_ids, group_size=group_size,
                     slots=slots, generator=generator)
 
 
@@ -399,18 +399,18 @@ def explore(sampler, reference, questions: list[dict], cfg: GRPOConfig, tokenize
 def sample(sampler, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, generator,
            amp=nullcontext()) -> Rollout:
     """G outputs per question from π_old, with π_old's log-probs at the sampling temperature."""
-    eos = tokenizer.eos_id
+    stops = set(tokenizer.stop_ids)  # EOS, and a released model's other end-of-turn ids (generation_config.json)
     with amp:
         completions, logprobs = sample_groups(sampler, [q["prompt"] for q in questions], cfg.group_size,
-                                              cfg.max_new_tokens, cfg.temperature, cfg.top_p, eos,
+                                              cfg.max_new_tokens, cfg.temperature, cfg.top_p, tokenizer.stop_ids,
                                               cfg.rollout_batch, generator)
     lengths = [len(c) for c in completions]
     width = max(lengths)
     return Rollout(prompts=[q["prompt"] for q in questions for _ in range(cfg.group_size)],
                    completions=completions, mask=completion_mask(lengths, width),
                    old_logprobs=right_pad(logprobs, 0.0, width, dtype=torch.float32),
-                   truncated=torch.tensor([c[-1] != eos for c in completions]),
-                   texts=[tokenizer.decode(c[:-1] if c[-1] == eos else c) for c in completions])
+                   truncated=torch.tensor([c[-1] not in stops for c in completions]),
+                   texts=[tokenizer.decode(c[:-1] if c[-1] in stops else c) for c in completions])
 
 
 def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, reward_model, reward_fn):

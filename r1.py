@@ -134,10 +134,10 @@ def sample_texts(model, tokenizer: Tokenizer, prompts: list[list[int]], k: int, 
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     completions, _ = sample_groups(model, prompts, k, cfg.max_new_tokens, cfg.temperature, cfg.top_p,
-                                   tokenizer.eos_id, cfg.batch_size, generator)
+                                   tokenizer.stop_ids, cfg.batch_size, generator)
     out = []
     for ids in completions:
-        ended = bool(ids) and ids[-1] == tokenizer.eos_id
+        ended = bool(ids) and ids[-1] in tokenizer.stop_ids
         text, stopped = cut_at_stop(tokenizer.decode(ids[:-1] if ended else ids), stops)
         out.append((text.strip(), ended or stopped))
     return [out[i * k:(i + 1) * k] for i in range(len(prompts))]

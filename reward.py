@@ -186,7 +186,7 @@ def completion_steps(completion_ids: list[int], tokenizer: Tokenizer) -> list[st
 
 def plain_text(ids: list[int], tokenizer: Tokenizer) -> str:
     """The text of token ids without the special tokens (EOS, padding) a sample may hold."""
-    return tokenizer.decode([t for t in ids if t not in (tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)])
+    return tokenizer.decode([t for t in ids if t not in {tokenizer.bos_id, tokenizer.pad_id, *tokenizer.stop_ids}])
 
 
 # ----------------------------------------------------------------------------- step labels
@@ -243,7 +243,7 @@ def mc_step_labels(policy: Transformer, tokenizer: Tokenizer, prompt: list[int],
     prefixes = [(i, j, c[:end + 1]) for i, c in enumerate(completions) for j, end in enumerate(ends[i][:-1])]
     if prefixes:  # each prefix is prefilled once for its n completions
         outs, _ = generate(policy, [prompt + prefix for _, _, prefix in prefixes], max_new_tokens, temperature,
-                           stop_ids=(tokenizer.eos_id,), group_size=n, slots=batch_size, generator=generator)
+                           stop_ids=tokenizer.stop_ids, group_size=n, slots=batch_size, generator=generator)
         for k, out in enumerate(outs):
             i, j, prefix = prefixes[k // n]
             labels[i][j] |= int(accuracy_reward(plain_text(prefix + out, tokenizer), gold))
@@ -282,7 +282,7 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
     for s in tqdm(range(0, len(usable), per_call), desc="label", disable=not progress):
         chunk = usable[s:s + per_call]
         completions, _ = generate(policy, [c[3] for c in chunk], max_new_tokens, temperature,
-                                  stop_ids=(tokenizer.eos_id,), group_size=samples, slots=batch_size,
+                                  stop_ids=tokenizer.stop_ids, group_size=samples, slots=batch_size,
                                   generator=generator)
         for q, (question, gold, solution, prompt) in enumerate(chunk):
             outputs = completions[q * samples:(q + 1) * samples]
@@ -294,7 +294,7 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
             else:
                 step_labels = [None] * len(outputs)
             for ids, labels in zip(outputs, step_labels):
-                text, finished = plain_text(ids, tokenizer), ids[-1] == tokenizer.eos_id
+                text, finished = plain_text(ids, tokenizer), ids[-1] in tokenizer.stop_ids
                 correct = int(accuracy_reward(text, gold))
                 out.append({"question": question, "answer": gold, "completion": text, "finished": finished,
                             "correct": correct, "step_labels": labels})

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
-from grader import accuracy_reward
+from grader import accuracy_reward, gradable
 from sampler import generate
 from hf import chat_text, encode_chat_text
 from flags import add_flags, check_ranges, config_from, flag, run_cli
@@ -405,9 +405,7 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
         chunk, prompts = [], []
         for p in problems[start:start + per_call]:
             prompt = encode_prompt(tokenizer, p["question"], template)
-            try:  # the grader raises on an unusable gold answer: find out before sampling for it
-                accuracy_reward("", p["answer"])
-            except ValueError:
+            if not gradable(p["answer"]):  # find out before sampling for it
                 stats["problems_bad_gold"] += 1
                 continue
             if len(prompt) >= model.config.max_seq_len:
@@ -417,13 +415,13 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
             prompts.append(prompt)
         if not chunk:
             continue
-        completions, _ = generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=(tokenizer.eos_id,),
+        completions, _ = generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=tokenizer.stop_ids,
                                   group_size=k, slots=batch_size, generator=generator)
         for i, p in enumerate(chunk):
             seen = set()
             for ids in completions[i * k:(i + 1) * k]:
                 stats["samples"] += 1
-                if not ids or ids[-1] != tokenizer.eos_id:
+                if not ids or ids[-1] not in tokenizer.stop_ids:
                     stats["dropped_unfinished"] += 1
                     continue
                 text = tokenizer.decode(ids[:-1]).strip()

@@ -178,7 +178,7 @@ def test_old_logprobs_from_generate_equal_recomputed_ones_at_the_sampling_temper
     policy, prompts = world["policy"], [[5, 6, 7], [8, 9, 10, 11, 12]]
     g = torch.Generator().manual_seed(0)
     completions, old = sample_groups(policy, prompts, group_size=3, max_new_tokens=6, temperature=0.7, top_p=1.0,
-                                     eos_id=world["tok"].eos_id, slots=4, generator=g)
+                                     stop_ids=world["tok"].stop_ids, slots=4, generator=g)
     rows = [p for p in prompts for _ in range(3)]
     mask = completion_mask([len(c) for c in completions], max(map(len, completions)))
     old = right_pad(old, 0.0, mask.shape[1], dtype=torch.float32)
