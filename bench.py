@@ -49,7 +49,7 @@ import torch
 
 import data_pipeline as dp
 import tokenizer as tk
-from flags import flag
+from flags import flag, run_cli
 from formats import load_benchmark, read_documents, read_jsonl, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
@@ -799,4 +799,4 @@ def main(argv=None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -141,7 +141,8 @@ def run_cli(main):
     that does not fit) is one line naming it and exit status 2, not a traceback. Called code and tests
     see the exceptions themselves."""
     try:
-        main()
+        status = main()
     except USER_ERRORS as e:
         print(f"{sys.argv[0].rsplit('/', 1)[-1]}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    sys.exit(status if isinstance(status, int) else 0)  # a main() may return its exit status, or its results

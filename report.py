@@ -25,6 +25,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from evaluate import majority_vote, pass_at_k, pct  # noqa: E402
+from flags import run_cli  # noqa: E402
 from formats import read_jsonl  # noqa: E402
 from grader import math_equal  # noqa: E402
 
@@ -402,4 +403,4 @@ def main(argv=None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -32,7 +32,6 @@ import base64
 import functools
 import heapq
 import json
-import sys
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -43,6 +42,7 @@ import regex  # tiktoken's own dependency; the same \p{L} / possessive syntax as
 import tiktoken
 from tqdm import tqdm
 
+from flags import run_cli
 from formats import read_jsonl
 
 if TYPE_CHECKING:
@@ -553,4 +553,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)
