@@ -107,32 +107,23 @@ def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
-def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: float = 0.2,
-              beta: float = 0.04, agg: str = "sequence", max_len: int | None = None,
-              denominator: float | None = None):
-    """-J_GRPO (Eq. 3) on a batch of N outputs. All [N, T] over completion tokens (T: the longest):
-    logprobs log π_θ (with grad), old_logprobs log π_old (sampling time), ref_logprobs log π_ref (None
-    when beta = 0), advantages Â ([N, T], or [N] for one value per output), mask 1 on completion tokens.
+def grpo_token_objective(logprobs, old_logprobs, ref_logprobs, advantages, clip_eps: float, beta: float):
+    """Eq. 3 inside the sums, per token: min(ρ Â, clip(ρ, 1-ε, 1+ε) Â) - β D_KL (Eq. 4), ρ = π_θ/π_old.
+    All [N, T]; ref_logprobs may be None when β = 0. Returns (objective, ρ, D_KL)."""
+    ratio = torch.exp(logprobs - old_logprobs)
+    surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages)
+    kl = kl_k3(logprobs, ref_logprobs) if beta else torch.zeros_like(ratio)
+    return surrogate - beta * kl, ratio, kl  # the KL is *subtracted* from J: added to the loss
 
-    agg, how token terms become the loss:
+
+def aggregate(objective, mask, agg: str = "sequence", max_len: int | None = None,
+              denominator: float | None = None):
+    """-J from per-token terms [N, T] (0 off the mask), the way `agg` averages them:
       "sequence"    Eq. 3: mean over each output's own tokens, then mean over outputs
       "token"       DAPO (arXiv 2503.14476): one mean over all tokens of the batch
       "dr_grpo"     Dr. GRPO (arXiv 2503.20783): sum over tokens / max_len (a constant), mean over outputs
-    denominator: replaces the number of outputs ("sequence", "dr_grpo") or tokens ("token") that the
-    sum is divided by, so that micro-batches (and ranks) add up to the loss of the whole batch.
-    Returns (loss, stats) with stats: kl (mean per token), clip_frac (tokens whose gradient the clip
-    removes), ratio_dev (max |ρ - 1|), tokens (the count of masked-in tokens)."""
-    mask = mask.bool()
-    if advantages.dim() == 1:
-        advantages = advantages[:, None].expand_as(logprobs)
-    # padding may hold anything: zero it so that exp() below never meets a stray large value
-    logprobs, old_logprobs = logprobs.masked_fill(~mask, 0.0), old_logprobs.masked_fill(~mask, 0.0)
-
-    ratio = torch.exp(logprobs - old_logprobs)                                   # ρ = π_θ / π_old
-    surrogate = torch.min(ratio * advantages, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages)
-    kl = kl_k3(logprobs, ref_logprobs.masked_fill(~mask, 0.0)) if beta else torch.zeros_like(ratio)
-    objective = (surrogate - beta * kl).masked_fill(~mask, 0.0)  # the KL is *subtracted* from J: added to the loss
-
+    denominator: replaces the number of outputs ("sequence", "dr_grpo") or tokens ("token") that the sum is
+    divided by, so that micro-batches (and ranks) add up to the loss of the whole batch."""
     n_tokens = mask.sum(dim=1)
     if agg == "sequence":
         total, count = (objective.sum(dim=1) / n_tokens.clamp(min=1)).sum(), mask.shape[0]
@@ -144,7 +135,25 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
         total, count = objective.sum() / max_len, mask.shape[0]
     else:
         raise ValueError(f"unknown agg {agg!r}; choose 'sequence', 'token' or 'dr_grpo'")
-    loss = -total / (denominator if denominator is not None else max(float(count), 1.0))
+    return -total / (denominator if denominator is not None else max(float(count), 1.0))
+
+
+def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: float = 0.2,
+              beta: float = 0.04, agg: str = "sequence", max_len: int | None = None,
+              denominator: float | None = None):
+    """-J_GRPO (Eq. 3) on a batch of N outputs: `grpo_token_objective` on the completion tokens, averaged by
+    `aggregate`. All [N, T] over completion tokens (T: the longest): logprobs log π_θ (with grad), old_logprobs
+    log π_old (sampling time), ref_logprobs log π_ref (None when beta = 0), advantages Â ([N, T], or [N] for
+    one value per output), mask 1 on completion tokens. Returns (loss, stats) with stats: kl (mean per
+    token), clip_frac (tokens whose gradient the clip removes), ratio_dev (max |ρ - 1|), tokens (count)."""
+    mask = mask.bool()
+    if advantages.dim() == 1:
+        advantages = advantages[:, None].expand_as(logprobs)
+    # padding may hold anything: zero it so that exp() below never meets a stray large value
+    logprobs, old_logprobs = logprobs.masked_fill(~mask, 0.0), old_logprobs.masked_fill(~mask, 0.0)
+    ref_logprobs = ref_logprobs.masked_fill(~mask, 0.0) if beta else None
+    objective, ratio, kl = grpo_token_objective(logprobs, old_logprobs, ref_logprobs, advantages, clip_eps, beta)
+    loss = aggregate(objective.masked_fill(~mask, 0.0), mask, agg, max_len, denominator)
 
     with torch.no_grad():
         clipped = ((ratio > 1 + clip_eps) & (advantages > 0)) | ((ratio < 1 - clip_eps) & (advantages < 0))
