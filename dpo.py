@@ -14,8 +14,8 @@ with π_ref the frozen SFT model. Its gradient is Table 10's: every token of o�
 and every token of o⁻ the same with a minus sign (each divided by its own output's length): the pair
 pushes hardest where the policy still ranks the wrong answer above the right one.
 
-    python dpo.py pairs --model-path runs/toy/sft/final --data runs/toy/world/rl.jsonl --out runs/toy/dpo/pairs.jsonl
-    python dpo.py train --init runs/toy/sft/final --data runs/toy/dpo/pairs.jsonl --out runs/toy/dpo --steps 50
+    python dpo.py pairs --model-path runs/toy/sft/final --data runs/toy/world/rl.jsonl --out runs/table10/pairs.jsonl
+    python dpo.py train --init runs/toy/sft/final --data runs/table10/pairs.jsonl --out runs/table10/dpo --steps 50
 
 The training data path is sft.py's (the prompt template, answer-only targets from `encode_example`, greedy
 packing by `Packer`, documents kept apart by doc_ids); the loop, DDP/FSDP and checkpoints are trainer.py's.

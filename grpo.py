@@ -586,22 +586,29 @@ def build_models(cfg: GRPOConfig, proc):
     return model, optimizer, autocast_for(model, cfg, proc.device), reference, sampler, reward_model
 
 
-def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
-    """Run Algorithm 1 with `cfg`; returns a summary {"steps", "records", "final", "data_stats"}.
-    reward_fn(question_record, completion_text, completion_ids) -> float, for tasks of one's own, replaces
-    the rule accuracy reward (1.0 = correct: it is also the accuracy metric and RFT's coefficient).
-    Works as one process or under torchrun (rank 0 logs)."""
+def prepare_run(cfg: GRPOConfig):
+    """What an RL run (this file's, ppo.py's) does first: check the settings, join the process group, seed,
+    load the tokenizer and the questions. Returns (proc, tokenizer_path, tokenizer, questions, data_stats)."""
     check_ranges(cfg)
     cfg.check()
     proc = setup_distributed(cfg.dist_timeout)
     if cfg.batch_questions % proc.world:
         raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {proc.world} ranks")
     seed_all(cfg.seed)
-    out = Path(cfg.out)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)
     data_stats = Counter()
     questions = load_questions(cfg.data, tokenizer, cfg.template, read_config(cfg.init).max_seq_len, data_stats)
+    return proc, tokenizer_path, tokenizer, questions, data_stats
+
+
+def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
+    """Run Algorithm 1 with `cfg`; returns a summary {"steps", "records", "final", "data_stats"}.
+    reward_fn(question_record, completion_text, completion_ids) -> float, for tasks of one's own, replaces
+    the rule accuracy reward (1.0 = correct: it is also the accuracy metric and RFT's coefficient).
+    Works as one process or under torchrun (rank 0 logs)."""
+    proc, tokenizer_path, tokenizer, questions, data_stats = prepare_run(cfg)
+    out = Path(cfg.out)
     steps_per_iteration = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
     total_steps = cfg.iterations * steps_per_iteration
 

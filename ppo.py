@@ -29,7 +29,7 @@ Table 10 (§5.2.1): at ρ = 1 PPO's gradient coefficient is GC(q, o, t) = A_t, t
 is the group-normalised Â + β(π_ref/π_θ - 1). Everything else is GRPO's (grpo.py): the rollout engine
 (`sample`), the rewards (`score`), π_ref's log-probs, the micro-batched update, the trainer (DDP/FSDP2,
 train_step, checkpoints with exact resume, the value model and its optimiser included).
-    python ppo.py --init runs/toy/sft/final --data runs/toy/world/rl.jsonl --out runs/toy/ppo -G 1 \\
+    python ppo.py --init runs/toy/sft/final --data runs/toy/world/rl.jsonl --out runs/table10/ppo -G 1 \\
         --batch-questions 64 --steps-per-iteration 35 --lr 2e-4 --max-new-tokens 100
     python ppo.py --init 7b --dry-run --world-size 8 --parallel fsdp --activation-checkpointing  # vs grpo.py's
 """
@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import time
-from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -48,16 +47,16 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from flags import add_flags, check_ranges, config_from, flag, run_cli
+from flags import add_flags, config_from, flag, run_cli
 from grader import format_reward
-from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_forwards, reference_logprobs,
-                  right_pad, sample, score, step_questions, step_record, load_questions, update)
+from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_forwards, prepare_run,
+                  reference_logprobs, right_pad, sample, score, step_questions, step_record, update)
 from model import Transformer, read_config
 from reward import RewardModel, step_end_positions
-from tokenizer import Tokenizer, checkpoint_tokenizer
+from tokenizer import Tokenizer
 from trainer import (MetricsLog, autocast_for, build_model, build_optimizer, copy_weights, export_model, lr_at,
-                     model_config, rl_plan, save_checkpoint, seed_all, setup_distributed, start_or_resume,
-                     tears_down_distributed, train_step, unwrap)
+                     model_config, rl_plan, save_checkpoint, start_or_resume, tears_down_distributed, train_step,
+                     unwrap)
 
 
 # ----------------------------------------------------------------------------- Eq. 2, GAE, the value loss
@@ -235,17 +234,8 @@ def build_value_model(cfg: PPOConfig, proc):
 
 def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
     """PPO with `cfg` (grpo.train_grpo's loop with a value model); returns {"steps", "records", "final"}."""
-    check_ranges(cfg)
-    cfg.check()
-    proc = setup_distributed(cfg.dist_timeout)
-    if cfg.batch_questions % proc.world:
-        raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {proc.world} ranks")
-    seed_all(cfg.seed)
+    proc, tokenizer_path, tokenizer, questions, data_stats = prepare_run(cfg)
     out = Path(cfg.out)
-    tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer = Tokenizer.load(tokenizer_path)
-    data_stats = Counter()
-    questions = load_questions(cfg.data, tokenizer, cfg.template, read_config(cfg.init).max_seq_len, data_stats)
     total_steps = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
 
     model, optimizer, amp, reference, sampler, reward_model = build_models(cfg, proc)
