@@ -69,7 +69,8 @@ def example_logratios(model, reference, batch: dict) -> tuple[torch.Tensor, torc
 
 # ----------------------------------------------------------------------------- pairs from the SFT model
 
-def make_pairs(questions: list[dict], texts: list[str], finished: list[bool], k: int, stats: Counter) -> list[dict]:
+def make_pairs(questions: list[dict], texts: list[str], finished: list[bool], k: int,
+               stats: Counter) -> list[dict]:
     """k samples per question (texts[q·k + i]) -> pairs {"question", "answer", "chosen", "rejected"}: the
     i-th correct sample with the i-th wrong one (each sample in one pair at most). Counted: unfinished samples
     (no EOS: left out), questions with no correct or no wrong sample (no pair)."""
@@ -156,8 +157,8 @@ class PairData:
     def _pair(self, position: int):
         per_rank = len(range(self.rank, len(self.pairs), self.world_size))
         epoch, i = divmod(position, per_rank)
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))[self.rank::self.world_size]
-        return self.pairs[order[i]]
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))
+        return self.pairs[order[self.rank::self.world_size][i]]
 
     def next_batch(self) -> dict:
         """{"tokens", "targets", "doc_ids", "example"} [rows, seq_len]; example 2p / 2p+1: pair p's chosen /
@@ -177,7 +178,7 @@ class PairData:
             packer = trial
             self.consumed += 1
         tokens, targets, doc_ids = packer.arrays(self.tokenizer.pad_id)
-        first = np.cumsum([0] + [len(row) for row in packer.rows[:-1]])[:, None]  # example number of each row's doc 0
+        first = np.cumsum([0] + [len(row) for row in packer.rows[:-1]])[:, None]  # the number of each row's doc 0
         example = np.where(doc_ids < np.array([len(row) for row in packer.rows])[:, None], first + doc_ids, -1)
         return {"tokens": torch.from_numpy(tokens), "targets": torch.from_numpy(targets),
                 "doc_ids": torch.from_numpy(doc_ids), "example": torch.from_numpy(example)}

@@ -2,7 +2,7 @@
 
 PPO maximises the clipped surrogate (Eq. 1)
 
-  J(θ) = E[ 1/|o| Σ_t min(ρ_t A_t, clip(ρ_t, 1-ε, 1+ε) A_t) ],   ρ_t = π_θ(o_t | q, o_<t) / π_old(o_t | q, o_<t)
+  J(θ) = E[ 1/|o| Σ_t min(ρ_t A_t, clip(ρ_t, 1-ε, 1+ε) A_t) ],  ρ_t = π_θ(o_t | q, o_<t) / π_old(o_t | q, o_<t)
 
 where the advantage A_t comes from Generalized Advantage Estimation (GAE, Schulman et al. 2015) over the
 per-token rewards and a learned value function V_ψ. The KL penalty sits *in the reward* (Eq. 2):
@@ -160,7 +160,8 @@ class PPOConfig(GRPOConfig):
                         min=0.0, max=1.0)
     lam: float = flag(0.95, "λ, GAE trace decay (not given in the paper; DeepSpeed-Chat's 0.95)", min=0.0, max=1.0)
     value_init: str = flag("policy", "value model's start: policy (its decoder, a fresh scalar head) or reward "
-                                     "(--reward-model, as InstructGPT / DeepSpeed-Chat)", choices=("policy", "reward"))
+                                     "(--reward-model, as InstructGPT / DeepSpeed-Chat)",
+                           choices=("policy", "reward"))
     value_lr: float | None = flag(None, "value model learning rate (default: --lr)", min=0.0)
     value_clip: float = flag(0.2, "ε_v of the clipped value loss", min=0.0, above=True)
 
@@ -275,8 +276,10 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         scores = outcome_and_process_scores(rollout, cfg, tokenizer, reward_model)
         t2 = time.perf_counter()
         rollout.ref_logprobs = reference_logprobs(reference, rollout, cfg, tokenizer.pad_id, amp)
+        t3 = time.perf_counter()
         old_values = rollout_values(value_model, rollout, cfg, tokenizer.pad_id, value_amp)
-        rollout.sums.update(t_sample=t1 - t0, t_reward=t2 - t1, t_reference=time.perf_counter() - t2)
+        rollout.sums.update(t_sample=t1 - t0, t_reward=t2 - t1, t_reference=t3 - t2)
+        t_values = time.perf_counter() - t3
         rewards = token_rewards(scores, rollout.old_logprobs, rollout.ref_logprobs, rollout.mask, cfg.beta)
         rollout.advantages, returns = gae(rewards, old_values, rollout.mask, cfg.gamma, cfg.lam)
 
@@ -288,7 +291,7 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         # the KL of Eq. 2 (log π_old - log π_ref on the sampled tokens), since the policy loss has none
         if rollout.ref_logprobs is not None:
             record["kl"] = sampled_kl(rollout, proc)
-        record.update(value_loss=result["value_loss"], t_update=time.perf_counter() - t0,
+        record.update(value_loss=result["value_loss"], t_values=t_values, t_update=time.perf_counter() - t0,
                       t_step=time.perf_counter() - t_step)
         records.append(record)
         done = step + 1
@@ -314,7 +317,8 @@ def dry_run(cfg: PPOConfig) -> dict:
     world = cfg.world_size or int(os.environ.get("WORLD_SIZE", 1))
     print(f"ppo: policy {cfg.init}, {n_params:,} parameters, value model of the same size; "
           f"{cfg.batch_questions} questions × {cfg.group_size} per step, μ = {cfg.mu}")
-    return rl_plan(cfg, model_cfg, n_params, world, cfg.plan_prompt_tokens, reward_params, value_params=n_params)
+    return rl_plan(cfg, model_cfg, n_params, world, cfg.plan_prompt_tokens, reward_params,
+                   value_params=n_params)
 
 
 @tears_down_distributed

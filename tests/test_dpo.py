@@ -20,7 +20,7 @@ def test_dpo_loss_by_hand():
 
 
 def test_gradient_is_table10_coefficient():
-    """d(-J)/d log π_θ(o_t) = ∓ β GC / (|o| P), GC = σ(β r⁻ - β r⁺), + for o⁺ tokens, - for o⁻ (Table 10)."""
+    """d(-J)/d log π_θ(o_t) = ∓ β GC / (|o| P), GC = σ(β r⁻ - β r⁺): - for o⁺ tokens, + for o⁻ (Table 10)."""
     g = torch.Generator().manual_seed(0)
     beta, lengths = 0.3, torch.tensor([[4, 2], [3, 5]])  # pair p: (|o⁺|, |o⁻|)
     lp = (-torch.rand(2, 2, 5, generator=g) * 2).requires_grad_()  # [pair, chosen/rejected, token]
@@ -41,7 +41,8 @@ def test_make_pairs_matches_right_with_wrong_and_counts_the_rest():
     finished = [True] * 6 + [False, True]
     stats = Counter()
     pairs = make_pairs(questions, texts, finished, 4, stats)
-    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("\\boxed{2}", "\\boxed{3}"), ("\\boxed{2}", "\\boxed{5}")]
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("\\boxed{2}", "\\boxed{3}"),
+                                                             ("\\boxed{2}", "\\boxed{5}")]
     assert stats == Counter(pairs=2, judged=7, unfinished=1, questions_without_pair=1)
 
 
