@@ -169,6 +169,9 @@ class PPOConfig(GRPOConfig):
         super().check()
         if self.algo != "grpo":
             raise ValueError("--algo chooses among grpo.py's methods; ppo.py is PPO")
+        if self.skip_equal_groups:
+            raise ValueError("--skip-equal-groups drops groups with no signal for GRPO's baseline; PPO's "
+                             "baseline is the value model, and a group of one is always 'equal'")
         if self.iterations != 1:
             raise ValueError("--iterations > 1 is iterative GRPO (grpo.py); PPO keeps π_ref = the start model")
         if self.value_init == "reward" and not self.reward_model:

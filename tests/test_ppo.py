@@ -11,8 +11,9 @@ import torch
 from formats import write_jsonl
 from grpo import grpo_loss
 from model import ModelConfig, Transformer
-from ppo import gae, main, place_scores, token_rewards, value_loss
-from reward import RewardModel
+from grpo import Rollout
+from ppo import PPOConfig, gae, main, outcome_and_process_scores, place_scores, token_rewards, value_loss
+from reward import RewardModel, step_end_positions
 from tokenizer import Tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,6 +100,39 @@ def test_gradient_at_ratio_one_is_table10_coefficient():
     assert torch.allclose(lp.grad, -grpo_gc / per_token * mask, atol=1e-7)
 
 
+class FixedRewardModel:
+    """Stands in for a reward.RewardModel: an ORM score per sequence, PRM scores per step end."""
+
+    def outcome_rewards(self, sequences):
+        return [0.1 * len(s) for s in sequences]
+
+    def step_rewards(self, sequences, step_ends):
+        return [[0.5] * len(ends) for ends in step_ends]
+
+
+@pytest.mark.parametrize("kind", ["rule", "orm", "prm"])
+def test_outcome_and_process_scores_land_on_the_right_tokens(kind):
+    tok = Tokenizer.train(["Step one.\n\nStep two."] * 5, vocab_size=260)
+    completions = [tok.encode("a\n\nb") + [tok.eos_id], tok.encode("cc") + [tok.eos_id]]
+    prompts = [[1, 2], [3]]
+    width = max(map(len, completions))
+    rollout = Rollout(prompts=prompts, completions=completions,
+                      mask=torch.arange(width)[None, :] < torch.tensor([len(c) for c in completions])[:, None],
+                      old_logprobs=torch.zeros(2, width), truncated=torch.tensor([False, True]),
+                      texts=["a\n\nb", "cc"], correct=torch.tensor([1.0, 0.0]))
+    cfg = PPOConfig(init="x", data="y", reward=kind, reward_model=None if kind == "rule" else "rm",
+                    truncated="zero_reward")
+    scores = outcome_and_process_scores(rollout, cfg, tok, FixedRewardModel())
+    last = [len(c) - 1 for c in completions]
+    if kind == "prm":  # output 0's steps end where step_end_positions says; output 1 is truncated: 0
+        expected = place_scores([[0.5] * len(step_end_positions(completions[0], tok)), []],
+                                [step_end_positions(completions[0], tok), []], width)
+    else:  # one score at the last token; the truncated output scores 0 (--truncated zero_reward)
+        first = 1.0 if kind == "rule" else 0.1 * (len(prompts[0]) + len(completions[0]))
+        expected = place_scores([[first], [0.0]], [[last[0]], [last[1]]], width)
+    assert torch.equal(scores, expected) and scores[0].sum() > 0
+
+
 # ----------------------------------------------------------------------------- runs
 
 @pytest.fixture(scope="module")
@@ -169,7 +203,7 @@ def test_dry_run_plans_the_value_model_beside_grpo(capsys):
 
 
 @pytest.mark.parametrize("flags", [["--algo", "rft"], ["--iterations", "2"], ["--value-init", "reward"],
-                                   ["--lam", "1.5"]])
+                                   ["--lam", "1.5"], ["--skip-equal-groups"]])
 def test_bad_settings_are_refused(world, tmp_path, flags):
     with pytest.raises((SystemExit, ValueError)):
         main(args(world, tmp_path) + flags)
