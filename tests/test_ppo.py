@@ -177,9 +177,10 @@ def test_resume_restores_policy_value_model_and_its_optimiser_exactly(world, tmp
             assert torch.equal(a, b), f"{name}: {key} differs after resume"
 
 
-def test_command_line_under_torchrun_on_two_ranks(world, tmp_path):
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_command_line_under_torchrun_on_two_ranks(world, tmp_path, parallel):
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(REPO / "ppo.py"), *args(world, tmp_path, "--save-every", "0")], cwd=REPO,
+                           str(REPO / "ppo.py"), *args(world, tmp_path, "--parallel", parallel)], cwd=REPO,
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -187,6 +188,7 @@ def test_command_line_under_torchrun_on_two_ranks(world, tmp_path):
     assert [r["step"] for r in records] == [1, 2] and all(r["trained_outputs"] == 4 for r in records)
     value, policy = RewardModel.load(tmp_path / "value"), Transformer.load(tmp_path / "final")
     assert value.decoder.embed.weight.shape == policy.embed.weight.shape  # the policy-sized value model, saved
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000001", "step_00000002"]
 
 
 def test_dry_run_plans_the_value_model_beside_grpo(capsys):
