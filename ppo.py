@@ -237,15 +237,16 @@ def build_value_model(cfg: PPOConfig, proc):
 
 
 def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
-    """PPO with `cfg` (grpo.train_grpo's loop with a value model); returns {"steps", "records", "final"}."""
+    """PPO with `cfg` (grpo.train_grpo's loop with a value model; `reward_fn` as there, for tasks of one's own);
+    returns {"steps", "records", "final", "value"}."""
     proc, tokenizer_path, tokenizer, questions, data_stats = prepare_run(cfg)
     out = Path(cfg.out)
     total_steps = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
 
     model, optimizer, amp, reference, sampler, reward_model = build_models(cfg, proc)
     value_model = build_value_model(cfg, proc)
-    value_optimizer = build_optimizer(value_model, replace(cfg, lr=cfg.value_lr if cfg.value_lr is not None
-                                                           else cfg.lr))
+    value_peak_lr = cfg.value_lr if cfg.value_lr is not None else cfg.lr
+    value_optimizer = build_optimizer(value_model, replace(cfg, lr=value_peak_lr))
     value_amp = autocast_for(value_model, cfg, proc.device)
     # π_ref and the reward model are reloaded from their folders; the value model trains: with its optimiser
     others = {"value": (value_model, value_optimizer)}
@@ -264,7 +265,7 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         if sampler is not unwrap(model):
             copy_weights(model, sampler)  # π_old ← π_θ
         lr = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps, "constant")
-        value_lr = lr_at(step, total_steps, value_optimizer.defaults["lr"], cfg.warmup_steps, "constant")
+        value_lr = lr_at(step, total_steps, value_peak_lr, cfg.warmup_steps, "constant")
         for group in optimizer.param_groups:
             group["lr"] = lr
         for group in value_optimizer.param_groups:
@@ -291,6 +292,7 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         result["value_loss"] = update_values(value_model, value_optimizer, rollout, returns, old_values, cfg, proc,
                                              tokenizer.pad_id, value_amp)
         record = step_record(step + 1, 0, lr, rollout.sums, result, proc)
+        del record["zero_adv_groups"]  # GRPO's group-baseline metric: a group of one is always "equal"
         # the KL of Eq. 2 (log π_old - log π_ref on the sampled tokens), since the policy loss has none
         if rollout.ref_logprobs is not None:
             record["kl"] = sampled_kl(rollout, proc)
