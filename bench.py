@@ -9,8 +9,10 @@ This machine is shared and noisy, so absolute times alone mean little: each figu
 baseline measured in the same run, right before it:
   training     tokens/s of a pre-training step (pretrain.py's own step) -> MFU against the machine's
                matmul peak; torch.compile against eager
-  generation   the KV-cache sampler (Transformer.generate) against a naive decoder that re-runs the full
-               forward for every token, for the toy and small presets; batch B against batch 1
+  generation   sampler.py against a naive decoder that re-runs the full forward for every token, for the
+               toy and small presets; batch B against batch 1; on a GRPO-shaped workload, useful tokens/s
+               against the static sampler it replaced; on an evaluation-shaped one, tokens decoded ÷
+               useful; batch-1 decode with the compiled step against eager
   corpus       docs/s and MB/s of data_pipeline.py's stages on the toy world's web pool, all workers
                against 1 worker
   webpages     (--only webpages) data_pipeline.py on real-shaped pages (calendars, lists, forum threads,
@@ -51,6 +53,7 @@ from flags import flag
 from formats import load_benchmark, read_documents, read_jsonl, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
+from sampler import generate
 from pretrain import lm_loss
 from trainer import (Proc, TrainConfig, autocast_for, build_model, build_optimizer, cleanup_distributed,
                      setup_distributed, train_step, unwrap)
@@ -107,6 +110,9 @@ class Sizes:
     batch_sizes: str = flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
     generation_presets: str = flag("toy,small", "generation: model presets, comma-separated (the naive "
                                                    "decoder of `small` takes minutes at 512 tokens)")
+    rollout_questions: int = flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)")
+    rollout_group: int = flag(8, "generation: G, samples per prompt of the GRPO-shaped workload")
+    rollout_slots: int = flag(64, "generation: rows decoding at once (static: the batch) in that workload")
     world_pages: int = flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
     corpus_repeats: int = flag(2, "corpus: timed runs of each stage (the best counts)")
     tok_mb: float = flag(10.0, "tokenizer: megabytes of training text (10 MB: about a minute)")
@@ -139,17 +145,17 @@ class RandomTokens:
         return self.batch
 
 
-def train_rate(model_cfg: ModelConfig, proc: Proc, tc: TrainConfig, batch: int, seq: int,
+def train_rate(model_cfg: ModelConfig, proc: Proc, train_cfg: TrainConfig, batch: int, seq: int,
                repeats: int) -> tuple[float, float]:
     """(tokens/s, training FLOPs per token) of pretrain.py's own step (trainer.train_step: forward,
     backward, gradient scaling and clipping, AdamW) on a model built as pretrain.py builds it, wrapped
-    for `tc.parallel` with its precision, activation checkpointing and compile settings."""
+    for `train_cfg.parallel` with its precision, activation checkpointing and compile settings."""
     torch.manual_seed(0)
-    model = build_model(model_cfg, tc, proc)
-    optimizer = build_optimizer(model, tc)
-    data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, tc, proc.device)
-    step = lambda: train_step(model, optimizer, data, lm_loss, 1, tc.grad_clip, proc, amp)  # noqa: E731
-    seconds = timed(step, repeats=repeats, warmup=2 if tc.compile else 1)  # compiling takes the first step
+    model = build_model(model_cfg, train_cfg, proc)
+    optimizer = build_optimizer(model, train_cfg)
+    data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, train_cfg, proc.device)
+    step = lambda: train_step(model, optimizer, data, lm_loss, 1, train_cfg.grad_clip, proc, amp)  # noqa: E731
+    seconds = timed(step, repeats=repeats, warmup=2 if train_cfg.compile else 1)  # compiling takes the first step
     return batch * seq / seconds, unwrap(model).flops_per_token(seq)
 
 
@@ -159,8 +165,8 @@ def bench_training(args, s: Sizes, proc: Proc, peak: float) -> list[Row]:
         cfg = ModelConfig.from_preset(name, max_seq_len=s.seq_len)
         rates = {}
         for compile in [False] + [True] * (not args.no_compile):
-            tc = TrainConfig(parallel="ddp", dtype="fp32", compile=compile)
-            rate, flops_tok = train_rate(cfg, proc, tc, s.train_batch, s.seq_len, s.repeats)
+            train_cfg = TrainConfig(parallel="ddp", dtype="fp32", compile=compile)
+            rate, flops_tok = train_rate(cfg, proc, train_cfg, s.train_batch, s.seq_len, s.repeats)
             rates[compile] = rate
             mfu = rate * flops_tok / peak
             mode = "compiled" if compile else "eager"
@@ -183,17 +189,72 @@ def naive_decode(model: Transformer, prompt: list[int], n: int) -> list[int]:
     return seq[0, len(prompt):].tolist()
 
 
-def bench_generation(s: Sizes, device: torch.device) -> list[Row]:
-    """Per preset (its context raised to fit the new tokens), greedy from a 16-token prompt: the KV-cache
-    sampler against the naive decoder, on the same tokens; then batch scaling for the first preset.
+@torch.no_grad()
+def static_generate(model: Transformer, prompts: list[list[int]], max_new: int, temperature: float, stop_ids,
+                    generator, batch: int) -> tuple[list[list[int]], int]:
+    """The baseline of the engine: the sampler this project had before sampler.py, kept here only to be
+    measured against. Batches of `batch` rows (equal-length prompts here, so no padding, which only helps
+    it) decode until the batch's longest row ends: finished rows keep decoding, each row prefills its own
+    copy of its prompt, the host asks "all done?" after every token, stop strings can only be applied
+    afterwards. Returns (completions, tokens decoded)."""
+    c, device = model.config, model.embed.weight.device
+    completions, decoded = [], 0
+    for start in range(0, len(prompts), batch):
+        tokens = torch.tensor(prompts[start:start + batch], device=device)
+        B, L = tokens.shape
+        cache = [(torch.zeros(B, c.n_kv_heads, L + max_new, c.head_dim, device=device),
+                  torch.zeros(B, c.n_kv_heads, L + max_new, c.head_dim, device=device)) for _ in range(c.n_layers)]
+        positions = torch.arange(L + max_new, device=device).expand(B, -1)
+        logits = model.forward_cached(tokens, positions[:, :L], [(k[:, :, :L], v[:, :, :L]) for k, v in cache])
+        key_bias = torch.zeros(B, 1, 1, L + max_new, device=device)
+        stop, done = torch.tensor(stop_ids, device=device), torch.zeros(B, dtype=torch.bool, device=device)
+        out, n_gen = torch.zeros(B, max_new, dtype=torch.long, device=device), torch.zeros(B, dtype=torch.long)
+        for t in range(max_new):
+            logp = (logits / max(temperature, 1e-6)).log_softmax(-1)
+            nxt = logp.argmax(-1) if temperature == 0 else \
+                torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
+            logp.gather(-1, nxt[:, None])  # the sampler returned these log-probs: their cost counts
+            out[:, t] = nxt
+            n_gen += (~done).long().cpu()
+            done |= torch.isin(nxt, stop)
+            decoded += B
+            if bool(done.all()) or t == max_new - 1:
+                break
+            pos = L + t
+            logits = model.forward_cached(nxt[:, None], positions[:, pos:pos + 1],
+                                          [(k[:, :, :pos + 1], v[:, :, :pos + 1]) for k, v in cache],
+                                          key_bias[..., :pos + 1])
+        completions += [out[i, :n].tolist() for i, n in enumerate(n_gen.tolist())]
+    return completions, decoded
+
+
+def stop_set(vocab: int, mean_length: float) -> tuple[int, ...]:
+    """Token ids that end a row: a random model's next token is nearly uniform over the vocabulary, so
+    with vocab / mean_length stop ids a row ends after each token with probability 1 / mean_length: lengths
+    geometric with that mean, cut at the budget. A long tail like that of reasoning traces (most short,
+    a few running to the limit), which is what leaves a static batch idle."""
+    return tuple(range(vocab - max(1, round(vocab / mean_length)), vocab))
+
+
+def bench_generation(s: Sizes, device: torch.device, compile: bool) -> list[Row]:
+    """Per preset (its context raised to fit the new tokens):
+    - greedy from a 16-token prompt: sampler.py against the naive decoder, on the same tokens; batch
+      scaling for the first preset;
+    - a GRPO-shaped workload (s.rollout_questions prompts × G s.rollout_group, lengths geometric with mean
+      new_tokens / 4, see stop_set; s.rollout_slots rows at once): useful tokens/s (tokens up to each row's
+      stop) of sampler.py against the static sampler it replaced (static_generate);
+    - first preset: an evaluation-shaped workload (few-shot-long prompts, a stop string that rows reach
+      after new_tokens / 8 tokens on average; 16 rows at once as evaluate.py): tokens decoded ÷ tokens
+      useful, static (stop strings applied after decoding) against sampler.py (checked while decoding);
+    - last preset, unless --no-compile: batch-1 decode, compiled step against eager.
     A tiny model decodes at per-op cost (dispatch, small kernels), the same for one token or a few
-    hundred, which caps the cache's gain; a larger one shows the quadratic work the cache removes."""
+    hundred, which caps the cache's gain over the naive decoder; a larger one shows the quadratic work."""
     new, prompt = s.new_tokens, list(range(1, 17))
     rows, names = [], s.generation_presets.split(",")
     for name in names:
         torch.manual_seed(0)
-        model = Transformer(ModelConfig.from_preset(name, max_seq_len=len(prompt) + new)).to(device).eval()
-        cached = lambda b: model.generate([prompt] * b, new, temperature=0)  # noqa: E731
+        model = Transformer(ModelConfig.from_preset(name, max_seq_len=256 + new)).to(device).eval()
+        cached = lambda b: generate(model, [prompt] * b, new, temperature=0)  # noqa: E731
         kv = new / timed(lambda: cached(1), repeats=s.repeats)
         naive_tokens = []  # the naive decoder of a larger preset runs once: it takes minutes
         naive = new / timed(lambda: naive_tokens.append(naive_decode(model, prompt, new)),
@@ -209,7 +270,63 @@ def bench_generation(s: Sizes, device: torch.device) -> list[Row]:
                 base = base or rate
                 rows.append(Row("generation", f"{name} KV cache, batch {b}", rate, "tok/s", f"batch {sizes[0]}",
                                 rate / base))
+        if s.rollout_questions:
+            rows += rollout_rows(model, name, s)
+        if name == names[0]:
+            rows += evaluation_rows(model, name, s)
+        if compile and name == names[-1]:
+            eager = new / timed(lambda: generate(model, [prompt], new, temperature=0, slots=1), repeats=s.repeats)
+            compiled = new / timed(lambda: generate(model, [prompt], new, temperature=0, slots=1, compile=True),
+                                   repeats=s.repeats, warmup=2)  # the first call compiles
+            rows += [Row("generation", f"{name} batch-1 decode, eager", eager, "tok/s"),
+                     Row("generation", f"{name} batch-1 decode, compiled step", compiled, "tok/s", "eager",
+                         compiled / eager)]
     return rows
+
+
+def rollout_rows(model: Transformer, name: str, s: Sizes) -> list[Row]:
+    """The GRPO-shaped workload, static sampler then sampler.py; useful tokens/s of each."""
+    vocab, G, new = model.config.vocab_size, s.rollout_group, s.new_tokens
+    stops = stop_set(vocab, new / 4)
+    draw = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(0, stops[0], (48,), generator=draw).tolist() for _ in range(s.rollout_questions)]
+    out = {}
+    static = lambda: out.update(static=static_generate(  # noqa: E731
+        model, [p for p in prompts for _ in range(G)], new, 1.0, stops, torch.Generator().manual_seed(0),
+        s.rollout_slots))
+    engine = lambda: out.update(engine=(generate(  # noqa: E731
+        model, prompts, new, 1.0, stop_ids=stops, group_size=G, slots=s.rollout_slots,
+        generator=torch.Generator().manual_seed(0), stats=(stats := Counter()))[0], stats))
+    t_static = timed(static, repeats=1, warmup=0)
+    t_engine = timed(engine, repeats=1, warmup=0)
+    useful_static, decoded_static = sum(map(len, out["static"][0])), out["static"][1]
+    useful_engine, decoded_engine = sum(map(len, out["engine"][0])), out["engine"][1]["decoded"]
+    what = f"{name} GRPO rollout, {s.rollout_questions}×G {G}, ≤{new} tokens, {s.rollout_slots} slots"
+    return [Row("generation", f"{what}: static", useful_static / t_static, "useful tok/s",
+                note=f"decoded/useful {decoded_static / useful_static:.2f}, {t_static:.1f} s"),
+            Row("generation", f"{what}: sampler.py", useful_engine / t_engine, "useful tok/s", "static",
+                (useful_engine / t_engine) / (useful_static / t_static),
+                f"decoded/useful {decoded_engine / useful_engine:.2f}, {t_engine:.1f} s")]
+
+
+def evaluation_rows(model: Transformer, name: str, s: Sizes) -> list[Row]:
+    """The evaluation-shaped workload: tokens decoded ÷ tokens useful (up to the token that completes the
+    stop string, or EOS), static against sampler.py."""
+    vocab, new, marker = model.config.vocab_size, s.new_tokens, "\n\nQuestion:"
+    stops = set(stop_set(vocab, new / 8))
+    decode = lambda ids: "".join(marker if i in stops else "x" for i in ids)  # noqa: E731
+    draw = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(1, min(stops), (192,), generator=draw).tolist() for _ in range(64)]
+    static, decoded_static = static_generate(model, prompts, new, 1.0, (0,), torch.Generator().manual_seed(0), 16)
+    useful_static = sum(next((j + 1 for j, t in enumerate(c) if t in stops or t == 0), len(c)) for c in static)
+    stats = Counter()
+    engine, _ = generate(model, prompts, new, 1.0, stop_ids=(0,), stop_strings=(marker,), decode=decode, slots=16,
+                         generator=torch.Generator().manual_seed(0), stats=stats)
+    useful_engine = sum(map(len, engine))
+    what = f"{name} evaluation, 64 prompts of 192 tokens, ≤{new} tokens, stop string"
+    return [Row("generation", f"{what}: static, decoded/useful", decoded_static / useful_static, "ratio"),
+            Row("generation", f"{what}: sampler.py, decoded/useful", stats["decoded"] / useful_engine, "ratio",
+                "static", (stats["decoded"] / useful_engine) / (decoded_static / useful_static))]
 
 
 # ----------------------------------------------------------------------------- inputs: a toy world, a tokenizer
@@ -510,8 +627,8 @@ def bench_gpu(args, proc: Proc) -> list[Row]:
     rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s", note=torch.cuda.get_device_name(proc.device))]
     cfg = ModelConfig.from_preset(args.gpu_model)
     for ac in (False, True):
-        tc = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac, compile=args.compile)
-        rate, flops_tok = train_rate(cfg, proc, tc, args.gpu_batch, cfg.max_seq_len, repeats=5)
+        train_cfg = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac, compile=args.compile)
+        rate, flops_tok = train_rate(cfg, proc, train_cfg, args.gpu_batch, cfg.max_seq_len, repeats=5)
         mfu = rate * flops_tok / peak
         rows.append(Row("gpu", f"{args.gpu_model} train, act. ckpt {'on' if ac else 'off'}", rate, "tok/s",
                         "bf16 matmul peak (MFU)", mfu, f"MFU {mfu:.1%}", {"mfu": mfu}))
@@ -525,7 +642,7 @@ def bench_gpu(args, proc: Proc) -> list[Row]:
     bound = bandwidth / weight_bytes  # decode steps/s if a step only streamed the weights once
     new, prompt = 256, list(range(1, 33))
     for b in (1, 64):
-        rate = new / timed(lambda: model.generate([prompt] * b, new, temperature=0), repeats=2)
+        rate = new / timed(lambda: generate(model, [prompt] * b, new, temperature=0), repeats=2)
         rows.append(Row("gpu", f"{args.gpu_model} decode, batch {b}", rate, "steps/s", "bandwidth bound", rate / bound,
                         f"{rate * b:,.0f} tok/s", {"tokens_per_s": rate * b, "bound_steps_per_s": bound}))
     return rows
@@ -658,7 +775,7 @@ def main(argv=None) -> list[Row]:
                 if "training" in sections:
                     rows += bench_training(args, s, proc, peak)
                 if "generation" in sections:
-                    rows += bench_generation(s, proc.device)
+                    rows += bench_generation(s, proc.device, not args.no_compile)
                 if "corpus" in sections:
                     rows += bench_corpus(args, s, inputs)
                 if "tokenizer" in sections:

@@ -12,7 +12,8 @@ The paper's protocol, and where each piece lives below:
     appended as an ```output block, at most 2 rounds of 10 s;
   - greedy decoding and at most 1024 new tokens; with n samples per question at a temperature, pass@k
     and maj@k over k (Fig. 7: RL raises Maj@K, not Pass@K).
-Answers are extracted and compared by reward.py (extract_answer, math_equal), the grader GRPO uses.
+Answers are extracted and compared by reward.py (extract_answer, math_equal), the grader GRPO uses;
+`--scoring deepseek` reads and compares them by the rules of DeepSeek's own evaluation scripts instead.
 
 Read top to bottom: metrics -> prompts -> generation -> one evaluation (`evaluate`) -> report files ->
 the command line.
@@ -41,8 +42,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from formats import chat_prompt, load_benchmark, read_jsonl, write_jsonl
+from formats import BUILTIN_SHOTS, SHOT_FORMATS, chat_prompt, load_benchmark, read_jsonl, write_jsonl
 from model import Transformer
+from sampler import generate
 from trainer import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
 from hf import chat_text, encode_chat_text
@@ -96,99 +98,8 @@ def default_k_list(n: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- prompts
-#
-# Few-shot formats as in DeepSeekMath's evaluation code (github.com/deepseek-ai/DeepSeek-Math,
-# evaluation/few_shot_prompts): GSM8K "Q: ... A: ...", MATH Minerva's "Problem: ... Solution: ...",
-# program-of-thought PAL's "Q: ... # solution in Python:". The model's completion is cut at the
-# start of a next exemplar (`stop`).
 
-@dataclass(frozen=True)
-class ShotFormat:
-    header: str     # the question part, with {question}; the prompt ends with it
-    answer: str     # what follows the header in an exemplar, with {solution} or {program}
-    separator: str  # between exemplars
-    stop: tuple[str, ...]
-
-
-SHOT_FORMATS = {
-    "gsm8k": ShotFormat("Q: {question}\nA:", " {solution}", "\n\n\n", ("\nQ:",)),
-    "math": ShotFormat("Problem:\n{question}\n\nSolution:", "\n{solution}", "\n\n", ("\nProblem:",)),
-    "toy": ShotFormat("Q: {question}\nA:", " {solution}", "\n\n\n", ("\nQ:",)),
-    "pot": ShotFormat("Q: {question}\n\n# solution in Python:", "\n\n\n{program}", "\n\n\n", ("\nQ:",)),
-}
-
-# Wei et al. 2022 (Chain-of-Thought Prompting, Table 20), the 8 GSM8K exemplars as DeepSeekMath's
-# evaluation code writes them. `program`: the same questions as program-of-thought in this project's
-# convention (straight-line Python that prints the answer; PAL, Gao et al. 2022, uses these questions).
-GSM8K_SHOTS = [
-    {"question": "There are 15 trees in the grove. Grove workers will plant trees in the grove today. "
-                 "After they are done, there will be 21 trees. How many trees did the grove workers plant today?",
-     "solution": "There are 15 trees originally. Then there were 21 trees after some more were planted. "
-                 "So there must have been 21 - 15 = 6. The answer is 6.",
-     "program": "trees_before = 15\ntrees_after = 21\nprint(trees_after - trees_before)"},
-    {"question": "If there are 3 cars in the parking lot and 2 more cars arrive, how many cars are in the "
-                 "parking lot?",
-     "solution": "There are originally 3 cars. 2 more cars arrive. 3 + 2 = 5. The answer is 5.",
-     "program": "cars = 3\narrived = 2\nprint(cars + arrived)"},
-    {"question": "Leah had 32 chocolates and her sister had 42. If they ate 35, how many pieces do they have "
-                 "left in total?",
-     "solution": "Originally, Leah had 32 chocolates. Her sister had 42. So in total they had 32 + 42 = 74. "
-                 "After eating 35, they had 74 - 35 = 39. The answer is 39.",
-     "program": "leah = 32\nsister = 42\neaten = 35\nprint(leah + sister - eaten)"},
-    {"question": "Jason had 20 lollipops. He gave Denny some lollipops. Now Jason has 12 lollipops. "
-                 "How many lollipops did Jason give to Denny?",
-     "solution": "Jason started with 20 lollipops. Then he had 12 after giving some to Denny. "
-                 "So he gave Denny 20 - 12 = 8. The answer is 8.",
-     "program": "before = 20\nafter = 12\nprint(before - after)"},
-    {"question": "Shawn has five toys. For Christmas, he got two toys each from his mom and dad. "
-                 "How many toys does he have now?",
-     "solution": "Shawn started with 5 toys. If he got 2 toys each from his mom and dad, then that is 4 more toys. "
-                 "5 + 4 = 9. The answer is 9.",
-     "program": "toys = 5\nfrom_mom = 2\nfrom_dad = 2\nprint(toys + from_mom + from_dad)"},
-    {"question": "There were nine computers in the server room. Five more computers were installed each day, "
-                 "from monday to thursday. How many computers are now in the server room?",
-     "solution": "There were originally 9 computers. For each of 4 days, 5 more computers were added. "
-                 "So 5 * 4 = 20 computers were added. 9 + 20 is 29. The answer is 29.",
-     "program": "computers = 9\nper_day = 5\ndays = 4  # monday to thursday\nprint(computers + per_day * days)"},
-    {"question": "Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 more. "
-                 "How many golf balls did he have at the end of wednesday?",
-     "solution": "Michael started with 58 golf balls. After losing 23 on tuesday, he had 58 - 23 = 35. "
-                 "After losing 2 more, he had 35 - 2 = 33 golf balls. The answer is 33.",
-     "program": "balls = 58\nlost_tuesday = 23\nlost_wednesday = 2\nprint(balls - lost_tuesday - lost_wednesday)"},
-    {"question": "Olivia has $23. She bought five bagels for $3 each. How much money does she have left?",
-     "solution": "Olivia had 23 dollars. 5 bagels for 3 dollars each will be 5 x 3 = 15 dollars. "
-                 "So she has 23 - 15 dollars left. 23 - 15 is 8. The answer is 8.",
-     "program": "money = 23\nbagels = 5\nprice = 3\nprint(money - bagels * price)"},
-]
-
-# Minerva (Lewkowycz et al. 2022, App. D.2), the 4 MATH exemplars with \boxed{} answers and the closing
-# "Final Answer" line, as DeepSeekMath's evaluation code writes them (the stray "}" of the first question
-# is in the original prompt).
-_FINAL = "\nFinal Answer: The final answer is ${}$. I hope it is correct."
-MATH_SHOTS = [
-    {"question": "Find the domain of the expression $\\frac{\\sqrt{x-2}}{\\sqrt{5-x}}$.}",
-     "solution": "The expressions inside each square root must be non-negative.\n"
-                 "Therefore, $x-2 \\ge 0$, so $x\\ge2$, and $5 - x \\ge 0$, so $x \\le 5$.\n"
-                 "Also, the denominator cannot be equal to zero, so $5-x>0$, which gives $x<5$.\n"
-                 "Therefore, the domain of the expression is $\\boxed{[2,5)}$." + _FINAL.format("[2,5)")},
-    {"question": "If $\\det \\mathbf{A} = 2$ and $\\det \\mathbf{B} = 12,$ then find "
-                 "$\\det (\\mathbf{A} \\mathbf{B}).$",
-     "solution": "We have that $\\det (\\mathbf{A} \\mathbf{B}) = (\\det \\mathbf{A})(\\det \\mathbf{B}) "
-                 "= (2)(12) = \\boxed{24}.$" + _FINAL.format("24")},
-    {"question": "Terrell usually lifts two 20-pound weights 12 times. If he uses two 15-pound weights instead, "
-                 "how many times must Terrell lift them in order to lift the same total weight?",
-     "solution": "If Terrell lifts two 20-pound weights 12 times, he lifts a total of $2\\cdot 12\\cdot20=480$ "
-                 "pounds of weight.  If he lifts two 15-pound weights instead for $n$ times, he will lift a total "
-                 "of $2\\cdot15\\cdot n=30n$ pounds of weight.  Equating this to 480 pounds, we can solve for $n$: "
-                 "\\begin{align*}\n30n&=480\\\\\n\\Rightarrow\\qquad n&=480/30=\\boxed{16}\n\\end{align*}"
-                 + _FINAL.format("16")},
-    {"question": "If the system of equations\n\n\\begin{align*}\n6x-4y&=a,\\\\\n6y-9x &=b.\n\\end{align*}has a "
-                 "solution $(x, y)$ where $x$ and $y$ are both nonzero, find $\\frac{a}{b},$ assuming $b$ is nonzero.",
-     "solution": "If we multiply the first equation by $-\\frac{3}{2}$, we obtain\n\n$$6y-9x=-\\frac{3}{2}a.$$"
-                 "Since we also know that $6y-9x=b$, we have\n\n$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}="
-                 "\\boxed{-\\frac{2}{3}}.$$" + _FINAL.format("-\\frac{2}{3}")},
-]
-BUILTIN_SHOTS = {"gsm8k": GSM8K_SHOTS, "math": MATH_SHOTS}
+# Few-shot formats and DeepSeekMath's exemplars (GSM8K 8-shot, MATH 4-shot Minerva) are in formats.py.
 DEFAULT_SHOTS = {"gsm8k": 8, "math": 4, "toy": 3}  # base mode; the toy model's context is short
 
 MODES = ("base", "chat", "pot", "tool")
@@ -238,6 +149,72 @@ def load_shot_pool(path) -> list[dict]:
     return [{**r, "program": programs.get(r["question"])} for r in load_benchmark(path)]
 
 
+# ----------------------------------------------------------------------------- scoring
+
+SCORINGS = ("default", "deepseek")
+
+
+def stated_answer(text: str, cfg: "EvalConfig") -> str | None:
+    """The answer a completion gives, read by cfg.scoring's rules."""
+    if cfg.scoring == "deepseek":
+        return deepseek_answer(text, cfg.mode, cfg.style)
+    return extract_answer(text, cfg.last_number_fallback)
+
+
+def is_correct(answer: str | None, gold: str, scoring: str) -> bool:
+    return deepseek_equal(answer, gold) if scoring == "deepseek" else math_equal(answer, gold)
+
+
+def deepseek_answer(text: str, mode: str, style: str) -> str | None:
+    """The answer as DeepSeek's own evaluation scripts read it (the DeepSeek-Math repository's
+    evaluation/data_processing/answer_extraction.py), the rules behind the paper's tables:
+      - base models on GSM8K (few-shot): the text up to the next "Q: ", then its LAST NUMBER, whatever the
+        completion says it is; `-?\\d+\\.?\\d*` with no thousands commas, so "1,000" is read as "000";
+      - base models on MATH: the text up to the next "Problem:", then as below;
+      - otherwise: "final answer is $…$. I hope", else the last \\boxed{}, else what follows the last
+        "he answer is", else the last number (commas removed)."""
+    if mode == "base" and style == "gsm8k":
+        numbers = re.findall(r"-?\d+\.?\d*", text.split("Q: ", 1)[0])
+        return numbers[-1] if numbers else None
+    if mode == "base" and style == "math":
+        text = text.split("Problem:", 1)[0]
+    if "final answer is $" in text and "$. I hope" in text:
+        answer = text.split("final answer is $", 1)[1].split("$. I hope", 1)[0]
+    elif "boxed" in text:
+        answer = extract_answer(text[text.rfind("\\boxed"):])  # the last box
+    elif "he answer is" in text:
+        answer = text.split("he answer is")[-1].strip().split("\n")[0].lstrip(":").rstrip(".")
+    else:
+        numbers = re.findall(r"-?\d*\.?\d+", text.replace(",", ""))
+        answer = numbers[-1] if numbers else None
+    return (answer.strip() or None) if answer else None
+
+
+def deepseek_equal(answer: str | None, gold: str) -> bool:
+    """DeepSeek's comparison (evaluation/eval/eval_utils.py, math_equal): two numbers are equal within an
+    ABSOLUTE 1e-3, and the reference also counts read as a percentage either way (gold/100, gold, gold*100: 5000
+    and 0.5 are both right for 50); anything else goes to their sympy check, for which grader.math_equal
+    stands in here (no sympy at run time)."""
+    if not answer:
+        return False
+    pred, ref = _deepseek_number(answer), _deepseek_number(gold)
+    if pred is not None and ref is not None:
+        return any(math.isclose(reading, pred, abs_tol=1e-3) for reading in (ref / 100, ref, ref * 100))
+    return answer.strip() == gold.strip() or math_equal(answer, gold)
+
+
+def _deepseek_number(text: str) -> float | None:
+    """A plain number ("1,234.5", "50%", "50\\%" as 0.5), as their parse_digits reads it, else None."""
+    text = text.strip().replace(",", "")
+    percent = text.endswith("%")
+    text = text.rstrip("%").rstrip("\\")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value / 100 if percent else value if math.isfinite(value) else None
+
+
 # ----------------------------------------------------------------------------- configuration
 
 @dataclass
@@ -251,11 +228,12 @@ class EvalConfig:
     temperature: float = 0.0         # 0 = greedy
     top_p: float = 1.0
     max_new_tokens: int = 1024
-    batch_size: int = 16             # sequences per generate call
+    batch_size: int = 16             # sampler slots: sequences decoding at once
     seed: int = 0
     add_bos: bool | None = None      # prepend BOS; None: as the tokenizer says (Tokenizer.add_bos: the
                                      # released DeepSeek models expect it, ours train without)
     last_number_fallback: bool = False  # no stated answer -> the completion's last number
+    scoring: str = "default"         # default: grader.py; deepseek: DeepSeek's evaluation scripts' rules
     program_timeout: float = 10.0    # seconds per program run (pot, tool)
     tool_rounds: int = 2
     out: str | None = None           # write results.json, samples.jsonl, summary.md, curves.png here
@@ -267,6 +245,8 @@ class EvalConfig:
         """A copy with the defaults filled in, checked; raises ValueError on contradictory settings."""
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose from {MODES}")
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"unknown --scoring {self.scoring!r}; choose from {SCORINGS}")
         if self.style not in DEFAULT_SHOTS:
             raise ValueError(f"unknown prompt style {self.style!r}; choose from {sorted(DEFAULT_SHOTS)}")
         shots = self.shots if self.shots is not None else (DEFAULT_SHOTS[self.style] if self.mode == "base" else 0)
@@ -310,21 +290,22 @@ def generate_texts(model, tokenizer, prompts: Sequence[list[int]], cfg: EvalConf
                    generator=None, bar=None) -> list[tuple[str, str, int]]:
     """Complete token-id prompts in batches. Returns per prompt (text, finish, new tokens), finish being
     "eos", "stop" (a stop string; the text is cut before it), "length" (out of tokens or context) or
-    "prompt_too_long" (no room to generate: empty text, scored as wrong). Prompts of similar length are
-    batched together (less padding); sampled results therefore depend on the batch size."""
+    "prompt_too_long" (no room to generate: empty text, scored as wrong). Rows end as soon as their text
+    holds a stop string (sampler.py checks the decoded tail while decoding); cfg.batch_size rows decode at
+    once, and sampled results do not depend on it."""
     context = model.config.max_seq_len
     results: list = [("", "prompt_too_long", 0)] * len(prompts)
-    order = sorted((i for i in range(len(prompts)) if len(prompts[i]) < context), key=lambda i: -len(prompts[i]))
-    for start in range(0, len(order), cfg.batch_size):
-        batch = order[start:start + cfg.batch_size]
-        completions, _ = model.generate([prompts[i] for i in batch], cfg.max_new_tokens, temperature=cfg.temperature,
-                                        top_p=cfg.top_p, stop_ids=tokenizer.stop_ids, generator=generator)
-        for i, ids in zip(batch, completions):
+    fits = [i for i in range(len(prompts)) if len(prompts[i]) < context]
+    if fits:
+        completions, _ = generate(model, [prompts[i] for i in fits], cfg.max_new_tokens, cfg.temperature,
+                                  cfg.top_p, stop_ids=tokenizer.stop_ids, stop_strings=tuple(stops),
+                                  decode=tokenizer.decode, slots=cfg.batch_size, generator=generator)
+        for i, ids in zip(fits, completions):
             hit_eos = bool(ids) and ids[-1] in tokenizer.stop_ids
             text, stopped = cut_at_stop(tokenizer.decode(ids[:-1] if hit_eos else ids), stops)
             results[i] = (text, "stop" if stopped else "eos" if hit_eos else "length", len(ids))
-        if bar is not None:
-            bar.update(len(batch))
+    if bar is not None:
+        bar.update(len(prompts))
     return results
 
 
@@ -397,7 +378,7 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
     """Evaluate `model` on benchmark `records` (load_benchmark's shape). Returns the metrics dict on rank 0
     (and writes cfg.out there), None on the other ranks.
 
-    model: anything with Transformer.generate's interface and `config.max_seq_len`; tokenizer: encode,
+    model: a Transformer (sampled by sampler.generate); tokenizer: encode,
     encode_prompt, decode, eos_id, add_bos (Tokenizer's). cfg.add_bos None: BOS as the tokenizer says.
     shot_pool: few-shot exemplars ({"question", "solution"[, "program"]}); None takes the built-in
     GSM8K / MATH ones for cfg.style. Under torch.distributed, questions are dealt out
@@ -432,14 +413,14 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
         runs = run_programs([program_of(text) for text, _, _ in outs], cfg.program_timeout)
         answers = [program_answer(r) for r in runs]
     else:
-        answers = [extract_answer(text, cfg.last_number_fallback) for text, _, _ in outs]
+        answers = [stated_answer(text, cfg) for text, _, _ in outs]
 
     rows = {i: {"index": i, "id": records[i]["id"], "level": records[i].get("level"), "type": records[i].get("type"),
                 "question": records[i]["question"], "gold": records[i]["answer"], "prompt": prompts[i],
                 "samples": []} for i in mine}
     for (i, _), (text, finish, n_new), answer in zip(jobs, outs, answers):
         rows[i]["samples"].append({"completion": text, "answer": answer,
-                                   "correct": math_equal(answer, records[i]["answer"]),
+                                   "correct": is_correct(answer, records[i]["answer"], cfg.scoring),
                                    "finish": finish, "tokens": n_new})
     seconds = time.time() - started
     if world > 1:
@@ -473,7 +454,8 @@ def compute_metrics(rows: Sequence[dict], cfg: EvalConfig, seconds: float = 0.0)
         "label": cfg.label, "questions": len(rows), "samples": len(samples), "accuracy": acc, "accuracy_se": se,
         "pass_at_k": {str(k): sum(pass_at_k(n, c, k) for c in n_correct) / max(len(rows), 1)
                       for k in cfg.k_list},
-        "maj_at_k": {str(k): sum(math_equal(majority_vote([s["answer"] for s in row["samples"][:k]]), row["gold"])
+        "maj_at_k": {str(k): sum(is_correct(majority_vote([s["answer"] for s in row["samples"][:k]]), row["gold"],
+                                            cfg.scoring)
                                  for row in rows) / max(len(rows), 1) for k in cfg.k_list},
         "by_level": breakdown(rows, per_question, "level"), "by_type": breakdown(rows, per_question, "type"),
         "counts": dict(sorted(counts.items())), "generated_tokens": tokens,
@@ -657,11 +639,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper's headline numbers)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
     p.add_argument("--max-new-tokens", type=int, default=1024, help="per generation call (paper: 1024)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per generate call")
+    p.add_argument("--batch-size", type=int, default=16, help="sampler slots: sequences decoding at once")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (rank r uses seed + r)")
     p.add_argument("--bos", action=argparse.BooleanOptionalAction, help="prepend BOS to every prompt, or not "
                    "(default: as the tokenizer says: yes for the released DeepSeek models, no for ours)")
     p.add_argument("--last-number-fallback", action="store_true", help="no stated answer: take the last number")
+    p.add_argument("--scoring", choices=SCORINGS, default="default", help="default: grader.py's answer "
+                   "checking; deepseek: the rules of DeepSeek's evaluation scripts (base GSM8K: the last number; "
+                   "numbers within 1e-3 absolute, a reference also right x100 or /100), to compare with the paper")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per program run (pot, tool)")
     p.add_argument("--tool-rounds", type=int, default=2, help="code executions per tool-integrated answer")
     p.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp32"),
@@ -696,6 +681,7 @@ def main(argv=None) -> dict | None:
                              k_list=args.k_list, temperature=args.temperature, top_p=args.top_p,
                              max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
                              add_bos=args.bos, last_number_fallback=args.last_number_fallback,
+                             scoring=args.scoring,
                              program_timeout=args.timeout, tool_rounds=args.tool_rounds, out=args.out,
                              label=f"{model_path.name} on {Path(str(args.benchmark)).name} ({args.split})",
                              progress=not args.no_progress,

@@ -17,6 +17,7 @@ import os
 import re
 import zlib
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -361,3 +362,99 @@ def chat_prompt(question: str, template: str = "deepseek", fmt: str | None = "co
     if template == "r1":
         return R1_TEMPLATE.format(prompt=question)
     raise ValueError(f"unknown chat template {template!r}; choose 'deepseek', 'r1' or 'hf'")
+
+
+# ----------------------------------------------------------------------------- few-shot prompts (evaluation)
+
+# Few-shot formats as in DeepSeekMath's evaluation code (github.com/deepseek-ai/DeepSeek-Math,
+# evaluation/few_shot_prompts): GSM8K "Q: ... A: ...", MATH Minerva's "Problem: ... Solution: ...",
+# program-of-thought PAL's "Q: ... # solution in Python:". The model's completion is cut at the
+# start of a next exemplar (`stop`).
+
+@dataclass(frozen=True)
+class ShotFormat:
+    header: str     # the question part, with {question}; the prompt ends with it
+    answer: str     # what follows the header in an exemplar, with {solution} or {program}
+    separator: str  # between exemplars
+    stop: tuple[str, ...]
+
+
+SHOT_FORMATS = {
+    "gsm8k": ShotFormat("Q: {question}\nA:", " {solution}", "\n\n\n", ("\nQ:",)),
+    "math": ShotFormat("Problem:\n{question}\n\nSolution:", "\n{solution}", "\n\n", ("\nProblem:",)),
+    "toy": ShotFormat("Q: {question}\nA:", " {solution}", "\n\n\n", ("\nQ:",)),
+    "pot": ShotFormat("Q: {question}\n\n# solution in Python:", "\n\n\n{program}", "\n\n\n", ("\nQ:",)),
+}
+
+# Wei et al. 2022 (Chain-of-Thought Prompting, Table 20), the 8 GSM8K exemplars as DeepSeekMath's
+# evaluation code writes them. `program`: the same questions as program-of-thought in this project's
+# convention (straight-line Python that prints the answer; PAL, Gao et al. 2022, uses these questions).
+GSM8K_SHOTS = [
+    {"question": "There are 15 trees in the grove. Grove workers will plant trees in the grove today. "
+                 "After they are done, there will be 21 trees. How many trees did the grove workers plant today?",
+     "solution": "There are 15 trees originally. Then there were 21 trees after some more were planted. "
+                 "So there must have been 21 - 15 = 6. The answer is 6.",
+     "program": "trees_before = 15\ntrees_after = 21\nprint(trees_after - trees_before)"},
+    {"question": "If there are 3 cars in the parking lot and 2 more cars arrive, how many cars are in the "
+                 "parking lot?",
+     "solution": "There are originally 3 cars. 2 more cars arrive. 3 + 2 = 5. The answer is 5.",
+     "program": "cars = 3\narrived = 2\nprint(cars + arrived)"},
+    {"question": "Leah had 32 chocolates and her sister had 42. If they ate 35, how many pieces do they have "
+                 "left in total?",
+     "solution": "Originally, Leah had 32 chocolates. Her sister had 42. So in total they had 32 + 42 = 74. "
+                 "After eating 35, they had 74 - 35 = 39. The answer is 39.",
+     "program": "leah = 32\nsister = 42\neaten = 35\nprint(leah + sister - eaten)"},
+    {"question": "Jason had 20 lollipops. He gave Denny some lollipops. Now Jason has 12 lollipops. "
+                 "How many lollipops did Jason give to Denny?",
+     "solution": "Jason started with 20 lollipops. Then he had 12 after giving some to Denny. "
+                 "So he gave Denny 20 - 12 = 8. The answer is 8.",
+     "program": "before = 20\nafter = 12\nprint(before - after)"},
+    {"question": "Shawn has five toys. For Christmas, he got two toys each from his mom and dad. "
+                 "How many toys does he have now?",
+     "solution": "Shawn started with 5 toys. If he got 2 toys each from his mom and dad, then that is 4 more toys. "
+                 "5 + 4 = 9. The answer is 9.",
+     "program": "toys = 5\nfrom_mom = 2\nfrom_dad = 2\nprint(toys + from_mom + from_dad)"},
+    {"question": "There were nine computers in the server room. Five more computers were installed each day, "
+                 "from monday to thursday. How many computers are now in the server room?",
+     "solution": "There were originally 9 computers. For each of 4 days, 5 more computers were added. "
+                 "So 5 * 4 = 20 computers were added. 9 + 20 is 29. The answer is 29.",
+     "program": "computers = 9\nper_day = 5\ndays = 4  # monday to thursday\nprint(computers + per_day * days)"},
+    {"question": "Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 more. "
+                 "How many golf balls did he have at the end of wednesday?",
+     "solution": "Michael started with 58 golf balls. After losing 23 on tuesday, he had 58 - 23 = 35. "
+                 "After losing 2 more, he had 35 - 2 = 33 golf balls. The answer is 33.",
+     "program": "balls = 58\nlost_tuesday = 23\nlost_wednesday = 2\nprint(balls - lost_tuesday - lost_wednesday)"},
+    {"question": "Olivia has $23. She bought five bagels for $3 each. How much money does she have left?",
+     "solution": "Olivia had 23 dollars. 5 bagels for 3 dollars each will be 5 x 3 = 15 dollars. "
+                 "So she has 23 - 15 dollars left. 23 - 15 is 8. The answer is 8.",
+     "program": "money = 23\nbagels = 5\nprice = 3\nprint(money - bagels * price)"},
+]
+
+# Minerva (Lewkowycz et al. 2022, App. D.2), the 4 MATH exemplars with \boxed{} answers and the closing
+# "Final Answer" line, as DeepSeekMath's evaluation code writes them (the stray "}" of the first question
+# is in the original prompt).
+_FINAL = "\nFinal Answer: The final answer is ${}$. I hope it is correct."
+MATH_SHOTS = [
+    {"question": "Find the domain of the expression $\\frac{\\sqrt{x-2}}{\\sqrt{5-x}}$.}",
+     "solution": "The expressions inside each square root must be non-negative.\n"
+                 "Therefore, $x-2 \\ge 0$, so $x\\ge2$, and $5 - x \\ge 0$, so $x \\le 5$.\n"
+                 "Also, the denominator cannot be equal to zero, so $5-x>0$, which gives $x<5$.\n"
+                 "Therefore, the domain of the expression is $\\boxed{[2,5)}$." + _FINAL.format("[2,5)")},
+    {"question": "If $\\det \\mathbf{A} = 2$ and $\\det \\mathbf{B} = 12,$ then find "
+                 "$\\det (\\mathbf{A} \\mathbf{B}).$",
+     "solution": "We have that $\\det (\\mathbf{A} \\mathbf{B}) = (\\det \\mathbf{A})(\\det \\mathbf{B}) "
+                 "= (2)(12) = \\boxed{24}.$" + _FINAL.format("24")},
+    {"question": "Terrell usually lifts two 20-pound weights 12 times. If he uses two 15-pound weights instead, "
+                 "how many times must Terrell lift them in order to lift the same total weight?",
+     "solution": "If Terrell lifts two 20-pound weights 12 times, he lifts a total of $2\\cdot 12\\cdot20=480$ "
+                 "pounds of weight.  If he lifts two 15-pound weights instead for $n$ times, he will lift a total "
+                 "of $2\\cdot15\\cdot n=30n$ pounds of weight.  Equating this to 480 pounds, we can solve for $n$: "
+                 "\\begin{align*}\n30n&=480\\\\\n\\Rightarrow\\qquad n&=480/30=\\boxed{16}\n\\end{align*}"
+                 + _FINAL.format("16")},
+    {"question": "If the system of equations\n\n\\begin{align*}\n6x-4y&=a,\\\\\n6y-9x &=b.\n\\end{align*}has a "
+                 "solution $(x, y)$ where $x$ and $y$ are both nonzero, find $\\frac{a}{b},$ assuming $b$ is nonzero.",
+     "solution": "If we multiply the first equation by $-\\frac{3}{2}$, we obtain\n\n$$6y-9x=-\\frac{3}{2}a.$$"
+                 "Since we also know that $6y-9x=b$, we have\n\n$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}="
+                 "\\boxed{-\\frac{2}{3}}.$$" + _FINAL.format("-\\frac{2}{3}")},
+]
+BUILTIN_SHOTS = {"gsm8k": GSM8K_SHOTS, "math": MATH_SHOTS}

@@ -1,12 +1,13 @@
-"""Answer checking for math: what answer does a completion state, and is it the right one?
+"""Rule rewards for math reasoning: is a completion's final answer the right one?
 
 GRPO (DeepSeekMath §4.1) and evaluation both stand on this file: a grader that is too strict
-hides progress, one that is too lenient pays the policy for wrong answers (reward hacking).
-  1. extract_answer: the final answer a completion states (\\boxed{}, "The answer is", ####, <answer>).
-  2. math_equal: are two answers the same mathematical object? LaTeX normalisation, then numbers,
+hides progress, one that is too lenient pays the policy for wrong answers, and a policy finds
+such holes (reward hacking). Read top to bottom:
+  1. The rule rewards of DeepSeek-R1 (arXiv 2501.12948 §2.2.2): accuracy and format, summed.
+  2. extract_answer: the final answer a completion states (\\boxed{}, "The answer is", ####, <answer>).
+  3. math_equal: are two answers the same mathematical object? LaTeX normalisation, then numbers,
      fractions, roots, tuples, intervals, sets, matrices, evaluated by a small safe parser written
      here (model output is never passed to eval, and no sympy).
-  3. The rule rewards of DeepSeek-R1 (arXiv 2501.12948 §2.2.2): accuracy and format.
 reward.py (learned reward models) re-exports all of them.
 """
 from __future__ import annotations
@@ -20,6 +21,100 @@ from decimal import Decimal
 from fractions import Fraction
 
 from formats import last_boxed
+
+
+# ----------------------------------------------------------------------------- rule rewards (DeepSeek-R1)
+
+def rule_reward(completion: str, gold: str, use_format: bool = False) -> float:
+    """DeepSeek-R1's rule-based reward (§2.2.2): accuracy, plus the format reward when `use_format`.
+
+    DeepSeek-R1 trains on rules alone, no neural reward model, because a learned one "may suffer from
+    reward hacking"; DeepSeekMath's GRPO (§4.1) pays the same outcome reward through its reward model.
+    Either way the reward is only as honest as `math_equal` below."""
+    return accuracy_reward(completion, gold) + (format_reward(completion) if use_format else 0.0)
+
+
+def accuracy_reward(completion: str, gold: str) -> float:
+    """1.0 if the completion's final answer equals the reference answer, else 0.0 (R1 §2.2.2: "the
+    model is required to provide the final answer in a specified format (e.g., within a box)").
+
+    A completion without an answer (or an empty one) scores 0. A gold answer that is empty or
+    unbalanced raises ValueError: it is a data bug, and a grader that quietly scored it would
+    either hide the bug or, worse, pay for anything.
+    """
+    if not isinstance(gold, str) or not normalise_answer(gold) or gold.count("{") != gold.count("}"):
+        raise ValueError(f"unusable gold answer: {gold!r}")
+    return float(math_equal(extract_answer(completion), gold))
+
+
+def format_reward(completion: str) -> float:
+    """1.0 for R1's template, `<think>…</think><answer>…</answer>` making up the whole completion
+    (surrounding whitespace aside), each tag exactly once, both parts with visible content; else 0.0."""
+    if any(completion.count(tag) != 1 for tag in _FORMAT_TAGS):
+        return 0.0
+    match = _FORMAT.fullmatch(completion)
+    return float(bool(match and match.group(1).strip() and match.group(2).strip()))
+
+
+_FORMAT = re.compile(r"\s*<think>(.*)</think>\s*<answer>(.*)</answer>\s*", re.DOTALL)
+_FORMAT_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+def gradable(answer) -> bool:
+    """Whether `answer` can serve as a gold answer (accuracy_reward raises on an empty or unbalanced one): the
+    one check every stage makes before it samples a question, so that no reward is ever computed against it."""
+    try:
+        accuracy_reward("", str(answer) if answer is not None else "")
+    except ValueError:
+        return False
+    return True
+
+
+# DeepSeek-R1 §2.3.2: "a language consistency reward during RL training, calculated as the proportion of target
+# language words in the CoT", added to the accuracy reward: it costs a little accuracy and reads better.
+LANGUAGES = ("en", "zh")
+
+
+# inline $…$ stays within a line, so that a lone "$5" (a price) cannot swallow the text up to the next one
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
+_IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_IDEOGRAPH}]|[^\W\d_{_IDEOGRAPH}]{{2,}}")
+_ONE_IDEOGRAPH = re.compile(f"[{_IDEOGRAPH}]")
+
+
+def language_words(text: str) -> list[str]:
+    """The words of a text for the language-consistency reward (math and LaTeX left out): one CJK ideograph
+    is one (Chinese) word; a run of two or more letters is a word, English if ASCII (single letters are
+    mostly variables); anything else (é, ж) belongs to neither language."""
+    return _WORD.findall(_MATH.sub(" ", text))
+
+
+def word_language(word: str) -> str:
+    """"zh" (a CJK ideograph), "en" (ASCII letters) or "other"."""
+    if _ONE_IDEOGRAPH.fullmatch(word):
+        return "zh"
+    return "en" if word.isascii() else "other"
+
+
+def reasoning_part(completion: str) -> str:
+    """The chain of thought of a completion: inside <think>…</think> (to the end if never closed); before
+    </think> when the prompt opened the tag itself (released R1 prompts end in "<think>\\n"); else the whole
+    completion, which then has no separate reasoning part."""
+    start = completion.find("<think>")
+    if start >= 0:
+        end = completion.find("</think>", start)
+        return completion[start + len("<think>"):end if end >= 0 else len(completion)]
+    end = completion.find("</think>")
+    return completion[:end] if end >= 0 else completion
+
+
+def language_consistency(completion: str, language: str = "en") -> float:
+    """R1 §2.3.2: the proportion of target-language words in the chain of thought. A chain of thought
+    without words (only numbers, or empty) scores 0: nothing in it is in the target language."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; choose from {LANGUAGES}")
+    found = language_words(reasoning_part(completion))
+    return sum(word_language(w) == language for w in found) / len(found) if found else 0.0
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -95,9 +190,18 @@ def _phrase_answer(rest: str) -> str:
 
 _TEXT_COMMAND = re.compile(r"(\s*)\\(?:text|textrm|textbf|textnormal|mbox|mathrm|mathbf)\s*\{([^{}]*)\}"
                            r"(\^\{?\d\}?)?")
+# What may follow a unit: the end of the answer, or the next item of a list, tuple or matrix.
+_AFTER_UNIT = re.compile(r"\s*(?:[.;]?\s*$|[,)\]&]|\\\}|\\\\)")
 _SPACING = re.compile(r"(?<!\\)\\[!,;:]|\\q?quad(?![a-zA-Z])")
-_UNIT_WORDS = re.compile(r"(?<=[\d}])\s+[a-zA-Z]{2,}(?:\s+[a-zA-Z]{2,})*\.?$")
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+# Units a bare word may name after a number ("18 dollars", "5 square feet"); any other trailing word
+# makes the answer not a number ("5 is not right", "5 apples").
+# No one-letter units (m, s, g): "3 + 2 m" must not become 3 + 2.
+_UNIT_NAMES = ("dollars? cents? units? square sq cubic cm mm km meters? metres? inch(?:es)? feet foot ft "
+               "yards? yd miles? mph hours? hrs? minutes? mins? seconds? secs? days? weeks? months? years? "
+               "degrees? pounds? lbs? ounces? oz grams? gm kg liters? litres? ml gallons? cups?").split()
+_UNIT_WORDS = re.compile(r"(?<=[\d}])\s+(?:%s)(?:\s+(?:%s))*\.?$" % (("|".join(_UNIT_NAMES),) * 2))
+_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")  # 1,000 (0,100 is a list)
+_SPACED_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")  # 118 000
 _VARIABLE_PREFIX = re.compile(r"(?:[a-zA-Z]|\\[a-zA-Z]+)\s*(?:=|\\in)\s*(.+)", re.DOTALL)
 
 
@@ -121,10 +225,13 @@ def normalise_answer(s: str) -> str:
     s = s.strip().rstrip(".,; ")
     s = _UNIT_WORDS.sub("", s)  # "18 dollars" -> "18"
     prefix = _VARIABLE_PREFIX.fullmatch(s)
-    if prefix and s.count("=") <= 1:  # "x = 3" -> "3"
+    if prefix and s.count("=") <= 1 and not re.search(r"[<>]", prefix.group(1)):  # "x = 3" -> "3"
         s = prefix.group(1)
-    # Spaces carry no meaning except between a command and a letter ("\pi r" is not "\pir").
-    s = re.sub(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])", "\\1\0", s)
+    if _SPACED_THOUSANDS.fullmatch(s):
+        s = s.replace(" ", "")
+    # Spaces carry no meaning except between a command and a letter ("\pi r" is not "\pir") and between
+    # two digits ("1 2" is not 12: it is no number at all).
+    s = re.sub(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])|(?<=\d)\s+(?=\d)", lambda m: (m.group(1) or "") + "\0", s)
     s = re.sub(r"\s+", "", s).replace("\0", " ")
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
@@ -133,16 +240,39 @@ def normalise_answer(s: str) -> str:
     mixed = re.fullmatch(r"(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}", s)
     if mixed:  # a mixed number: 2\frac{1}{2} is 2.5, not 2 * 1/2
         s = "%s(%s+\\frac{%s}{%s})" % mixed.groups()
+    if s.count("\\pm") == 1 and "," not in s:  # 1\pm\sqrt2: the two solutions, 1+\sqrt2, 1-\sqrt2
+        s = s.replace("\\pm", "+") + "," + s.replace("\\pm", "-")
+    return _inequality_as_interval(s)
+
+
+_BOUND = r"(<=|>=|<|>|\\leq?|\\geq?|\\lt|\\gt)"
+_UPPER = {"<": ")", "\\lt": ")", "<=": "]", "\\le": "]", "\\leq": "]"}  # x < a: open at a; x <= a: closed
+_LOWER = {">": "(", "\\gt": "(", ">=": "[", "\\ge": "[", "\\geq": "["}
+
+
+def _inequality_as_interval(s: str) -> str:
+    """The solution set of one variable as an interval: `x>3` is `(3,\\infty)`, `-1\\le x<2` is `[-1,2)`."""
+    one = re.fullmatch(r"[a-zA-Z]%s ?(.+)" % _BOUND, s)
+    if one and one.group(1) in _UPPER:
+        return "(-\\infty,%s%s" % (one.group(2), _UPPER[one.group(1)])
+    if one and one.group(1) in _LOWER:
+        return "%s%s,\\infty)" % (_LOWER[one.group(1)], one.group(2))
+    two = re.fullmatch(r"([^<>]+?)%s ?[a-zA-Z]%s([^<>]+)" % (_BOUND, _BOUND), s)
+    if two and two.group(2) in _UPPER and two.group(3) in _UPPER:
+        opening = {")": "(", "]": "["}[_UPPER[two.group(2)]]
+        return "%s%s,%s%s" % (opening, two.group(1), two.group(4), _UPPER[two.group(3)])
     return s
 
 
 def _text_or_unit(m: re.Match) -> str:
-    """`\\text{…}` after a quantity is a unit (dropped, with its ^2); on its own it is the answer."""
+    """`\\text{…}` right after a quantity and ending the answer (or a list item) is a unit: dropped, with
+    its ^2 (`5\\text{ cm}^2`). Anywhere else it is words of the answer: `5 \\text{ or } 6` stays `5 or 6`,
+    never 56."""
     content = m.group(2).strip()
     if content in ("and", ", and"):
         return " and "  # a list: normalise_answer turns "and" into a comma
     before = m.string[m.start() - 1] if m.start() > 0 else ""
-    if before and (before.isalnum() or before in "}.)"):
+    if before and (before.isalnum() or before in "}.)") and _AFTER_UNIT.match(m.string, m.end()):
         return ""
     return m.group(1) + content + (m.group(3) or "")
 
@@ -152,13 +282,21 @@ def _text_or_unit(m: re.Match) -> str:
 def math_equal(pred: str | None, gold: str | None, rel_tol: float = 1e-4) -> bool:
     """Whether two answers denote the same mathematical object.
 
-    Numbers (integers, decimals, fractions, roots, pi, percentages: "50%" is 50 or 0.5) compare by
-    value: exactly when both are exact ("10000" is not "10001", 1 is not 4036082/4036081), within
-    `rel_tol` when either is approximate (0.3333 vs 1/3, \\sqrt2 vs 1.41421). Tuples and intervals
-    compare element-wise with matching brackets, sets (and bare comma lists, e.g. all solutions of
-    an equation) unordered, matrices entry-wise. Expressions with variables are evaluated at fixed
-    random points (so 2x+1 = 1+2x); what the parser does not understand compares by normalised
-    text. An empty answer is never equal to anything.
+    Numbers compare by value. Integers, fractions, decimals (`0.5`, `1e3`) and what + - * /, integer
+    powers and perfect roots make of them are exact: equal only when equal (`10000.9` is not 10000,
+    `0.50004` is not 1/2, `\\sqrt{10001}` is not 100). A decimal stands for a value it cannot write
+    exactly (an irrational one such as \\sqrt2 or pi, or a non-terminating fraction such as 1/3) when
+    it is that value rounded or cut to the places written (error below one unit of the last place)
+    and within `rel_tol` of it (about five significant digits: 1.41421 is \\sqrt2, 1.414 is not;
+    3.1416 is pi, 3.14 is not). Two irrational expressions compare to float precision.
+    A percentage on one side only ("50%" against 50 or 0.5) may be read as written or as its value
+    /100: the reference does not say whether the question asked for a percent; with % on both sides
+    the values compare. A unit (a `\\text{}` ending the answer after a quantity, or a known unit word)
+    is dropped; any other words make the answer text, compared as text.
+    Tuples and intervals compare element-wise with matching brackets, sets (and bare comma lists,
+    e.g. all solutions of an equation) unordered, matrices entry-wise. Expressions with variables are
+    evaluated at fixed random points (so 2x+1 = 1+2x); what the parser does not understand compares by
+    normalised text. An empty answer is never equal to anything.
     """
     if pred is None or gold is None:
         return False
@@ -252,44 +390,73 @@ def _match_unordered(xs: list[str], ys: list[str], equal) -> bool:
 
 
 def _scalars_equal(a: str, b: str, rel_tol: float) -> bool:
-    """Compare two single values. Exact when both are exact (integers, fractions, and what + - * /
-    and integer powers make of them; or two decimal literals): 10000 != 10001 and 1 != 4036082/4036081
-    whatever rel_tol says. Within rel_tol when either side is approximate (0.3333 vs 1/3, roots, pi)."""
+    """Compare two single values (see math_equal for the rules on exactness and percentages)."""
     a_percent, b_percent = a.endswith("%"), b.endswith("%")
     a, b = a.rstrip("%"), b.rstrip("%")
     if a == b:
         return True
-    literal_a, literal_b = _decimal_literal(a), _decimal_literal(b)
-    if literal_a is not None and literal_b is not None:
-        return any(x == y for x in _readings(literal_a, a_percent) for y in _readings(literal_b, b_percent))
     value_a, value_b = _evaluate(a), _evaluate(b)
     if value_a is None or value_b is None or value_a[1] != value_b[1]:  # unparsed, or other variables
         return False
-    return any(all(map(functools.partial(_close, rel_tol=rel_tol), xs, ys))
-               for xs in _readings(value_a[0], a_percent) for ys in _readings(value_b[0], b_percent))
+    readings_a = _readings(value_a[0], _decimal_places(a), a_percent and not b_percent)
+    readings_b = _readings(value_b[0], _decimal_places(b), b_percent and not a_percent)
+    return any(all(_close(x, y, places_x, places_y, rel_tol) for x, y in zip(xs, ys))
+               for xs, places_x in readings_a for ys, places_y in readings_b)
 
 
-def _readings(x, percent: bool) -> list:
-    """A percentage "50%" may mean 50 or 0.5 (x: a Decimal or a tuple of values)."""
+def _readings(values: tuple, places: int | None, percent: bool) -> list[tuple[tuple, int | None]]:
+    """(values, decimal places written): a percentage "50%" may mean 50 or 0.5 (two more places)."""
     if not percent:
-        return [x]
-    return [x, x / 100] if isinstance(x, Decimal) else [x, tuple(v / 100 for v in x)]
+        return [(values, places)]
+    return [(values, places), (tuple(v / 100 for v in values), None if places is None else places + 2)]
 
 
-def _decimal_literal(s: str) -> Decimal | None:
-    return Decimal(s) if re.fullmatch(r"-?(?:\d+\.?\d*|\.\d+)", s) else None
+def _decimal_places(s: str) -> int | None:
+    """Digits after the point when `s` is a plain decimal ("0.50" -> 2), else None."""
+    literal = re.fullmatch(r"-?\d*\.(\d+)", s)
+    return len(literal.group(1)) if literal else None
 
 
-def _close(x: Fraction | complex, y: Fraction | complex, rel_tol: float) -> bool:
-    if isinstance(x, Fraction) and isinstance(y, Fraction):
-        return x == y
+_FLOAT_NOISE = 1e-9  # relative: two irrational expressions of one value differ by rounding only
+
+
+def _close(x: Fraction | complex, y: Fraction | complex, places_x: int | None, places_y: int | None,
+           rel_tol: float) -> bool:
+    """Exact values equal exactly; a decimal (places_* not None) may stand for an irrational or non-terminating
+    value it approximates; irrational values compare to float precision."""
+    exact = isinstance(x, Fraction) and isinstance(y, Fraction)
+    if exact and x == y:
+        return True
+    if (places_x is None) == (places_y is None):  # two decimals, or neither a decimal
+        if exact or places_x is not None:
+            return False
+        return _within(x, y, None, _FLOAT_NOISE)
+    decimal, places, value = (x, places_x, y) if places_x is not None else (y, places_y, x)
+    if isinstance(value, Fraction) and _terminates(value):
+        return False  # the value has a decimal of its own: only that one is right (100.51 is not 201/2)
+    return _within(value, decimal, 10.0 ** -places, rel_tol)
+
+
+def _terminates(q: Fraction) -> bool:
+    """Whether q has a finite decimal (its denominator is 2^a 5^b)."""
+    d = q.denominator
+    d //= d & -d  # the factors 2
+    while d % 5 == 0:
+        d //= 5
+    return d == 1
+
+
+def _within(value: Fraction | complex, other: Fraction | complex, absolute: float | None,
+            relative: float) -> bool:
+    """|value - other| below `absolute` (None: no bound) and within `relative` of |value| (or of 1e-6 near 0)."""
     try:
-        x, y = complex(x), complex(y)
+        x, y = complex(value), complex(other)
     except OverflowError:  # a huge exact number against an approximate one
         return False
     if not (cmath.isfinite(x) and cmath.isfinite(y)):
         return x == y  # infinities (interval ends) compare exactly
-    return abs(x - y) <= rel_tol * max(abs(x), abs(y), 1e-6)
+    error = abs(x - y)
+    return (absolute is None or error < absolute) and error <= relative * max(abs(x), abs(y), 1e-6)
 
 
 # ----------------------------------------------------------------------------- the expression parser
@@ -301,7 +468,7 @@ class _Unevaluable(Exception):
 _POINTS = 3  # evaluation points for expressions with variables
 _MAX_DEPTH = 40  # nesting limit of the recursive descent: a bounded stack on adversarial input
 _MAX_EXACT_BITS = 20_000  # 9^9^9^9 would take forever to compute exactly; no answer is that big
-_NUMBER_TOKEN = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+_NUMBER_TOKEN = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d{1,4}(?!\d))?")  # 0.5, 1e3, 2.5e-3
 _COMMAND = re.compile(r"\\([a-zA-Z]+)")
 _GREEK = set("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
              "rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi Omega"
@@ -418,7 +585,10 @@ class _Parser:
         if not self.take("^"):
             return base
         exponent = self.unary()
-        if isinstance(base, Fraction) and isinstance(exponent, Fraction) and exponent.denominator == 1:
+        if isinstance(base, Fraction) and isinstance(exponent, Fraction) and exponent.denominator <= _MAX_ROOT:
+            base = _root(base, Fraction(exponent.denominator))  # 8^{2/3} = (8^{1/3})^2 = 4, exactly
+            exponent = Fraction(exponent.numerator)
+        if isinstance(base, Fraction) and isinstance(exponent, Fraction):
             bits = max(base.numerator.bit_length(), base.denominator.bit_length()) * abs(exponent)
             if bits > _MAX_EXACT_BITS:
                 raise _Unevaluable("too large")
@@ -440,8 +610,7 @@ class _Parser:
         number = _NUMBER_TOKEN.match(s, pos)
         if number:
             self.pos = number.end()
-            text = number.group()
-            return complex(float(text)) if "." in text else Fraction(int(text))
+            return Fraction(Decimal(number.group()))  # a decimal is exact: 0.1 is 1/10
         for open_, close in (("(", ")"), ("{", "}")):
             if self.take(open_):
                 value = self.expr()
@@ -450,8 +619,9 @@ class _Parser:
         if self.peek("\\"):
             return self.command()
         if s[pos:pos + 1].isalpha():
-            if re.match(r"[a-zA-Z]{3}", s[pos:pos + 3]):  # a word ("Monday"), not a product of variables
-                raise _Unevaluable("a word")
+            run = re.match(r"[a-zA-Z]+", s[pos:pos + 64])
+            if run and _is_word(run.group()):
+                raise _Unevaluable("a word")  # "Monday", "no", "AB": compared as text, not as products
             self.pos += 1
             return self.letter(s[pos])
         raise _Unevaluable(f"unexpected {s[pos:pos + 1]!r}")
@@ -470,13 +640,17 @@ class _Parser:
             if self.take("["):
                 index = self.expr()
                 self.expect("]")
-            radicand = self.arg()
-            return _checked(complex(radicand) ** (1 / complex(index)), radicand, index)
+            return _root(self.arg(), index)
         if name == "binom":
             n, k = self.arg(), self.arg()
             if not all(isinstance(v, Fraction) and v.denominator == 1 for v in (n, k)) or not 0 <= k <= n <= 1000:
                 raise _Unevaluable("binomial of non-integers or huge numbers")
             return Fraction(math.comb(int(n), int(k)))
+        if name == "log" and self.take("_"):  # \log_2 8 = 3
+            base = self.arg()
+            self.take(" ")
+            argument = self.arg() if self.peek("{") else self.unary()
+            return _checked(cmath.log(complex(argument)) / cmath.log(complex(base)), argument, base)
         if name in _FUNCTIONS:
             argument = self.arg() if self.peek("{") else self.unary()
             return _checked(_FUNCTIONS[name](complex(argument)), argument)
@@ -506,11 +680,46 @@ class _Parser:
         return value
 
     def letter(self, c: str):
-        return 1j if c == "i" else self.variable(c)
+        """i is the imaginary unit and e Euler's number (\\ln e = 1); other letters are variables."""
+        return {"i": 1j, "e": complex(math.e)}.get(c) or self.variable(c)
 
     def variable(self, name: str) -> Fraction:
         self.symbols.add(name)
         return Fraction(1000 + zlib.crc32(f"{name}:{self.point}".encode()) % 9973, 5000)  # in [0.2, 2.2)
+
+
+_MAX_ROOT = 64  # roots up to this index are taken exactly when they are exact
+_WORDS = set("an as at be by do if in is it me my no of on or so to up us we".split())
+
+
+def _root(value, index):
+    """The principal root, exact when it is (\\sqrt{4} = 2, \\sqrt{9/4} = 3/2), else approximate
+    (\\sqrt{10001} = 100.005...: it must not pass for 100)."""
+    if isinstance(value, Fraction) and isinstance(index, Fraction) and index.denominator == 1 \
+            and 1 <= index <= _MAX_ROOT and value >= 0:
+        k = int(index)
+        top, bottom = _integer_root(value.numerator, k), _integer_root(value.denominator, k)
+        if top ** k == value.numerator and bottom ** k == value.denominator:
+            return Fraction(top, bottom)
+    return _checked(complex(value) ** (1 / complex(index)), value, index)
+
+
+def _integer_root(n: int, k: int) -> int:
+    """floor(n ** (1/k)) for n >= 0, by Newton's method on integers (floats lose digits past 2**53)."""
+    if n < 2:
+        return n
+    x = 1 << -(-n.bit_length() // k)  # a power of two above the root
+    while True:
+        y = ((k - 1) * x + n // x ** (k - 1)) // k
+        if y >= x:
+            return x
+        x = y
+
+
+def _is_word(run: str) -> bool:
+    """A run of letters that is a word or a name, not a product of variables: three letters or more
+    ("odd"), a capital in it ("AB", a segment or choices, is not "BA"), or a two-letter English word."""
+    return len(run) >= 3 or (len(run) == 2 and (not run.islower() or run in _WORDS))
 
 
 def _checked(value, *operands):
@@ -523,35 +732,3 @@ def _checked(value, *operands):
     if cmath.isnan(value) or (cmath.isinf(value) and all(map(cmath.isfinite, operands))):
         raise _Unevaluable("overflow or undefined")
     return value
-
-
-# ----------------------------------------------------------------------------- rule rewards (DeepSeek-R1)
-
-_FORMAT = re.compile(r"\s*<think>(.*)</think>\s*<answer>(.*)</answer>\s*", re.DOTALL)
-_FORMAT_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-
-
-def accuracy_reward(completion: str, gold: str) -> float:
-    """1.0 if the completion's final answer equals the reference answer, else 0.0.
-
-    A completion without an answer (or an empty one) scores 0. A gold answer that is empty or
-    unbalanced raises ValueError: it is a data bug, and a grader that quietly scored it would
-    either hide the bug or, worse, pay for anything.
-    """
-    if not isinstance(gold, str) or not normalise_answer(gold) or gold.count("{") != gold.count("}"):
-        raise ValueError(f"unusable gold answer: {gold!r}")
-    return float(math_equal(extract_answer(completion), gold))
-
-
-def format_reward(completion: str) -> float:
-    """1.0 for `<think>…</think><answer>…</answer>` making up the whole completion (surrounding
-    whitespace aside), each tag exactly once, both parts with visible content; else 0.0."""
-    if any(completion.count(tag) != 1 for tag in _FORMAT_TAGS):
-        return 0.0
-    match = _FORMAT.fullmatch(completion)
-    return float(bool(match and match.group(1).strip() and match.group(2).strip()))
-
-
-def rule_reward(completion: str, gold: str, use_format: bool = False) -> float:
-    """DeepSeek-R1's rule-based reward: accuracy, plus the format reward when `use_format`."""
-    return accuracy_reward(completion, gold) + (format_reward(completion) if use_format else 0.0)

@@ -57,8 +57,9 @@ from tqdm import tqdm
 
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import read_jsonl
-from grader import accuracy_reward, format_reward
+from grader import LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency
 from model import Transformer, read_config
+from sampler import generate
 from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_positions
 from sft import TEMPLATES, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
@@ -213,19 +214,14 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
 
 @torch.no_grad()
 def sample_groups(model, prompts: list[list[int]], group_size: int, max_new_tokens: int, temperature: float,
-                  top_p: float, eos_id: int, chunk: int, generator=None):
-    """G outputs for each prompt with the KV-cache sampler, `chunk` sequences at a time (KV-cache memory).
+                  top_p: float, eos_id: int, slots: int | None, generator=None):
+    """G outputs for each prompt with sampler.py's engine, `slots` sequences decoding at once (None: as
+    many as its KV-memory rule allows; each prompt is prefilled once for its G outputs).
     Returns (completions, logprobs) flattened prompt-major: row q*G + i is output i of prompt q. The
     log-probs are π_old's, taken now at the sampling temperature: GRPO's ratio ρ = π_θ/π_old needs them
     at that temperature (recomputing them at T = 1 would make ρ ≠ 1 before any update)."""
-    rows = [p for p in prompts for _ in range(group_size)]
-    completions, logprobs = [], []
-    for start in range(0, len(rows), chunk):
-        c, lp = model.generate(rows[start:start + chunk], max_new_tokens, temperature, top_p,
-                               stop_ids=(eos_id,), generator=generator)
-        completions += c
-        logprobs += lp
-    return completions, logprobs
+    return generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=(eos_id,), group_size=group_size,
+                    slots=slots, generator=generator)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -256,6 +252,9 @@ class GRPOConfig(RunConfig):
                                "learned outcome / process model", choices=REWARDS)
     format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the rule "
                                       "reward")
+    language_reward: float = flag(0.0, "DeepSeek-R1 §2.3.2: add WEIGHT × the chain of thought's share of "
+                                       "--language words to the rule reward (grader.language_consistency; R1: weight 1)", min=0.0)
+    language: str = flag("en", "target language of --language-reward", choices=LANGUAGES)
     reward_model: str | None = flag(None, "ORM / PRM checkpoint folder for --reward orm|prm")
     # Algorithm 1
     iterations: int = flag(1, "outer iterations of Algorithm 1 (π_ref ← π_θ each)", min=1)
@@ -272,7 +271,8 @@ class GRPOConfig(RunConfig):
     top_p: float = flag(1.0, "nucleus sampling (1: off)", min=0.0, max=1.0, above=True)
     truncated: str = flag("keep", "outputs without EOS within --max-new-tokens: keep (score as is), "
                                   "zero_reward, mask (no loss)", choices=TRUNCATED)
-    rollout_batch: int = flag(64, "sequences per generate call (KV-cache memory)", min=1)
+    rollout_batch: int | None = flag(None, "sampler slots: sequences decoding at once (default: as many as a "
+                                           "quarter of the free GPU memory holds, 1 GiB on a CPU)", min=1)
     # objective
     lr: float = flag(1e-6, "policy learning rate, constant after warm-up (§4.2: 1e-6)", min=0.0)
     beta: float = flag(0.04, "β, weight of the KL penalty to π_ref (Eq. 3; §4.2: 0.04)", min=0.0)
@@ -312,6 +312,8 @@ class GRPOConfig(RunConfig):
             raise ValueError(f"--reward {self.reward} needs --reward-model (a reward.py checkpoint)")
         if self.format_reward and self.reward != "rule":
             raise ValueError("--format-reward adds to the rule reward: it needs --reward rule")
+        if self.language_reward and self.reward != "rule":
+            raise ValueError("--language-reward adds to the rule reward: it needs --reward rule")
         if self.algo != "grpo" and (self.reward != "rule" or self.skip_equal_groups):
             raise ValueError(f"--algo {self.algo} rewards correct answers (Table 10): it needs --reward rule "
                              f"and trains on all-correct groups too (no --skip-equal-groups)")
@@ -330,9 +332,7 @@ def load_questions(path, tokenizer: Tokenizer, template: str, max_seq_len: int, 
         if not isinstance(question, str) or not question.strip():
             stats["no_question"] += 1
             continue
-        try:
-            accuracy_reward("", str(answer) if answer is not None else "")
-        except ValueError:
+        if not gradable(answer):
             stats["bad_gold"] += 1
             continue
         prompt = encode_prompt(tokenizer, question, template)
@@ -380,6 +380,10 @@ class Rollout:
     correct: torch.Tensor | None = None  # [N] 1.0 where the answer is right (the RFT coefficient)
     train_rows: list[int] = field(default_factory=list)  # rows in the loss (--truncated, --skip-equal-groups)
     sums: dict = field(default_factory=dict)              # metric sums over this rank's outputs
+    # the rewards as scored, where they are given: one per output at its last token (outcome), or one per step
+    # at the step's last token (process); completion positions. ppo.py builds Eq. 2's per-token rewards on them
+    given_rewards: list[list[float]] = field(default_factory=list)
+    reward_positions: list[list[int]] = field(default_factory=list)
 
 
 def explore(sampler, reference, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, reward_model,
@@ -437,15 +441,21 @@ def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: T
                                 for g in groups])
         equal = torch.tensor([len({r for rs in step_rewards[g] for r in rs}) <= 1 for g in groups])
         rewards = torch.tensor([sum(r) / max(len(r), 1) for r in step_rewards])  # for the metrics
+        rollout.given_rewards, rollout.reward_positions = step_rewards, step_ends
     else:
         if cfg.reward == "orm":
             rewards = torch.tensor(reward_model.outcome_rewards(sequences))
         else:  # DeepSeek-R1's rule reward (grader.rule_reward), kept in parts for the metrics
             rewards = correct + formatted if cfg.format_reward else correct.clone()
+            if cfg.language_reward:  # R1 §2.3.2: the chain of thought's share of target-language words
+                rewards += cfg.language_reward * torch.tensor([language_consistency(t, cfg.language)
+                                                               for t in rollout.texts])
         rewards = rewards.masked_fill(zero, 0.0).view(Q, G)
         advantages = outcome_advantages(rewards, cfg.scale_rewards, cfg.adv_eps).view(N, 1).expand(N, C).clone()
         equal = rewards.max(dim=1).values == rewards.min(dim=1).values
         rewards = rewards.view(N)
+        rollout.given_rewards = [[r] for r in rewards.tolist()]
+        rollout.reward_positions = [[n - 1] for n in rollout.mask.sum(dim=1).tolist()]
 
     # which outputs train: drop truncated ones (--truncated mask) and groups with no signal (--skip-equal-groups)
     drop = rollout.truncated & torch.tensor(cfg.truncated == "mask")

@@ -12,7 +12,7 @@ Three options let the same decoder run today's released models that DeepSeek-R1 
 Llama 3.1's RoPE frequency scaling (θ 500000). Reading and writing their Hugging Face folders is hf.py's job.
 
 Read top to bottom: config -> building blocks (RMSNorm, RoPE, attention, SwiGLU) -> the
-Transformer (forward, log-probs) -> KV-cache sampling -> checkpoints.
+Transformer (forward, log-probs) -> the KV-cache forward sampler.py decodes with -> checkpoints.
 This file imports nothing from the project so it can be read, and used, alone; only a Hugging Face
 folder, when one is loaded or saved, is handed to hf.py.
 """
@@ -142,17 +142,18 @@ class Attention(nn.Module):
         self.wv = nn.Linear(cfg.d_model, cfg.n_kv_heads * cfg.head_dim, bias=cfg.qkv_bias)
         self.wo = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.d_model, bias=False)
 
-    def forward(self, x, cos, sin, mask=None, cache=None, cache_pos=None):
+    def forward(self, x, cos, sin, mask=None, cache=None, positions=None):
         B, T, _ = x.shape
         q = self.wq(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)     # [B, H, T, D]
         k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # [B, Hkv, T, D]
         v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if cache is not None:  # decoding: write the new keys/values, attend over everything so far
-            k_cache, v_cache = cache
-            k_cache[:, :, cache_pos:cache_pos + T] = k
-            v_cache[:, :, cache_pos:cache_pos + T] = v
-            k, v = k_cache[:, :, :cache_pos + T], v_cache[:, :, :cache_pos + T]
+        if cache is not None:  # decoding: each row writes its new keys/values at its own positions [B, T]
+            k_cache, v_cache = cache  # [B, Hkv, W, D]; the mask hides what a row has not written
+            rows = torch.arange(B, device=x.device)[:, None]
+            k_cache[rows, :, positions] = k.transpose(1, 2)
+            v_cache[rows, :, positions] = v.transpose(1, 2)
+            k, v = k_cache, v_cache
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
                                            enable_gqa=self.n_kv_heads != self.n_heads)
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
@@ -181,8 +182,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.ffn = SwiGLU(cfg)
 
-    def forward(self, x, cos, sin, mask=None, cache=None, cache_pos=None):
-        x = x + self.attn(self.attn_norm(x), cos, sin, mask, cache, cache_pos)
+    def forward(self, x, cos, sin, mask=None, cache=None, positions=None):
+        x = x + self.attn(self.attn_norm(x), cos, sin, mask, cache, positions)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -318,75 +319,20 @@ class Transformer(nn.Module):
         _, logprobs = self(tokens, targets, doc_ids=doc_ids, temperature=temperature, reduce=False)
         return logprobs[:, :-1]
 
-    # ------------------------------------------------------------------------- sampling
+    # ------------------------------------------------------------------------- KV-cache forward
 
-    @torch.inference_mode()  # not just no_grad: no version counters or view tracking, less per op
-    def generate(self, prompts, max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0,
-                 stop_ids=(), generator=None):
-        """Batched sampling with a preallocated KV cache (as gpt-fast's generate.py).
-
-        prompts: list of token-id lists (lengths may differ). They are left-padded to a common
-        length L; each row's RoPE positions start at its first real token and padding is masked out
-        of attention, so every row decodes exactly as it would alone. The prompt is run once
-        (prefill); each new token then costs one single-token forward against the cache.
-        Returns (completions, logprobs): per prompt the new ids (its stop id included when hit) and
-        log π(token) under the temperature-scaled distribution (before top-p truncation; at
-        temperature 0 under the plain softmax), matching `token_logprobs(..., temperature)`."""
-        if not prompts or any(len(p) == 0 for p in prompts):
-            raise ValueError("generate needs a non-empty list of non-empty prompts")
-        c, device = self.config, self.embed.weight.device
-        B, L = len(prompts), max(len(p) for p in prompts)
-        if L >= c.max_seq_len:
-            raise ValueError(f"a prompt of {L} tokens leaves no room in the context of {c.max_seq_len}")
-        steps = min(max_new_tokens, c.max_seq_len - L)
-        S = L + steps
-        pad = torch.tensor([L - len(p) for p in prompts], device=device)
-        tokens = torch.zeros(B, L, dtype=torch.long, device=device)
-        for i, p in enumerate(prompts):
-            tokens[i, L - len(p):] = torch.tensor(p, dtype=torch.long)
-        self._check_tokens(tokens)
-
-        key_valid = torch.arange(S, device=device)[None, :] >= pad[:, None]  # [B, S]: not padding
-        positions = (torch.arange(S, device=device)[None, :] - pad[:, None]).clamp(min=0)
-        dtype = self.embed.weight.dtype
-        cache = [(torch.zeros(B, c.n_kv_heads, S, c.head_dim, device=device, dtype=dtype),
-                  torch.zeros(B, c.n_kv_heads, S, c.head_dim, device=device, dtype=dtype))
-                 for _ in range(c.n_layers)]
-        # prefill mask: causal over real tokens; a padding query attends to itself only (avoids NaN)
-        causal = torch.ones(L, L, dtype=torch.bool, device=device).tril()
-        mask = (causal & key_valid[:, None, :L]) | torch.eye(L, dtype=torch.bool, device=device)
-        logits = self._forward_cached(tokens, positions[:, :L], mask[:, None], cache, 0)
-        # decoding mask, additive (0 or -inf) and built once: SDPA would otherwise turn a boolean mask
-        # into this in every layer of every step (decoding is bound by such per-op costs, not FLOPs)
-        key_bias = torch.zeros(B, 1, 1, S, device=device, dtype=dtype).masked_fill(
-            ~key_valid[:, None, None], float("-inf"))
-
-        stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        out_tok = torch.zeros(B, steps, dtype=torch.long, device=device)
-        out_lp = torch.zeros(B, steps, device=device)
-        n_gen = torch.zeros(B, dtype=torch.long, device=device)
-        for t in range(steps):
-            nxt, lp = sample_next(logits, temperature, top_p, generator)
-            out_tok[:, t], out_lp[:, t] = nxt, lp
-            n_gen += (~done).long()
-            done |= torch.isin(nxt, stop)
-            if bool(done.all()) or t == steps - 1:
-                break
-            pos = L + t
-            logits = self._forward_cached(nxt[:, None], positions[:, pos:pos + 1],
-                                          key_bias[..., :pos + 1], cache, pos)
-        n_gen = n_gen.tolist()
-        return ([out_tok[i, :n].tolist() for i, n in enumerate(n_gen)],
-                [out_lp[i, :n].tolist() for i, n in enumerate(n_gen)])
-
-    def _forward_cached(self, tokens, positions, mask, cache, cache_pos):
-        """Forward of new tokens [B, T] at cache slots cache_pos.. ; returns last-position logits [B, V]."""
+    def forward_cached(self, tokens, positions, cache, mask=None, last=None):
+        """The forward sampler.py decodes with. tokens, positions [B, T]: each row's sequence starts at
+        cache index 0, so a token's RoPE position is also where its keys/values go in cache (one
+        (keys, values) pair [B, Hkv, W, D] per layer). mask: additive or boolean [B, 1, T, W] (None:
+        causal, for a prefill whose cache is exactly T wide). Returns fp32 logits [B, V] at each row's
+        position `last` [B] (default T - 1): a right-padded prefill reads each prompt's last token."""
         cos, sin = self.rope_cos[positions], self.rope_sin[positions]
         x = self.embed(tokens)
         for layer, layer_cache in zip(self.layers, cache):
-            x = layer(x, cos, sin, mask, layer_cache, cache_pos)
-        return self.lm_head(self.norm(x[:, -1])).float()
+            x = layer(x, cos, sin, mask, layer_cache, positions)
+        x = x[:, -1] if last is None else x[torch.arange(x.shape[0], device=x.device), last]
+        return self.lm_head(self.norm(x)).float()
 
     # ------------------------------------------------------------------------- checkpoints
 
@@ -481,21 +427,3 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
 def is_hf_folder(path) -> bool:
     """Ours write {"model": ..., "tokenizer": ...} into config.json; a Hugging Face folder, its own keys."""
     return (Path(path) / "config.json").is_file() and "model" not in _config_json(path)[0]
-
-
-def sample_next(logits, temperature: float, top_p: float, generator=None):
-    """One token per row from logits [B, V]: greedy at temperature 0, else from softmax(logits/T)
-    restricted to the nucleus (the smallest set of tokens whose probability reaches top_p).
-    Returns (tokens [B], log-probs [B] under softmax(logits/T), T=1 when greedy)."""
-    if temperature == 0:
-        tok = logits.argmax(-1)
-        return tok, logits.log_softmax(-1).gather(-1, tok[:, None])[:, 0]
-    logp = (logits / temperature).log_softmax(-1)
-    probs = logp.exp()
-    if top_p < 1.0:
-        sorted_p, order = probs.sort(-1, descending=True)
-        outside = sorted_p.cumsum(-1) - sorted_p >= top_p  # mass before this token already reaches p
-        sorted_p = sorted_p.masked_fill(outside, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    tok = torch.multinomial(probs, 1, generator=generator)[:, 0]
-    return tok, logp.gather(-1, tok[:, None])[:, 0]

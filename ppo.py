@@ -48,12 +48,10 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from flags import add_flags, config_from, flag, run_cli
-from grader import format_reward
 from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_forwards, prepare_run,
                   reference_logprobs, right_pad, sample, score, step_questions, step_record, update)
 from model import Transformer, read_config
-from reward import RewardModel, step_end_positions
-from tokenizer import Tokenizer
+from reward import RewardModel
 from trainer import (MetricsLog, autocast_for, build_model, build_optimizer, copy_weights, export_model, lr_at,
                      model_config, rl_plan, save_checkpoint, start_or_resume, tears_down_distributed, train_step,
                      unwrap)
@@ -181,27 +179,6 @@ class PPOConfig(GRPOConfig):
 
 # ----------------------------------------------------------------------------- one PPO step
 
-def outcome_and_process_scores(rollout, cfg: PPOConfig, tokenizer: Tokenizer, reward_model) -> torch.Tensor:
-    """r_φ of Eq. 2 as [N, C]: the rule or ORM reward at each output's last token, or the PRM's step rewards
-    at step ends. `score` already ran: rollout.correct is the rule reward (0 when --truncated zero_reward)."""
-    lengths = rollout.mask.sum(dim=1).tolist()
-    width = rollout.mask.shape[1]
-    zero = (rollout.truncated & torch.tensor(cfg.truncated == "zero_reward")).tolist()
-    sequences = [p + c for p, c in zip(rollout.prompts, rollout.completions)]
-    if cfg.reward == "prm":
-        ends = [step_end_positions(c, tokenizer) for c in rollout.completions]
-        rewards = reward_model.step_rewards(sequences, [[len(p) + e for e in end]
-                                                        for p, end in zip(rollout.prompts, ends)])
-        return place_scores([[0.0] * len(r) if z else r for r, z in zip(rewards, zero)], ends, width)
-    if cfg.reward == "orm":
-        outcome = [0.0 if z else r for r, z in zip(reward_model.outcome_rewards(sequences), zero)]
-    else:
-        outcome = rollout.correct.tolist()
-        if cfg.format_reward:
-            outcome = [r + format_reward(t) for r, t in zip(outcome, rollout.texts)]
-    return place_scores([[r] for r in outcome], [[n - 1] for n in lengths], width)
-
-
 def sampled_kl(rollout, proc) -> float:
     """Mean of log π_old - log π_ref over the sampled tokens of all ranks: the KL that Eq. 2 charges."""
     mask = rollout.mask.float()
@@ -276,8 +253,8 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         t0 = time.perf_counter()
         rollout = sample(sampler, batch, cfg, tokenizer, generator, amp)
         t1 = time.perf_counter()
-        score(rollout, batch, cfg, tokenizer, reward_model, reward_fn)
-        scores = outcome_and_process_scores(rollout, cfg, tokenizer, reward_model)
+        score(rollout, batch, cfg, tokenizer, reward_model, reward_fn)  # r_φ: rule, ORM or PRM, as GRPO scores
+        scores = place_scores(rollout.given_rewards, rollout.reward_positions, rollout.mask.shape[1])
         t2 = time.perf_counter()
         rollout.ref_logprobs = reference_logprobs(reference, rollout, cfg, tokenizer.pad_id, amp)
         t3 = time.perf_counter()

@@ -32,7 +32,7 @@ from grader import math_equal  # noqa: E402
 MODELS = [("base", "base (pre-trained), few-shot", "pretrain"), ("sft", "SFT (instruct), zero-shot", "sft"),
           ("rl", "GRPO, outcome supervision (rule reward)", "grpo"),
           ("rl_prm", "GRPO, process supervision (PRM)", "grpo_prm")]
-MIN_GAIN = 5.0  # issue target: GRPO at least this many points above SFT (greedy)
+MIN_GAIN = 5.0  # the toy run's target: GRPO at least this many points above SFT (greedy)
 EDGE = 5        # GRPO table: steps averaged at the start and at the end
 
 
@@ -74,7 +74,7 @@ def accuracy_section(run: Path) -> tuple[list[str], dict]:
     levels = sorted({lv for r in results.values() if r for lv in r.get("by_level", {})}, key=int)
     lines = ["## Greedy accuracy on the toy test set", "",
              "Greedy decoding; base model few-shot (its exemplars from the train split), SFT and RL models "
-             "zero-shot with the `\\boxed{}` instruction (the paper's protocol, §5.1). Accuracy in % ± standard "
+             "zero-shot with the `\\boxed{}` instruction (the paper's protocol, §2.2 and §3.2). Accuracy in % ± standard "
              "error (binomial, over questions).", ""]
     rows = []
     for key, label, _ in MODELS:

@@ -34,11 +34,12 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from tqdm import tqdm
 
 from formats import read_jsonl, write_jsonl
-from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward  # noqa: F401 (re-exported)
+from grader import accuracy_reward, extract_answer, format_reward, gradable, math_equal, rule_reward  # noqa: F401
 from model import ModelConfig, Transformer, read_config
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model, load_frozen, seed_all,
                      setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
+from sampler import generate
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
 from sft import IGNORE, TEMPLATES, Packer, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
@@ -232,7 +233,7 @@ def toy_step_labels(steps: list[str], reference: str, gold: str) -> list[int]:
 
 def mc_step_labels(policy: Transformer, tokenizer: Tokenizer, prompt: list[int], completions: list[list[int]],
                    gold: str, n: int, max_new_tokens: int, temperature: float = 1.0, generator=None,
-                   batch_size: int = 64) -> list[list[int]]:
+                   batch_size: int | None = 64) -> list[list[int]]:
     """Math-Shepherd's hard estimate for the outputs `completions` of one prompt: from the prefix ending
     at each step, the policy writes n completions; the step is good (1) if any reaches the gold answer.
     The last step's label is the output's own correctness (the output is its own completion)."""
@@ -240,19 +241,19 @@ def mc_step_labels(policy: Transformer, tokenizer: Tokenizer, prompt: list[int],
     labels = [[0] * (len(e) - 1) + [int(accuracy_reward(plain_text(c, tokenizer), gold))] if e else []
               for c, e in zip(completions, ends)]
     prefixes = [(i, j, c[:end + 1]) for i, c in enumerate(completions) for j, end in enumerate(ends[i][:-1])]
-    rows = [p for p in prefixes for _ in range(n)]
-    for s in range(0, len(rows), batch_size):
-        outs, _ = policy.generate([prompt + prefix for _, _, prefix in rows[s:s + batch_size]], max_new_tokens,
-                                  temperature, stop_ids=(tokenizer.eos_id,), generator=generator)
-        for (i, j, prefix), out in zip(rows[s:s + batch_size], outs):
+    if prefixes:  # each prefix is prefilled once for its n completions
+        outs, _ = generate(policy, [prompt + prefix for _, _, prefix in prefixes], max_new_tokens, temperature,
+                           stop_ids=(tokenizer.eos_id,), group_size=n, slots=batch_size, generator=generator)
+        for k, out in enumerate(outs):
+            i, j, prefix = prefixes[k // n]
             labels[i][j] |= int(accuracy_reward(plain_text(prefix + out, tokenizer), gold))
     return labels
 
 
 def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict], samples: int, method: str = "mc",
                   mc_samples: int = 8, template: str = "deepseek", max_new_tokens: int = 512,
-                  temperature: float = 1.0, batch_size: int = 64, seed: int = 0, stats: Counter | None = None,
-                  progress: bool = False) -> list[dict]:
+                  temperature: float = 1.0, batch_size: int | None = 64, seed: int = 0,
+                  stats: Counter | None = None, progress: bool = False) -> list[dict]:
     """Reward-model data: `samples` outputs of the policy per question ({"question", "answer"}; exact
     labels need the reference "solution" too), graded by accuracy_reward and labelled per step by
     `method` ("mc": mc_step_labels with `mc_samples` completions, none when 0, as an ORM needs none;
@@ -263,12 +264,10 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
     usable = []
     for rec in records:
         question, gold, solution = rec.get("question"), rec.get("answer"), rec.get("solution")
-        gold = str(gold) if gold is not None else ""
-        try:
-            accuracy_reward("", gold)
-        except ValueError:
+        if not gradable(gold):
             stats["bad_gold"] += 1
             continue
+        gold = str(gold)
         if not isinstance(question, str) or not question.strip():
             stats["no_question"] += 1
         elif method == "exact" and not isinstance(solution, str):
@@ -278,11 +277,13 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
         else:
             usable.append((question, gold, solution, prompt))
     generator = torch.Generator(device=policy.embed.weight.device).manual_seed(seed)
-    per_call, out = max(1, batch_size // samples), []
+    # 16 slot-fulls a call (as sft.rft_samples); batch_size None: the sampler's memory rule, one call
+    per_call, out = max(1, 16 * batch_size // samples) if batch_size else max(1, len(usable)), []
     for s in tqdm(range(0, len(usable), per_call), desc="label", disable=not progress):
         chunk = usable[s:s + per_call]
-        completions, _ = policy.generate([c[3] for c in chunk for _ in range(samples)], max_new_tokens, temperature,
-                                         stop_ids=(tokenizer.eos_id,), generator=generator)
+        completions, _ = generate(policy, [c[3] for c in chunk], max_new_tokens, temperature,
+                                  stop_ids=(tokenizer.eos_id,), group_size=samples, slots=batch_size,
+                                  generator=generator)
         for q, (question, gold, solution, prompt) in enumerate(chunk):
             outputs = completions[q * samples:(q + 1) * samples]
             if method == "exact":
@@ -564,7 +565,7 @@ class LabelConfig:
     mc_samples: int = flag(8, "completions per step prefix for --labels mc (N)", min=1)
     max_new_tokens: int = flag(512, "length limit of samples and completions", min=1)
     temperature: float = flag(1.0, "sampling temperature", min=0.0, above=True)
-    batch_size: int = flag(64, "sequences per generate call", min=1)
+    batch_size: int = flag(64, "sampler slots: sequences decoding at once", min=1)
     template: str = flag("deepseek", "chat template of the prompt", choices=TEMPLATES)
     tokenizer: str | None = flag(None, "tokenizer folder (default: the one the --policy checkpoint names, or the "
                                        "folder itself when it is a Hugging Face one)")

@@ -8,21 +8,31 @@ each) are graded by running them. The code is untrusted, so it runs in layers of
 ProgramResult.confinement names the layers that were in force for a run.
   always ("rlimits")  a separate `python -I` process in its own session, an empty temporary
        working directory, an empty environment, empty stdin; a wall-clock timeout; output read
-       with a cap (past it the program is killed); rlimits on address space (a memory bomb gets
-       MemoryError), CPU seconds, file size (64 MB), process count; no new privileges (a setuid
-       binary such as sudo grants nothing). At the end the whole process group is killed.
+       with a cap (past it the program is killed); rlimits on address space per process (a memory
+       bomb gets MemoryError), CPU seconds, file size (disk_mb), process count; no new privileges
+       (a setuid binary such as sudo grants nothing). At the end the whole process group is killed.
+  where this process may create a child memory cgroup, v2 or v1 ("memory-total")  all the
+       program's processes together, and the files they write in the working directory, hold at
+       most memory_mb: past it the kernel kills one of them (error "memory" if it was the program).
   as root ("throwaway-uid")  the program runs as a user id drawn at random for this run. Root is
        exempt from RLIMIT_NPROC, that user is not, so a fork bomb stops at `max_processes`; after
        the run every process of that user is killed, also those that left the process group with
        setsid(); file permissions apply (root's files are not writable).
-  as root where namespaces work, i.e. CAP_SYS_ADMIN ("read-only-fs", "no-network")  a private
-       mount namespace in which the whole file tree is read-only (world-writable /tmp included)
-       except the working directory, and an empty network namespace.
-Not contained: reading files (any world-readable file; and with "reads-any-file", any file at all:
-when the interpreter lives where other users cannot read it, e.g. pyenv under /root, the
-throwaway user keeps CAP_DAC_READ_SEARCH to start it); memory in total (each process may take
-memory_mb). Not as root: processes that call setsid() outlive the run (until their CPU limit),
-and the program can write wherever the user can. For more, run inside a container.
+  as root where namespaces work, i.e. CAP_SYS_ADMIN ("no-network", "read-only-fs", "disk-limit")
+       an empty network namespace and a private mount namespace in which the whole file tree is
+       read-only (world-writable /tmp included); the working directory is a tmpfs of its own of
+       disk_mb. An interpreter where other users cannot reach it (pyenv under /root) is shown by
+       covering that directory with an empty tmpfs and binding the interpreter's directories back,
+       read-only: the rest of the directory is hidden.
+  ("no-capabilities")  the program holds no capability and, as root, none is left in the bounding
+       set: in particular not CAP_DAC_READ_SEARCH, whose open_by_handle_at() would open any inode
+       of the disk through the writable working directory and write past the read-only mounts.
+Not contained: reading world-readable files; memory in total without "memory-total" (each process
+may take memory_mb, so up to memory_mb × max_processes); disk without "disk-limit" (each file up to
+disk_mb). Where the interpreter is hidden and no mount namespace can show it, the throwaway user
+keeps CAP_DAC_READ_SEARCH to start it ("reads-any-file" instead of "no-capabilities"): it can read
+any file. Not as root: processes that call setsid() outlive the run (until their CPU limit), and
+the program can write wherever the user can. For more, run inside a container.
 
 The limits are applied by a small trusted script in the child before it execs the program,
 not by subprocess's preexec_fn, which is unsafe when the parent has threads (torch does).
@@ -30,6 +40,8 @@ This module imports nothing from the project (reward.py re-exports its public na
 """
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import math
 import os
@@ -50,10 +62,12 @@ uid, workdir, report = config["uid"], config["workdir"], config["report_fd"]
 os.set_inheritable(report, False)  # closed by exec: anything written after the layers means exec failed
 libc = ctypes.CDLL(None, use_errno=True)
 layers = []
+CAP_DAC_READ_SEARCH, MS_NODEV_NOSUID, AT_FDCWD, AT_RECURSIVE = 2, 2 | 4, -100, 0x8000
 
 def check(result):
-    if result != 0:
+    if result == -1:
         raise OSError(ctypes.get_errno(), "confinement: " + os.strerror(ctypes.get_errno()))
+    return result
 
 def limit(kind, n):
     resource.setrlimit(kind, (n, n))
@@ -67,21 +81,49 @@ def tasks_of(user):  # RLIMIT_NPROC counts the threads of all the user's process
             pass
     return n
 
+def capabilities():  # e.g. {"CapEff": 0x1ffffffffff, ...} from /proc/self/status
+    lines = open("/proc/self/status").read().splitlines()
+    fields = (line.split(":\t") for line in lines if line.startswith("Cap"))
+    return {key: int(value, 16) for key, value in fields}
+
+def mount_tmpfs(target, options):
+    check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NODEV_NOSUID, options.encode()))
+
+def show_interpreter():
+    # Cover each private directory above the interpreter (e.g. /root) with an empty tmpfs, then bind the
+    # interpreter's own directories back at their paths: detached copies taken before the cover (open_tree).
+    clones = [(path, check(libc.syscall(428, AT_FDCWD, path.encode(), 1 | AT_RECURSIVE | os.O_CLOEXEC)))
+              for path in config["interpreter_dirs"]]  # open_tree(OPEN_TREE_CLONE)
+    for private in config["private_dirs"]:
+        mount_tmpfs(private, "size=64k,mode=0755")
+    for path, tree in clones:
+        os.makedirs(path, exist_ok=True)
+        check(libc.syscall(429, tree, b"", AT_FDCWD, path.encode(), 4))  # move_mount(MOVE_MOUNT_F_EMPTY_PATH)
+
 def private_read_only_view():
     check(libc.unshare(0x00020000 | 0x40000000))  # CLONE_NEWNS | CLONE_NEWNET
     layers.append("no-network")
     check(libc.mount(None, b"/", None, 16384 | 1 << 18, None))  # MS_REC | MS_PRIVATE: nothing leaks out
-    w = workdir.encode()
-    check(libc.mount(w, w, None, 4096, None))  # MS_BIND: the working directory becomes its own mount
+    show_interpreter()
     attr = (ctypes.c_uint64 * 4)(1 | 2, 0, 0, 0)  # struct mount_attr, set MOUNT_ATTR_RDONLY | NOSUID
-    check(libc.syscall(442, -100, b"/", 0x8000, attr, 32))  # mount_setattr(AT_FDCWD, "/", AT_RECURSIVE)
-    check(libc.mount(None, w, None, 32 | 4096 | 2 | 4, None))  # MS_REMOUNT|BIND|NOSUID|NODEV: writable again
-    os.chdir(workdir)  # onto the writable mount
+    check(libc.syscall(442, AT_FDCWD, b"/", AT_RECURSIVE, attr, 32))  # mount_setattr: all of it
     layers.append("read-only-fs")
+    # The one writable place: a tmpfs of disk_mb, which caps what the program can write, and a file system
+    # of its own, so a file handle taken through it (open_by_handle_at) cannot reach an inode of the disk.
+    mount_tmpfs(workdir, "size=%dk,mode=0700,uid=%d,gid=%d" % (config["disk_bytes"] >> 10, uid, uid))
+    os.chdir(workdir)  # onto the new mount
+    layers.append("disk-limit")
 
+if config["cgroup"]:
+    try:  # first, while still root: every process the program starts inherits the cgroup
+        with open(os.path.join(config["cgroup"], "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+        layers.append("memory-total")
+    except OSError:
+        pass  # a cgroup this process may create but not enter: the per-process limit still holds
 limit(resource.RLIMIT_CORE, 0)
 limit(resource.RLIMIT_CPU, config["cpu_seconds"])
-limit(resource.RLIMIT_FSIZE, config["file_bytes"])
+limit(resource.RLIMIT_FSIZE, config["disk_bytes"])
 limit(resource.RLIMIT_AS, config["memory_bytes"])
 limit(resource.RLIMIT_NPROC, config["max_processes"] + (0 if uid is not None else tasks_of(os.getuid())))
 check(libc.prctl(38, 1, 0, 0, 0))  # PR_SET_NO_NEW_PRIVS: running a setuid binary (sudo, su) grants nothing
@@ -91,18 +133,32 @@ if uid is not None:
         private_read_only_view()
     except OSError:
         pass  # no CAP_SYS_ADMIN or an old kernel: the other layers still hold
-    check(libc.prctl(8, 1, 0, 0, 0))  # PR_SET_KEEPCAPS, so that capset below has something to keep
+# CAP_DAC_READ_SEARCH stays only when the interpreter is hidden from the program's user and no mount
+# namespace showed it (and this process holds it): without it the interpreter could not start.
+hidden = config["private_dirs"] and "read-only-fs" not in layers
+keep = 1 << CAP_DAC_READ_SEARCH if hidden and capabilities()["CapEff"] >> CAP_DAC_READ_SEARCH & 1 else 0
+if uid is not None:
+    last_capability = int(open("/proc/sys/kernel/cap_last_cap").read())
+    for capability in range(last_capability + 1):  # the bounding set: nothing can bring a capability back
+        if not keep >> capability & 1:  # fails without CAP_SETPCAP: then no "no-capabilities" below
+            libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP
+    if keep:
+        check(libc.prctl(8, 1, 0, 0, 0))  # PR_SET_KEEPCAPS, so that capset below has something to keep
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
     layers.append("throwaway-uid")
-    # No capability survives, except CAP_DAC_READ_SEARCH (read any file) when the interpreter sits
-    # where other users cannot read it (pyenv under /root): it must stay ambient to survive exec.
-    bit = 1 << 2 if config["read_all"] else 0
-    check(libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)(bit, bit, bit, 0, 0, 0)))
-    if bit:
-        check(libc.prctl(47, 2, 2, 0, 0))  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH
-        layers.append("reads-any-file")
+# Effective, permitted and inheritable sets: `keep` or nothing; ambient (what survives exec): likewise.
+check(libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)(keep, keep, keep, 0, 0, 0)))
+check(libc.prctl(47, 4, 0, 0, 0))  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+if keep:
+    check(libc.prctl(47, 2, CAP_DAC_READ_SEARCH, 0, 0))  # PR_CAP_AMBIENT_RAISE
+    layers.append("reads-any-file")
+else:
+    held = capabilities()
+    bounding = held["CapBnd"] if uid is not None else 0  # only root could empty it; no new privileges anyway
+    if not held["CapEff"] | held["CapPrm"] | held["CapInh"] | held["CapAmb"] | bounding:
+        layers.append("no-capabilities")
 os.write(report, (json.dumps(layers) + "\n").encode())
 try:
     os.execv(sys.executable, [sys.executable, "-I", "-"])  # the program comes on stdin
@@ -112,7 +168,6 @@ except OSError:
 """
 
 _SANDBOX_UIDS = range(1_500_000_000, 1_600_000_000)  # outside any real user's range
-_FILE_BYTES = 64 << 20
 
 
 @dataclass
@@ -123,24 +178,30 @@ class ProgramResult:
     timed_out: bool
     truncated: bool  # output passed max_output: the program was stopped there
     error: str | None  # None, "timeout", "output_limit", "memory", "signal", "exception", "sandbox"
-    confinement: tuple[str, ...] = ()  # the layers in force (see the module docstring); empty if it never started
+    confinement: tuple[str, ...] = ()  # the layers in force (see the module docstring); empty: never started
 
 
 def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_output: int = 1 << 20,
-                max_processes: int = 16) -> ProgramResult:
+                max_processes: int = 16, disk_mb: int = 64) -> ProgramResult:
     """Run Python source in a confined child process and capture what it prints.
 
     stdout and stderr are each kept up to `max_output` bytes; stdin is empty. The program, its
     children and everything they started are killed when it ends, times out, or prints too much.
+    memory_mb bounds each process's address space and, with "memory-total", all its processes and
+    the files in its working directory together; disk_mb bounds each file and, with "disk-limit",
+    the working directory in total.
     """
     uid = _SANDBOX_UIDS[secrets.randbelow(len(_SANDBOX_UIDS))] if os.geteuid() == 0 else None
     workdir = tempfile.mkdtemp(prefix="program-")
     if uid is not None:
         os.chown(workdir, uid, uid)
+    cgroup = _make_memory_cgroup(memory_mb << 20)
+    private_dirs, interpreter_dirs = _hidden_interpreter()
     report_read, report_write = os.pipe()
-    config = {"uid": uid, "workdir": workdir, "report_fd": report_write, "read_all": not _interpreter_public(),
-              "cpu_seconds": math.ceil(timeout) + 1, "file_bytes": _FILE_BYTES, "memory_bytes": memory_mb << 20,
-              "max_processes": max_processes}
+    config = {"uid": uid, "workdir": workdir, "report_fd": report_write, "cgroup": cgroup and cgroup[0],
+              "private_dirs": private_dirs, "interpreter_dirs": interpreter_dirs,
+              "cpu_seconds": math.ceil(timeout) + 1, "disk_bytes": disk_mb << 20,
+              "memory_bytes": memory_mb << 20, "max_processes": max_processes}
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir,
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # threads count as processes
     deadline = time.monotonic() + timeout
@@ -148,8 +209,15 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
         process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _CONFINE, json.dumps(config)],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    cwd=workdir, env=env, start_new_session=True, pass_fds=(report_write,))
+    except BaseException:  # e.g. out of file descriptors: a cgroup would outlive this process
+        os.close(report_read)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if cgroup:
+            _remove_memory_cgroup(*cgroup)
+        raise
     finally:
         os.close(report_write)
+    oom_kills = 0
     try:
         try:
             process.stdin.write(code.encode("utf-8", "surrogatepass"))
@@ -165,6 +233,8 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
         report = os.read(report_read, 4096)
         os.close(report_read)
         shutil.rmtree(workdir, ignore_errors=True)
+        if cgroup:
+            oom_kills = _remove_memory_cgroup(*cgroup)
     layers, _, exec_failure = report.decode().partition("\n")
     confinement = tuple(json.loads(layers)) if layers and not exec_failure else ()
     stderr_text = stderr.decode("utf-8", "replace")
@@ -176,8 +246,10 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
         error = "sandbox"  # confinement or exec failed: the program never started
     elif process.returncode == 0:
         error = None
+    elif oom_kills:
+        error = "memory"  # the kernel killed the program, or one of its processes, at the cgroup's limit
     elif process.returncode < 0:
-        error = "signal"  # e.g. SIGXCPU (CPU limit) or SIGXFSZ (file size limit)
+        error = "signal"  # e.g. SIGXCPU (CPU limit)
     elif stderr_text.rstrip().rsplit("\n", 1)[-1].startswith("MemoryError"):
         error = "memory"
     else:
@@ -186,13 +258,98 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
                          truncated, error, confinement)
 
 
-def _interpreter_public() -> bool:
-    """Whether any user can start this Python: every directory above it searchable by others."""
-    for path in {os.path.realpath(sys.executable), sys.prefix, sys.base_prefix}:
-        parents = os.path.realpath(path).split(os.sep)
-        if any(not os.stat(os.sep.join(parents[:i]) or os.sep).st_mode & 0o001 for i in range(1, len(parents))):
-            return False
-    return True
+@functools.cache
+def _hidden_interpreter() -> tuple[list[str], list[str]]:
+    """The directories that hide this Python from other users (e.g. /root, not searchable by others), and
+    the interpreter's directories below them (e.g. /root/.pyenv/versions/3.11.7): both empty when any
+    user can start it."""
+    needed = {os.path.realpath(path) for path in (sys.prefix, sys.base_prefix)}
+    needed.add(os.path.dirname(os.path.realpath(sys.executable)))
+    needed = {path for path in needed if not any(path.startswith(other + os.sep) for other in needed)}
+    private_dirs, interpreter_dirs = set(), set()
+    for path in needed:
+        parts = path.split(os.sep)
+        for i in range(2, len(parts) + 1):
+            ancestor = os.sep.join(parts[:i])
+            if not os.stat(ancestor).st_mode & 0o001:
+                private_dirs.add(ancestor)
+                interpreter_dirs.add(path)
+                break
+    # a private directory inside another is covered by the outer one's tmpfs
+    private_dirs = {path for path in private_dirs
+                    if not any(path.startswith(other + os.sep) for other in private_dirs)}
+    return sorted(private_dirs), sorted(interpreter_dirs)
+
+
+@functools.cache
+def _cgroup_parents() -> list[tuple[int, str]]:
+    """This process's own cgroups that have a memory controller, as (cgroup version, directory)."""
+    mounts = {}  # version -> (mount point, the cgroup shown there)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields, _, filesystem = line.partition(" - ")
+            kind, _, options = filesystem.split()[:3]
+            if kind == "cgroup2" or kind == "cgroup" and "memory" in options.split(","):
+                mounts.setdefault(2 if kind == "cgroup2" else 1, (fields.split()[4], fields.split()[3]))
+    parents = []
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            version = 2 if controllers == "" else 1 if "memory" in controllers.split(",") else None
+            if version in mounts and (path + "/").startswith(mounts[version][1].rstrip("/") + "/"):
+                point, shown = mounts[version]
+                parents.append((version, point + path[len(shown.rstrip("/")):].rstrip("/")))
+    usable = []
+    for version, parent in sorted(parents, reverse=True):  # v2 first
+        try:
+            if version == 2:  # its children have a memory controller only if it hands it down
+                with open(os.path.join(parent, "cgroup.subtree_control")) as f:
+                    if "memory" not in f.read().split():
+                        continue
+            usable.append((version, parent))
+        except OSError:
+            pass  # not where mountinfo says (e.g. another cgroup namespace)
+    return usable
+
+
+def _make_memory_cgroup(limit_bytes: int) -> tuple[str, int] | None:
+    """A new child cgroup holding all the program's processes to `limit_bytes` (memory + swap), or None
+    where none can be made: no memory controller here, or no right to create cgroups (most containers)."""
+    for version, parent in _cgroup_parents():
+        path = os.path.join(parent, "program-" + secrets.token_hex(8))
+        try:
+            os.mkdir(path)
+        except OSError:
+            continue
+        memory, swap, swap_bytes = (("memory.max", "memory.swap.max", 0) if version == 2 else
+                                    ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", limit_bytes))
+        try:
+            with open(os.path.join(path, memory), "w") as f:
+                f.write(str(limit_bytes))
+            if os.path.exists(os.path.join(path, swap)):  # where swap is accounted: none past the limit
+                with open(os.path.join(path, swap), "w") as f:
+                    f.write(str(swap_bytes))
+            return path, version
+        except OSError:
+            os.rmdir(path)  # e.g. not allowed to set limits there
+    return None
+
+
+def _remove_memory_cgroup(path: str, version: int) -> int:
+    """Remove the (emptied) cgroup; return how many of its processes the kernel killed for memory."""
+    with open(os.path.join(path, "memory.events" if version == 2 else "memory.oom_control")) as f:
+        counts = dict(line.split() for line in f)
+    for _ in range(1000):  # the killed processes leave the cgroup as they finish exiting
+        try:
+            os.rmdir(path)
+            break
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            time.sleep(0.001)
+    else:
+        raise RuntimeError(f"could not remove the program's memory cgroup {path}")
+    return int(counts.get("oom_kill", 0))
 
 
 def _collect(process: subprocess.Popen, uid: int | None, deadline: float, max_output: int):

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward
+from sampler import generate
 from hf import chat_text, encode_chat_text
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
@@ -42,7 +43,10 @@ from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 FORMATS = ("cot", "pot", "tool")
-TEMPLATES = ("deepseek", "r1", "hf")  # hf: a released model's own chat template (hf.py)
+TEMPLATES = ("deepseek", "r1", "think", "hf")  # hf: a released model's own chat template (hf.py)
+# think: DeepSeek-R1's readable cold-start format (arXiv 2501.12948 §2.3.1), "|special_token|<reasoning_process>
+# |special_token|<summary>" with R1's own <think> tags as the special tokens, after DeepSeekMath's prompt
+READABLE = re.compile(r"<think>\n(.*?)\n</think>\n\n(\S.*)", re.DOTALL)
 IGNORE = -100  # label of a position that carries no loss (model.py's cross-entropy ignores it)
 
 
@@ -72,6 +76,9 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
         if answer is None:
             raise ValueError("the R1 template needs a final \\boxed{} answer to put in <answer>, found none")
         text = f"<think>\n{text}\n</think> <answer>{answer}</answer>"
+    elif template == "think" and not READABLE.fullmatch(text):
+        raise ValueError("the think template needs a solution '<think>\\n{reasoning}\\n</think>\\n\\n{summary}' "
+                         "(r1.py cold-start writes them)")
     elif template not in TEMPLATES:
         raise ValueError(f"unknown chat template {template!r}; choose from {TEMPLATES}")
     return text if template == "hf" else " " + text
@@ -84,7 +91,7 @@ def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek
     writes BOS itself when the model wants one."""
     if template == "hf":
         return encode_chat_text(tokenizer, chat_text(tokenizer, chat_prompt(question, template, fmt)))
-    return tokenizer.encode_prompt(chat_prompt(question, template, fmt))
+    return tokenizer.encode_prompt(chat_prompt(question, "deepseek" if template == "think" else template, fmt))
 
 
 def encode_example(tokenizer: Tokenizer, question: str, solution: str, template: str = "deepseek",
@@ -390,7 +397,9 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
     stats = stats if stats is not None else Counter()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    per_call = max(1, batch_size // k)  # problems per generate call; each contributes k rows
+    # problems per sampler call, each k rows: 16 slot-fulls, so the call's tail (a few long rows left
+    # decoding while the queue is empty) is a small share of it, and the progress bar still moves
+    per_call = max(1, 16 * batch_size // k)
     kept = []
     for start in tqdm(range(0, len(problems), per_call), desc="rft", disable=not progress):
         chunk, prompts = [], []
@@ -405,11 +414,11 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
                 stats["problems_prompt_too_long"] += 1
                 continue
             chunk.append(p)
-            prompts += [prompt] * k
+            prompts.append(prompt)
         if not chunk:
             continue
-        completions, _ = model.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p,
-                                        stop_ids=(tokenizer.eos_id,), generator=generator)
+        completions, _ = generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=(tokenizer.eos_id,),
+                                  group_size=k, slots=batch_size, generator=generator)
         for i, p in enumerate(chunk):
             seen = set()
             for ids in completions[i * k:(i + 1) * k]:
@@ -447,7 +456,7 @@ class SFTConfig(TrainConfig):
                                        "--init itself when it is a Hugging Face folder)")
     batch_size: int = flag(256, "packed sequences per optimiser step (paper: 256)", min=1)
     template: str = flag("deepseek", "deepseek: 'User: {q}\\n{suffix}\\n\\nAssistant: {a}<eos>'; r1: the "
-                                     "R1-Zero template", choices=TEMPLATES)
+                                     "R1-Zero template; think: R1's readable cold-start format", choices=TEMPLATES)
     overlong: str = flag("truncate", "an example longer than the context: cut its answer's end, or drop it "
                                      "(counted)", choices=("truncate", "drop"))
     out: str = flag("runs/sft", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
@@ -475,7 +484,7 @@ class RFTConfig:
     temperature: float = flag(1.0, "sampling temperature (0: greedy)", min=0.0)
     top_p: float = flag(1.0, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
     max_new_tokens: int = flag(1024, "longest solution sampled", min=1)
-    batch_size: int = flag(64, "sequences per generate call", min=1)
+    batch_size: int = flag(64, "sampler slots: sequences decoding at once", min=1)
     template: str = flag("deepseek", "chat template of the prompts", choices=TEMPLATES)
     seed: int = flag(0, "sampling seed")
 

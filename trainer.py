@@ -710,7 +710,7 @@ def model_config(cfg: TrainConfig, vocab_size: int | None = None) -> ModelConfig
                                    n_kv_heads=cfg.n_kv_heads, ffn_dim=cfg.ffn_dim)
 
 
-def memory_per_gpu(mc: ModelConfig, n_params: int, cfg: TrainConfig, world: int) -> dict[str, float]:
+def memory_per_gpu(model_cfg: ModelConfig, n_params: int, cfg: TrainConfig, world: int) -> dict[str, float]:
     """Bytes per GPU by kind for a resolved cfg (an estimate; allocator overheads not counted).
     fp32 master weights, fp32 gradients and AdamW's two fp32 moments (16 bytes a parameter),
     divided by the world size under FSDP (which reduce-scatters every micro-batch, so gradients
@@ -721,37 +721,39 @@ def memory_per_gpu(mc: ModelConfig, n_params: int, cfg: TrainConfig, world: int)
     plus their fp32 copy and log-softmax."""
     fsdp, act = cfg.parallel == "fsdp", 4 if cfg.dtype == "fp32" else 2
     shard = world if fsdp else 1
-    per_block = (16 * mc.d_model + 4 * mc.ffn_dim) * act
-    layers = (mc.n_layers * mc.d_model * act + per_block if cfg.activation_checkpointing
-              else mc.n_layers * per_block)
+    per_block = (16 * model_cfg.d_model + 4 * model_cfg.ffn_dim) * act
+    layers = (model_cfg.n_layers * model_cfg.d_model * act + per_block if cfg.activation_checkpointing
+              else model_cfg.n_layers * per_block)
     memory = {"weights (fp32)": 4 * n_params / shard,
               "gradients (fp32)": 4 * n_params / shard,
               "AdamW moments (fp32)": 8 * n_params / shard,
-              "activations": cfg.micro_batch * cfg.seq_len * (layers + (act + 8) * mc.vocab_size)}
+              "activations": cfg.micro_batch * cfg.seq_len * (layers + (act + 8) * model_cfg.vocab_size)}
     if fsdp:  # two gathered blocks (current + prefetched) in the compute dtype
-        memory["FSDP gathered blocks"] = 2 * (4 * mc.d_model ** 2 + 3 * mc.d_model * mc.ffn_dim) * act
+        d, ffn = model_cfg.d_model, model_cfg.ffn_dim
+        memory["FSDP gathered blocks"] = 2 * (4 * d ** 2 + 3 * d * ffn) * act
     return memory
 
 
 def dry_run(cfg: TrainConfig, vocab_size: int | None = None) -> dict:
     """Plan a run without a GPU: the model on `meta`, memory per GPU, FLOPs, time at an MFU."""
     world = cfg.world_size or int(os.environ.get("WORLD_SIZE", 1))
-    mc = model_config(cfg, vocab_size)
+    model_cfg = model_config(cfg, vocab_size)
     with torch.device("meta"):
-        model = Transformer(mc)
+        model = Transformer(model_cfg)
     if cfg.steps is None and cfg.total_tokens is None:
         cfg = replace(cfg, total_tokens=10 ** 9)
         print("no --total-tokens or --steps: timing 1e9 tokens")
-    cfg = cfg.resolved(world, mc.max_seq_len)
+    cfg = cfg.resolved(world, model_cfg.max_seq_len)
     n = model.num_params()
-    memory = memory_per_gpu(mc, n, cfg, world)
+    memory = memory_per_gpu(model_cfg, n, cfg, world)
     fpt = model.flops_per_token(cfg.seq_len)
     flops_step = fpt * cfg.batch_tokens
     peak = cfg.peak_tflops * 1e12 if cfg.peak_tflops else GPU_PEAK_FLOPS["H100"]
     seconds = cfg.steps * flops_step / (world * peak * cfg.assumed_mfu)
     print(f"model {cfg.init or cfg.model}: {n:,} parameters ({n / 1e9:.2f}B; {model.num_params(True) / 1e9:.2f}B "
-          f"without the embedding); {mc.n_layers} layers, d_model {mc.d_model}, {mc.n_heads} heads, ffn {mc.ffn_dim}, "
-          f"vocab {mc.vocab_size}")
+          f"without the embedding); {model_cfg.n_layers} layers, d_model {model_cfg.d_model}, "
+          f"{model_cfg.n_heads} heads, ffn {model_cfg.ffn_dim}, "
+          f"vocab {model_cfg.vocab_size}")
     print(f"plan: {world} GPUs, {cfg.parallel}, {'fp32' if cfg.dtype == 'fp32' else 'bf16'}, seq {cfg.seq_len}, "
           f"micro-batch {cfg.micro_batch}, global batch {cfg.batch_tokens:,} tokens, "
           f"gradient accumulation {cfg.accum_steps(world)}, {cfg.steps:,} steps")
@@ -796,8 +798,8 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
     gib = 2 ** 30
     fsdp = cfg.parallel == "fsdp"
     seq = prompt_tokens + cfg.max_new_tokens
-    train_cfg = TrainConfig(parallel=cfg.parallel, dtype=cfg.dtype, activation_checkpointing=cfg.activation_checkpointing,
-                            micro_batch=cfg.micro_batch, seq_len=seq)
+    train_cfg = TrainConfig(parallel=cfg.parallel, dtype=cfg.dtype, micro_batch=cfg.micro_batch, seq_len=seq,
+                            activation_checkpointing=cfg.activation_checkpointing)
     training = memory_per_gpu(model_cfg, n_params, train_cfg, world)
     held = {"policy: weights, gradients, AdamW": sum(v for k, v in training.items() if "fp32" in k)}
     if cfg.algo == "grpo" and cfg.beta > 0:

@@ -10,11 +10,13 @@ import torch
 
 import bench
 from model import ModelConfig, Transformer, rope_cache
+from sampler import generate
 from trainer import TrainConfig, cleanup_distributed, setup_distributed
 
 TINY = ["--quick", "--no-compile", "--threads", "1", "--workers", "2", "--repeats", "1", "--seq-len", "64",
         "--new-tokens", "32", "--batch-sizes", "1,4", "--tok-mb", "0.3", "--tok-vocab", "512", "--vocab", "300",
         "--grpo-questions", "2", "--grpo-group", "4", "--grpo-new-tokens", "8", "--grpo-steps", "2",
+        "--rollout-questions", "8", "--rollout-group", "4", "--rollout-slots", "8",
         "--logit-tokens", "1024", "--logit-d-model", "16"]
 STAGES = ["recall (fastText scoring)", "MinHash dedup", "decontamination", "tokenization"]
 
@@ -60,6 +62,23 @@ def test_generation_ratios_and_the_kv_cache_decodes_the_naive_decoders_tokens(ru
     assert kv.ratio == pytest.approx(kv.value / naive.value)
     b1, b4 = by["toy KV cache, batch 1"], by["toy KV cache, batch 4"]
     assert b1.ratio == 1.0 and b4.ratio == pytest.approx(b4.value / b1.value)
+    rollout = "toy GRPO rollout, 8×G 4, ≤32 tokens, 8 slots"
+    static, engine = by[f"{rollout}: static"], by[f"{rollout}: sampler.py"]
+    assert engine.baseline == "static" and engine.ratio == pytest.approx(engine.value / static.value)
+    evaluation = "toy evaluation, 64 prompts of 192 tokens, ≤32 tokens, stop string"
+    static, engine = by[f"{evaluation}: static, decoded/useful"], by[f"{evaluation}: sampler.py, decoded/useful"]
+    assert engine.ratio == pytest.approx(engine.value / static.value)
+    assert 1 <= engine.value < static.value  # the static sampler decodes past the stop string, the engine not
+
+
+def test_the_static_baseline_and_the_engine_decode_the_same_greedy_tokens():
+    """bench.py's baseline is the sampler sampler.py replaced: greedy, both give the naive decoder's tokens."""
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig.from_preset("toy", max_seq_len=64)).eval()
+    prompts = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
+    static, decoded = bench.static_generate(model, prompts, 12, 0.0, (), None, batch=2)
+    assert static == generate(model, prompts, 12, temperature=0)[0]
+    assert static[0] == bench.naive_decode(model, prompts[0], 12) and decoded == 3 * 12
 
 
 def test_corpus_rows_count_the_pool_and_give_the_speed_up_over_one_worker(run):
@@ -127,7 +146,7 @@ def test_gpu_section_code_path_on_the_cpu():
     assert model.lm_head.weight.dtype == torch.bfloat16 and not any(p.is_meta for p in model.parameters())
     cos, sin = rope_cache(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
     assert torch.equal(model.rope_cos, cos) and torch.equal(model.rope_sin, sin)
-    completions, _ = model.generate([[1, 2, 3]], 4, temperature=0)
+    completions, _ = generate(model, [[1, 2, 3]], 4, temperature=0)
     assert len(completions[0]) == 4
 
 

@@ -15,7 +15,7 @@ import pytest
 import data_pipeline as dp
 from formats import load_benchmark
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 ONE = dp.Common(workers=1, max_chars=10_000, seed=0, chunk=4)
 
 
@@ -217,16 +217,16 @@ def test_decontamination_removes_matching_segments(tmp_path):
     assert stats["dropped"] == {"contaminated": 3}
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "math" / "test4500.jsonl").exists(), reason="needs ../shared/data")
+@pytest.mark.skipif(not (DATA / "math" / "test4500.jsonl").exists(), reason="needs the MATH test file under $BENCHMARK_DATA")
 def test_decontamination_against_real_gsm8k_and_math(tmp_path):
-    gsm8k = load_benchmark("gsm8k", data_dir=SHARED_DATA)
-    math = load_benchmark(SHARED_DATA / "math" / "test4500.jsonl")
+    gsm8k = load_benchmark("gsm8k", data_dir=DATA)
+    math = load_benchmark(DATA / "math" / "test4500.jsonl")
     docs = [("https://leak/1", f"Homework help\n{gsm8k[7]['question']}\nThanks!"),
             ("https://leak/2", f"Solution posted:\n{math[3]['solution']}"),
             ("https://clean/1", "Our bakery opens at nine and sells fresh bread every morning.")]
     path = write_lines(tmp_path / "docs.jsonl", [doc_line(u, t) for u, t in docs])
     stats = dp.decontaminate([path], ["gsm8k", "math:test4500"], tmp_path / "out", dp.DecontamConfig(), ONE,
-                             SHARED_DATA)
+                             DATA)
     touched = {json.loads(line)["url"] for line in open(tmp_path / "out" / dp.REMOVED)}
     assert touched == {"https://leak/1", "https://leak/2"} and stats["benchmark_ngrams"] > 100_000
     assert "Thanks!" in {d["url"]: d["text"] for d in read_gz(tmp_path / "out" / dp.CLEAN)}["https://leak/1"]

@@ -1,6 +1,6 @@
 """evaluate.py: the metrics against naive computations, the prompts, and the whole scoring path.
 
-An oracle "model" (Transformer.generate's interface, answering with reference solutions) must score
+An oracle "model" (sampler.generate's interface, answering with reference solutions) must score
 100% on the real GSM8K and MATH files: any loss there is a bug in prompting, stop strings, answer
 extraction or comparison. A tiny random checkpoint then runs through the command line end to end.
 """
@@ -8,7 +8,6 @@ import itertools
 import json
 import math
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,10 +16,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import evaluate as ev
+import formats
 from formats import BOXED_SUFFIX, POT_SUFFIX, TOOL_SUFFIX, load_benchmark, write_jsonl
 from tokenizer import Tokenizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 
 
 # ----------------------------------------------------------------------------- fakes
@@ -40,14 +40,15 @@ class CharTokenizer:
 
 
 class OracleModel:
-    """Transformer.generate's interface; `respond(prompt text) -> completion text`. Like the real
-    model it appends EOS when it stops and never returns more than max_new_tokens ids."""
+    """sampler.generate's interface (the fixture below routes the stages' calls to it); `respond(prompt
+    text) -> completion text`. Like the real sampler it appends EOS when it stops and never returns more
+    than max_new_tokens ids."""
     config = SimpleNamespace(max_seq_len=10 ** 9)
 
     def __init__(self, respond):
         self.respond, self.tok, self.calls = respond, CharTokenizer(), 0
 
-    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), generator=None):
+    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), generator=None, **_):
         self.calls += 1
         assert stop_ids == (self.tok.eos_id,)
         outs = [(self.tok.encode(self.respond(self.tok.decode(p))) + [self.tok.eos_id])[:max_new_tokens]
@@ -55,9 +56,22 @@ class OracleModel:
         return outs, [[0.0] * len(o) for o in outs]
 
 
+ENGINE = ev.generate
+
+
+def oracle_or_engine(model, *args, **kw):
+    """evaluate.py samples with sampler.generate(model, ...); an OracleModel answers its own calls."""
+    return model.generate(*args, **kw) if isinstance(model, OracleModel) else ENGINE(model, *args, **kw)
+
+
+@pytest.fixture(autouse=True)
+def oracles_answer_for_themselves(monkeypatch):
+    monkeypatch.setattr(ev, "generate", oracle_or_engine)
+
+
 def last_question(prompt: str, style: str) -> str:
     """The question a few-shot prompt ends with, read as a model would: after the last exemplar."""
-    fmt = ev.SHOT_FORMATS[style]
+    fmt = formats.SHOT_FORMATS[style]
     head, tail = fmt.header.split("{question}")
     assert prompt.endswith(tail)
     return prompt[:len(prompt) - len(tail)].rsplit(fmt.separator + head, 1)[-1]
@@ -146,7 +160,7 @@ def test_metrics_from_known_samples():
 
 # ----------------------------------------------------------------------------- prompts
 
-@pytest.mark.parametrize("style,pool,k", [("gsm8k", ev.GSM8K_SHOTS, 8), ("math", ev.MATH_SHOTS, 4)])
+@pytest.mark.parametrize("style,pool,k", [("gsm8k", formats.GSM8K_SHOTS, 8), ("math", formats.MATH_SHOTS, 4)])
 def test_few_shot_prompt_never_contains_the_test_question(style, pool, k):
     for q in [pool[2]["question"], "  " + pool[0]["question"].replace(" ", "  ") + "\n", "What is 6 * 7?"]:
         shots = ev.pick_shots(pool, q, k)
@@ -154,8 +168,8 @@ def test_few_shot_prompt_never_contains_the_test_question(style, pool, k):
         asked = " ".join(q.split())
         assert " ".join(prompt.split()).count(asked) == 1  # only as the question under test, at the end
         assert last_question(prompt, style) == q
-        head = ev.SHOT_FORMATS[style].header.split("{question}")[0]
-        assert prompt.count(ev.SHOT_FORMATS[style].separator + head) == len(shots)
+        head = formats.SHOT_FORMATS[style].header.split("{question}")[0]
+        assert prompt.count(formats.SHOT_FORMATS[style].separator + head) == len(shots)
         assert len(shots) == (k if asked == "What is 6 * 7?" else k - 1)  # the built-in pool has no spare
 
 
@@ -173,7 +187,7 @@ def test_real_benchmark_prompts_hold_their_question_once():
     if not DATA.is_dir():
         pytest.skip(f"real benchmark files not found at {DATA}")
     for style, path in [("gsm8k", DATA / "gsm8k" / "test.jsonl"), ("math", DATA / "math" / "test4500.jsonl")]:
-        pool = ev.BUILTIN_SHOTS[style]
+        pool = formats.BUILTIN_SHOTS[style]
         for r in load_benchmark(path)[:300]:
             prompt = ev.build_prompt(r["question"], "base", shots=ev.pick_shots(pool, r["question"], 8), style=style)
             assert prompt.count(r["question"]) == 1 and last_question(prompt, style) == r["question"]
@@ -270,6 +284,7 @@ def test_tool_integrated_rounds_execute_code_and_feed_back_its_output(tmp_path):
 
 def _sharded_worker(rank, world, init_file, records, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    ev.generate = oracle_or_engine  # a spawned process: the fixture's patch is not here
     try:
         model = OracleModel(_ToySolutions(records))
         m = ev.evaluate(model, CharTokenizer(), records, ev.EvalConfig(mode="chat", progress=False, out=out_dir))
@@ -393,3 +408,52 @@ def test_prompt_style_from_name_path_or_records():
     assert ev.guess_style("downloads/gsm8k_test.jsonl", [toy_row]) == "gsm8k"
     assert ev.guess_style("x/test.jsonl", [math_row]) == "math" and ev.guess_style("x.jsonl", [gsm_row]) == "gsm8k"
     assert ev.guess_style("x.jsonl", [toy_row]) == "toy"
+
+
+# ----------------------------------------------------------------------------- DeepSeek-compatible scoring
+
+def test_deepseek_scoring_reads_and_compares_as_their_scripts_do():
+    """Hand-derived from the rules of DeepSeek's evaluation scripts (deepseek_answer's docstring)."""
+    gsm_base = " She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = $18 a day. The answer is 18.\n\n\nQ: 7 cats"
+    assert ev.deepseek_answer(gsm_base, "base", "gsm8k") == "18."         # cut at the next "Q: ", last number
+    assert ev.deepseek_answer("The answer is 18 dollars, not 20", "base", "gsm8k") == "20"  # the last number
+    assert ev.deepseek_answer("in total 1,000", "base", "gsm8k") == "000"  # their regex splits at commas
+    assert ev.deepseek_answer("x = 1\nThe final answer is $\\frac{3}{4}$. I hope it is correct.\n\nProblem: 9",
+                              "base", "math") == "\\frac{3}{4}"
+    assert ev.deepseek_answer("so \\boxed{2} and \\boxed{\\frac{1}{2}} then 7", "chat", "math") == "\\frac{1}{2}"
+    assert ev.deepseek_answer("The answer is: 12.\nmore", "chat", "gsm8k") == "12"
+    assert ev.deepseek_answer("we get 1,250 and then 3.5", "chat", "gsm8k") == "3.5"
+    assert ev.deepseek_answer("no numbers", "chat", "gsm8k") is None
+    # Numbers: within 1e-3 absolute, and the reference read as a percentage either way.
+    assert ev.deepseek_equal("18.", "18") and ev.deepseek_equal("18.0005", "18")
+    assert not ev.deepseek_equal("18.002", "18")
+    assert ev.deepseek_equal("5000", "50") and ev.deepseek_equal("0.5", "50") and not ev.deepseek_equal("5", "50")
+    assert ev.deepseek_equal("50\\%", "0.5") and ev.deepseek_equal("1,000", "1000")
+    assert not ev.deepseek_equal("000", "1000") and not ev.deepseek_equal(None, "5")
+    assert ev.deepseek_equal("\\frac{1}{2}", "0.5")  # not plain numbers: grader.math_equal stands in for sympy
+    # The default grader disagrees where DeepSeek is lenient.
+    assert not ev.math_equal("5000", "50") and not ev.math_equal("18.0005", "18")
+
+
+def test_scoring_flag_selects_the_rules_end_to_end(tmp_path):
+    """The same completions scored both ways through evaluate(): base GSM8K with a stated answer followed by
+    another number (DeepSeek reads the last number), and an answer 100x smaller than the reference (DeepSeek
+    accepts it)."""
+    records = [{"id": f"g{i}", "question": q, "answer": a, "solution": "", "level": None, "type": None}
+               for i, (q, a) in enumerate([("How many eggs?", "9"), ("What percent?", "50"), ("Sum?", "7")])]
+    replies = {"How many eggs?": " 16 - 7 = 9. The answer is 9. Check: 16 - 9 = 7.",
+               "What percent?": " It is 0.5 of them. The answer is 0.5.",
+               "Sum?": " 3 + 4 = 7. The answer is 7."}
+    model = OracleModel(lambda prompt: replies[last_question(prompt, "gsm8k")])
+    correct = {}
+    for scoring in ev.SCORINGS:
+        ev.evaluate(model, CharTokenizer(), records, ev.EvalConfig(mode="base", style="gsm8k", shots=1,
+                    scoring=scoring, progress=False, out=str(tmp_path / scoring)))
+        rows = [json.loads(line) for line in (tmp_path / scoring / "samples.jsonl").open()]
+        correct[scoring] = [row["samples"][0]["correct"] for row in rows]
+        assert json.loads((tmp_path / scoring / "results.json").read_text())["config"]["scoring"] == scoring
+    assert correct == {"default": [True, False, True], "deepseek": [False, True, True]}
+    with pytest.raises(ValueError, match="scoring"):
+        ev.EvalConfig(scoring="sympy").resolved()
+    with pytest.raises(SystemExit):
+        ev.build_parser().parse_args(["--model-path", "m", "--benchmark", "gsm8k", "--out", "o", "--scoring", "x"])

@@ -3,7 +3,6 @@ import json
 import random
 import re
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -11,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from formats import last_boxed
 from grader import accuracy_reward, extract_answer, format_reward, math_equal, rule_reward
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
 
 # ----------------------------------------------------------------------------- hand tables
 
@@ -85,10 +84,70 @@ NOT_EQUAL = [
     # variables and words
     ("x", "y"), ("2x+1", "2x-1"), ("x^2", "2x"), ("x=3", "4"), ("\\text{Monday}", "Tuesday"), ("A", "B"),
     ("\\text{(C)}", "D"), ("\\text{Monday}", "\\text{Mondya}"), ("2112_6", "2112"),
+    ("x = f(2) < f(1) < f(4)", "f(2) < f(1) < f(4)"),  # "x =" is dropped before a value, not an ordering
     # empty, missing, undefined, huge
     ("", ""), ("", "0"), ("0", ""), (" ", "0"), ("$$", "0"), (None, "5"), ("5", None), ("\\frac{1}{0}", "\\infty"),
     ("10^{400}", "\\infty"), ("10^{400}", "10^{401}"), ("9^9^9^9", "\\infty"), ("5!", "5"), ("170!", "171!"),
 ]
+
+
+# Cases a new user found by hand, with what each must score (a false positive pays for a wrong answer).
+FOUND_BY_HAND = [
+    ("\\boxed{5 \\text{ or } 6}", "56", 0.0),     # a \text{} between numbers is words, not a unit
+    ("\\boxed{3 \\text{ or } -3}", "0", 0.0),
+    ("\\boxed{100.51}", "\\frac{201}{2}", 0.0),    # a decimal equals an exact value only exactly
+    ("\\boxed{100.5}", "\\frac{201}{2}", 1.0),
+    ("\\boxed{\\sqrt{10001}}", "100", 0.0),         # an irrational value is never an integer
+    ("\\boxed{0.5\\%}", "0.5", 1.0),                # one-sided %: read as written or /100 (math_equal)
+    ("\\boxed{0.5\\%}", "0.005", 1.0),
+    ("\\boxed{0.5\\%}", "5", 0.0),
+    ("\\boxed{5 is not right}", "5", 0.0),          # trailing words: not a number
+    ("\\boxed{5 dollars}", "5", 1.0),               # ... unless a known unit
+]
+
+
+@pytest.mark.parametrize("completion,gold,expected", FOUND_BY_HAND)
+def test_found_by_hand(completion, gold, expected):
+    assert accuracy_reward(completion, gold) == expected
+
+
+# Classes found by fuzzing: each was judged equal (or different) wrongly.
+FUZZ_FOUND_NOT_EQUAL = [
+    ("0.50004", "\\frac12"), ("2.00001", "\\sqrt4"), ("1.0001\\times10^{6}", "1000000"),
+    ("10000.9", "\\frac{20000}{2}"), ("1 2", "12"), ("5 apples", "5 oranges"), ("5 apples", "5"), ("no", "on"),
+    ("AB", "BA"), ("-13.00", "-13.001"), ("50\\%", "0.5\\%"), ("0,100", "100"), ("0 100", "100"),
+    ("3 + 2 m", "5"), ("x>3", "[3,\\infty)"), ("\\pm 2", "2"),
+]
+FUZZ_FOUND_EQUAL = [
+    ("1e3", "1000"), ("2.5e-3", "0.0025"), ("\\ln e", "1"), ("e^2", "\\exp(2)"), ("\\log_2 8", "3"),
+    ("\\log_{3} 81", "4"), ("\\pm 2", "-2, 2"), ("1\\pm\\sqrt{2}", "1-\\sqrt2, 1+\\sqrt2"), ("x>3", "(3,\\infty)"),
+    ("x \\ge -1", "[-1,\\infty)"), ("x<5", "(-\\infty,5)"), ("-1\\le x<2", "[-1,2)"), ("\\sqrt{9/4}", "1.5"),
+    ("8^{2/3}", "4"), ("118 000", "118000"), ("xy", "yx"),
+]
+
+
+@pytest.mark.parametrize("a,b", FUZZ_FOUND_NOT_EQUAL)
+def test_fuzz_found_not_equal(a, b):
+    assert not math_equal(a, b) and not math_equal(b, a), (a, b)
+
+
+@pytest.mark.parametrize("a,b", FUZZ_FOUND_EQUAL)
+def test_fuzz_found_equal(a, b):
+    assert math_equal(a, b) and math_equal(b, a), (a, b)
+
+
+def test_decimal_tolerance_at_its_edge():
+    """A decimal stands for an irrational or non-terminating value when its error is below one unit of its
+    last place and within rel_tol (1e-4) of the value. pi = 3.14159265..., sqrt 2 = 1.41421356..., 1/3."""
+    assert math_equal("\\pi", "3.1416") and math_equal("\\pi", "3.1415")     # rounded, cut: error < 1e-4
+    assert not math_equal("\\pi", "3.1414")                                  # error 1.9e-4 > one unit
+    assert not math_equal("\\pi", "3.14")                                    # one unit, but 5e-4 relative
+    assert math_equal("\\sqrt2", "1.4142") and not math_equal("\\sqrt2", "1.414")  # 9.6e-6 / 1.5e-4 relative
+    assert math_equal("\\sqrt2", "1.41422") and not math_equal("\\sqrt2", "1.41423")  # 6.4e-6 / 1.6e-5 > 1e-5
+    assert math_equal("\\frac13", "0.3333") and math_equal("\\frac23", "0.6666") and math_equal("\\frac23", "0.6667")
+    assert not math_equal("\\frac23", "0.6668") and not math_equal("\\frac13", "0.333")
+    assert not math_equal("\\frac12", "0.5001") and not math_equal("\\frac18", "0.12")  # terminating: exact only
+    assert math_equal("\\sqrt{2}", "1.414", rel_tol=1e-3)                     # the tolerance is a parameter
 
 
 def test_tables_are_big_enough():
@@ -246,7 +305,7 @@ def _rate(misses, total, name):
 
 def _read(path):
     if not path.exists():
-        pytest.skip(f"{path} not present (a fresh clone has no ../shared/data)")
+        pytest.skip(f"{path} not present (set BENCHMARK_DATA to the folder holding it)")
     return [json.loads(line) for line in path.open()]
 
 

@@ -14,11 +14,14 @@ import pytest
 import torch
 from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
+import grpo
+
 from formats import BOXED_SUFFIX, write_jsonl
 from grpo import (GRPOConfig, ReplayState, completion_logprobs, completion_mask, explore, grpo_loss, kl_k3,
                   load_questions, main, outcome_advantages, policy_loss, process_advantages, right_pad, sample_groups,
                   step_questions, train_grpo, update)
 from model import ModelConfig, Transformer
+from sampler import generate
 from trainer import build_optimizer, load_checkpoint, setup_distributed, wrap_model
 from reward import ReplayBuffer, RewardModel
 from tokenizer import Tokenizer
@@ -175,7 +178,7 @@ def test_old_logprobs_from_generate_equal_recomputed_ones_at_the_sampling_temper
     policy, prompts = world["policy"], [[5, 6, 7], [8, 9, 10, 11, 12]]
     g = torch.Generator().manual_seed(0)
     completions, old = sample_groups(policy, prompts, group_size=3, max_new_tokens=6, temperature=0.7, top_p=1.0,
-                                     eos_id=world["tok"].eos_id, chunk=4, generator=g)
+                                     eos_id=world["tok"].eos_id, slots=4, generator=g)
     rows = [p for p in prompts for _ in range(3)]
     mask = completion_mask([len(c) for c in completions], max(map(len, completions)))
     old = right_pad(old, 0.0, mask.shape[1], dtype=torch.float32)
@@ -212,13 +215,21 @@ class FixedSampler:
     def __init__(self, completions, policy=None):
         self.completions, self.policy = completions, policy
 
-    def generate(self, prompts, max_new_tokens, temperature, top_p, stop_ids, generator):
+    def generate(self, prompts, max_new_tokens, temperature, top_p, stop_ids, group_size, slots, generator):
+        prompts = [p for p in prompts for _ in range(group_size)]
         out = [self.completions[i % len(self.completions)] for i in range(len(prompts))]
         if self.policy is None:
             return out, [[-1.0] * len(c) for c in out]
         with torch.no_grad():
             lp = completion_logprobs(self.policy, prompts, out, temperature, pad_id=0)
         return out, [lp[i, :len(c)].tolist() for i, c in enumerate(out)]
+
+
+@pytest.fixture(autouse=True)
+def fixed_samplers_answer_for_themselves(monkeypatch):
+    """grpo.py samples with sampler.generate(model, ...); a FixedSampler answers its own calls."""
+    monkeypatch.setattr(grpo, "generate", lambda model, *args, **kw: model.generate(*args, **kw)
+                        if isinstance(model, FixedSampler) else generate(model, *args, **kw))
 
 
 @pytest.mark.parametrize("mode", ["keep", "zero_reward", "mask"])
@@ -290,8 +301,8 @@ def mean_digit_share(model_dir, world, n=64):
     """The task's reward, measured afresh: n samples of a checkpoint on one question."""
     model = Transformer.load(model_dir)
     prompt = world["tok"].encode("User: What is 1 + 2?\n\nAssistant:")
-    completions, _ = model.generate([prompt] * n, 8, temperature=1.0, stop_ids=(world["tok"].eos_id,),
-                                    generator=torch.Generator().manual_seed(123))
+    completions, _ = generate(model, [prompt], 8, temperature=1.0, stop_ids=(world["tok"].eos_id,), group_size=n,
+                              generator=torch.Generator().manual_seed(123))
     reward = digit_reward(world["digits"])
     return sum(reward(None, None, c) for c in completions) / n
 

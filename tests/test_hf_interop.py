@@ -11,6 +11,7 @@ transformers = pytest.importorskip("transformers")
 
 from hf import config_from_hf  # noqa: E402
 from model import ModelConfig, Transformer  # noqa: E402
+from sampler import generate  # noqa: E402
 
 COMMON = dict(vocab_size=61, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
               num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6)
@@ -55,7 +56,7 @@ def assert_same_function(ours, theirs, vocab=61):
     prompt = tokens[:1, :6]
     greedy = theirs.generate(prompt, max_new_tokens=12, do_sample=False, min_new_tokens=12,
                              pad_token_id=0)[0, 6:].tolist()
-    completion, _ = ours.generate([prompt[0].tolist()], max_new_tokens=12, temperature=0)
+    completion, _ = generate(ours, [prompt[0].tolist()], max_new_tokens=12, temperature=0)
     assert completion[0] == greedy
 
 

@@ -11,8 +11,8 @@ import torch
 from formats import write_jsonl
 from grpo import grpo_loss
 from model import ModelConfig, Transformer
-from grpo import Rollout
-from ppo import PPOConfig, gae, main, outcome_and_process_scores, place_scores, token_rewards, value_loss
+from grpo import Rollout, score
+from ppo import PPOConfig, gae, main, place_scores, token_rewards, value_loss
 from reward import RewardModel, step_end_positions
 from tokenizer import Tokenizer
 
@@ -111,26 +111,28 @@ class FixedRewardModel:
 
 
 @pytest.mark.parametrize("kind", ["rule", "orm", "prm"])
-def test_outcome_and_process_scores_land_on_the_right_tokens(kind):
+def test_scored_rewards_land_on_the_right_tokens(kind):
+    """grpo.score leaves r_φ where Eq. 2 puts it: at the last token (rule, ORM) or at step ends (PRM)."""
     tok = Tokenizer.train(["Step one.\n\nStep two."] * 5, vocab_size=260)
-    completions = [tok.encode("a\n\nb") + [tok.eos_id], tok.encode("cc") + [tok.eos_id]]
+    completions = [tok.encode("\\boxed{2}\n\nb") + [tok.eos_id], tok.encode("cc")]  # output 1: no EOS
     prompts = [[1, 2], [3]]
     width = max(map(len, completions))
     rollout = Rollout(prompts=prompts, completions=completions,
                       mask=torch.arange(width)[None, :] < torch.tensor([len(c) for c in completions])[:, None],
                       old_logprobs=torch.zeros(2, width), truncated=torch.tensor([False, True]),
-                      texts=["a\n\nb", "cc"], correct=torch.tensor([1.0, 0.0]))
+                      texts=["\\boxed{2}\n\nb", "cc"])
     cfg = PPOConfig(init="x", data="y", reward=kind, reward_model=None if kind == "rule" else "rm",
                     truncated="zero_reward")
-    scores = outcome_and_process_scores(rollout, cfg, tok, FixedRewardModel())
+    score(rollout, [{"question": "1 + 1?", "answer": "2"}] * 2, cfg, tok, FixedRewardModel(), None)
+    scores = place_scores(rollout.given_rewards, rollout.reward_positions, width)
     last = [len(c) - 1 for c in completions]
     if kind == "prm":  # output 0's steps end where step_end_positions says; output 1 is truncated: 0
-        expected = place_scores([[0.5] * len(step_end_positions(completions[0], tok)), []],
-                                [step_end_positions(completions[0], tok), []], width)
+        ends = step_end_positions(completions[0], tok)
+        expected = place_scores([[0.5] * len(ends), []], [ends, []], width)
     else:  # one score at the last token; the truncated output scores 0 (--truncated zero_reward)
         first = 1.0 if kind == "rule" else 0.1 * (len(prompts[0]) + len(completions[0]))
         expected = place_scores([[first], [0.0]], [[last[0]], [last[1]]], width)
-    assert torch.equal(scores, expected) and scores[0].sum() > 0
+    assert torch.allclose(scores, expected) and scores[0].sum() > 0
 
 
 # ----------------------------------------------------------------------------- runs

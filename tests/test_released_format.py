@@ -12,11 +12,15 @@ import pytest
 import torch
 
 import evaluate as ev
+import grpo
+import reward
+import sft
 from formats import chat_prompt, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
 from trainer import cleanup_distributed
 from reward import main as reward_main
+from sampler import generate
 from sft import IGNORE, encode_example, encode_prompt, main as sft_main
 from test_hf_tokenizer import BOS, CONFIG, EOS, TEXTS, make_spec, write
 from tokenizer import Tokenizer, checkpoint_tokenizer
@@ -50,14 +54,15 @@ def released(tmp_path_factory):
 
 @pytest.fixture
 def prompts_seen(monkeypatch):
-    """Every prompt (token ids) any Transformer is asked to complete, in order."""
-    seen, generate = [], Transformer.generate
+    """Every prompt (token ids) a stage asks sampler.generate to complete, once per sample, in order."""
+    seen = []
 
-    def recording(self, prompts, *args, **kwargs):
-        seen.extend(list(p) for p in prompts)
-        return generate(self, prompts, *args, **kwargs)
+    def recording(model, prompts, *args, **kwargs):
+        seen.extend(list(p) for p in prompts for _ in range(kwargs.get("group_size", 1)))
+        return generate(model, prompts, *args, **kwargs)
 
-    monkeypatch.setattr(Transformer, "generate", recording)
+    for stage in (ev, grpo, reward, sft):  # each calls the sampler by the name it imported
+        monkeypatch.setattr(stage, "generate", recording)
     return seen
 
 

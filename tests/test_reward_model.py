@@ -72,9 +72,10 @@ class PerfectCompleter:
     def __init__(self, tokenizer, chain, answer, tries=1):
         self.tok, self.chain, self.answer, self.tries, self.calls = tokenizer, chain, answer, tries, 0
 
-    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), generator=None):
+    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), group_size=1, slots=None,
+                 generator=None):
         outs = []
-        for prompt in prompts:
+        for prompt in (p for p in prompts for _ in range(group_size)):
             self.calls += 1
             lines = self.tok.decode(prompt).split("Assistant:")[-1].strip().split("\n")
             results = [int(line.split("=")[1].rstrip(".")) for line in lines if "=" in line]
@@ -88,6 +89,14 @@ class PerfectCompleter:
                 text = f"\nThe answer is \\boxed{{{results[-1] if results else 0}}}."
             outs.append(self.tok.encode(text) + [self.tok.eos_id])
         return outs, [[0.0] * len(o) for o in outs]
+
+
+@pytest.fixture(autouse=True)
+def completers_answer_for_themselves(monkeypatch):
+    """reward.py samples with sampler.generate(model, ...); a PerfectCompleter answers its own calls."""
+    engine = reward.generate
+    monkeypatch.setattr(reward, "generate", lambda model, *args, **kw: model.generate(*args, **kw)
+                        if isinstance(model, PerfectCompleter) else engine(model, *args, **kw))
 
 
 def test_mc_labels_with_a_perfect_completer_equal_the_exact_labels(byte_tokenizer):

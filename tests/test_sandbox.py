@@ -165,6 +165,181 @@ def test_write_outside_the_working_directory(tmp_path):
     assert not set(created) & contained
 
 
+# The attack of a program that holds CAP_DAC_READ_SEARCH: a file handle (name_to_handle_at needs no
+# capability, and handles of a disk file system are guessable) opened with open_by_handle_at through
+# the writable working directory's mount gives a descriptor on the same disk that ignores the
+# read-only mounts: a file can be created in /tmp or a world-writable file modified, wherever it is.
+_HANDLE_ESCAPE = """
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+
+class FileHandle(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                ("f_handle", ctypes.c_ubyte * 128)]
+
+def handle_of(path):
+    handle, mount_id = FileHandle(128, 0), ctypes.c_int()
+    if libc.name_to_handle_at(-100, path.encode(), ctypes.byref(handle), ctypes.byref(mount_id), 0):
+        raise OSError(ctypes.get_errno(), "name_to_handle_at")
+    return handle
+
+def open_by_handle(handle, flags):
+    fd = libc.open_by_handle_at(os.open(".", os.O_RDONLY), ctypes.byref(handle), flags)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "open_by_handle_at: " + os.strerror(ctypes.get_errno()))
+    return fd
+
+def attempt(write):
+    try:
+        write()
+        return "written"
+    except OSError as e:
+        return e.strerror
+
+def create_in_tmp():
+    tmp = open_by_handle(handle_of("/tmp"), os.O_RDONLY | os.O_DIRECTORY)
+    os.write(os.open(NAME, os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=tmp), b"escaped")
+
+def modify_given_file():
+    handle = FileHandle(len(GIVEN[1]) // 2, GIVEN[0])
+    handle.f_handle[:len(GIVEN[1]) // 2] = bytes.fromhex(GIVEN[1])
+    os.write(open_by_handle(handle, os.O_WRONLY), b"escaped")
+
+status = dict(line.split(":\t") for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+capabilities = [int(status[key], 16) for key in ("CapEff", "CapPrm", "CapAmb", "CapBnd")]
+print(json.dumps({"tmp": attempt(create_in_tmp), "given": attempt(modify_given_file),
+                  "capabilities": capabilities}))
+"""
+
+
+def _file_handle(path):
+    """name_to_handle_at from this test process: (handle type, handle bytes as hex)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer, mount_id = (ctypes.c_ubyte * 136)(), ctypes.c_int()
+    ctypes.c_uint.from_buffer(buffer).value = 128
+    assert libc.name_to_handle_at(-100, str(path).encode(), buffer, ctypes.byref(mount_id), 0) == 0
+    size, kind = ctypes.c_uint.from_buffer(buffer).value, ctypes.c_int.from_buffer(buffer, 4).value
+    return kind, bytes(buffer[8:8 + size]).hex()
+
+
+@pytest.mark.skipif(not ROOT, reason="without root the program may write wherever this user can anyway")
+def test_file_handle_escape(tmp_path):
+    """open_by_handle_at through the writable working directory does not get past the read-only file
+    system: the program holds no capability, and its working directory is a file system of its own."""
+    name = f"escape-{uuid.uuid4().hex}"
+    given = tmp_path / "world-writable.txt"  # in a directory only root can enter; the file itself is 0666
+    given.write_text("original")
+    given.chmod(0o666)
+    code = f"NAME = {name!r}\nGIVEN = {_file_handle(given)!r}\n" + _HANDLE_ESCAPE
+    result = run_program(code)
+    created = (Path("/tmp") / name).exists()
+    (Path("/tmp") / name).unlink(missing_ok=True)
+    outcome = json.loads(result.stdout)
+    print(f"\nhandle escape: {outcome}; confinement: {result.confinement}")
+    if "read-only-fs" not in result.confinement:
+        pytest.skip("no mount namespace here: /tmp is writable by the throwaway user anyway")
+    assert not created and given.read_text() == "original"
+    assert outcome["tmp"] != "written" and outcome["given"] != "written"
+    assert "no-capabilities" in result.confinement and outcome["capabilities"] == [0, 0, 0, 0]
+    assert "Operation not permitted" in outcome["tmp"]  # EPERM: open_by_handle_at needs the capability
+
+
+@pytest.mark.skipif(not ROOT or not sandbox._hidden_interpreter()[0],
+                    reason="needs an interpreter other users cannot reach")
+def test_hidden_interpreter_is_shown_alone():
+    """pyenv under /root: the program starts without any capability, and of /root sees only the way
+    to the interpreter."""
+    private_dirs, interpreter_dirs = sandbox._hidden_interpreter()
+    code = f"import json, os\nprint(json.dumps({{p: os.listdir(p) for p in {private_dirs!r}}}))"
+    result = run_program(code)
+    if "read-only-fs" not in result.confinement:
+        pytest.skip("no mount namespace here: the interpreter is read through CAP_DAC_READ_SEARCH")
+    assert result.error is None and "no-capabilities" in result.confinement
+    for private, seen in json.loads(result.stdout).items():
+        expected = {Path(path).relative_to(private).parts[0]
+                    for path in interpreter_dirs if path.startswith(private + "/")}
+        assert set(seen) == expected, (private, seen)
+
+
+def test_memory_across_processes():
+    """Five children holding 64 MB each under a 160 MB limit: the limit holds for all of them together
+    (the per-process address-space limit alone would let them reach 320 MB)."""
+    code = textwrap.dedent("""
+        import json, os, select, time
+        read_end, write_end = os.pipe()
+        children = []
+        for _ in range(5):
+            pid = os.fork()
+            if pid == 0:
+                block = b"\\1" * (64 << 20)  # written, so resident
+                os.write(write_end, b"+")
+                time.sleep(60)
+                os._exit(0)
+            children.append(pid)
+        alive, ready, deadline = set(children), 0, time.time() + 5
+        while ready + len(children) - len(alive) < len(children) and time.time() < deadline:
+            if select.select([read_end], [], [], 0.05)[0]:
+                ready += len(os.read(read_end, 16))
+            alive -= {pid for pid in alive if os.waitpid(pid, os.WNOHANG)[0]}
+        rss = 0
+        for pid in [os.getpid(), *alive]:
+            status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+            rss += int(status["VmRSS"].split()[0]) << 10
+        print(json.dumps({"alive": len(alive), "rss_mb": rss / 2 ** 20}))
+    """)
+    result = run_program(code, memory_mb=160, timeout=10)
+    print(f"\n5 forks x 64 MB under memory_mb=160: {result.stdout.strip()} {result.confinement}")
+    if "memory-total" not in result.confinement:
+        pytest.skip("no memory cgroup here: each process alone is limited (see sandbox.py)")
+    report = json.loads(result.stdout)
+    assert result.error is None and report["rss_mb"] <= 160
+    assert 1 <= report["alive"] < 5  # some children got their 64 MB; the others were killed
+
+
+def test_memory_cgroup_kill_is_reported():
+    """A child that takes the program past memory_mb in total is killed by the kernel (each process alone
+    stays below its own limit, so no MemoryError); the program fails for it: error "memory"."""
+    code = textwrap.dedent("""
+        import os, time
+        pid = os.fork()
+        if pid == 0:
+            block = b"\\1" * (60 << 20)
+            time.sleep(2)
+            os._exit(0)
+        time.sleep(0.3)
+        block = b"\\2" * (60 << 20)  # 120 MB in all: the child, then the larger, is killed
+        assert os.waitpid(pid, 0)[1] == 0, "the child was killed"
+        print("both done")
+    """)
+    result = run_program(code, memory_mb=100)
+    print(f"\n{result.stderr.strip().splitlines()[-1:]} {result.confinement}")
+    if "memory-total" not in result.confinement:
+        pytest.skip("no memory cgroup here")
+    assert result.error == "memory" and "the child was killed" in result.stderr and not result.stdout
+
+
+def test_disk_cap_in_the_working_directory():
+    """Many files, each below the file-size limit, stop at disk_mb in total."""
+    code = textwrap.dedent("""
+        import os
+        written = 0
+        try:
+            for i in range(100):
+                with open(f"part-{i}", "wb") as f:
+                    f.write(b"0" * (4 << 20))
+                written += 4
+        except OSError as e:
+            print(written, e.strerror)
+    """)
+    result = run_program(code, disk_mb=32, memory_mb=256)
+    print(f"\nwriting 4 MB files with disk_mb=32: {result.stdout.strip()} {result.confinement}")
+    if "disk-limit" not in result.confinement:
+        pytest.skip("no mount namespace here: the working directory is on the shared disk (see sandbox.py)")
+    written, reason = result.stdout.strip().split(" ", 1)
+    assert result.error is None and 24 <= int(written) <= 32 and reason == "No space left on device"
+
+
 def test_output_flood_is_cut():
     start = time.monotonic()
     result = run_program("import sys\nsys.stdout.write('x' * 10 ** 8)\nprint('end')", max_output=1 << 20)
@@ -210,11 +385,12 @@ def test_no_network_and_no_root():
         assert lines[1] == "not root"
 
 
-@pytest.mark.skipif(not ROOT or sandbox._interpreter_public(), reason="needs an interpreter other users cannot read")
+@pytest.mark.skipif(not ROOT or not sandbox._hidden_interpreter()[0],
+                    reason="needs an interpreter other users cannot reach")
 def test_sandbox_failure_is_reported(monkeypatch):
-    """Without its one capability, the throwaway user cannot start an interpreter that lives under
-    /root: that must come back as a sandbox error, not as the program's own exception."""
-    monkeypatch.setattr(sandbox, "_interpreter_public", lambda: True)
+    """Neither shown by a mount nor readable through a capability, an interpreter that lives under
+    /root cannot start: that must come back as a sandbox error, not as the program's own exception."""
+    monkeypatch.setattr(sandbox, "_hidden_interpreter", lambda: ([], []))
     result = run_program("print(1)")
     assert result.error == "sandbox" and result.confinement == () and program_answer(result) is None
     assert "Permission denied" in result.stderr
@@ -258,6 +434,25 @@ def test_as_an_ordinary_user():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     print(f"\nas uid 54321: {report}")
-    assert report["normal"] == "42\n" and report["confinement"] == ["rlimits"]
+    # no cgroup of its own to create, no namespaces; it passes on the capability it needs for the interpreter
+    assert report["normal"] == "42\n" and report["confinement"] == ["rlimits", "reads-any-file"]
     assert 0 < int(report["forked"]) <= 8
     assert report["left"] == []
+
+
+@pytest.mark.skipif(not ROOT or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_as_root_without_namespaces():
+    """Root without CAP_SYS_ADMIN (a container's default): no mount or network namespace, and the
+    other layers still hold; confinement says which."""
+    script = "import json, sandbox\nprint(json.dumps(sandbox.run_program('print(6 * 7)').__dict__))"
+    done = subprocess.run(["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-c", script],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    print(f"\nas root without CAP_SYS_ADMIN: {result['confinement']}")
+    assert result["stdout"] == "42\n" and result["error"] is None
+    layers = set(result["confinement"])
+    assert {"rlimits", "throwaway-uid"} <= layers
+    assert not layers & {"no-network", "read-only-fs", "disk-limit"}
+    # a hidden interpreter can only be read through the capability now, and the result says so
+    assert ("reads-any-file" if sandbox._hidden_interpreter()[0] else "no-capabilities") in layers

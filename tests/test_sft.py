@@ -21,6 +21,7 @@ import tokenizer
 import toy_data
 from formats import chat_prompt, gsm8k_answer, last_boxed, read_jsonl, write_jsonl
 from model import ModelConfig, Transformer
+from sampler import generate
 from grader import accuracy_reward, format_reward
 from sft import (IGNORE, Packer, SFTData, assistant_text, convert, encode_example, encode_prompt, fit_to_context,
                  gsm8k_to_sft, main, math_to_sft, sft_loss)
@@ -334,7 +335,7 @@ def test_math_conversion_on_the_real_file_keeps_every_answer(tmp_path):
 
 def accuracy(model, tok, numbers) -> float:
     prompts = [encode_prompt(tok, f"What is {n}?") for n in numbers]
-    completions, _ = model.eval().generate(prompts, 16, temperature=0, stop_ids=(tok.eos_id,))
+    completions, _ = generate(model.eval(), prompts, 16, temperature=0, stop_ids=(tok.eos_id,))
     return sum(accuracy_reward(tok.decode(c), str(n)) for c, n in zip(completions, numbers)) / len(numbers)
 
 
@@ -385,7 +386,7 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
 
 
 def test_toy_sft_raises_the_toy_benchmark_accuracy_of_a_pretrained_model(tmp_path):
-    """The issue's end-to-end claim, through each stage's real entry point as toy.sh runs them: a toy
+    """The end-to-end claim, through each stage's real entry point as toy.sh runs them: a toy
     world, a BPE tokenizer on its seed and general text, token shards, a 2-layer model pre-trained on them
     for 30 steps, then SFT on the world's sft.jsonl. The world is an easy one (one step,
     + and - of numbers up to 5, results up to 10) so that seconds of SFT suffice. Greedy zero-shot chat
