@@ -389,6 +389,10 @@ class Rollout:
     correct: torch.Tensor | None = None  # [N] 1.0 where the answer is right (the RFT coefficient)
     train_rows: list[int] = field(default_factory=list)  # rows in the loss (--truncated, --skip-equal-groups)
     sums: dict = field(default_factory=dict)              # metric sums over this rank's outputs
+    # the rewards as scored, where they are given: one per output at its last token (outcome), or one per step
+    # at the step's last token (process); completion positions. ppo.py builds Eq. 2's per-token rewards on them
+    given_rewards: list[list[float]] = field(default_factory=list)
+    reward_positions: list[list[int]] = field(default_factory=list)
 
 
 def explore(sampler, reference, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, reward_model,
@@ -446,6 +450,7 @@ def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: T
                                 for g in groups])
         equal = torch.tensor([len({r for rs in step_rewards[g] for r in rs}) <= 1 for g in groups])
         rewards = torch.tensor([sum(r) / max(len(r), 1) for r in step_rewards])  # for the metrics
+        rollout.given_rewards, rollout.reward_positions = step_rewards, step_ends
     else:
         if cfg.reward == "orm":
             rewards = torch.tensor(reward_model.outcome_rewards(sequences))
@@ -458,6 +463,8 @@ def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: T
         advantages = outcome_advantages(rewards, cfg.scale_rewards, cfg.adv_eps).view(N, 1).expand(N, C).clone()
         equal = rewards.max(dim=1).values == rewards.min(dim=1).values
         rewards = rewards.view(N)
+        rollout.given_rewards = [[r] for r in rewards.tolist()]
+        rollout.reward_positions = [[n - 1] for n in rollout.mask.sum(dim=1).tolist()]
 
     # which outputs train: drop truncated ones (--truncated mask) and groups with no signal (--skip-equal-groups)
     drop = rollout.truncated & torch.tensor(cfg.truncated == "mask")
@@ -598,22 +605,29 @@ def build_models(cfg: GRPOConfig, proc):
     return model, optimizer, autocast_for(model, cfg, proc.device), reference, sampler, reward_model
 
 
-def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
-    """Run Algorithm 1 with `cfg`; returns a summary {"steps", "records", "final", "data_stats"}.
-    reward_fn(question_record, completion_text, completion_ids) -> float, for tasks of one's own, replaces
-    the rule accuracy reward (1.0 = correct: it is also the accuracy metric and RFT's coefficient).
-    Works as one process or under torchrun (rank 0 logs)."""
+def prepare_run(cfg: GRPOConfig):
+    """What an RL run (this file's, ppo.py's) does first: check the settings, join the process group, seed,
+    load the tokenizer and the questions. Returns (proc, tokenizer_path, tokenizer, questions, data_stats)."""
     check_ranges(cfg)
     cfg.check()
     proc = setup_distributed(cfg.dist_timeout)
     if cfg.batch_questions % proc.world:
         raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {proc.world} ranks")
     seed_all(cfg.seed)
-    out = Path(cfg.out)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)
     data_stats = Counter()
     questions = load_questions(cfg.data, tokenizer, cfg.template, read_config(cfg.init).max_seq_len, data_stats)
+    return proc, tokenizer_path, tokenizer, questions, data_stats
+
+
+def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
+    """Run Algorithm 1 with `cfg`; returns a summary {"steps", "records", "final", "data_stats"}.
+    reward_fn(question_record, completion_text, completion_ids) -> float, for tasks of one's own, replaces
+    the rule accuracy reward (1.0 = correct: it is also the accuracy metric and RFT's coefficient).
+    Works as one process or under torchrun (rank 0 logs)."""
+    proc, tokenizer_path, tokenizer, questions, data_stats = prepare_run(cfg)
+    out = Path(cfg.out)
     steps_per_iteration = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
     total_steps = cfg.iterations * steps_per_iteration
 

@@ -350,7 +350,8 @@ def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 2000,
 class _TrainState:
     """What DCP saves and restores: model and optimiser (in canonical, unwrapped names via
     get_state_dict, so DDP and FSDP2 checkpoints are interchangeable), the step, and the other models
-    a stage holds (`frozen`: grpo.py's π_ref and reward model), sharded like the training model, so no
+    a stage holds (`frozen`: grpo.py's π_ref and reward model; a (model, optimiser) pair for one that trains
+too, ppo.py's value model), sharded like the training model, so no
     rank writes or reads a whole 7B copy and a resume on another world size reshards them too. The data
     position is per-rank state like the RNG, and goes into each rank's own file: DCP keeps a single copy
     of non-tensor values, so a per-rank position saved through it would come back as rank 0's."""
@@ -360,14 +361,22 @@ class _TrainState:
 
     def state_dict(self):
         model_sd, optim_sd = get_state_dict(self.model, self.optimizer)
-        return {"model": model_sd, "optim": optim_sd, "step": self.step,
-                **{name: get_model_state_dict(module) for name, module in self.frozen.items()}}
+        state = {"model": model_sd, "optim": optim_sd, "step": self.step}
+        for name, other in self.frozen.items():
+            if isinstance(other, tuple):  # a second trained model and its optimiser (ppo.py's value model)
+                state[name], state[name + ".optim"] = get_state_dict(*other)
+            else:
+                state[name] = get_model_state_dict(other)
+        return state
 
     def load_state_dict(self, state):
         set_state_dict(self.model, self.optimizer, model_state_dict=state["model"],
                        optim_state_dict=state["optim"])
-        for name, module in self.frozen.items():
-            set_model_state_dict(module, state[name])
+        for name, other in self.frozen.items():
+            if isinstance(other, tuple):
+                set_state_dict(*other, model_state_dict=state[name], optim_state_dict=state[name + ".optim"])
+            else:
+                set_model_state_dict(other, state[name])
         self.step = state["step"]
 
 
@@ -774,7 +783,7 @@ def kv_bytes_per_token(model_cfg: ModelConfig, dtype_bytes: int = 2) -> int:
 
 
 def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_tokens: int,
-            reward_params: int = 0) -> dict:
+            reward_params: int = 0, value_params: int = 0) -> dict:
     """Memory per GPU by phase and time per step of an RL run (grpo.py's --dry-run), for a GRPOConfig `cfg`.
     held      policy (fp32 weights, gradients, AdamW moments; sharded under FSDP), π_ref (sharded fp32 under
               FSDP, a whole bf16 copy under DDP), the rollout copy (FSDP: a whole bf16 copy, since a sharded
@@ -782,6 +791,8 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
     rollout   the KV cache of --rollout-batch sequences of prompt + --max-new-tokens tokens
     update    activations of --micro-batch sequences (trainer.memory_per_gpu's arithmetic), gathered blocks
     reward-model retraining (§4.1.4): the reward model's own training state and activations
+    value_params > 0 (ppo.py, §4.1.1): the value model's training state is held too, its update is a phase
+    of its own (activations of a decoder that size), and it costs one forward (old values) + μ updates
     Time: decode is memory-bound (each step streams the bf16 weights and the KV cache in use); the update
     is 6 FLOPs a parameter a token (μ times), π_ref and the reward model 2, at --assumed-mfu."""
     gib = 2 ** 30
@@ -797,10 +808,15 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
         held["rollout copy (bf16)"] = 2 * n_params
     if reward_params:
         held["reward model (bf16)"] = 2 * reward_params
+    if value_params:
+        value_training = memory_per_gpu(model_cfg, value_params, train_cfg, world)
+        held["value model: weights, gradients, AdamW"] = sum(v for k, v in value_training.items() if "fp32" in k)
     kv_seq = kv_bytes_per_token(model_cfg) * seq
     rollout = {"KV cache": cfg.rollout_batch * kv_seq, "logits (fp32)": cfg.rollout_batch * model_cfg.vocab_size * 4}
     update = {k: v for k, v in training.items() if "fp32" not in k}
     phases = {"held": held, "rollout": rollout, "update": update}
+    if value_params:
+        phases["value update"] = {k: v for k, v in value_training.items() if "fp32" not in k}
     if reward_params and cfg.rm_questions:
         rm_train = memory_per_gpu(model_cfg, reward_params, train_cfg, world)
         phases["reward-model retraining"] = rm_train
@@ -818,7 +834,8 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
                                                                                    * MEAN_COMPLETION)
     decode_tok_s = cfg.rollout_batch / (step_bytes / (cfg.gpu_bandwidth * 1e12 * DECODE_EFFICIENCY))  # per GPU
     trained_tokens = samples * (prompt_tokens + cfg.max_new_tokens * MEAN_COMPLETION)
-    flops = trained_tokens * (6 * n_params * cfg.mu + 2 * n_params * ("π_ref" in held) + 2 * reward_params)
+    flops = trained_tokens * (6 * n_params * cfg.mu + 2 * n_params * ("π_ref" in held) + 2 * reward_params
+                              + (2 + 6 * cfg.mu) * value_params)
     peak_flops_gpu = cfg.peak_tflops * 1e12 if cfg.peak_tflops else GPU_PEAK_FLOPS["H100"]
     seconds = {"rollout": new_tokens / (decode_tok_s * world),
                "update": flops / (world * peak_flops_gpu * cfg.assumed_mfu)}
