@@ -812,7 +812,9 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
         value_training = memory_per_gpu(model_cfg, value_params, train_cfg, world)
         held["value model: weights, gradients, AdamW"] = sum(v for k, v in value_training.items() if "fp32" in k)
     kv_seq = kv_bytes_per_token(model_cfg) * seq
-    rollout = {"KV cache": cfg.rollout_batch * kv_seq, "logits (fp32)": cfg.rollout_batch * model_cfg.vocab_size * 4}
+    # without --rollout-batch the sampler sizes its slots from memory: plan with what fits beside the held state
+    slots = cfg.rollout_batch or max(1, int((cfg.gpu_memory * 1e9 - sum(held.values())) // kv_seq))
+    rollout = {"KV cache": slots * kv_seq, "logits (fp32)": slots * model_cfg.vocab_size * 4}
     update = {k: v for k, v in training.items() if "fp32" not in k}
     phases = {"held": held, "rollout": rollout, "update": update}
     if value_params:
@@ -830,9 +832,9 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
 
     samples = cfg.batch_questions * cfg.group_size
     new_tokens = samples * cfg.max_new_tokens * MEAN_COMPLETION
-    step_bytes = 2 * n_params + cfg.rollout_batch * kv_bytes_per_token(model_cfg) * (prompt_tokens + cfg.max_new_tokens
-                                                                                   * MEAN_COMPLETION)
-    decode_tok_s = cfg.rollout_batch / (step_bytes / (cfg.gpu_bandwidth * 1e12 * DECODE_EFFICIENCY))  # per GPU
+    step_bytes = 2 * n_params + slots * kv_bytes_per_token(model_cfg) * (prompt_tokens + cfg.max_new_tokens
+                                                                         * MEAN_COMPLETION)
+    decode_tok_s = slots / (step_bytes / (cfg.gpu_bandwidth * 1e12 * DECODE_EFFICIENCY))  # per GPU
     trained_tokens = samples * (prompt_tokens + cfg.max_new_tokens * MEAN_COMPLETION)
     flops = trained_tokens * (6 * n_params * cfg.mu + 2 * n_params * ("π_ref" in held) + 2 * reward_params
                               + (2 + 6 * cfg.mu) * value_params)
@@ -842,7 +844,8 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
     print(f"plan: {world} GPUs × {cfg.gpu_memory:g} GB, {cfg.parallel}, "
           f"{'fp32' if cfg.dtype == 'fp32' else 'bf16'} compute, activation checkpointing "
           f"{'on' if cfg.activation_checkpointing else 'off'}; sequences of {prompt_tokens} prompt + "
-          f"{cfg.max_new_tokens} new tokens")
+          f"{cfg.max_new_tokens} new tokens; {slots} rollout slots"
+          f"{'' if cfg.rollout_batch else ' (the most that fit: --rollout-batch unset)'}")
     print("memory per GPU (estimate; allocator overheads not counted):")
     for name, parts in phases.items():
         for kind, b in parts.items():
@@ -856,5 +859,5 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
           f"{DECODE_EFFICIENCY:.0%} of {cfg.gpu_bandwidth:g} TB/s; update at MFU {cfg.assumed_mfu:.0%} of "
           f"{peak_flops_gpu / 1e12:.0f} TFLOP/s): rollout {seconds['rollout']:.0f} s ({decode_tok_s:,.0f} tokens/s "
           f"per GPU), update {seconds['update']:.0f} s")
-    return {"phases": phases, "totals": totals, "peak": peak, "fits": fits, "seconds": seconds,
+    return {"phases": phases, "totals": totals, "peak": peak, "fits": fits, "seconds": seconds, "slots": slots,
             "decode_tok_s": decode_tok_s}
