@@ -5,7 +5,7 @@
 #   process-supervision run with the PRM) -> evaluation of the base (few-shot), SFT and RL models
 #   -> runs/toy/report.md, printed at the end.
 #
-#   bash toy.sh            the full toy run (~11 minutes on 2 quiet CPU cores)
+#   bash toy.sh            the full toy run (~7 minutes on 2 quiet CPU cores)
 #   bash toy.sh --smoke    every stage at tiny sizes (~2 minutes): checks that it all runs, not the accuracies
 #   bash toy.sh --commands print each stage's command line (the README quotes them) and run nothing
 #
