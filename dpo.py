@@ -22,7 +22,6 @@ packing by `Packer`, documents kept apart by doc_ids); the loop, DDP/FSDP and ch
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from flags import add_flags, check_ranges, config_from, flag, run_cli
+from flags import check_ranges, flag, run_cli, run_command
 from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward
 from grpo import GRPOConfig, load_questions, sample
@@ -239,15 +238,12 @@ def run_train(cfg: DPOConfig) -> list[dict]:
     return records
 
 
+COMMANDS = {"pairs": ("sample pairs (o+, o-) from the SFT model", PairsConfig, run_pairs),
+            "train": ("train on the pairs with the DPO loss", DPOConfig, run_train)}
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_flags(sub.add_parser("pairs", help="sample pairs (o+, o-) from the SFT model"), PairsConfig)
-    add_flags(sub.add_parser("train", help="train on the pairs with the DPO loss"), DPOConfig)
-    args = parser.parse_args(argv)
-    if args.command == "pairs":
-        return run_pairs(config_from(PairsConfig, args))
-    return run_train(config_from(DPOConfig, args))
+    return run_command(__doc__.split("\n\n")[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,22 @@ def check_ranges(cfg) -> None:
                 raise ValueError(f"--{f.name.replace('_', '-')} {e}") from None
 
 
+def command_parser(description: str, commands: dict) -> argparse.ArgumentParser:
+    """The parser of a script of several commands: {name: (help, config class, run function)}."""
+    parser = argparse.ArgumentParser(description=description)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help, cls, _) in commands.items():
+        add_flags(sub.add_parser(name, help=help), cls)
+    return parser
+
+
+def run_command(description: str, commands: dict, argv=None):
+    """Parse `argv` for one of `commands` ({name: (help, config class, run function)}) and run it on its config."""
+    args = command_parser(description, commands).parse_args(argv)
+    _, cls, run = commands[args.command]
+    return run(config_from(cls, args))
+
+
 def config_from(cls, args: argparse.Namespace, **overrides):
     """The fields of `cls` from parsed flags (missing ones keep their defaults), then `overrides`."""
     values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from evaluate import cut_at_stop
-from flags import add_flags, config_from, flag, run_cli
+from flags import command_parser, flag, run_cli, run_command
 from formats import load_benchmark, read_jsonl, write_jsonl
 from grader import (LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency, language_words,
                     reasoning_part)
@@ -356,23 +356,17 @@ def run_distill(cfg: DistillConfig) -> Counter:
 
 # ----------------------------------------------------------------------------- command line
 
-COMMANDS = {"cold-start": (ColdStartConfig, run_cold_start), "reject": (RejectConfig, run_reject),
-            "distill": (DistillConfig, run_distill)}
+COMMANDS = {name: (config.__doc__.split(":", 1)[1].strip(), config, run) for name, config, run in
+            (("cold-start", ColdStartConfig, run_cold_start), ("reject", RejectConfig, run_reject),
+             ("distill", DistillConfig, run_distill))}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (config, run) in COMMANDS.items():
-        add_flags(sub.add_parser(name, help=config.__doc__.split(":", 1)[1].strip()), config)
-    return parser
+    return command_parser(__doc__.split("\n\n")[0], COMMANDS)
 
 
 def main(argv=None) -> Counter:
-    args = build_parser().parse_args(argv)
-    config, run = COMMANDS[args.command]
-    return run(config_from(config, args))
+    return run_command(__doc__.split("\n\n")[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Model-written programs run in sandbox.py (run_program, program_answer, ProgramRe
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -36,7 +35,7 @@ from tqdm import tqdm
 from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, gradable, math_equal, rule_reward  # noqa: F401
 from model import ModelConfig, Transformer, read_config
-from flags import add_flags, check_ranges, config_from, flag, run_cli
+from flags import check_ranges, flag, run_cli, run_command
 from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model, load_frozen, seed_all,
                      setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
 from sampler import generate
@@ -589,15 +588,12 @@ def label_main(args: LabelConfig) -> Counter:
     return stats
 
 
+COMMANDS = {"label": ("sample outputs with a policy and label them", LabelConfig, label_main),
+            "train": ("train an ORM or PRM with trainer.py's loop", RewardTrainConfig, train_reward_model)}
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_flags(commands.add_parser("label", help="sample outputs with a policy and label them"), LabelConfig)
-    add_flags(commands.add_parser("train", help="train an ORM or PRM with trainer.py's loop"), RewardTrainConfig)
-    args = parser.parse_args(argv)
-    if args.command == "label":
-        return label_main(config_from(LabelConfig, args))
-    return train_reward_model(config_from(RewardTrainConfig, args))
+    return run_command(__doc__.split("\n\n")[0], COMMANDS, argv)
 
 
 if __name__ == "__main__":
