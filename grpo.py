@@ -174,8 +174,8 @@ def policy_loss(algo: str, logprobs, old_logprobs, ref_logprobs, advantages, cor
     """The loss of `algo`, as the gradient coefficients of Table 10 (§5.2.1) put it.
       grpo:        GC = Â + β(π_ref/π_θ - 1)   -> grpo_loss as it is
       online_rft:  GC = 1[correct] on samples of the live policy  } grpo_loss with Â = 1[correct], β = 0 and
-      rft:         GC = 1[correct] on samples of the start model  } π_old := π_θ (detached), so ρ ≡ 1 and the
-                   gradient is exactly 1/|o| Σ_t 1[correct] ∇log π_θ: RFT's SFT on correct outputs, no clip.
+      rft:         GC = 1[correct] on samples of the start model  } π_old := π_θ (detached), so ρ ≡ 1 and
+                   the gradient is exactly 1/|o| Σ_t 1[correct] ∇log π_θ: RFT's SFT on correct outputs.
     correct: [N] 0/1; the two RFTs differ only in where the samples come from (see `train_grpo`)."""
     if algo == "grpo":
         return grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps, beta, agg, max_len,
@@ -259,10 +259,11 @@ class GRPOConfig(RunConfig):
                              "same on the start model's)", choices=ALGOS)
     reward: str = flag("rule", "rule: answer checked against the gold (DeepSeek-R1 accuracy); orm / prm: a "
                                "learned outcome / process model", choices=REWARDS)
-    format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the rule "
-                                      "reward")
+    format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the "
+                                      "rule reward")
     language_reward: float = flag(0.0, "DeepSeek-R1 §2.3.2: add WEIGHT × the chain of thought's share of "
-                                       "--language words to the rule reward (grader.language_consistency; R1: weight 1)", min=0.0)
+                                       "--language words to the rule reward (grader.language_consistency; R1: "
+                                       "weight 1)", min=0.0)
     language: str = flag("en", "target language of --language-reward", choices=LANGUAGES)
     reward_model: str | None = flag(None, "ORM / PRM checkpoint folder for --reward orm|prm")
     # Algorithm 1
@@ -367,7 +368,8 @@ def step_questions(n_questions: int, step: int, batch: int, rank: int, world: in
     for pos in range(first, first + per_rank):
         epoch, i = divmod(pos, n_questions)
         if epoch not in perms:
-            perms[epoch] = torch.randperm(n_questions, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
+            generator = torch.Generator().manual_seed(seed * 7919 + epoch)
+            perms[epoch] = torch.randperm(n_questions, generator=generator)
         out.append(int(perms[epoch][i]))
     return out
 
@@ -426,14 +428,16 @@ def sample(sampler, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer
                    texts=[tokenizer.decode(c[:-1] if c[-1] in stops else c) for c in completions])
 
 
-def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, reward_model, reward_fn):
+def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, reward_model,
+          reward_fn):
     """Rewards -> advantages (§4.1.2 outcome: one reward per output; §4.1.3 process: one per reasoning step),
-    which rows train, and the stage's metric sums. Fills rollout.advantages, rollout.correct, rollout.train_rows, rollout.sums."""
+    which rows train, and the stage's metric sums. Fills rollout.advantages, .correct, .train_rows, .sums."""
     G, Q = cfg.group_size, len(questions)
     N, C = rollout.mask.shape
     golds = [q for q in questions for _ in range(G)]
     if reward_fn is not None:  # a task of one's own: its reward takes the accuracy reward's part
-        correct = torch.tensor([float(reward_fn(q, t, c)) for q, t, c in zip(golds, rollout.texts, rollout.completions)])
+        correct = torch.tensor([float(reward_fn(q, t, c))
+                                for q, t, c in zip(golds, rollout.texts, rollout.completions)])
     else:
         correct = torch.tensor([accuracy_reward(t, q["answer"]) for t, q in zip(rollout.texts, golds)])
     formatted = torch.tensor([format_reward(t) for t in rollout.texts])
@@ -446,7 +450,8 @@ def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: T
                                                              for p, ends in zip(rollout.prompts, step_ends)])
         step_rewards = [[0.0] * len(r) if z else r for r, z in zip(step_rewards, zero.tolist())]
         groups = [slice(q * G, (q + 1) * G) for q in range(Q)]
-        advantages = torch.cat([process_advantages(step_rewards[g], step_ends[g], C, cfg.scale_rewards, cfg.adv_eps)
+        advantages = torch.cat([process_advantages(step_rewards[g], step_ends[g], C, cfg.scale_rewards,
+                                                   cfg.adv_eps)
                                 for g in groups])
         equal = torch.tensor([len({r for rs in step_rewards[g] for r in rs}) <= 1 for g in groups])
         rewards = torch.tensor([sum(r) / max(len(r), 1) for r in step_rewards])  # for the metrics
@@ -497,7 +502,8 @@ def reference_logprobs(reference, rollout: Rollout, cfg: GRPOConfig, pad_id: int
     if reference is None or cfg.algo != "grpo" or cfg.beta == 0:
         return None
     out = torch.zeros(rollout.mask.shape)
-    rows_by_length = sorted(rollout.train_rows, key=lambda r: len(rollout.prompts[r]) + len(rollout.completions[r]))
+    rows_by_length = sorted(rollout.train_rows,
+                            key=lambda r: len(rollout.prompts[r]) + len(rollout.completions[r]))
     device = next(reference.parameters()).device  # NCCL all-reduces tensors on the GPU
     for i in range(equal_forwards(len(rows_by_length), cfg.micro_batch, device)):
         rows = rows_by_length[i * cfg.micro_batch:(i + 1) * cfg.micro_batch]
@@ -537,7 +543,8 @@ class MicroBatches:
         full = [len(rollout.prompts[r]) + len(rollout.completions[r]) for r in rows]
         self.computed += len(rows) * max(full)
         self.useful += sum(full) if real else 0
-        return {"prompts": [rollout.prompts[r] for r in rows], "completions": [rollout.completions[r] for r in rows],
+        return {"prompts": [rollout.prompts[r] for r in rows],
+                "completions": [rollout.completions[r] for r in rows],
                 "mask": rollout.mask[rows, :width] & real, "old": rollout.old_logprobs[rows, :width],
                 "ref": rollout.ref_logprobs[rows, :width] if rollout.ref_logprobs is not None else None,
                 "adv": rollout.advantages[rows, :width], "correct": rollout.correct[rows]}
@@ -648,8 +655,9 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
     start = start_or_resume(cfg, model, optimizer, ReplayState(replay), proc, others)
     if proc.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({"grpo": asdict(cfg), "model": asdict(unwrap(model).config),
-                                                     "world_size": proc.world, "data": dict(data_stats)}, indent=2))
+        run_config = {"grpo": asdict(cfg), "model": asdict(unwrap(model).config), "world_size": proc.world,
+                      "data": dict(data_stats)}
+        (out / "config.json").write_text(json.dumps(run_config, indent=2))
         print(f"{cfg.algo}: {len(questions)} questions ({dict(data_stats)}); {cfg.iterations} iterations × "
               f"{steps_per_iteration} steps of {cfg.batch_questions} questions × G = {cfg.group_size}; "
               f"{proc.world} × {proc.device.type}, {cfg.parallel}")
@@ -687,9 +695,11 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
         done = step + 1
         if done % cfg.log_every == 0 or done == total_steps:
             log.write(record)
-            bar.set_postfix(reward=f"{record['reward']:.3f}", acc=f"{record['accuracy']:.3f}", kl=f"{record['kl']:.4f}")
+            bar.set_postfix(reward=f"{record['reward']:.3f}", acc=f"{record['accuracy']:.3f}",
+                            kl=f"{record['kl']:.4f}")
         if cfg.save_every and (done % cfg.save_every == 0 or done == total_steps):
-            save_checkpoint(out / "checkpoints", done, model, optimizer, ReplayState(replay), proc, cfg.keep, others)
+            save_checkpoint(out / "checkpoints", done, model, optimizer, ReplayState(replay), proc, cfg.keep,
+                            others)
     export_model(model, out / "final", proc, tokenizer=tokenizer_path)
     return {"steps": total_steps, "records": records, "final": str(out / "final"), "data_stats": dict(data_stats)}
 
@@ -720,7 +730,8 @@ def step_record(step: int, iteration: int, lr: float, sums: dict, result: dict, 
     n, tokens = max(g["outputs"], 1.0), max(g["tokens"], 1.0)
     return {"step": step, "iteration": iteration, "lr": lr,
             "reward": g["reward"] / n, "accuracy": g["accuracy"] / n, "format": g["format"] / n,
-            "kl": g["kl"] / tokens, "clip_frac": g["clip_frac"] / tokens, "ratio_dev": result.get("ratio_dev", 0.0),
+            "kl": g["kl"] / tokens, "clip_frac": g["clip_frac"] / tokens,
+            "ratio_dev": result.get("ratio_dev", 0.0),
             "entropy": g["neg_logp"] / max(g["response_len"], 1.0), "response_len": g["response_len"] / n,
             "truncated": g["truncated"] / n, "zero_adv_groups": g["zero_adv_groups"] / max(g["groups"], 1.0),
             "trained_outputs": int(g["trained_outputs"]), "loss": result["loss"], "grad_norm": result["grad_norm"],
