@@ -330,7 +330,7 @@ def reward_example(rec: dict, tokenizer: Tokenizer, kind: str, template: str = "
 
 
 class RewardData:
-    """Packed reward-model batches for one rank, drawn by pretrain.train: {"tokens", "labels", "doc_ids"}
+    """Packed reward-model batches for one rank, drawn by trainer.train: {"tokens", "labels", "doc_ids"}
     [rows, seq_len], packed like SFT examples (sft.Packer; doc_ids keep examples apart). Each epoch is a
     permutation seeded by (seed, epoch) of which rank r of W takes every W-th example. State: the number
     of examples consumed, so a resumed run continues exactly."""

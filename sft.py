@@ -10,7 +10,7 @@ Read top to bottom:
   1. examples -> token ids and labels (the prompt's labels are -100: no loss there);
   2. packing: examples side by side in rows of the context length; `doc_ids` make the model restart
      positions and attention at each example, so packed examples never see each other;
-  3. the data object the trainer of pretrain.py draws from (weighted files, per-rank shards, resumable);
+  3. the data object trainer.py's loop draws from (weighted files, per-rank shards, resumable);
   4. converters from GSM8K / MATH files, and rejection-sampling data (RFT, §5.2.1);
   5. the command line:
 
@@ -216,7 +216,7 @@ def held_out(records: list, val_fraction: float, split: str, seed) -> list:
 
 
 class SFTData:
-    """Packed SFT batches for one rank: what pretrain.py's `train` draws from (`next_batch`,
+    """Packed SFT batches for one rank: what trainer.py's `train` draws from (`next_batch`,
     `state_dict`, `load_state_dict`).
 
     Order, a pure function of (seed, rank, world_size, examples consumed per file):
@@ -311,7 +311,7 @@ class SFTData:
         self.consumed, self._peeked = [0] * len(self.records), None
 
     def state_dict(self) -> dict:
-        """This rank's position (examples consumed per file) and counts; pretrain.py stores it in
+        """This rank's position (examples consumed per file) and counts; trainer.py stores it in
         the rank's own checkpoint file."""
         return {"consumed": list(self.consumed), "stats": dict(self.stats), "world_size": self.world_size}
 
