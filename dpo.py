@@ -37,8 +37,8 @@ from grader import accuracy_reward
 from grpo import GRPOConfig, load_questions, sample
 from sft import IGNORE, TEMPLATES, Packer, encode_example, fit_to_context
 from tokenizer import Tokenizer, checkpoint_tokenizer
-from trainer import (TrainConfig, build_model, build_optimizer, export_model, load_frozen, model_config,
-                     seed_all, setup_distributed, tears_down_distributed, train)
+from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen,
+                     model_config, seed_all, setup_distributed, tears_down_distributed, train)
 
 
 # ----------------------------------------------------------------------------- the loss and its gradient
@@ -212,6 +212,11 @@ class DPOConfig(TrainConfig):
 def run_train(cfg: DPOConfig) -> list[dict]:
     """trainer.train on PairData with the DPO loss against the frozen SFT model; the model in OUT/final."""
     check_ranges(cfg)
+    if cfg.dry_run:  # the policy's training plan, plus the frozen reference: a whole bf16 copy on every rank
+        plan = dry_run(cfg)
+        plan["memory"]["π_ref (bf16, whole)"] = 2 * plan["params"]
+        print(f"  {'+ π_ref (bf16, whole)':<24} {2 * plan['params'] / 2**30:8.2f} GiB")
+        return plan
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)

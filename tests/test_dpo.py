@@ -98,3 +98,12 @@ def test_pairs_command_writes_pairs_and_counts(world, tmp_path):
     # every sample is accounted for: 3 questions × 3 samples, unfinished or judged
     assert json.loads((tmp_path / "pairs.jsonl.stats.json").read_text())["questions"] == 3
     assert stats["unfinished"] + stats["judged"] == 9
+
+
+def test_dry_run_plans_the_policy_and_the_frozen_reference():
+    plan = main(["train", "--init", "7b", "--data", "unused.jsonl", "--dry-run", "--world-size", "8",
+                     "--parallel", "fsdp", "--activation-checkpointing", "--micro-batch", "1"])
+    P = 6_910_365_696
+    assert plan["params"] == P
+    assert plan["memory"]["AdamW moments (fp32)"] == pytest.approx(8 * P / 8)  # sharded over 8 ranks
+    assert plan["memory"]["π_ref (bf16, whole)"] == 2 * P                     # a whole copy on every rank
