@@ -23,6 +23,7 @@ from grpo import (GRPOConfig, ReplayState, completion_logprobs, completion_mask,
 from model import ModelConfig, Transformer
 from sampler import generate
 from trainer import build_optimizer, load_checkpoint, setup_distributed, wrap_model
+from trainer import unwrap as trainer_unwrap
 from reward import ReplayBuffer, RewardModel
 from tokenizer import Tokenizer
 
@@ -604,3 +605,26 @@ def test_resume_on_another_world_size_restores_the_reference_and_continues(world
     for name in at_step3:
         assert torch.equal(at_step3[name], at_step4[name]), name
     assert any(not torch.equal(at_step3[k], init[k]) for k in at_step3)  # π_ref moved on at iteration 2
+
+
+def test_reward_model_retraining_checkpoints_activations_and_packs_rows_of_the_data(world, tmp_path, monkeypatch):
+    """§4.1.4's retraining at 7B ran out of memory: it packed rows of the model's whole context at the run's
+    micro-batch without activation checkpointing. Now --activation-checkpointing applies to it too and its rows
+    are as long as the longest labelled sequence."""
+    import reward
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
+    tiny_reward_model(world, "orm", tmp_path / "orm")
+    seen = []
+    original = reward.train
+
+    def spy(model, optimizer, data, loss_fn, cfg, proc, **kw):
+        seen.append((cfg, [type(block) for block in trainer_unwrap(model).decoder.layers], data))
+        return original(model, optimizer, data, loss_fn, cfg, proc, **kw)
+    monkeypatch.setattr(reward, "train", spy)
+    cfg = config(world, tmp_path / "run", reward="orm", reward_model=str(tmp_path / "orm"), iterations=1,
+                 steps_per_iteration=1, group_size=2, rm_questions=4, rm_samples=2, activation_checkpointing=True)
+    train_grpo(cfg)
+    (rm_cfg, blocks, data), = seen
+    assert rm_cfg.activation_checkpointing and all(b is CheckpointWrapper for b in blocks)
+    longest = max(len(ids) - 1 for ids, _ in data.examples)
+    assert rm_cfg.seq_len == longest < world["policy"].config.max_seq_len

@@ -420,3 +420,20 @@ def test_fsdp_mixed_precision_keeps_rope_tables_fp32(one_process):
     model.layers[0].register_forward_pre_hook(lambda module, args: seen.append((args[0].dtype, args[1].dtype)))
     model(torch.randint(0, V, (2, 16)))
     assert seen == [(torch.bfloat16, torch.float32)]  # residual stream bf16, cos/sin fp32
+
+
+def test_dist_timeout_reaches_the_process_group(shards, tmp_path, monkeypatch):
+    """--dist-timeout sets how long a collective waits for the slowest rank (NCCL's default of 10 minutes is
+    shorter than a rank's sampling or relabelling can take between two collectives)."""
+    import datetime
+    seen = []
+    original = trainer.dist.init_process_group
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("timeout"))
+        return original(*args, **kwargs)
+    monkeypatch.setattr(trainer.dist, "init_process_group", spy)
+    pretrain.main(run_args(shards, tmp_path / "run", "--micro-batch", 2, "--steps", 1, "--dist-timeout", 5400))
+    assert seen == [datetime.timedelta(seconds=5400)]
+    pretrain.main(run_args(shards, tmp_path / "default", "--micro-batch", 2, "--steps", 1))
+    assert seen[-1] == datetime.timedelta(hours=2)
