@@ -41,7 +41,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from flags import add_flags, config_from, flag, run_cli
+from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import BUILTIN_SHOTS, SHOT_FORMATS, chat_prompt, load_benchmark, read_jsonl, write_jsonl
 from model import Transformer
 from sampler import generate
@@ -258,27 +258,19 @@ class EvalConfig:
     extra: dict = field(default_factory=dict)  # free-form facts recorded in results.json (paths, filters)
 
     def resolved(self) -> "EvalConfig":
-        """A copy with the defaults filled in, checked; raises ValueError on contradictory settings."""
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; choose from {MODES}")
-        if self.scoring not in SCORINGS:
-            raise ValueError(f"unknown --scoring {self.scoring!r}; choose from {SCORINGS}")
+        """A copy with the defaults filled in, checked; raises ValueError on contradictory settings (each
+        field's own range and choices are the flags' metadata: flags.check_ranges)."""
+        check_ranges(self)
         if self.style not in DEFAULT_SHOTS:
             raise ValueError(f"unknown prompt style {self.style!r}; choose from {sorted(DEFAULT_SHOTS)}")
         shots = self.shots if self.shots is not None else (DEFAULT_SHOTS[self.style] if self.mode == "base" else 0)
-        if shots < 0 or (shots and self.mode in ("chat", "tool")):
-            raise ValueError(f"--shots {shots}: chat and tool modes are zero-shot; shots must be >= 0")
-        if self.n < 1:
-            raise ValueError(f"--n must be >= 1, got {self.n}")
+        if shots and self.mode in ("chat", "tool"):
+            raise ValueError(f"--shots {shots}: chat and tool modes are zero-shot")
         if self.n > 1 and self.temperature == 0:
             raise ValueError("--n > 1 with --temperature 0 gives n identical greedy samples; set a temperature")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError("--temperature must be >= 0 and --top-p in (0, 1]")
         k_list = sorted(set(self.k_list)) or default_k_list(self.n)
         if not all(1 <= k <= self.n for k in k_list):
             raise ValueError(f"--k-list {k_list}: every k must be in [1, n={self.n}]")
-        if self.batch_size < 1 or self.max_new_tokens < 1 or self.tool_rounds < 0:
-            raise ValueError("--batch-size and --max-new-tokens must be >= 1, --tool-rounds >= 0")
         return EvalConfig(**{**asdict(self), "shots": shots, "k_list": k_list})
 
 

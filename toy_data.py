@@ -68,11 +68,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from data_pipeline import words as words_of  # decontamination's own split of text into words
 from flags import add_flags, config_from, flag, run_cli
 from formats import write_jsonl
 from toy_templates import (BORDERLINE, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK, FORUM, ITEMS, NAMES,
                            PRONOUNS, THINGS, TOPICS, WORKED, alts)
+from webdocs import words as words_of  # decontamination's own split of text into words
 
 
 @dataclass

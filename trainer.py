@@ -812,8 +812,10 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
         value_training = memory_per_gpu(model_cfg, value_params, train_cfg, world)
         held["value model: weights, gradients, AdamW"] = sum(v for k, v in value_training.items() if "fp32" in k)
     kv_seq = kv_bytes_per_token(model_cfg) * seq
+    budget = cfg.gpu_memory * 1e9
+    free = budget - sum(held.values())
     # without --rollout-batch the sampler sizes its slots from memory: plan with what fits beside the held state
-    slots = cfg.rollout_batch or max(1, int((cfg.gpu_memory * 1e9 - sum(held.values())) // kv_seq))
+    slots = cfg.rollout_batch or max(1, int(free // kv_seq))
     rollout = {"KV cache": slots * kv_seq, "logits (fp32)": slots * model_cfg.vocab_size * 4}
     update = {k: v for k, v in training.items() if "fp32" not in k}
     phases = {"held": held, "rollout": rollout, "update": update}
@@ -824,8 +826,6 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
         phases["reward-model retraining"] = rm_train
     totals = {name: sum(parts.values()) for name, parts in phases.items()}
     peak = totals["held"] + max(v for k, v in totals.items() if k != "held")
-    budget = cfg.gpu_memory * 1e9
-    free = budget - totals["held"]
     act_per_seq = training["activations"] / cfg.micro_batch
     fits = {"rollout_batch": max(0, int(free // kv_seq)),
             "micro_batch": max(0, int((free - update.get("FSDP gathered blocks", 0)) // act_per_seq))}

@@ -91,7 +91,7 @@ class ReferenceAnswers:
 
 
 def toy_records(n, split="test", start=0):
-    """Toy benchmark rows in the toy world's format (ARCHITECTURE.md): a + b, then optionally * c."""
+    """Toy benchmark rows in the toy world's format (toy_data.py): a + b, then optionally * c."""
     rows = []
     for i in range(start, start + n):
         a, b, c = 3 + i, 4 + 2 * i, 2 + i % 3
