@@ -350,19 +350,19 @@ def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 2000,
 class _TrainState:
     """What DCP saves and restores: model and optimiser (in canonical, unwrapped names via
     get_state_dict, so DDP and FSDP2 checkpoints are interchangeable), the step, and the other models
-    a stage holds (`frozen`: grpo.py's π_ref and reward model; a (model, optimiser) pair for one that trains
+    a stage holds (`others`: grpo.py's π_ref and reward model; a (model, optimiser) pair for one that trains
 too, ppo.py's value model), sharded like the training model, so no
     rank writes or reads a whole 7B copy and a resume on another world size reshards them too. The data
     position is per-rank state like the RNG, and goes into each rank's own file: DCP keeps a single copy
     of non-tensor values, so a per-rank position saved through it would come back as rank 0's."""
 
-    def __init__(self, model, optimizer, step=0, frozen: dict | None = None):
-        self.model, self.optimizer, self.step, self.frozen = model, optimizer, step, frozen or {}
+    def __init__(self, model, optimizer, step=0, others: dict | None = None):
+        self.model, self.optimizer, self.step, self.others = model, optimizer, step, others or {}
 
     def state_dict(self):
         model_sd, optim_sd = get_state_dict(self.model, self.optimizer)
         state = {"model": model_sd, "optim": optim_sd, "step": self.step}
-        for name, other in self.frozen.items():
+        for name, other in self.others.items():
             if isinstance(other, tuple):  # a second trained model and its optimiser (ppo.py's value model)
                 state[name], state[name + ".optim"] = get_state_dict(*other)
             else:
@@ -372,7 +372,7 @@ too, ppo.py's value model), sharded like the training model, so no
     def load_state_dict(self, state):
         set_state_dict(self.model, self.optimizer, model_state_dict=state["model"],
                        optim_state_dict=state["optim"])
-        for name, other in self.frozen.items():
+        for name, other in self.others.items():
             if isinstance(other, tuple):
                 set_state_dict(*other, model_state_dict=state[name], optim_state_dict=state[name + ".optim"])
             else:
@@ -412,9 +412,9 @@ def _set_rng_state(state: dict):
 
 
 def save_checkpoint(ckpt_root, step: int, model, optimizer, data, proc: Proc, keep: int = 0,
-                    frozen: dict | None = None) -> Path:
+                    others: dict | None = None) -> Path:
     """Write the training state after `step` steps to step_XXXXXXXX.tmp (DCP shards of model,
-    optimiser, step and the `frozen` models; one file per rank with its data position and RNG), then
+    optimiser, step and the `others` models; one file per rank with its data position and RNG), then
     rank 0 renames it to step_XXXXXXXX — a crash mid-save leaves only a `.tmp` — and deletes all
     but the newest `keep` (0: keep all). Collective: every rank calls it."""
     final = Path(ckpt_root) / f"step_{step:08d}"
@@ -423,7 +423,7 @@ def save_checkpoint(ckpt_root, step: int, model, optimizer, data, proc: Proc, ke
         shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier crash
         tmp.mkdir(parents=True)
     dist.barrier()
-    dcp.save({"train": _TrainState(model, optimizer, step, frozen)}, checkpoint_id=tmp)
+    dcp.save({"train": _TrainState(model, optimizer, step, others)}, checkpoint_id=tmp)
     torch.save({"rng": _rng_state(), "data": data.state_dict()}, tmp / f"rank{proc.rank}.pt")
     dist.barrier()
     if proc.is_main:
@@ -436,15 +436,15 @@ def save_checkpoint(ckpt_root, step: int, model, optimizer, data, proc: Proc, ke
     return final
 
 
-def load_checkpoint(path, model, optimizer, data, proc: Proc, frozen: dict | None = None) -> int:
-    """Restore a folder written by save_checkpoint into model, optimiser, the frozen models, data and
+def load_checkpoint(path, model, optimizer, data, proc: Proc, others: dict | None = None) -> int:
+    """Restore a folder written by save_checkpoint into model, optimiser, the `others` models, data and
     this rank's RNG; returns the number of steps done. The world size may differ (DCP reshards), but then
     the RNG streams start fresh and the data object gets rank 0's position (right for data whose position
     is global, like ShardData; others refuse it). Missing or corrupt checkpoints give a clear error."""
     path = Path(path)
     if not (path / ".metadata").is_file() or not (path / "meta.json").is_file():
         raise FileNotFoundError(f"{path} is not a complete training checkpoint (no .metadata / meta.json)")
-    state = _TrainState(model, optimizer, frozen=frozen)
+    state = _TrainState(model, optimizer, others=others)
     try:
         same_world = json.loads((path / "meta.json").read_text())["world_size"] == proc.world
         dcp.load({"train": state}, checkpoint_id=path)
@@ -459,7 +459,7 @@ def load_checkpoint(path, model, optimizer, data, proc: Proc, frozen: dict | Non
     return int(state.step)
 
 
-def start_or_resume(cfg: RunConfig, model, optimizer, data, proc: Proc, frozen: dict | None = None) -> int:
+def start_or_resume(cfg: RunConfig, model, optimizer, data, proc: Proc, others: dict | None = None) -> int:
     """The step a run starts at, for every stage. --resume PATH: that checkpoint (an error if it is
     broken). --resume latest: the newest intact checkpoint in <out>/checkpoints, falling back to older
     ones past a corrupt newest (a disk that filled during the save), or a fresh start when there is none
@@ -468,7 +468,7 @@ def start_or_resume(cfg: RunConfig, model, optimizer, data, proc: Proc, frozen: 
     checkpoints, whose names sort first, and a later --resume would continue the old run)."""
     ckpt_root = Path(cfg.out) / "checkpoints"
     if cfg.resume and cfg.resume != "latest":
-        return load_checkpoint(cfg.resume, model, optimizer, data, proc, frozen)
+        return load_checkpoint(cfg.resume, model, optimizer, data, proc, others)
     found, logged = checkpoints(ckpt_root), (Path(cfg.out) / "metrics.jsonl").is_file()
     if not cfg.resume:
         if (found or logged) and not cfg.overwrite:
@@ -482,7 +482,7 @@ def start_or_resume(cfg: RunConfig, model, optimizer, data, proc: Proc, frozen: 
         return 0
     for path in reversed(found):
         try:
-            return load_checkpoint(path, model, optimizer, data, proc, frozen)
+            return load_checkpoint(path, model, optimizer, data, proc, others)
         except (RuntimeError, FileNotFoundError) as e:
             if proc.is_main:
                 print(f"warning: skipping {path.name}: {e}")
