@@ -38,7 +38,7 @@ from collections import Counter
 import torch
 import torch.nn as nn
 
-from model import Transformer
+from model import ModelConfig, Transformer
 
 CPU_KV_BUDGET = 1 << 30   # bytes of KV cache the sampler may take on a CPU when no slot count is given
 GPU_KV_FRACTION = 0.25    # ... and the fraction of the free memory on a GPU (the policy, optimiser and
@@ -177,16 +177,18 @@ def prefill(model: Transformer, prompts: list[list[int]]):
     return kv, logits
 
 
-def kv_bytes_per_token(model: Transformer) -> int:
-    c = model.config
-    return 2 * c.n_layers * c.n_kv_heads * c.head_dim * model.embed.weight.element_size()
+def kv_bytes_per_token(config: ModelConfig, dtype_bytes: int) -> int:
+    """Keys and values of every layer for one token: 2 × layers × KV heads × head dim × bytes per element (the
+    sampler's memory rule, and trainer.rl_plan's KV cache)."""
+    return 2 * config.n_layers * config.n_kv_heads * config.head_dim * dtype_bytes
 
 
 def slots_for_memory(model: Transformer, width: int, rows: int) -> int:
     """The slot count of the memory rule (module docstring): KV budget / (KV bytes per token × width)."""
     device = model.embed.weight.device
     budget = GPU_KV_FRACTION * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else CPU_KV_BUDGET
-    return max(1, min(rows, int(budget // (kv_bytes_per_token(model) * width))))
+    per_token = kv_bytes_per_token(model.config, model.embed.weight.element_size())
+    return max(1, min(rows, int(budget // (per_token * width))))
 
 
 # ----------------------------------------------------------------------------- the engine

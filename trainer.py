@@ -52,6 +52,7 @@ from tqdm import tqdm
 
 from flags import flag
 from model import PRESETS, ModelConfig, Transformer, read_config, read_state_dict
+from sampler import kv_bytes_per_token
 
 
 # ----------------------------------------------------------------------------- configs
@@ -777,11 +778,6 @@ DECODE_EFFICIENCY = 0.6  # share of the memory bandwidth a decode step reaches (
 MEAN_COMPLETION = 0.5    # completions average this share of --max-new-tokens (assumed; measured runs vary)
 
 
-def kv_bytes_per_token(model_cfg: ModelConfig, dtype_bytes: int = 2) -> int:
-    """Keys and values of every layer for one token: 2 × layers × kv_heads × head_dim × bytes."""
-    return 2 * model_cfg.n_layers * model_cfg.n_kv_heads * model_cfg.head_dim * dtype_bytes
-
-
 def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_tokens: int,
             reward_params: int = 0, value_params: int = 0) -> dict:
     """Memory per GPU by phase and time per step of an RL run (grpo.py's --dry-run), for a GRPOConfig `cfg`.
@@ -811,7 +807,7 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
     if value_params:
         value_training = memory_per_gpu(model_cfg, value_params, train_cfg, world)
         held["value model: weights, gradients, AdamW"] = sum(v for k, v in value_training.items() if "fp32" in k)
-    kv_seq = kv_bytes_per_token(model_cfg) * seq
+    kv_seq = kv_bytes_per_token(model_cfg, 2) * seq
     budget = cfg.gpu_memory * 1e9
     free = budget - sum(held.values())
     # without --rollout-batch the sampler sizes its slots from memory: plan with what fits beside the held state
@@ -832,7 +828,7 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
 
     samples = cfg.batch_questions * cfg.group_size
     new_tokens = samples * cfg.max_new_tokens * MEAN_COMPLETION
-    step_bytes = 2 * n_params + slots * kv_bytes_per_token(model_cfg) * (prompt_tokens + cfg.max_new_tokens
+    step_bytes = 2 * n_params + slots * kv_bytes_per_token(model_cfg, 2) * (prompt_tokens + cfg.max_new_tokens
                                                                          * MEAN_COMPLETION)
     decode_tok_s = slots / (step_bytes / (cfg.gpu_bandwidth * 1e12 * DECODE_EFFICIENCY))  # per GPU
     trained_tokens = samples * (prompt_tokens + cfg.max_new_tokens * MEAN_COMPLETION)

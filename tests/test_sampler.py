@@ -132,9 +132,9 @@ def test_rows_end_at_the_first_token_that_completes_a_stop_string():
 def test_the_slot_count_follows_the_memory_rule(monkeypatch):
     m = tiny()
     c = m.config
-    assert kv_bytes_per_token(m) == 2 * c.n_layers * c.n_kv_heads * (c.d_model // c.n_heads) * 4  # fp32
+    assert kv_bytes_per_token(m.config, 4) == 2 * c.n_layers * c.n_kv_heads * (c.d_model // c.n_heads) * 4  # fp32
     width = 30  # tokens a slot holds
-    monkeypatch.setattr(sampler, "CPU_KV_BUDGET", 7 * kv_bytes_per_token(m) * width + 5)
+    monkeypatch.setattr(sampler, "CPU_KV_BUDGET", 7 * kv_bytes_per_token(m.config, 4) * width + 5)
     assert slots_for_memory(m, width, rows=100) == 7 and slots_for_memory(m, width, rows=3) == 3
     made = []
     real_init = sampler.Slots.__init__
