@@ -1,7 +1,7 @@
 """toy.sh --smoke: the whole pipeline at tiny sizes, end to end (the README's main command, shrunk).
 
-One run of the real script (module fixture, ~2 minutes on 2 cores); the tests then check that every
-stage left its outputs and that they agree with each other and with the report: counts that must add
+One run of the real script (conftest's session fixture `toy_smoke_run`, ~2 minutes on 2 cores); the tests
+then check that every stage left its outputs and that they agree with each other and with the report: counts that must add
 up, accuracies recomputed from the per-sample files, a checkpoint behind every model, the report's
 numbers equal to the stages' own. Accuracy targets are the full run's business, not checked here.
 Determinism is checked by re-running two stages from their logged command lines with the same seed.
@@ -25,14 +25,9 @@ STAGES = ["world", "tokenizer", "corpus", "pretrain", "sft", "eval_base", "grpo"
 TEST_SIZE = 40  # toy.sh --smoke: --test-size 40
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("toy") / "run"
-    env = {**os.environ, "OUT": str(out), "SEED": "0"}
-    proc = subprocess.run(["bash", str(ROOT / "toy.sh"), "--smoke"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, f"toy.sh --smoke failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return out, proc.stdout
+@pytest.fixture
+def run(toy_smoke_run):
+    return toy_smoke_run
 
 
 def jsonl(path):
