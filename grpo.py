@@ -341,8 +341,9 @@ class GRPOConfig(RunConfig):
 # ----------------------------------------------------------------------------- questions
 
 def load_questions(path, tokenizer: Tokenizer, template: str, max_seq_len: int, stats: Counter) -> list[dict]:
-    """RL records {"question", "answer"} -> {"question", "answer", "prompt" (ids)}. Skipped and counted in
-    `stats`: read_jsonl's reasons, no_question, bad_gold (no answer, or one the grader cannot use: every
+    """RL records {"question", "answer"} -> {"question", "answer", "prompt" (ids)}, with the reference
+    "solution" when the record has one (--rm-labels exact labels the reward model's new data by it).
+    Skipped and counted in `stats`: read_jsonl's reasons, no_question, bad_gold (no answer, or one the grader cannot use: every
     reward kind reports accuracy), prompt_too_long (no room left in the context to answer)."""
     questions = []
     for rec in read_jsonl(path, stats):
@@ -357,7 +358,8 @@ def load_questions(path, tokenizer: Tokenizer, template: str, max_seq_len: int, 
         if len(prompt) >= max_seq_len:
             stats["prompt_too_long"] += 1
             continue
-        questions.append({"question": question, "answer": str(answer), "prompt": prompt})
+        questions.append({"question": question, "answer": str(answer), "prompt": prompt,
+                          **({"solution": rec["solution"]} if isinstance(rec.get("solution"), str) else {})})
         stats["questions"] += 1
     if not questions:
         raise ValueError(f"{path}: no usable RL question ({dict(stats)})")

@@ -454,6 +454,23 @@ def test_orm_run_retrains_the_reward_model_with_replay_and_checkpoints_it(world,
     assert (tmp_path / "run" / "reward_model" / "iteration_1" / "metrics.jsonl").is_file()
 
 
+def test_prm_retraining_with_exact_labels_labels_the_policy_s_samples_by_the_solutions(world, tmp_path):
+    """--rm-labels exact labels each new sample's steps against the question's reference solution, which
+    must travel with the RL question; without solutions there is nothing new to learn from, and retraining
+    on the replayed history alone is refused rather than done silently."""
+    tiny_reward_model(world, "prm", tmp_path / "prm")
+    with_solutions = tmp_path / "rl_solutions.jsonl"
+    write_jsonl(with_solutions, [{"question": f"What is {a} + {b}?", "answer": str(a + b),
+                                  "solution": f"{a} + {b} = {a + b}\nThe answer is \\boxed{{{a + b}}}."}
+                                 for a in range(4) for b in range(4)])
+    settings = dict(reward="prm", reward_model=str(tmp_path / "prm"), iterations=1, steps_per_iteration=1,
+                    group_size=2, rm_questions=4, rm_samples=2, rm_labels="exact")
+    record, = train_grpo(replace(config(world, tmp_path / "run", **settings), data=str(with_solutions)))["records"]
+    assert record["rm_samples"] == 8 and record["rm_examples"] == 8
+    with pytest.raises(ValueError, match="solution"):
+        train_grpo(config(world, tmp_path / "bare", **settings))  # rl.jsonl has no solutions
+
+
 # ----------------------------------------------------------------------------- scale: ranks, FSDP, command line
 
 def test_unusable_questions_are_skipped_and_counted(world, tmp_path):
