@@ -99,6 +99,7 @@ class PairsConfig:
     out: str | None = flag(None, "pairs JSONL; counts go to OUT.stats.json", required=True)
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
     template: str = flag("deepseek", "prompt template", choices=TEMPLATES)
+    limit: int | None = flag(None, "sample for the first N usable questions (default: all)", min=1)
     k: int = flag(8, "samples per question", min=2)
     max_new_tokens: int = flag(512, "longest sample", min=1)
     temperature: float = flag(1.0, "sampling temperature", min=0.0, above=True)
@@ -112,7 +113,7 @@ def run_pairs(args: PairsConfig) -> Counter:
     tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, device)
     stats = Counter()
-    questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)
+    questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)[:args.limit]
     cfg = GRPOConfig(init=args.model_path, group_size=args.k, max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, rollout_batch=args.rollout_batch)
     generator = torch.Generator(device=device).manual_seed(args.seed)
