@@ -548,9 +548,12 @@ def build_study_report(study: Path) -> str:
     sft = greedy_correct(study, "sft")
     timings = load_jsonl(study / "timings.jsonl")
     total = next((r["wall_s"] for r in timings if r["stage"] == "total"), None)
+    cpu = sum(r.get("cpu_s", 0.0) for r in timings)  # what the jobs cost, whatever else shared the machine
     head = ["# Table 10 in miniature: the study", "",
-            f"study.sh from {settings.get('toy', '?')}'s SFT model: {len(seeds)} seed(s), {settings.get('steps', '?')} "
-            f"policy steps per method; {machine()}" + (f"; {total / 60:.1f} minutes in all." if total else "."), ""]
+            f"study.sh from {settings.get('toy', '?')}'s SFT model: {len(seeds)} seed(s), "
+            f"{settings.get('steps', '?')} policy steps per method; {machine()}"
+            + (f"; {total / 60:.1f} minutes in all" if total else "")
+            + f"; the jobs used {cpu / 60:.1f} CPU-minutes ({cpu / 120:.1f} minutes on two cores).", ""]
     limit = int(settings.get("eval_limit", len(sft or [])))
     curve_plot(runs, ["rft", "online_rft", "grpo_os", "grpo_ps", "ppo", "dpo"], plots / "study_fig5.png",
                "Table 10's methods from one SFT model (Fig. 5)", sft, limit)
