@@ -214,10 +214,7 @@ def run_train(cfg: DPOConfig) -> list[dict]:
     """trainer.train on PairData with the DPO loss against the frozen SFT model; the model in OUT/final."""
     check_ranges(cfg)
     if cfg.dry_run:  # the policy's training plan, plus the frozen reference: a whole bf16 copy on every rank
-        plan = dry_run(cfg)
-        plan["memory"]["π_ref (bf16, whole)"] = 2 * plan["params"]
-        print(f"  {'+ π_ref (bf16, whole)':<24} {2 * plan['params'] / 2**30:8.2f} GiB")
-        return plan
+        return dry_run(cfg, held={"π_ref (bf16, whole)": 2})
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer = Tokenizer.load(tokenizer_path)
