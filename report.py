@@ -257,18 +257,25 @@ def pass_maj_section(run: Path, plots: Path) -> list[str]:
         "", "The paper finds that RL raises Maj@K but not Pass@K: it makes the output distribution more robust (the "
         "right answer more often on top) rather than adding abilities. Here: " +
         fig7_verdict(diff[("pass", k)], diff[("maj", k)], k) + "."]
+    pass_maj_plot(ks, {"SFT": values["SFT"], "RL": values["RL"]}, plots / "pass_maj.png",
+                  "Pass@K and Maj@K, toy test set")
+    return lines + ["", "![Pass@K and Maj@K](plots/pass_maj.png)"]
+
+
+def pass_maj_plot(ks: list[int], models: dict, path: Path, title: str) -> None:
+    """Pass@K and Maj@K against K (log scale), the first model dashed, the second solid; models:
+    {name: per_question's dict}."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, style in (("SFT", "--"), ("RL", "-")):
+    for (name, values), style in zip(models.items(), ("--", "-")):
         for metric, marker in (("pass", "o"), ("maj", "s")):
-            ax.plot(ks, [100 * mean(values[name][metric][kk]) for kk in ks], style, marker=marker,
+            ax.plot(ks, [100 * mean(values[metric][kk]) for kk in ks], style, marker=marker,
                     label=f"{name} {metric}@K")
-    ax.set(xscale="log", xlabel="K", ylabel="accuracy (%)", title="Pass@K and Maj@K, toy test set")
+    ax.set(xscale="log", xlabel="K", ylabel="accuracy (%)", title=title)
     ax.set_xticks(ks, [str(kk) for kk in ks])
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(plots / "pass_maj.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return lines + ["", "![Pass@K and Maj@K](plots/pass_maj.png)"]
 
 
 def per_question(rows: list[dict], ks: list[int]) -> dict:
@@ -471,17 +478,7 @@ def study_pass_maj_section(study: Path, seeds: list[str], plots: Path) -> tuple[
     lines += ["", f"GRPO minus SFT, paired over questions: pass@{k} {100 * diff['pass'][0]:+.1f} ± "
                   f"{100 * diff['pass'][1]:.1f}, maj@{k} {100 * diff['maj'][0]:+.1f} ± {100 * diff['maj'][1]:.1f} "
                   f"points; Maj@{k}'s gain minus Pass@{k}'s: {100 * excess[0]:+.1f} ± {100 * excess[1]:.1f}."]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, values, style in (("SFT", sft, "--"), ("GRPO", rl, "-")):
-        for metric, marker in (("pass", "o"), ("maj", "s")):
-            ax.plot(ks, [100 * mean(values[metric][kk]) for kk in ks], style, marker=marker,
-                    label=f"{name} {metric}@K")
-    ax.set(xscale="log", xlabel="K", ylabel="accuracy (%)", title="Pass@K and Maj@K (Fig. 7), toy test set")
-    ax.set_xticks(ks, [str(kk) for kk in ks])
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(plots / "study_fig7.png", dpi=110)
-    plt.close(fig)
+    pass_maj_plot(ks, {"SFT": sft, "GRPO": rl}, plots / "study_fig7.png", "Pass@K and Maj@K (Fig. 7), toy test set")
     return lines + ["", "![Fig. 7](plots/study_fig7.png)"], {"k": k, "excess": excess, **diff}
 
 

@@ -21,17 +21,7 @@
 # or runs/study-smoke), SEEDS (default "0 1 2"; "0 1" with --smoke). Jobs run two at a time (one CPU thread
 # each, like toy.sh); each stage's log is $OUT/logs/<stage>.log (first line: the command), its seconds are
 # in $OUT/timings.jsonl.
-SMOKE=0
-COMMANDS=0
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    --commands) COMMANDS=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "study.sh: unknown argument $arg (use --smoke, --commands or --help)" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/setup.sh"   # .venv up to date, on PATH; cd to the repository; set -euo pipefail
+source "$(dirname "$0")/stages.sh" "$@"  # --smoke, --commands, --help; .venv; stage, run_jobs
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
 # ---------------------------------------------------------------------------- settings
@@ -72,61 +62,25 @@ fi
 W=$TOY/world
 SFT=$TOY/sft/final
 START=(--init "$SFT" --data "$W/bench_train.jsonl" --eval-data "$W/bench_test.jsonl" --save-every 0)
-LANES=2
 
-# ---------------------------------------------------------------------------- the job runner
-if [ $COMMANDS = 1 ]; then
-  stage() { shift; echo "$*"; }
-else
+# ---------------------------------------------------------------------------- the jobs
+if [ $COMMANDS = 0 ]; then
   for need in "$SFT/config.json" "$TOY/rm/final/config.json" "$TOY/rm/labels.jsonl" "$W/bench_train.jsonl"; do
     if [ ! -e "$need" ]; then
       echo "study.sh: $need is missing: the study starts from a toy run's models (bash toy.sh, or TOY=...)" >&2
       exit 1
     fi
   done
-  if [ -e "$OUT" ] && [ ! -e "$OUT/.study-run" ]; then
-    echo "study.sh: $OUT exists and is not a study.sh run folder; refusing to overwrite it" >&2; exit 1
-  fi
-  rm -rf "$OUT"
-  mkdir -p "$OUT/logs"
-  touch "$OUT/.study-run"
-  echo "{\"toy\": \"$TOY\", \"seeds\": \"$SEEDS\", \"steps\": $STEPS, \"eval_limit\": $EVAL_LIMIT}" > "$OUT/study.json"
-
-  stage() {  # stage NAME COMMAND...: run it, log to $OUT/logs/NAME.log, append its seconds to timings.jsonl
-    local name=$1 wall user sys
-    shift
-    echo "[$(date +%T)] $name: $*"
-    echo "$*" > "$OUT/logs/$name.log"
-    if ! { TIMEFORMAT="%R %U %S"; time "$@" >> "$OUT/logs/$name.log" 2>&1; } 2> "$OUT/logs/$name.time"; then
-      echo "study.sh: stage $name failed; the end of $OUT/logs/$name.log:" >&2
-      tail -n 30 "$OUT/logs/$name.log" >&2
-      return 1
-    fi
-    read -r wall user sys < "$OUT/logs/$name.time"
-    echo "{\"stage\": \"$name\", \"wall_s\": $wall, \"cpu_s\": $(awk "BEGIN {print $user + $sys}")}" \
-      >> "$OUT/timings.jsonl"
-    echo "[$(date +%T)] $name done in $wall s"
-  }
 fi
-
-run_jobs() {  # run_jobs "FUNCTION ARGS"...: LANES jobs at a time, the next as soon as one ends; fail if any fails
-  local running=0 status=0 job
-  for job in "$@"; do
-    if [ $COMMANDS = 1 ]; then $job; continue; fi
-    if [ $running -ge $LANES ]; then wait -n || status=1; running=$((running - 1)); fi
-    $job &
-    running=$((running + 1))
-  done
-  while [ $running -gt 0 ]; do wait -n || status=1; running=$((running - 1)); done
-  return $status
-}
+start_run .study-run
+[ $COMMANDS = 1 ] || echo "{\"toy\": \"$TOY\", \"seeds\": \"$SEEDS\", \"steps\": $STEPS, \"eval_limit\": $EVAL_LIMIT}" \
+  > "$OUT/study.json"
 
 evaluate() {  # evaluate NAME MODEL ARGS...: the whole toy test set, greedy, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --mode chat --seed 0 \
     --no-progress --out "$OUT/eval/$1" "${EVAL[@]}" "${@:3}"
 }
 
-# ---------------------------------------------------------------------------- the jobs: METHOD SEED
 rl() {  # rl NAME SEED SCRIPT FLAGS...: one RL run from the SFT model, then its greedy evaluation
   local name=$1 seed=$2 script=$3
   stage "${name}_s$seed" python "$script" "${START[@]}" "${RL[@]}" --steps-per-iteration $STEPS "${@:4}" \

@@ -19,17 +19,7 @@
 # count and torch build): two runs give the same files. With more threads, sums are split by thread and
 # round differently for another thread count, and some parallel CPU kernels are not bitwise reproducible.
 # On a machine with a GPU every stage uses it by itself (bf16), and the numbers differ from the CPU's.
-SMOKE=0
-COMMANDS=0
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    --commands) COMMANDS=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
-    *) echo "toy.sh: unknown argument $arg (use --smoke, --commands or --help)" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/setup.sh"   # .venv up to date, on PATH; cd to the repository; set -euo pipefail
+source "$(dirname "$0")/stages.sh" "$@"  # --smoke, --commands, --help; .venv; stage, side_by_side
 SEED=${SEED:-0}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=$SEED  # PYTHONHASHSEED: fixed set/dict orders
 
@@ -73,48 +63,13 @@ fi
 W=$OUT/world
 RANKS=$(python -c "import os, torch; print(min(2, torch.cuda.device_count() or os.cpu_count()))")
 
-# ---------------------------------------------------------------------------- the stage runner
-if [ $COMMANDS = 1 ]; then  # the command lines only, in order (the two lanes one after the other)
-  stage() { shift; echo "$*"; }
-  side_by_side() { for lane in "$@"; do "$lane"; done; }
-fi
-if [ $COMMANDS = 0 ] && [ -e "$OUT" ] && [ ! -e "$OUT/.toy-run" ]; then
-  echo "toy.sh: $OUT exists and is not a toy.sh run folder; refusing to overwrite it" >&2; exit 1
-fi
-if [ $COMMANDS = 0 ]; then
-rm -rf "$OUT"
-mkdir -p "$OUT/logs"
-touch "$OUT/.toy-run"
-
-stage() {  # stage NAME COMMAND...: run it, log to $OUT/logs/NAME.log, append its seconds to timings.jsonl
-  local name=$1 wall user sys
-  shift
-  echo "[$(date +%T)] $name: $*"
-  echo "$*" > "$OUT/logs/$name.log"
-  if ! { TIMEFORMAT="%R %U %S"; time "$@" >> "$OUT/logs/$name.log" 2>&1; } 2> "$OUT/logs/$name.time"; then
-    echo "toy.sh: stage $name failed; the end of $OUT/logs/$name.log:" >&2
-    tail -n 30 "$OUT/logs/$name.log" >&2
-    return 1
-  fi
-  read -r wall user sys < "$OUT/logs/$name.time"
-  echo "{\"stage\": \"$name\", \"wall_s\": $wall, \"cpu_s\": $(awk "BEGIN {print $user + $sys}")}" >> "$OUT/timings.jsonl"
-  echo "[$(date +%T)] $name done in $wall s"
-}
-
-side_by_side() {  # side_by_side FUNCTION...: run the functions (lanes of stages) in parallel; fail if any fails
-  local pids=() status=0
-  for lane in "$@"; do "$lane" & pids+=($!); done
-  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-  return $status
-}
-fi
-
 evaluate() {  # evaluate NAME MODEL ARGS...: the toy test set, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --seed "$SEED" --no-progress \
     --out "$OUT/eval/$1" "${EVAL[@]}" "${@:3}"
 }
 
 # ---------------------------------------------------------------------------- the pipeline
+start_run .toy-run
 START=$(date +%s)
 
 stage world python toy_data.py --out "$W" --seed "$SEED" "${WORLD[@]}"
