@@ -664,7 +664,9 @@ def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out
         raise ValueError(f"--mix {mix} must give a positive weight to each source {sorted(sources)}")
     out, stats = Path(out_dir), StageStats("tokenize")
     out.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer.load(tokenizer_dir)
+    # hf reads a released tokenizer.json too; imported here, as it brings torch, which no other stage needs
+    from hf import load_tokenizer
+    tok = load_tokenizer(tokenizer_dir)
     dtype = np.uint16 if tok.vocab_size <= 65535 else np.uint32
     manifest = {"tokenizer": str(tokenizer_dir), "vocab_size": tok.vocab_size, "eos_id": tok.eos_id,
                 "dtype": np.dtype(dtype).name, "sources": {}}

@@ -43,13 +43,12 @@ from tqdm import tqdm
 
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import BUILTIN_SHOTS, SHOT_FORMATS, chat_prompt, load_benchmark, read_jsonl, write_jsonl
-from model import Transformer
 from sampler import generate
 from trainer import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
-from hf import chat_text, encode_chat_text
+from hf import chat_text, encode_chat_text, load_model, load_tokenizer
 from sandbox import program_answer, run_program
-from tokenizer import Tokenizer, checkpoint_tokenizer
+from tokenizer import checkpoint_tokenizer
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -663,8 +662,8 @@ def main(argv=None) -> dict | None:
             model_path = Path(args.model_path)
             cuda = ranks.device.type == "cuda"
             dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "auto": torch.bfloat16 if cuda else None}[args.dtype]
-            model = Transformer.load(model_path, device=ranks.device, dtype=dtype)
-            tokenizer = Tokenizer.load(checkpoint_tokenizer(model_path, args.tokenizer))
+            model = load_model(model_path, device=ranks.device, dtype=dtype)
+            tokenizer = load_tokenizer(checkpoint_tokenizer(model_path, args.tokenizer))
             label = f"{model_path.name} on {Path(str(args.benchmark)).name} ({args.split})"
             extra = {"model_path": str(model_path), "benchmark": str(args.benchmark),
                      "skipped_records": dict(stats), "loaded": len(records)}

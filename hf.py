@@ -10,12 +10,13 @@ model that runs, and is wrong).
 
   config.json            <-> ModelConfig            config_from_hf / config_to_hf (both RoPE spellings)
   *.safetensors (+index) <-> state dict, our names  read_hf_state_dict / save_hf (the `safetensors` package)
-  tokenizer.json         --> tokenizer.Tokenizer    load_tokenizer (normaliser and pre-tokenizer redone
+  tokenizer.json         --> tokenizer.Tokenizer    read_hf_tokenizer (normaliser and pre-tokenizer redone
                                                     here, BPE by tiktoken; generation_config.json's stop ids)
   chat template (Jinja)  --> prompt text, ids       chat_text / encode_chat_text (jinja2, as transformers)
 
-model.Transformer.load/save and tokenizer.Tokenizer.load hand a Hugging Face folder to this file, so every
-stage reads a released checkpoint wherever it reads one of ours.
+This file is built on model.py and tokenizer.py, which know only their own folders. Every stage loads what
+it is handed through the loaders just below (load_model, checkpoint_config, checkpoint_weights,
+load_tokenizer), which read a folder of ours and a released one alike.
 """
 from __future__ import annotations
 
@@ -33,8 +34,48 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from model import ModelConfig
-from tokenizer import PIECES_PATTERN, Tokenizer, read_json
+from flags import run_cli
+from model import ModelConfig, Transformer, config_json, read_config, read_state_dict
+from tokenizer import PIECES_PATTERN, Tokenizer, main as tokenizer_main, read_json
+
+# ----------------------------------------------------------------------------- any folder: ours or released
+# Our config.json is {"model": ..., "tokenizer": ...}; a Hugging Face one has its own keys. Our tokenizer.json
+# is {"name", "pattern", "special_tokens"}; a Hugging Face one has a "model" (its vocab and merges).
+
+def is_hf_folder(path) -> bool:
+    """Whether a model folder is a Hugging Face one (a missing config.json is an error naming it)."""
+    return "model" not in config_json(path)[0]
+
+
+def checkpoint_config(path) -> ModelConfig:
+    """The ModelConfig of a model folder: ours (model.read_config) or a Hugging Face one."""
+    raw, cfg_file = config_json(path)
+    return read_config(path) if "model" in raw else config_from_hf(raw, cfg_file)
+
+
+def checkpoint_weights(path) -> dict[str, torch.Tensor]:
+    """The weights of a model folder under model.py's names, memory-mapped: model.pt or safetensors."""
+    return read_hf_state_dict(path) if is_hf_folder(path) else read_state_dict(path)
+
+
+def load_model(path, device="cpu", dtype=None) -> Transformer:
+    """A Transformer from a model folder: ours (Transformer.load) or a released Hugging Face one
+    (deepseek-ai/deepseek-math-7b-rl, Qwen/Qwen2.5-Math-1.5B, ...), built on `meta` and filled."""
+    if not is_hf_folder(path):
+        return Transformer.load(path, device, dtype)
+    return Transformer.from_state(checkpoint_config(path), read_hf_state_dict(path), device, dtype, source=path)
+
+
+def load_tokenizer(dir_or_name) -> Tokenizer:
+    """A tokenizer: a Hugging Face tokenizer.json (the file, or its folder) by `read_hf_tokenizer`,
+    anything else (a folder of ours, a tiktoken encoding name) by Tokenizer.load."""
+    path = Path(dir_or_name)
+    file = path / HF_FILE if path.is_dir() else path
+    if file.is_file():
+        spec = read_json(file)
+        if isinstance(spec.get("model"), dict):
+            return read_hf_tokenizer(file, spec)
+    return Tokenizer.load(dir_or_name)
 
 # ----------------------------------------------------------------------------- config.json
 
@@ -191,9 +232,12 @@ def read_hf_state_dict(path) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_hf(config: ModelConfig, state: dict[str, torch.Tensor], path: Path, max_shard_bytes: int):
-    """Write a state dict as a Hugging Face folder, sharded by size with an index. A tied head is not
-    written (transformers ties it again from tie_word_embeddings; safetensors refuses shared tensors)."""
+def save_hf(config: ModelConfig, state: dict[str, torch.Tensor], path, max_shard_bytes: int = 5 << 30):
+    """Write a state dict as a Hugging Face folder (LlamaForCausalLM, or Qwen2ForCausalLM with q/k/v
+    biases) that `transformers` and vLLM load, sharded by size with an index. A tied head is not written
+    (transformers ties it again from tie_word_embeddings; safetensors refuses shared tensors)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     names = hf_name_map(config.n_layers)
     state = {names[k]: v.detach().contiguous().cpu() for k, v in state.items()
              if not (config.tie_embeddings and k == "lm_head.weight")}
@@ -237,14 +281,14 @@ WORD_CHAR, SPACE_CHAR = regex.compile(r"\w"), regex.compile(r"\s")
 MEMO_PIECE_CHARS, MEMO_SIZE = 64, 1 << 15  # per step; bounds the memo's memory
 
 
-def load_tokenizer(path) -> Tokenizer:
-    """A Hugging Face byte-level BPE `tokenizer.json` (see the section below for what is read, and
-    how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a `tokenizer_config.json`
+def read_hf_tokenizer(path, spec: dict | None = None) -> Tokenizer:
+    """A Hugging Face byte-level BPE `tokenizer.json` (`spec`: its content, when already read; see the
+    section above for what is read, and how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a `tokenizer_config.json`
     beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad". Without a BOS
     token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code that
     pads must mask by lengths, never by `id != pad_id`. `add_bos` as `hf_add_bos` reads it."""
     path = Path(path)
-    spec = read_json(path)
+    spec = read_json(path) if spec is None else spec
     config_path = path.parent / HF_CONFIG_FILE
     config = read_json(config_path) if config_path.is_file() else {}
     model = spec["model"]
@@ -638,3 +682,7 @@ def encode_chat_text(tokenizer: Tokenizer, text: str) -> list[int]:
             ids += tokenizer.encode(text[done:match.start()]) + [specials[match.group()]]
             done = match.end()
     return ids + tokenizer.encode(text[done:])
+
+
+if __name__ == "__main__":  # tokenizer.py's encode and bench commands, for a Hugging Face tokenizer.json too
+    run_cli(functools.partial(tokenizer_main, load=load_tokenizer))

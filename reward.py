@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward, extract_answer, format_reward, gradable, math_equal, rule_reward  # noqa: F401
+from hf import checkpoint_config, load_tokenizer
 from model import ModelConfig, Transformer, read_config
 from flags import check_ranges, flag, run_cli, run_command
 from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model, load_frozen, seed_all,
@@ -511,7 +512,7 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
         return dry_run(cfg)
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
+    tokenizer, max_seq_len = load_tokenizer(tokenizer_path), checkpoint_config(cfg.init).max_seq_len
     stats, buffer = Counter(), ReplayBuffer(cfg.replay_share, cfg.seed)
     for path in cfg.replay:
         buffer.add(list(read_jsonl(path, stats)))
@@ -535,7 +536,7 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
     seed_all(cfg.seed)
     data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, proc.rank, proc.world)
                  for examples in (train_set, val_set))
-    model = build_model(read_config(cfg.init), cfg, proc, make=functools.partial(RewardModel, kind=cfg.kind),
+    model = build_model(checkpoint_config(cfg.init), cfg, proc, make=functools.partial(RewardModel, kind=cfg.kind),
                         adapt=RewardModel.from_lm_state)
     if proc.is_main:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
@@ -576,7 +577,7 @@ def label_main(args: LabelConfig) -> Counter:
     """`reward.py label`: writes the labelled JSONL and OUT.stats.json; returns the counts."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     policy = load_frozen(args.policy, device)
-    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.policy, args.tokenizer))
+    tokenizer = load_tokenizer(checkpoint_tokenizer(args.policy, args.tokenizer))
     stats = Counter()
     records = list(read_jsonl(args.data, stats))[:args.limit]
     labelled = label_samples(policy, tokenizer, records, args.samples, args.labels,

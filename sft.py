@@ -36,7 +36,7 @@ from tqdm import tqdm
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward, gradable
 from sampler import generate
-from hf import chat_text, encode_chat_text
+from hf import chat_text, encode_chat_text, load_tokenizer
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
                      seed_all, setup_distributed, tears_down_distributed, train)
@@ -517,7 +517,7 @@ def run_train(cfg: SFTConfig, parser) -> list[dict]:
     if not (cfg.tokenizer or cfg.init):
         parser.error("no tokenizer: pass --tokenizer (or --init, whose tokenizer is used)")
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer = Tokenizer.load(tokenizer_path)
+    tokenizer = load_tokenizer(tokenizer_path)
     proc = setup_distributed(cfg.dist_timeout)
     model_cfg = model_config(cfg, tokenizer.vocab_size)
     seq_len = cfg.seq_len or model_cfg.max_seq_len
@@ -558,7 +558,7 @@ def run_train(cfg: SFTConfig, parser) -> list[dict]:
 
 def run_rft(args: RFTConfig) -> Counter:
     """`sft.py rft`: sample, keep the correct distinct solutions, write them and the counts."""
-    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
+    tokenizer = load_tokenizer(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, "cuda" if torch.cuda.is_available() else "cpu")
     stats = Counter()
     problems = load_benchmark(args.data, stats=stats)

@@ -51,7 +51,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from flags import flag
-from model import PRESETS, ModelConfig, Transformer, read_config, read_state_dict
+from hf import checkpoint_config, checkpoint_weights, load_model
+from model import PRESETS, ModelConfig, Transformer
 from sampler import kv_bytes_per_token
 
 
@@ -297,12 +298,14 @@ def frozen(model):
     return model
 
 
-def load_frozen(path, device: torch.device, make=Transformer):
-    """A whole, frozen copy of a checkpoint (`make.load(path)`: a Transformer or a reward model) for
-    inference: sampling, π_ref, scoring, evaluation. bf16 on GPU (half the memory, the speed of the tensor
-    cores), fp32 on CPU (no bf16 matmul speed there, and exact tests)."""
+def load_frozen(path, device: torch.device, make=None):
+    """A whole, frozen copy of a checkpoint for inference: sampling, π_ref, scoring, evaluation. A
+    Transformer from a folder of ours or a Hugging Face one (hf.load_model), or `make.load(path)` (a reward
+    model). bf16 on GPU (half the memory, the speed of the tensor cores), fp32 on CPU (no bf16 matmul speed
+    there, and exact tests)."""
     device = torch.device(device)
-    return frozen(make.load(path, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32))
+    load = load_model if make is None else make.load
+    return frozen(load(path, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32))
 
 
 @torch.no_grad()
@@ -497,7 +500,7 @@ def load_weights(model: nn.Module, path, adapt=None):
     `adapt(state) -> (state, fresh)` maps a language model's weights onto another module and names
     the parameters it leaves to their fresh initialisation (a reward model's head); every other
     parameter must be loaded with its exact shape."""
-    state, fresh = read_state_dict(path), set()
+    state, fresh = checkpoint_weights(path), set()
     if adapt is not None:
         state, fresh = adapt(state)
     expected = {k: tuple(v.shape) for k, v in unwrap(model).state_dict().items() if k not in fresh}
@@ -702,7 +705,7 @@ def model_config(cfg: TrainConfig, vocab_size: int | None = None) -> ModelConfig
     if cfg.init and cfg.dry_run and cfg.init in PRESETS and not Path(cfg.init).exists():
         return ModelConfig.from_preset(cfg.init, vocab_size=vocab_size)  # plan a run of a preset's size
     if cfg.init:
-        config = read_config(cfg.init)
+        config = checkpoint_config(cfg.init)
         if vocab_size is not None and vocab_size > config.vocab_size:
             raise ValueError(f"data vocabulary {vocab_size} exceeds the --init model's {config.vocab_size}")
         return config

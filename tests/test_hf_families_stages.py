@@ -13,12 +13,11 @@ transformers = pytest.importorskip("transformers")
 import evaluate as ev  # noqa: E402
 from formats import write_jsonl  # noqa: E402
 from grpo import main as grpo_main  # noqa: E402
-from hf import chat_text  # noqa: E402
-from model import Transformer  # noqa: E402
+from hf import chat_text, load_model, load_tokenizer, save_hf  # noqa: E402
 from trainer import cleanup_distributed  # noqa: E402
 from sft import encode_example, encode_prompt, main as sft_main  # noqa: E402
 from test_hf_families_tokenizer import FAMILIES, build  # noqa: E402
-from tokenizer import Tokenizer, checkpoint_tokenizer  # noqa: E402
+from tokenizer import checkpoint_tokenizer  # noqa: E402
 
 RECORDS = [{"id": f"toy-{a}-{b}", "question": f"What is {a} + {b}?", "answer": str(a + b), "level": 1,
             "solution": f"{a} + {b} = {a + b}\nThe answer is \\boxed{{{a + b}}}."} for a in range(3) for b in range(2)]
@@ -29,7 +28,7 @@ def released(request, tmp_path_factory):
     family, root = request.param, tmp_path_factory.mktemp(request.param)
     folder = root / f"{family}-tiny"
     build(family, folder)
-    tok = Tokenizer.load(folder)
+    tok = load_tokenizer(folder)
     # the ids as the released config.json gives them (save_pretrained writes generation_config.json from them)
     common = dict(bos_token_id=tok.bos_id, eos_token_id=list(tok.stop_ids), pad_token_id=None,
                   vocab_size=tok.vocab_size + 5, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
@@ -66,7 +65,7 @@ def test_sft_grpo_evaluate_and_export_on_each_family(released, tmp_path):
     sft_main(["train", "--init", str(folder), "--data", str(world / "sft.jsonl"), "--out", str(tmp_path / "sft"),
               "--template", "hf", "--seq-len", "512", "--micro-batch", "2", "--batch-size", "2", "--steps", "3",
               "--lr", "1e-2", "--save-every", "0"])
-    start, tuned = Transformer.load(folder), Transformer.load(tmp_path / "sft" / "final")
+    start, tuned = load_model(folder), load_model(tmp_path / "sft" / "final")
     assert tuned.config == start.config and (tuned.lm_head.weight is tuned.embed.weight) == (family == "qwen2")
     assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), start.state_dict().values()))
     assert checkpoint_tokenizer(tmp_path / "sft" / "final") == str(folder)
@@ -88,8 +87,8 @@ def test_sft_grpo_evaluate_and_export_on_each_family(released, tmp_path):
     assert all(r["prompt"] == chat_text(tok, f"{r['question']}\nPlease reason step by step, and put your final "
                                              "answer within \\boxed{}.") for r in rows)
 
-    trained = Transformer.load(tmp_path / "grpo" / "final").eval()
-    trained.save(tmp_path / "exported", format="hf")
+    trained = load_model(tmp_path / "grpo" / "final").eval()
+    save_hf(trained.config, trained.state_dict(), tmp_path / "exported")
     theirs = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "exported").eval()
     tokens = torch.tensor([encode_prompt(tok, RECORDS[0]["question"], "hf")])
     with torch.no_grad():
