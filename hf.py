@@ -312,10 +312,15 @@ def read_hf_tokenizer(path, spec: dict | None = None) -> Tokenizer:
             files[name] = (read_json if name.endswith(".json") else Path.read_text)(path.parent / name)
     specials = {token["content"]: token["id"] for token in added}
     pre_tokenizer = HFPreTokenizer(spec.get("pre_tokenizer"), added, normalize)
-    return Tokenizer(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks, specials, bos=bos,
-                     eos=eos, pad=pad, pre_tokenizer=pre_tokenizer, hf_files=files,
-                     add_bos=hf_add_bos(spec, config, bos),
-                     stop_ids=generation_stop_ids(files.get(GENERATION_CONFIG_FILE, {}), specials, path))
+    tokenizer = Tokenizer(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks, specials, bos=bos,
+                          eos=eos, pad=pad, pre_tokenizer=pre_tokenizer, hf_files=files,
+                          add_bos=hf_add_bos(spec, config, bos),
+                          stop_ids=generation_stop_ids(files.get(GENERATION_CONFIG_FILE, {}), specials, path))
+    try:  # a model tuned in its chat template ends its turn with the template's end-of-turn token: stop there
+        tokenizer.stop_ids = tuple(sorted({*tokenizer.stop_ids, end_of_turn(tokenizer)[-1]}))
+    except ValueError:
+        pass  # no chat template, or one that cannot render a user/assistant exchange: only the stops above
+    return tokenizer
 
 
 def normalizer(config: dict | None, path):
@@ -659,22 +664,55 @@ def compile_template(source: str):
     return env.from_string(source)
 
 
-def chat_text(tokenizer: Tokenizer, user_message: str) -> str:
-    """One user turn and the assistant's opening, in the tokenizer's chat template (what a released chat
-    model completes); the special tokens that tokenizer_config.json names are the template's variables."""
+def render_chat(tokenizer: Tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
+    """A conversation in the tokenizer's chat template, as apply_chat_template renders it; the special
+    tokens that tokenizer_config.json names are the template's variables."""
     config = tokenizer.hf_files.get(HF_CONFIG_FILE, {})
     named = {key: value.get("content") if isinstance(value, dict) else value for key, value in config.items()
              if key.endswith("_token") and isinstance(value, (str, dict))}
     return compile_template(chat_template(tokenizer)).render(
-        messages=[{"role": "user", "content": user_message}], add_generation_prompt=True, **named)
+        messages=messages, add_generation_prompt=add_generation_prompt, **named)
+
+
+def chat_text(tokenizer: Tokenizer, user_message: str) -> str:
+    """One user turn and the assistant's opening: what a released chat model completes."""
+    return render_chat(tokenizer, [{"role": "user", "content": user_message}], add_generation_prompt=True)
+
+
+@functools.lru_cache(maxsize=8)
+def end_of_turn(tokenizer: Tokenizer) -> tuple[int, ...]:
+    """The ids the chat template writes after an assistant message, up to and including its first special
+    token: Qwen's <|im_end|>, Llama 3's <|eot_id|>, DeepSeek's EOS. An SFT answer in this template ends with
+    them (sft.encode_example), so the model stops where its template expects (not at the tokenizer's EOS,
+    which for Qwen2.5 is <|endoftext|>). Found by rendering an exchange whose answer is a marker, as
+    transformers' apply_chat_template renders it. A template that writes no special token after the answer
+    ends it with EOS."""
+    marker = "END-OF-ANSWER-MARKER"
+    try:
+        text = render_chat(tokenizer, [{"role": "user", "content": "1 + 1?"},
+                                       {"role": "assistant", "content": marker}], add_generation_prompt=False)
+    except jinja2.exceptions.TemplateError as e:
+        raise ValueError(f"the chat template of {tokenizer.name!r} cannot render a user/assistant exchange "
+                         f"({e})") from None
+    if marker not in text:
+        raise ValueError(f"the chat template of {tokenizer.name!r} drops the assistant's message: its end of "
+                         f"turn cannot be read off")
+    ids, specials = encode_chat_text(tokenizer, text.split(marker, 1)[1]), set(special_ids(tokenizer).values())
+    ends = [i for i, token in enumerate(ids) if token in specials]
+    return tuple(ids[:ends[0] + 1]) if ends else (tokenizer.eos_id,)
+
+
+def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
+    """The special tokens of a Hugging Face tokenizer.json (what a chat template writes), text -> id."""
+    added = tokenizer.hf_files.get(HF_FILE, {}).get("added_tokens", [])
+    return {token["content"]: token["id"] for token in added if token.get("special") and token["content"]}
 
 
 def encode_chat_text(tokenizer: Tokenizer, text: str) -> list[int]:
     """Ids of a rendered chat: the special tokens' texts become their ids (what transformers does to
     any text; `Tokenizer.encode` never does, as data must not forge them), the rest `encode`. No BOS is
     added: a template that wants one writes it (Llama 3's `{{ bos_token }}`)."""
-    added = tokenizer.hf_files.get(HF_FILE, {}).get("added_tokens", [])
-    specials = {token["content"]: token["id"] for token in added if token.get("special") and token["content"]}
+    specials = special_ids(tokenizer)
     ids, done = [], 0
     if specials:
         pattern = regex.compile("|".join(map(regex.escape, sorted(specials, key=len, reverse=True))))

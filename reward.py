@@ -41,7 +41,7 @@ from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dr
                      setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
 from sampler import generate
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
-from sft import IGNORE, TEMPLATES, Packer, encode_prompt
+from sft import IGNORE, TEMPLATES, Packer, answer_end, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 
@@ -307,15 +307,15 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
 def reward_example(rec: dict, tokenizer: Tokenizer, kind: str, template: str = "deepseek"):
     """A labelled record -> (ids, labels) as sft.Packer takes them, or the reason it is unusable.
 
-    The sequence is the chat prompt (encoded as grpo.py and the policy see it) + the completion (+ EOS
-    if it finished); the labels are 0/1 at the scored positions (ORM: the last token; PRM: each step's
+    The sequence is the chat prompt (encoded as grpo.py and the policy see it) + the completion (+ its
+    end, EOS or the chat template's end of turn, if it finished); the labels are 0/1 at the scored positions (ORM: the last token; PRM: each step's
     end) and IGNORE elsewhere. Packer feeds ids[:-1] with targets labels[1:] (next-token style), while a
     reward label belongs to the token itself: hence one padding id after and one IGNORE before."""
     question, completion = rec.get("question"), rec.get("completion")
     if not isinstance(question, str) or not isinstance(completion, str) or "correct" not in rec:
         return "malformed_record"
     prompt = encode_prompt(tokenizer, question, template)
-    ids = tokenizer.encode(completion) + ([tokenizer.eos_id] if rec.get("finished") else [])
+    ids = tokenizer.encode(completion) + (answer_end(tokenizer, template) if rec.get("finished") else [])
     if not ids:
         return "empty_completion"
     if kind == "orm":

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward, gradable
 from sampler import generate
-from hf import chat_text, encode_chat_text, load_tokenizer
+from hf import chat_text, encode_chat_text, end_of_turn, load_tokenizer
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
                      seed_all, setup_distributed, tears_down_distributed, train)
@@ -94,13 +94,19 @@ def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek
     return tokenizer.encode_prompt(chat_prompt(question, "deepseek" if template == "think" else template, fmt))
 
 
+def answer_end(tokenizer: Tokenizer, template: str = "deepseek") -> list[int]:
+    """The ids that end an answer: EOS, or in template "hf" the chat template's own end of turn
+    (hf.end_of_turn: Qwen's <|im_end|>, which its tokenizer's EOS <|endoftext|> is not)."""
+    return list(end_of_turn(tokenizer)) if template == "hf" else [tokenizer.eos_id]
+
+
 def encode_example(tokenizer: Tokenizer, question: str, solution: str, template: str = "deepseek",
                    fmt: str = "cot") -> tuple[list[int], list[int]]:
     """One training example -> (ids, labels), both of length n. labels[i] = ids[i] on the answer and its
-    EOS, IGNORE on the prompt. The prompt is tokenised on its own, exactly as `encode_prompt` gives it at
+    end (`answer_end`), IGNORE on the prompt. The prompt is tokenised on its own, exactly as `encode_prompt` gives it at
     generation time, so the prompt/answer boundary is exact (no BPE merge across it)."""
     prompt = encode_prompt(tokenizer, question, template, fmt)
-    answer = tokenizer.encode(assistant_text(solution, fmt, template)) + [tokenizer.eos_id]
+    answer = tokenizer.encode(assistant_text(solution, fmt, template)) + answer_end(tokenizer, template)
     return prompt + answer, [IGNORE] * len(prompt) + answer
 
 

@@ -49,15 +49,24 @@ def released(request, tmp_path_factory):
 
 
 def test_sft_examples_follow_the_checkpoints_chat_template(released):
-    family, _, tok, _ = released
+    family, folder, tok, _ = released
     question = RECORDS[0]["question"]
     prompt = encode_prompt(tok, question, "hf")
     assert tok.decode(prompt) == chat_text(tok, f"{question}\nPlease reason step by step, and put your final "
                                                 "answer within \\boxed{}.")
     assert (prompt[0] == tok.bos_id) == (family == "llama3")
     ids, labels = encode_example(tok, question, RECORDS[0]["solution"], "hf")
-    assert ids[:len(prompt)] == prompt and ids[-1] == tok.eos_id  # the turn ends with the tokenizer's EOS
+    assert ids[:len(prompt)] == prompt and labels[len(prompt):] == ids[len(prompt):]
     assert tok.decode(ids[len(prompt):-1]) == RECORDS[0]["solution"]  # no space after the template's newline
+    # the answer ends where transformers' rendering of the whole exchange ends the assistant's turn (Qwen:
+    # <|im_end|>, not the tokenizer's EOS <|endoftext|>), and generation stops there
+    user = f"{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
+    rendered = transformers.AutoTokenizer.from_pretrained(folder).apply_chat_template(
+        [{"role": "user", "content": user}, {"role": "assistant", "content": RECORDS[0]["solution"]}],
+        tokenize=False)
+    assert rendered.startswith(tok.decode(ids)) and rendered[len(tok.decode(ids)):].strip() == ""
+    assert tok.decode(ids[-1:]) == {"qwen2": "<|im_end|>", "llama3": "<|eot_id|>"}[family]
+    assert ids[-1] in tok.stop_ids
 
 
 def test_sft_grpo_evaluate_and_export_on_each_family(released, tmp_path):

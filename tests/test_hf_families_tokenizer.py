@@ -10,7 +10,7 @@ import pytest
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-from hf import chat_text, encode_chat_text, load_tokenizer  # noqa: E402
+from hf import chat_text, encode_chat_text, end_of_turn, load_tokenizer  # noqa: E402
 
 # the released files' split patterns (Qwen2.5's and Llama 3's tokenizer.json), which differ in digits only
 SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|DIGITS| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
@@ -122,6 +122,37 @@ def test_bos_stop_ids_and_special_tokens(family):
     ours.save(folder.parent / f"{name}-again")
     again = load_tokenizer(folder.parent / f"{name}-again")
     assert (again.stop_ids, again.add_bos, again.encode(TEXTS[3])) == (ours.stop_ids, ours.add_bos, ours.encode(TEXTS[3]))
+
+
+def test_the_end_of_turn_is_what_the_template_writes_after_an_answer_and_stops_generation(family, tmp_path):
+    name, folder, _, ours = family
+    hf_tok = transformers.AutoTokenizer.from_pretrained(folder)
+    rendered = hf_tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"},
+                                           {"role": "assistant", "content": "2 + 3 = 5"}], tokenize=False)
+    end = {"qwen2": "<|im_end|>", "llama3": "<|eot_id|>"}[name]  # read off the two templates by hand
+    assert rendered.split("2 + 3 = 5", 1)[1].startswith(end)
+    assert end_of_turn(ours) == tuple(hf_tok.encode(end, add_special_tokens=False))
+    # a base model's generation_config.json names only its EOS (Qwen2.5-Math-1.5B: <|endoftext|>); a model
+    # SFT'd in the template still stops at the template's end of turn
+    base = tmp_path / "base"
+    base.mkdir()
+    for file in folder.glob("tokenizer*.json"):
+        (base / file.name).write_text(file.read_text())
+    (base / "generation_config.json").write_text(json.dumps({"eos_token_id": ours.eos_id}))
+    assert load_tokenizer(base).stop_ids == tuple(sorted({ours.eos_id, hf_tok.convert_tokens_to_ids(end)}))
+    # a template that writes nothing after the answer ends it with EOS; one that cannot render an exchange
+    # is an error when its end of turn is asked for, and leaves the stops as generation_config.json says
+    config = json.loads((base / "tokenizer_config.json").read_text())
+    for template, expected in (("{% for m in messages %}{{ m['content'] }}{% endfor %}", (ours.eos_id,)),
+                               ("{{ raise_exception('system message required') }}", None)):
+        (base / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+        plain = load_tokenizer(base)
+        if expected:
+            assert end_of_turn(plain) == expected
+            continue
+        assert plain.stop_ids == (ours.eos_id,)
+        with pytest.raises(ValueError, match="cannot render a user/assistant exchange.*system message required"):
+            end_of_turn(plain)
 
 
 def test_chat_template_renders_and_encodes_as_transformers(family):
