@@ -42,14 +42,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 import data_pipeline as dp
 import tokenizer as tk
-from flags import flag, run_cli
+from flags import add_flags, config_from, flag, run_cli
 from formats import load_benchmark, read_documents, read_jsonl, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
@@ -102,34 +102,40 @@ class Sizes:
     """How big each measurement is. The defaults are the full run; --quick takes QUICK; a flag of the
     same name overrides one field either way."""
     presets: str = flag("toy,small", "training: model presets, comma-separated")
-    seq_len: int = flag(256, "training: tokens per sequence")
-    train_batch: int = flag(4, "training: sequences per step")
-    repeats: int = flag(3, "timed repetitions of each training step and generation (the best counts)")
-    peak_n: int = flag(2048, "size n of the n×n matmul that measures the peak")
-    new_tokens: int = flag(512, "generation: new tokens per sequence")
+    seq_len: int = flag(256, "training: tokens per sequence", min=2)
+    train_batch: int = flag(4, "training: sequences per step", min=1)
+    repeats: int = flag(3, "timed repetitions of each training step and generation (the best counts)",
+                        min=1)
+    peak_n: int = flag(2048, "size n of the n×n matmul that measures the peak", min=1)
+    new_tokens: int = flag(512, "generation: new tokens per sequence", min=1)
     batch_sizes: str = flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
     generation_presets: str = flag("toy,small", "generation: model presets, comma-separated (the naive "
                                                    "decoder of `small` takes minutes at 512 tokens)")
-    rollout_questions: int = flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)")
-    rollout_group: int = flag(8, "generation: G, samples per prompt of the GRPO-shaped workload")
-    rollout_slots: int = flag(64, "generation: rows decoding at once (static: the batch) in that workload")
-    world_pages: int = flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
-    corpus_repeats: int = flag(2, "corpus: timed runs of each stage (the best counts)")
-    tok_mb: float = flag(10.0, "tokenizer: megabytes of training text (10 MB: about a minute)")
-    tok_vocab: int = flag(4096, "tokenizer: vocabulary size trained to")
-    vocab: int = flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use")
-    grpo_questions: int = flag(8, "GRPO: questions per step")
-    grpo_group: int = flag(8, "GRPO: G, outputs per question")
-    grpo_new_tokens: int = flag(128, "GRPO: longest output")
-    grpo_steps: int = flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)")
-    logit_tokens: int = flag(4096, "logits: positions of the loss (the paper's context is 4,096)")
-    logit_d_model: int = flag(256, "logits: width of the hidden states (the memory does not depend on it)")
-    web_pages: int = flag(20_000, "webpages: real-shaped pages generated (1 in 20 holds a planted leak)")
+    rollout_questions: int = flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)", min=0)
+    rollout_group: int = flag(8, "generation: G, samples per prompt of the GRPO-shaped workload", min=1)
+    rollout_slots: int = flag(64, "generation: rows decoding at once (static: the batch) in that workload",
+                              min=1)
+    world_pages: int = flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)",
+                            min=1)
+    corpus_repeats: int = flag(2, "corpus: timed runs of each stage (the best counts)", min=1)
+    tok_mb: float = flag(10.0, "tokenizer: megabytes of training text (10 MB: about a minute)", min=0.0,
+                         above=True)
+    tok_vocab: int = flag(4096, "tokenizer: vocabulary size trained to", min=259)
+    vocab: int = flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use", min=259)
+    grpo_questions: int = flag(8, "GRPO: questions per step", min=1)
+    grpo_group: int = flag(8, "GRPO: G, outputs per question", min=1)
+    grpo_new_tokens: int = flag(128, "GRPO: longest output", min=1)
+    grpo_steps: int = flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)", min=1)
+    logit_tokens: int = flag(4096, "logits: positions of the loss (the paper's context is 4,096)", min=1)
+    logit_d_model: int = flag(256, "logits: width of the hidden states (the memory does not depend on it)",
+                              min=1)
+    web_pages: int = flag(20_000, "webpages: real-shaped pages generated (1 in 20 holds a planted leak)",
+                          min=1)
 
 
-QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8", generation_presets="toy",
-              world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024, vocab=512, grpo_questions=4,
-              grpo_group=4, grpo_new_tokens=32, logit_d_model=64, web_pages=2_000)
+QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8",
+              generation_presets="toy", world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024, vocab=512,
+              grpo_questions=4, grpo_group=4, grpo_new_tokens=32, logit_d_model=64, web_pages=2_000)
 
 
 # ----------------------------------------------------------------------------- training
@@ -717,8 +723,11 @@ def print_table(rows: list[Row]):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small sizes and only the toy preset: about a minute")
+    # --quick first: it decides the sizes' defaults, which any size flag then overrides (and --help shows)
+    quick = argparse.ArgumentParser(add_help=False)
+    quick.add_argument("--quick", action="store_true", help="small sizes and only the toy preset: about a minute")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                parents=[quick])
     p.add_argument("--only", default=",".join(SECTIONS),
                    help=f"comma-separated sections to run, of {SECTIONS + OPT_IN} (default: {SECTIONS})")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (compiling takes minutes)")
@@ -729,9 +738,7 @@ def parse_args(argv=None):
                                    "generate one of --world-pages pages in a temporary folder)")
     p.add_argument("--pool", nargs="+", help="corpus: web pages to run the stages on (JSONL, JSONL.gz or WET) "
                                              "instead of the toy world's pool")
-    for f in fields(Sizes):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
-                       help=f"{f.metadata['help']} (default {f.default}; --quick {getattr(QUICK, f.name)})")
+    add_flags(p, Sizes, defaults=QUICK if quick.parse_known_args(argv)[0].quick else Sizes())
     p.add_argument("--data-dir", help="webpages: a folder holding GSM8K and MATH (gsm8k/test*.jsonl, "
                                       "math/test*.jsonl) to plant and decontaminate against")
     p.add_argument("--gpu", action="store_true", help="run the GPU section instead (needs CUDA)")
@@ -745,9 +752,7 @@ def parse_args(argv=None):
         p.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS + OPT_IN}")
     if args.workers < 1:
         p.error("--workers must be at least 1")
-    sizes = replace(QUICK if args.quick else Sizes(),
-                    **{f.name: getattr(args, f.name) for f in fields(Sizes) if getattr(args, f.name) is not None})
-    return args, sizes
+    return args, config_from(Sizes, args)
 
 
 def main(argv=None) -> list[Row]:

@@ -78,8 +78,10 @@ def checked(name: str, kind, min=None, max=None, above: bool = False):
     return parse
 
 
-def add_flags(parser: argparse.ArgumentParser, *configs, group: bool = True) -> None:
-    """Add one flag per field of each config class (a group per class in --help)."""
+def add_flags(parser: argparse.ArgumentParser, *configs, group: bool = True, defaults=None) -> None:
+    """Add one flag per field of each config class (a group per class in --help). `defaults`: an instance
+    of one of the classes whose values are its flags' defaults instead of the fields' (bench.py's --quick
+    sizes)."""
     for cls in configs:
         target = parser.add_argument_group(cls.__name__) if group else parser
         for f in fields(cls):
@@ -87,7 +89,10 @@ def add_flags(parser: argparse.ArgumentParser, *configs, group: bool = True) -> 
             if "help" not in meta:
                 continue  # a field that is not a flag (set by the script itself)
             names = ["--" + f.name.replace("_", "-")] + ([meta["alias"]] if meta.get("alias") else [])
-            default = f.default if f.default is not MISSING else f.default_factory()
+            if isinstance(defaults, cls):
+                default = getattr(defaults, f.name)
+            else:
+                default = f.default if f.default is not MISSING else f.default_factory()
             kind = _value_type(f)
             if kind is bool:
                 target.add_argument(*names, action=argparse.BooleanOptionalAction, default=default, help=meta["help"])
