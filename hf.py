@@ -63,7 +63,8 @@ def load_model(path, device="cpu", dtype=None) -> Transformer:
     (deepseek-ai/deepseek-math-7b-rl, Qwen/Qwen2.5-Math-1.5B, ...), built on `meta` and filled."""
     if not is_hf_folder(path):
         return Transformer.load(path, device, dtype)
-    return Transformer.from_state(checkpoint_config(path), read_hf_state_dict(path), device, dtype, source=path)
+    return Transformer.from_state(checkpoint_config(path), read_hf_state_dict(path), device, dtype,
+                                  source=path)
 
 
 def load_tokenizer(dir_or_name) -> Tokenizer:
@@ -282,11 +283,11 @@ MEMO_PIECE_CHARS, MEMO_SIZE = 64, 1 << 15  # per step; bounds the memo's memory
 
 
 def read_hf_tokenizer(path, spec: dict | None = None) -> Tokenizer:
-    """A Hugging Face byte-level BPE `tokenizer.json` (`spec`: its content, when already read; see the
-    section above for what is read, and how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a `tokenizer_config.json`
-    beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad". Without a BOS
-    token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code that
-    pads must mask by lengths, never by `id != pad_id`. `add_bos` as `hf_add_bos` reads it."""
+    """A Hugging Face byte-level BPE `tokenizer.json` (`spec`: its content, when already read; see the section
+    above for what is read, and how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a
+    `tokenizer_config.json` beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad".
+    Without a BOS token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code
+    that pads must mask by lengths, never by `id != pad_id`. `add_bos` as `hf_add_bos` reads it."""
     path = Path(path)
     spec = read_json(path) if spec is None else spec
     config_path = path.parent / HF_CONFIG_FILE
@@ -343,8 +344,8 @@ def generation_stop_ids(generation_config: dict, specials: dict[str, int], path)
     stops = [] if stops is None else [stops] if isinstance(stops, int) else list(stops)
     unknown = [i for i in stops if i not in specials.values()]
     if unknown:
-        raise ValueError(f"{path.parent / GENERATION_CONFIG_FILE}: eos_token_id {unknown} is no special token "
-                         f"of {path}")
+        raise ValueError(f"{path.parent / GENERATION_CONFIG_FILE}: eos_token_id {unknown} is no special "
+                         f"token of {path}")
     return tuple(stops)
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -383,8 +384,8 @@ def hf_ranks(model: dict, added_ids: set[int], path) -> dict[bytes, int]:
     (unusual in a trained vocabulary)."""
     for option in ("dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback"):
         if model.get(option):
-            raise ValueError(f"{path}: BPE option {option}={model[option]!r} is not supported (byte-level BPE "
-                             f"tokenizers such as DeepSeek's do not set it)")
+            raise ValueError(f"{path}: BPE option {option}={model[option]!r} is not supported (byte-level "
+                             f"BPE tokenizers such as DeepSeek's do not set it)")
     vocab = model["vocab"]
     ranks = {}
     for token, token_id in vocab.items():
@@ -478,17 +479,20 @@ class HFPreTokenizer:
         steps = flat_steps(config) if config else []
         kinds = [step.get("type") for step in steps]
         if kinds.count("ByteLevel") != 1 or kinds[-1] != "ByteLevel":
-            raise ValueError(f"pre-tokenizer {kinds}: byte-level BPE needs ByteLevel as the last step (and only "
-                             f"there); other layouts are not supported")
+            raise ValueError(f"pre-tokenizer {kinds}: byte-level BPE needs ByteLevel as the last step (and "
+                             f"only there); other layouts are not supported")
         self.steps = [make_step(step) for step in steps]
-        self.memo = [{} for _ in self.steps]  # per step: short piece -> what it and the later steps make of it
+        # per step: short piece -> what it and the later steps make of it
+        self.memo = [{} for _ in self.steps]
         self.normalize = normalize
         self.added = {}  # normalized -> (alternation of the tokens' texts, longest first; {text: token})
         plain = [token for token in added_tokens if not token.get("special")]
         for normalized in (False, True):
-            tokens = {token["content"]: token for token in plain if token.get("normalized", True) == normalized}
+            tokens = {token["content"]: token for token in plain
+                      if token.get("normalized", True) == normalized}
             if tokens:
-                alternatives = sorted(tokens, key=len, reverse=True)  # leftmost-longest, like HF's Aho-Corasick
+                # leftmost-longest, like HF's Aho-Corasick
+                alternatives = sorted(tokens, key=len, reverse=True)
                 self.added[normalized] = (regex.compile("|".join(map(regex.escape, alternatives))), tokens)
 
     def split(self, text: str) -> list[str | int]:
@@ -502,7 +506,8 @@ class HFPreTokenizer:
             if normalized in self.added:
                 pattern, tokens = self.added[normalized]
                 segments = [part for segment in segments for part in
-                            (cut_added_tokens(segment, pattern, tokens) if isinstance(segment, str) else [segment])]
+                            (cut_added_tokens(segment, pattern, tokens) if isinstance(segment, str)
+                             else [segment])]
         pieces = []
         for segment in segments:
             if isinstance(segment, int):
@@ -548,7 +553,8 @@ def make_step(config: dict):
         if behavior == "Isolated" and not config.get("invert") and compiled.groups == 0:
             return functools.partial(split_isolated, regex.compile(f"({source})", regex.MULTILINE))
         return functools.partial(hf_split, compiled, behavior, bool(config.get("invert")))
-    if kind == "Digits":  # HF cuts around each char::is_numeric character (Unicode N*), gluing runs unless individual
+    # HF cuts around each char::is_numeric character (Unicode N*), gluing runs unless individual
+    if kind == "Digits":
         digits = r"(\p{N})" if config.get("individual_digits") else r"(\p{N}+)"
         return functools.partial(split_isolated, regex.compile(digits))
     if kind == "ByteLevel":
@@ -628,9 +634,9 @@ def cut_added_tokens(text: str, pattern, tokens: dict[str, dict]) -> list[str | 
 
 # ----------------------------------------------------------------------------- chat templates
 # A released chat model expects its prompts in the format it was tuned on, which its tokenizer_config.json
-# (or, from transformers 4.43 on, chat_template.jinja) carries as a Jinja template. We render it with
-# jinja2 in the sandbox transformers uses (`apply_chat_template`), with the same options and helpers, so
-# the prompt is the one the model's authors' code builds; the rendered text holds special tokens (<|im_start|>,
+# (or, from transformers 4.43 on, chat_template.jinja) carries as a Jinja template. We render it with jinja2
+# in the sandbox transformers uses (`apply_chat_template`), with the same options and helpers, so the prompt
+# is the one the model's authors' code builds; the rendered text holds special tokens (<|im_start|>,
 # <|begin_of_text|>, ...) that `encode_chat_text` turns into their ids, as transformers does.
 
 def chat_template(tokenizer: Tokenizer) -> str:
@@ -697,7 +703,8 @@ def end_of_turn(tokenizer: Tokenizer) -> tuple[int, ...]:
     if marker not in text:
         raise ValueError(f"the chat template of {tokenizer.name!r} drops the assistant's message: its end of "
                          f"turn cannot be read off")
-    ids, specials = encode_chat_text(tokenizer, text.split(marker, 1)[1]), set(special_ids(tokenizer).values())
+    ids = encode_chat_text(tokenizer, text.split(marker, 1)[1])
+    specials = set(special_ids(tokenizer).values())
     ends = [i for i, token in enumerate(ids) if token in specials]
     return tuple(ids[:ends[0] + 1]) if ends else (tokenizer.eos_id,)
 

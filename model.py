@@ -300,7 +300,8 @@ class Transformer(nn.Module):
         for s in range(0, flat_t.numel(), LOGIT_CHUNK):
             args = (flat_x[s:s + LOGIT_CHUNK], flat_t[s:s + LOGIT_CHUNK], temperature)
             if torch.is_grad_enabled() and x.requires_grad:
-                chunks.append(torch.utils.checkpoint.checkpoint(self._chunk_logprobs, *args, use_reentrant=False))
+                chunks.append(torch.utils.checkpoint.checkpoint(self._chunk_logprobs, *args,
+                                                                use_reentrant=False))
             else:
                 chunks.append(self._chunk_logprobs(*args))
         return torch.cat(chunks).view(targets.shape)

@@ -175,14 +175,14 @@ class PreTokenizer(Protocol):
 class Tokenizer:
     """Byte-level BPE ranks + split pattern + special tokens, run by `tiktoken.Encoding`.
 
-    Every way of making one (train, load a folder, load a tiktoken encoding by name, read a Hugging
-    Face tokenizer.json) ends in this constructor, so a new source of ranks only has to produce
-    (pattern, ranks, special tokens). A Hugging Face tokenizer also brings its `pre_tokenizer`
-    (hf.HFPreTokenizer, a `PreTokenizer`), which then splits the text in Python instead of `pattern`,
-    and the files it was read from (`hf_files`), which `save` writes back. `add_bos`: the model was trained with BOS before
-    every text, so prompts must start with it too (`encode_prompt`); never so for the tokenizers this
-    project trains, whose models learn without BOS (documents are only followed by EOS). `stop_ids`: EOS
-    and any other id that ends a completion (a released model's generation_config.json may list several).
+    Every way of making one (train, load a folder, load a tiktoken encoding by name, read a Hugging Face
+    tokenizer.json) ends in this constructor, so a new source of ranks only has to produce (pattern, ranks,
+    special tokens). A Hugging Face tokenizer also brings its `pre_tokenizer` (hf.HFPreTokenizer, a
+    `PreTokenizer`), which then splits the text in Python instead of `pattern`, and the files it was read from
+    (`hf_files`), which `save` writes back. `add_bos`: the model was trained with BOS before every text, so
+    prompts must start with it too (`encode_prompt`); never so for the tokenizers this project trains, whose
+    models learn without BOS (documents are only followed by EOS). `stop_ids`: EOS and any other id that ends
+    a completion (a released model's generation_config.json may list several).
     """
 
     def __init__(self, name: str, pattern: str, ranks: dict[bytes, int],
@@ -510,11 +510,13 @@ def main(argv=None, load=Tokenizer.load) -> int:
     train.add_argument("--input", nargs="+", required=True, help="JSONL files (.jsonl or .jsonl.gz)")
     train.add_argument("--field", default="text", help="the record field holding the text (default: text)")
     train.add_argument("--vocab-size", type=int, required=True, help="ids in all, 3 special tokens included")
-    train.add_argument("--out", required=True, help="folder to write tokenizer.tiktoken, tokenizer.json, stats.json")
+    train.add_argument("--out", required=True,
+                       help="folder to write tokenizer.tiktoken, tokenizer.json, stats.json")
     train.add_argument("--name", default="bpe", help="the encoding's name (default: bpe)")
     encode = commands.add_parser("encode", help="print the ids of a text (JSON list)")
-    encode.add_argument("--tokenizer", required=True, help="a saved tokenizer folder or a tiktoken encoding name "
-                                                           "(`python hf.py encode`: a Hugging Face one too)")
+    encode.add_argument("--tokenizer", required=True, help="a saved tokenizer folder or a tiktoken encoding "
+                                                           "name (`python hf.py encode`: a Hugging Face one "
+                                                           "too)")
     encode.add_argument("--pieces", action="store_true", help="also print each token's text")
     encode.add_argument("text", help="the text to encode")
     bench = commands.add_parser("bench", help="time training (or, with --tokenizer, encoding) on synthetic "
@@ -522,8 +524,9 @@ def main(argv=None, load=Tokenizer.load) -> int:
     bench.add_argument("--mb", type=float, default=10, help="megabytes of synthetic text (default: 10)")
     bench.add_argument("--vocab-size", type=int, default=4096, help="vocabulary size (default: 4096)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic text (default: 0)")
-    bench.add_argument("--tokenizer", help="time encode_batch with this tokenizer (a folder or a tiktoken name; "
-                                           "`python hf.py bench` reads a Hugging Face one) instead of training")
+    bench.add_argument("--tokenizer", help="time encode_batch with this tokenizer (a folder or a tiktoken "
+                                           "name; `python hf.py bench` reads a Hugging Face one) instead of "
+                                           "training")
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -543,7 +546,8 @@ def main(argv=None, load=Tokenizer.load) -> int:
         ids = tok.encode(args.text)
         print(json.dumps(ids))
         if args.pieces:
-            print(json.dumps([tok.token_bytes(i).decode("utf-8", errors="replace") for i in ids], ensure_ascii=False))
+            print(json.dumps([tok.token_bytes(i).decode("utf-8", errors="replace") for i in ids],
+                             ensure_ascii=False))
     elif args.command == "bench" and args.tokenizer:
         figures = bench_encode(load(args.tokenizer), args.mb, args.seed)
         print(f"encode_batch with {figures['tokenizer']}: {figures['mb']} MB in {figures['encode_s']} s "
