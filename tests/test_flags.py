@@ -84,7 +84,8 @@ BAD = [
     (grpo.main, ["--rm-replay", "1.5"], "--rm-replay: must be <= 1.0"),
     (lambda argv: sft.main(["train", *argv]), ["--batch-size", "0"], "--batch-size: must be >= 1"),
     (lambda argv: reward.main(["train", *argv]), ["--replay-share", "2"], "--replay-share: must be <= 1.0"),
-    (lambda argv: reward.main(["label", "--policy", "p", "--data", "d", "--out", "o", *argv]), ["--limit", "-1"],
+    (lambda argv: reward.main(["label", "--policy", "p", "--data", "d", "--out", "o", *argv]), ["--limit",
+                                                                                                "-1"],
      "--limit: must be >= 1"),                                                   # dropped the last question
     (lambda argv: sft.main(["rft", "--model-path", "m", "--data", "d", "--out", "o", *argv]), ["--k", "0"],
      "--k: must be >= 1"),
@@ -122,7 +123,8 @@ def test_an_expected_error_is_one_line_naming_it_not_a_traceback(tmp_path):
 
 
 def test_defaults_from_an_instance_replace_the_fields_defaults_and_flags_still_override():
-    """bench.py's --quick: another set of defaults (an instance), each flag still given on the command line."""
+    """bench.py's --quick: another set of defaults (an instance), each flag still given on the command
+    line."""
     parser = argparse.ArgumentParser()
     add_flags(parser, Example, defaults=Example(steps=9, mode="b"))
     assert config_from(Example, parser.parse_args([])) == Example(steps=9, mode="b")

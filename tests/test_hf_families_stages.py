@@ -20,7 +20,8 @@ from test_hf_families_tokenizer import FAMILIES, build  # noqa: E402
 from tokenizer import checkpoint_tokenizer  # noqa: E402
 
 RECORDS = [{"id": f"toy-{a}-{b}", "question": f"What is {a} + {b}?", "answer": str(a + b), "level": 1,
-            "solution": f"{a} + {b} = {a + b}\nThe answer is \\boxed{{{a + b}}}."} for a in range(3) for b in range(2)]
+            "solution": f"{a} + {b} = {a + b}\nThe answer is \\boxed{{{a + b}}}."} for a in range(3)
+           for b in range(2)]
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -71,19 +72,22 @@ def test_sft_examples_follow_the_checkpoints_chat_template(released):
 
 def test_sft_grpo_evaluate_and_export_on_each_family(released, tmp_path):
     family, folder, tok, world = released
-    sft_main(["train", "--init", str(folder), "--data", str(world / "sft.jsonl"), "--out", str(tmp_path / "sft"),
-              "--template", "hf", "--seq-len", "512", "--micro-batch", "2", "--batch-size", "2", "--steps", "3",
-              "--lr", "1e-2", "--save-every", "0"])
+    sft_main(["train", "--init", str(folder), "--data", str(world / "sft.jsonl"), "--out",
+              str(tmp_path / "sft"), "--template", "hf", "--seq-len", "512", "--micro-batch", "2",
+              "--batch-size", "2", "--steps", "3", "--lr", "1e-2", "--save-every", "0"])
     start, tuned = load_model(folder), load_model(tmp_path / "sft" / "final")
-    assert tuned.config == start.config and (tuned.lm_head.weight is tuned.embed.weight) == (family == "qwen2")
-    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), start.state_dict().values()))
+    assert tuned.config == start.config
+    assert (tuned.lm_head.weight is tuned.embed.weight) == (family == "qwen2")
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(),
+                                                     start.state_dict().values()))
     assert checkpoint_tokenizer(tmp_path / "sft" / "final") == str(folder)
 
     try:
         summary = grpo_main(["--init", str(tmp_path / "sft" / "final"), "--data", str(world / "rl.jsonl"),
-                             "--out", str(tmp_path / "grpo"), "--template", "hf" if family == "llama3" else "r1",
-                             "--group-size", "4", "--batch-questions", "2", "--steps-per-iteration", "1",
-                             "--max-new-tokens", "6", "--micro-batch", "8", "--save-every", "0"])
+                             "--out", str(tmp_path / "grpo"), "--template",
+                             "hf" if family == "llama3" else "r1", "--group-size", "4", "--batch-questions",
+                             "2", "--steps-per-iteration", "1", "--max-new-tokens", "6", "--micro-batch", "8",
+                             "--save-every", "0"])
     finally:
         cleanup_distributed()
     assert summary["steps"] == 1
@@ -93,8 +97,8 @@ def test_sft_grpo_evaluate_and_export_on_each_family(released, tmp_path):
              "--out", str(tmp_path / "eval")])
     rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == len(RECORDS) - 2
-    assert all(r["prompt"] == chat_text(tok, f"{r['question']}\nPlease reason step by step, and put your final "
-                                             "answer within \\boxed{}.") for r in rows)
+    assert all(r["prompt"] == chat_text(tok, f"{r['question']}\nPlease reason step by step, and put your "
+                                             f"final answer within \\boxed{{}}.") for r in rows)
 
     trained = load_model(tmp_path / "grpo" / "final").eval()
     save_hf(trained.config, trained.state_dict(), tmp_path / "exported")

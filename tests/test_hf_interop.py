@@ -21,7 +21,8 @@ LLAMA3_SCALING = dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_
 
 
 def qwen2(**changes):
-    return transformers.Qwen2Config(**{**COMMON, "tie_word_embeddings": True, "rope_theta": 10000.0, **changes})
+    return transformers.Qwen2Config(**{**COMMON, "tie_word_embeddings": True, "rope_theta": 10000.0,
+                                       **changes})
 
 
 def llama3(**changes):
@@ -61,7 +62,8 @@ def assert_same_function(ours, theirs, vocab=61):
     assert completion[0] == greedy
 
 
-@pytest.mark.parametrize("family,legacy", [(f, legacy) for f in ("qwen2", "llama3") for legacy in (False, True)])
+@pytest.mark.parametrize("family,legacy",
+                         [(f, legacy) for f in ("qwen2", "llama3") for legacy in (False, True)])
 def test_released_families_load_with_transformers_logits_and_greedy_tokens(family, legacy, tmp_path):
     config = qwen2() if family == "qwen2" else llama3()
     theirs = hf_folder(config, tmp_path, legacy)
@@ -156,10 +158,10 @@ def test_unchanged_fields_of_real_configs_load():
     raw = {"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
            "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 1536, "initializer_range": 0.02,
            "intermediate_size": 8960, "max_position_embeddings": 4096, "max_window_layers": 21,
-           "model_type": "qwen2", "num_attention_heads": 12, "num_hidden_layers": 28, "num_key_value_heads": 2,
-           "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096, "tie_word_embeddings": True,
-           "torch_dtype": "bfloat16", "transformers_version": "4.37.0", "use_cache": True,
-           "use_sliding_window": False, "vocab_size": 151936}
+           "model_type": "qwen2", "num_attention_heads": 12, "num_hidden_layers": 28,
+           "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096,
+           "tie_word_embeddings": True, "torch_dtype": "bfloat16", "transformers_version": "4.37.0",
+           "use_cache": True, "use_sliding_window": False, "vocab_size": 151936}
     assert config_from_hf(raw) == ModelConfig(vocab_size=151936, n_layers=28, d_model=1536, n_heads=12,
                                               n_kv_heads=2, ffn_dim=8960, max_seq_len=4096, qkv_bias=True,
                                               tie_embeddings=True)
@@ -170,7 +172,8 @@ def test_unchanged_fields_of_real_configs_load():
 def test_export_loads_in_transformers_with_the_same_logits_and_tied_stays_tied(tie, bias, scaling, tmp_path):
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=61, n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, ffn_dim=48,
-                      max_seq_len=64, rope_theta=500000.0, qkv_bias=bias, tie_embeddings=tie, rope_scaling=scaling)
+                      max_seq_len=64, rope_theta=500000.0, qkv_bias=bias, tie_embeddings=tie,
+                      rope_scaling=scaling)
     ours = Transformer(cfg).eval()
     with torch.no_grad():
         for p in ours.parameters():

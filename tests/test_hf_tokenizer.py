@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 # DeepSeek LLM's pre-tokenizer (tokenizer.json of deepseek-llm-7b / deepseek-math-7b). The letter class is
 # partly written with \u escapes: some of its characters (U+1F7D, U+1FBE, U+1FD3, U+1FDB, U+2126, U+212A)
 # are canonical singletons that NFC-normalising editors silently replace by other code points.
-LETTERS = ("\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝ"
+LETTERS = ("\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-Ֆ"
+           "Ⴀ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝ"
            "\u1f5f-\u1f7d\u1f80-\u1fb4\u1fb6-\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fcc\u1fd0-\u1fd3\u1fd6-\u1fdb"
            "\u1fe0-\u1fec\u1ff2-\u1ff4\u1ff6-\u1ffc\u2102\u2107\u210a-\u2113\u2115\u2119-\u211d\u2124\u2126"
            "\u2128\u212a-\u212d\u212f-\u2134\u2139\u213c-\u213f\u2145-\u2149\u214e"
@@ -148,7 +149,8 @@ def reference_encode(text, spec):
 def train_merges(texts, spec, num_merges):
     """Naive BPE training as Hugging Face's trainer does it: over the pre-tokenized pieces, merge the most
     frequent adjacent pair (ties: the smallest pair), record it, give the new token the next id."""
-    words = Counter(tuple(to_chars(p)) for t in texts for p in reference_pieces(t, spec) if isinstance(p, str))
+    words = Counter(tuple(to_chars(p)) for t in texts for p in reference_pieces(t, spec)
+                    if isinstance(p, str))
     merges, made = [], set()
     for _ in range(num_merges):
         pairs = Counter()
@@ -183,7 +185,8 @@ def make_spec(texts, num_merges=300, pre_tokenizer=DEEPSEEK_PRE_TOKENIZER, pair_
     alphabet = sorted(CHAR[b] for b in range(256) if b not in NEVER_IN_UTF8)
     spec = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
             "pre_tokenizer": pre_tokenizer, "post_processor": None,
-            "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+            "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                        "use_regex": True},
             "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
                       "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False}}
     merges = train_merges(texts, spec, num_merges)
@@ -207,7 +210,8 @@ def write(folder, spec, config=None):
     return folder
 
 
-CONFIG = {"add_bos_token": True, "add_eos_token": False, "bos_token": {"__type": "AddedToken", "content": BOS},
+CONFIG = {"add_bos_token": True, "add_eos_token": False,
+          "bos_token": {"__type": "AddedToken", "content": BOS},
           "eos_token": {"__type": "AddedToken", "content": EOS}, "pad_token": None, "model_max_length": 4096}
 
 
@@ -347,7 +351,8 @@ def test_pair_merges_gpt2_layout_and_contiguous_digits(tmp_path):
         assert tok.encode(text) == reference_encode(text, spec), repr(text)
         # decoding keeps the spaces add_prefix_space put in front of pieces (so does Hugging Face's)
         pieces = reference_pieces(text, spec)
-        assert tok.decode(tok.encode(text)) == "".join(content[p] if isinstance(p, int) else p for p in pieces)
+        assert tok.decode(tok.encode(text)) == "".join(content[p] if isinstance(p, int) else p
+                                                       for p in pieces)
     # ByteLevel's prefix space goes in front of every piece the earlier steps left, as in Hugging Face
     assert tok.pre_tokenizer.split("ab 2024x") == [" ab", " ", " 2024", " x"]
 
@@ -364,8 +369,8 @@ def test_save_writes_the_files_back(tok, folder, tmp_path):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         assert json.loads((saved / name).read_text()) == json.loads((folder / name).read_text())
     again = load_tokenizer(saved)
-    assert [again.bos_id, again.eos_id, again.pad_id, again.vocab_size] == [tok.bos_id, tok.eos_id, tok.pad_id,
-                                                                            tok.vocab_size]
+    assert [again.bos_id, again.eos_id, again.pad_id, again.vocab_size] == [tok.bos_id, tok.eos_id,
+                                                                            tok.pad_id, tok.vocab_size]
     assert again.encode_batch(TEXTS) == tok.encode_batch(TEXTS)
 
 
@@ -404,7 +409,8 @@ def broken(spec, **changes):
     ({"pre_tokenizer": {"type": "Metaspace"}}, "needs ByteLevel as the last step"),
     ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}, {"type": "Digits"}]}},
      "needs ByteLevel as the last step"),
-    ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Whitespace"}, {"type": "ByteLevel"}]}},
+    ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Whitespace"},
+                                                              {"type": "ByteLevel"}]}},
      "pre-tokenizer 'Whitespace' is not supported"),
     ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
         {"type": "Split", "pattern": {"Regex": "[z-a]"}, "behavior": "Isolated"}, {"type": "ByteLevel"}]}},

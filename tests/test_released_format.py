@@ -137,15 +137,18 @@ def test_checkpoint_tokenizer_finds_ours_by_name_and_hugging_faces_beside_the_we
 
 def test_sft_and_reward_labelling_start_from_a_released_folder(released, prompts_seen, tmp_path):
     folder, tok, world = released["folder"], released["tok"], released["world"]
-    write_jsonl(tmp_path / "sft.jsonl", [{"question": r["question"], "solution": r["solution"], "format": "cot"}
+    write_jsonl(tmp_path / "sft.jsonl", [{"question": r["question"], "solution": r["solution"],
+                                          "format": "cot"}
                                          for r in released["test"]])
-    sft_main(["train", "--init", str(folder), "--data", str(tmp_path / "sft.jsonl"), "--out", str(tmp_path / "sft"),
-              "--seq-len", "128", "--micro-batch", "2", "--batch-size", "2", "--steps", "1", "--save-every", "0"])
+    sft_main(["train", "--init", str(folder), "--data", str(tmp_path / "sft.jsonl"), "--out",
+              str(tmp_path / "sft"), "--seq-len", "128", "--micro-batch", "2", "--batch-size", "2", "--steps",
+              "1", "--save-every", "0"])
     assert checkpoint_tokenizer(tmp_path / "sft" / "final") == str(folder)
-    reward_main(["label", "--policy", str(folder), "--data", str(world / "bench_test.jsonl"), "--labels", "exact",
-                 "--out", str(tmp_path / "labels.jsonl"), "--samples", "2", "--max-new-tokens", "4"])
+    reward_main(["label", "--policy", str(folder), "--data", str(world / "bench_test.jsonl"), "--labels",
+                 "exact", "--out", str(tmp_path / "labels.jsonl"), "--samples", "2", "--max-new-tokens", "4"])
     assert len(prompts_seen) == 2 * len(released["test"])
-    assert sorted(prompts_seen) == sorted(encode_prompt(tok, r["question"]) for r in released["test"] for _ in range(2))
+    assert sorted(prompts_seen) == sorted(encode_prompt(tok, r["question"]) for r in released["test"]
+                                          for _ in range(2))
     assert all(p[0] == tok.bos_id for p in prompts_seen)
 
 
@@ -196,7 +199,8 @@ def test_grpo_trains_a_released_folder_and_its_export_goes_back_to_the_released_
                                                                              tok.eos_id, True)
     trained, start = load_model(final).eval(), released["model"]
     assert trained.config == start.config
-    assert any(not torch.equal(a, b) for a, b in zip(trained.state_dict().values(), start.state_dict().values()))
+    assert any(not torch.equal(a, b) for a, b in zip(trained.state_dict().values(),
+                                                     start.state_dict().values()))
 
     # the README's export: weights as a LlamaForCausalLM folder, the tokenizer's files beside them
     out = tmp_path / "exported"
