@@ -13,10 +13,14 @@ model that runs, and is wrong).
   tokenizer.json         --> tokenizer.Tokenizer    read_hf_tokenizer (normaliser and pre-tokenizer redone
                                                     here, BPE by tiktoken; generation_config.json's stop ids)
   chat template (Jinja)  --> prompt text, ids       chat_text / encode_chat_text (jinja2, as transformers)
+                         --> its end of turn        end_of_turn (what an SFT answer ends with, and a stop id)
 
 This file is built on model.py and tokenizer.py, which know only their own folders. Every stage loads what
 it is handed through the loaders just below (load_model, checkpoint_config, checkpoint_weights,
 load_tokenizer), which read a folder of ours and a released one alike.
+
+    python hf.py encode --tokenizer DIR "What is 12 + 30?"   # tokenizer.py's commands, Hugging Face files too
+    python hf.py bench --tokenizer DIR --mb 2
 """
 from __future__ import annotations
 
