@@ -514,9 +514,9 @@ def main(argv=None, load=Tokenizer.load) -> int:
                        help="folder to write tokenizer.tiktoken, tokenizer.json, stats.json")
     train.add_argument("--name", default="bpe", help="the encoding's name (default: bpe)")
     encode = commands.add_parser("encode", help="print the ids of a text (JSON list)")
-    encode.add_argument("--tokenizer", required=True, help="a saved tokenizer folder or a tiktoken encoding "
-                                                           "name (`python hf.py encode`: a Hugging Face one "
-                                                           "too)")
+    encode.add_argument("--tokenizer", required=True,
+                        help="a saved tokenizer folder or a tiktoken encoding name (`python hf.py encode`: "
+                             "a Hugging Face one too)")
     encode.add_argument("--pieces", action="store_true", help="also print each token's text")
     encode.add_argument("text", help="the text to encode")
     bench = commands.add_parser("bench", help="time training (or, with --tokenizer, encoding) on synthetic "
@@ -524,9 +524,8 @@ def main(argv=None, load=Tokenizer.load) -> int:
     bench.add_argument("--mb", type=float, default=10, help="megabytes of synthetic text (default: 10)")
     bench.add_argument("--vocab-size", type=int, default=4096, help="vocabulary size (default: 4096)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic text (default: 0)")
-    bench.add_argument("--tokenizer", help="time encode_batch with this tokenizer (a folder or a tiktoken "
-                                           "name; `python hf.py bench` reads a Hugging Face one) instead of "
-                                           "training")
+    bench.add_argument("--tokenizer", help="time encode_batch with this tokenizer instead of training (a "
+                                           "folder or a tiktoken name; `python hf.py bench`: Hugging Face's)")
     args = parser.parse_args(argv)
 
     if args.command == "train":

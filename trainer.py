@@ -347,8 +347,8 @@ def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 2000,
         return peak_lr * (1.0 if step < 0.8 * total_steps else 0.316 if step < 0.9 * total_steps else 0.1)
     if schedule == "cosine":
         progress = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
-        return peak_lr * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0,
-                                                                                              progress))))
+        one_plus_cos = 1 + math.cos(math.pi * min(1.0, progress))
+        return peak_lr * (final_ratio + (1 - final_ratio) * 0.5 * one_plus_cos)
     if schedule == "constant":
         return peak_lr
     raise ValueError(f"unknown schedule {schedule!r}")

@@ -85,8 +85,8 @@ def oracle_equal(pred: str, gold: str) -> bool:
 
 def judge(pairs) -> list[tuple[str, str, str, bool, bool]]:
     """(set, pred, gold, ours, theirs) for every pair; math-verify's own time limit is per call."""
-    return [(name, pred, gold, math_equal(pred, gold), oracle_equal(pred, gold)) for name,
-            pred, gold in pairs]
+    return [(name, pred, gold, math_equal(pred, gold), oracle_equal(pred, gold))
+            for name, pred, gold in pairs]
 
 
 OUTCOMES = ("both equal", "both different", "only ours equal", "only math-verify equal")

@@ -66,8 +66,8 @@ def test_generation_ratios_and_the_kv_cache_decodes_the_naive_decoders_tokens(ru
     static, engine = by[f"{rollout}: static"], by[f"{rollout}: sampler.py"]
     assert engine.baseline == "static" and engine.ratio == pytest.approx(engine.value / static.value)
     evaluation = "toy evaluation, 64 prompts of 192 tokens, ≤32 tokens, stop string"
-    static, engine = by[f"{evaluation}: static, decoded/useful"], by[f"{evaluation}: sampler.py, "
-                                                                     f"decoded/useful"]
+    static = by[f"{evaluation}: static, decoded/useful"]
+    engine = by[f"{evaluation}: sampler.py, decoded/useful"]
     assert engine.ratio == pytest.approx(engine.value / static.value)
     assert 1 <= engine.value < static.value  # the static sampler decodes past the stop string, the engine not
 
@@ -166,7 +166,6 @@ def test_logits_rows_compare_the_chunked_peak_with_the_whole_logits_peak(run):
     """At 1,024 positions and V = 102,400 the whole fp32 logits alone take 400 MiB; chunked (512 positions at
     a time) the loss keeps far less. The ratio is the whole peak over the chunked one, from the same run."""
     whole, chunked = (run["by_name"][f"loss + backward, T=1024, V=102,400, d=16: {k}"]
-                      for k in ("whole logits",
-                                                                                             "chunked"))
+                      for k in ("whole logits", "chunked"))
     assert whole.value > 1024 * 102_400 * 4 / 2**20                       # at least the logits themselves
     assert chunked.ratio == pytest.approx(whole.value / chunked.value, rel=1e-6) and chunked.ratio > 1.2

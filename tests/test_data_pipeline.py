@@ -142,9 +142,9 @@ def test_domain_rule_adds_uncollected_pages_under_dense_math_paths(tmp_path):
 # ----------------------------------------------------------------------------- dedup
 
 def words_text(rng, n):
-    return " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "sigma", "omega", "theta", "kappa",
-                                "lambda", "zeta", "rho", "tau", "phi", "chi",
-                                "psi"]) + str(rng.randrange(40)) for _ in range(n))
+    names = ["alpha", "beta", "gamma", "delta", "sigma", "omega", "theta", "kappa", "lambda", "zeta", "rho",
+             "tau", "phi", "chi", "psi"]
+    return " ".join(rng.choice(names) + str(rng.randrange(40)) for _ in range(n))
 
 
 def shingles(text, k=5):
@@ -183,8 +183,8 @@ def test_dedup_removes_url_exact_and_near_duplicates_only(tmp_path):
     assert removed == {"https://mirror.net/a": ("near_duplicate", "https://x.org/a"),
                        "https://x.org/a?utm=1": ("exact_duplicate", "https://x.org/a"),
                        "https://x.org/b": ("duplicate_url", "https://x.org/b")}
-    assert stats["dropped"] == {"near_duplicate": 1, "exact_duplicate": 1,
-                                "duplicate_url": 1} and balanced(stats)
+    assert stats["dropped"] == {"near_duplicate": 1, "exact_duplicate": 1, "duplicate_url": 1}
+    assert balanced(stats)
     # processes change nothing
     dp.dedup([path], tmp_path / "two", dp.DedupConfig(), dp.Common(workers=2, chunk=2))
     assert (tmp_path / "one" / dp.DEDUPED).read_bytes() == (tmp_path / "two" / dp.DEDUPED).read_bytes()
@@ -487,8 +487,8 @@ def test_decontamination_against_agieval_and_cmath_folders(tmp_path):
 
 
 def test_match_words_split_cjk_into_characters_and_ignore_form():
-    assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == ["tom", "s", "3", "apples", "cost", "4", "50",
-                                                                 "été"]
+    words = ["tom", "s", "3", "apples", "cost", "4", "50", "été"]
+    assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == words
     assert dp.match_words("小明有3个苹果") == ["小", "明", "有", "3", "个", "苹", "果"]
     assert dp.words("小明有3个苹果。") == ["小", "明", "有", "3", "个", "苹", "果", "。"]  # classifier, dedup
     assert dp.match_words("ＡＢＣ　１２３") == dp.match_words("abc 123") == ["abc", "123"]  # full-width forms
@@ -524,9 +524,9 @@ def test_decontamination_of_real_looking_pages(tmp_path):
             ("https://fun.example/math", everyday), ("https://zh.example/park", chinese_clean),
             ("https://forum.example/t/1", forum),
             ("https://leak.example/count", f"Warm-up\n{counting.upper()}\nGood luck"),
-            ("https://leak.example/formula", "Intro\nfind all integers, such that\n$$a^2 + b^2 = c^2 + "
-                                             # the last line: weak n-grams only
-                                             "d^2$$\nand a+b+c+d = 20 HOLDS"),
+            # its last line holds weak n-grams only
+            ("https://leak.example/formula", "Intro\nfind all integers, such that\n"
+                                             "$$a^2 + b^2 = c^2 + d^2$$\nand a+b+c+d = 20 HOLDS"),
             ("https://zh.example/leak", f"今天的题目：\n{cmath.replace('，', ', ')}\n答案明天公布。")]
     path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t},
                                                             ensure_ascii=False).encode()
@@ -629,8 +629,8 @@ def test_run_end_to_end_on_a_warc_pool(tmp_path):
 
 # a scaled-down world (the default is 20k pages) so that the test stays well under a minute of pipeline
 TOY = ["--seed", "0", "--pages", "8000", "--domains", "80", "--seed-pages", "800", "--general-docs", "300",
-       "--train-size", "400", "--test-size", "200", "--near-dups", "100", "--exact-dups", "20", "--leaks",
-       "20"]
+       "--train-size", "400", "--test-size", "200", "--near-dups", "100", "--exact-dups", "20",
+       "--leaks", "20"]
 # the paper's fastText settings except the epochs: the toy seed is ~600x smaller than the paper's 500K
 PIPELINE = ["--workers", "2", "--bucket", "200000", "--epoch", "10", "--shard-tokens", "100000",
             "--min-score", "0.6"]
@@ -684,14 +684,14 @@ def test_toy_negatives_exclude_only_math_domain_collections(toy):
 def test_toy_dedup_removes_planted_duplicates_and_no_clean_page(toy):
     world, out, labels = toy
     removed = {r["url"] for r in map(json.loads, open(out / "dedup" / dp.REMOVED))}
-    text = {d["url"]: d["text"] for d in dp.iter_documents([world / "pool.jsonl.gz"], dp.StageStats("t"),
-                                                           10**6)}
+    pool = dp.iter_documents([world / "pool.jsonl.gz"], dp.StageStats("t"), 10**6)
+    text = {d["url"]: d["text"] for d in pool}
     planted = {u: r["duplicate_of"] for u, r in labels.items() if r["duplicate_of"]}
     near = {u: original for u, original in planted.items() if text[u] != text[original]}
     assert len(near) >= 90  # the world's 100, less a few whose original is itself a copy's original
     # one page of each planted pair goes (whichever comes second in the pool)
     assert sum(u in removed or original in removed for u, original in near.items()) >= 0.95 * len(near)
-    # exact
+    # and every exact copy
     assert all(u in removed or original in removed for u, original in planted.items() if u not in near)
     assert not removed - set(planted) - set(planted.values()), "a page outside every planted pair was removed"
 

@@ -206,8 +206,8 @@ def test_chat_tool_and_pot_prompts_follow_the_templates():
     assert ev.build_prompt(q, "chat") == f"User: {q}\n{BOXED_SUFFIX}\n\nAssistant:"
     assert ev.build_prompt(q, "tool") == f"User: {q}\n{TOOL_SUFFIX}\n\nAssistant:"
     assert ev.build_prompt(q, "pot") == f"User: {q}\n{POT_SUFFIX}\n\nAssistant:"
-    assert "<think>" in ev.build_prompt(q, "chat", template="r1") and q in ev.build_prompt(q, "chat",
-                                                                                           template="r1")
+    r1_prompt = ev.build_prompt(q, "chat", template="r1")
+    assert "<think>" in r1_prompt and q in r1_prompt
     with pytest.raises(ValueError, match="zero-shot"):
         ev.EvalConfig(mode="chat", shots=2).resolved()
 
@@ -422,8 +422,8 @@ def test_prompt_style_from_name_path_or_records():
     assert ev.guess_style("math", []) == "math" and ev.guess_style("data/MATH/test", [toy_row]) == "math"
     assert ev.guess_style("prm800k/math_splits/test.jsonl", [toy_row]) == "math"
     assert ev.guess_style("downloads/gsm8k_test.jsonl", [toy_row]) == "gsm8k"
-    assert ev.guess_style("x/test.jsonl", [math_row]) == "math" and ev.guess_style("x.jsonl",
-                                                                                   [gsm_row]) == "gsm8k"
+    assert ev.guess_style("x/test.jsonl", [math_row]) == "math"
+    assert ev.guess_style("x.jsonl", [gsm_row]) == "gsm8k"
     assert ev.guess_style("x.jsonl", [toy_row]) == "toy"
 
 
@@ -446,8 +446,8 @@ def test_deepseek_scoring_reads_and_compares_as_their_scripts_do():
     # Numbers: within 1e-3 absolute, and the reference read as a percentage either way.
     assert ev.deepseek_equal("18.", "18") and ev.deepseek_equal("18.0005", "18")
     assert not ev.deepseek_equal("18.002", "18")
-    assert ev.deepseek_equal("5000", "50") and ev.deepseek_equal("0.5", "50") and not ev.deepseek_equal("5",
-                                                                                                        "50")
+    assert ev.deepseek_equal("5000", "50") and ev.deepseek_equal("0.5", "50")
+    assert not ev.deepseek_equal("5", "50")
     assert ev.deepseek_equal("50\\%", "0.5") and ev.deepseek_equal("1,000", "1000")
     assert not ev.deepseek_equal("000", "1000") and not ev.deepseek_equal(None, "5")
     # not plain numbers: grader.math_equal stands in for sympy
@@ -477,5 +477,5 @@ def test_scoring_flag_selects_the_rules_end_to_end(tmp_path):
     with pytest.raises(ValueError, match="scoring"):
         ev.EvalConfig(scoring="sympy").resolved()
     with pytest.raises(SystemExit):
-        ev.build_parser().parse_args(["--model-path", "m", "--benchmark", "gsm8k", "--out", "o", "--scoring",
-                                      "x"])
+        ev.build_parser().parse_args(["--model-path", "m", "--benchmark", "gsm8k", "--out", "o",
+                                      "--scoring", "x"])

@@ -84,8 +84,8 @@ BAD = [
     (grpo.main, ["--rm-replay", "1.5"], "--rm-replay: must be <= 1.0"),
     (lambda argv: sft.main(["train", *argv]), ["--batch-size", "0"], "--batch-size: must be >= 1"),
     (lambda argv: reward.main(["train", *argv]), ["--replay-share", "2"], "--replay-share: must be <= 1.0"),
-    (lambda argv: reward.main(["label", "--policy", "p", "--data", "d", "--out", "o", *argv]), ["--limit",
-                                                                                                "-1"],
+    (lambda argv: reward.main(["label", "--policy", "p", "--data", "d", "--out", "o", *argv]),
+     ["--limit", "-1"],
      "--limit: must be >= 1"),                                                   # dropped the last question
     (lambda argv: sft.main(["rft", "--model-path", "m", "--data", "d", "--out", "o", *argv]), ["--k", "0"],
      "--k: must be >= 1"),

@@ -369,8 +369,8 @@ def test_save_writes_the_files_back(tok, folder, tmp_path):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         assert json.loads((saved / name).read_text()) == json.loads((folder / name).read_text())
     again = load_tokenizer(saved)
-    assert [again.bos_id, again.eos_id, again.pad_id, again.vocab_size] == [tok.bos_id, tok.eos_id,
-                                                                            tok.pad_id, tok.vocab_size]
+    assert [again.bos_id, again.eos_id, again.pad_id] == [tok.bos_id, tok.eos_id, tok.pad_id]
+    assert again.vocab_size == tok.vocab_size
     assert again.encode_batch(TEXTS) == tok.encode_batch(TEXTS)
 
 

@@ -420,8 +420,8 @@ def test_fsdp_mixed_precision_keeps_rope_tables_fp32(one_process):
     mc = ModelConfig(vocab_size=V, n_layers=2, d_model=32, n_heads=2, ffn_dim=64, max_seq_len=64)
     model = trainer.wrap_model(Transformer(mc), one_process, "fsdp", mixed_precision=True)
     seen = []
-    model.layers[0].register_forward_pre_hook(lambda module,
-                                              args: seen.append((args[0].dtype, args[1].dtype)))
+    model.layers[0].register_forward_pre_hook(
+        lambda module, args: seen.append((args[0].dtype, args[1].dtype)))
     model(torch.randint(0, V, (2, 16)))
     assert seen == [(torch.bfloat16, torch.float32)]  # residual stream bf16, cos/sin fp32
 

@@ -216,8 +216,8 @@ def _slip(problem: toy_data.Problem, rng: random.Random) -> str:
         operand = [problem.steps[j][0], None, problem.steps[j][2]].index(problem.steps[j - 1][3])
         steps[j][operand] = steps[j - 1][3]
         steps[j][3] = toy_data.apply(*steps[j][:3])
-    return "\n".join([f"{a} {op} {b} = {c}" for a, op, b, c in steps] + [f"The answer is "
-                                                                         f"\\boxed{{{steps[-1][3]}}}."])
+    lines = [f"{a} {op} {b} = {c}" for a, op, b, c in steps]
+    return "\n".join(lines + [f"The answer is \\boxed{{{steps[-1][3]}}}."])
 
 
 @pytest.fixture(scope="module")
@@ -287,8 +287,8 @@ def test_prm_separates_good_from_bad_held_out_steps(toy_world):
     scores = rm.step_rewards([p + c for p, c in zip(prompts, completions)], ends)
     labels = [label for r in held_out for label in r["step_labels"]]
     auc = _auc([s for ss in scores for s in ss], labels)
-    # the first bad step of each slipped solution against the good steps before it: finding where it goes
-    # wrong
+    # the first bad step of each slipped solution against the good steps before it: finding where it
+    # goes wrong
     first_bad = [(ss[:r["step_labels"].index(0) + 1], [1] * r["step_labels"].index(0) + [0])
                  for ss, r in zip(scores, held_out) if 0 in r["step_labels"]]
     where = _auc([s for ss, _ in first_bad for s in ss], [y for _, ys in first_bad for y in ys])

@@ -15,8 +15,8 @@ PROMPTS = [[5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 8, 9], [42], [3, 3, 90, 12, 7]]
 
 def tiny(**kw):
     torch.manual_seed(0)
+    # grouped-query attention, as a real config may
     cfg = ModelConfig(**{"vocab_size": 97, "n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2,
-                         # grouped-query attention, as a real config may
                          "ffn_dim": 96, "max_seq_len": 64, **kw})
     return Transformer(cfg).eval()
 
@@ -103,8 +103,8 @@ def test_a_finished_rows_slot_is_refilled_at_once(monkeypatch):
     assert len(set(lengths_by_stop)) > 3  # rows of many lengths
     steps = []
     real_step = sampler.Slots.step
-    monkeypatch.setattr(sampler.Slots, "step", lambda self, width, n: steps.append(n) or real_step(self,
-                                                                                                   width, n))
+    monkeypatch.setattr(sampler.Slots, "step",
+                        lambda self, width, n: steps.append(n) or real_step(self, width, n))
     for slots in (2, 5):
         steps.clear()
         generate(m, PROMPTS * 3, 16, temperature=1.0, stop_ids=(7, 11, 20, 31), slots=slots,

@@ -116,8 +116,8 @@ def test_process_limit():
 
 def test_fork_bomb_is_contained():
     start = time.monotonic()
-    result = run_program("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        "
-                         "pass",
+    result = run_program("import os\nwhile True:\n    try:\n        os.fork()\n"
+                         "    except OSError:\n        pass",
                          timeout=1.5, max_processes=8)
     elapsed = time.monotonic() - start
     print(f"\nfork bomb stopped after {elapsed:.2f} s")

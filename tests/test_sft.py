@@ -157,8 +157,8 @@ def test_prompt_positions_carry_no_loss_even_packed(tok):
 # ----------------------------------------------------------------------------- packing equals per-example
 
 def test_packed_loss_and_gradients_equal_per_example(tok):
-    examples = [encode_example(tok, q, s) for q, s in EXAMPLES] + [encode_example(tok, "What is 7?",
-                                                                                  "\\boxed{7}")]
+    examples = [encode_example(tok, q, s) for q, s in EXAMPLES]
+    examples.append(encode_example(tok, "What is 7?", "\\boxed{7}"))
     seq = max(len(i) for i, _ in examples) + 20
     model = tiny_model(tok.vocab_size, seq, seed=1)
     batch, packer = packed_batch(tok, examples, seq)

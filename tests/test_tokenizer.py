@@ -232,10 +232,8 @@ def test_cli_train_skips_and_counts_bad_lines_then_encodes(tmp_path, capsys):
     assert main(["train", "--input", str(data), "--vocab-size", "400", "--out", str(out)]) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["documents"] == len(docs) and stats["vocab_size"] == 400
-    assert (stats["bad_json"], stats["invalid_utf8"], stats["missing_field"], stats["not_an_object"]) == (1,
-                                                                                                          1,
-                                                                                                          1,
-                                                                                                          1)
+    skipped = (stats["bad_json"], stats["invalid_utf8"], stats["missing_field"], stats["not_an_object"])
+    assert skipped == (1, 1, 1, 1)
 
     capsys.readouterr()
     assert main(["encode", "--tokenizer", str(out), "--pieces", "Tom has 12 apples."]) == 0
