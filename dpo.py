@@ -100,6 +100,7 @@ class PairsConfig:
     out: str | None = flag(None, "pairs JSONL; counts go to OUT.stats.json", required=True)
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
     template: str = flag("deepseek", "prompt template", choices=TEMPLATES)
+    limit: int | None = flag(None, "sample for the first N usable questions (default: all)", min=1)
     k: int = flag(8, "samples per question", min=2)
     max_new_tokens: int = flag(512, "longest sample", min=1)
     temperature: float = flag(1.0, "sampling temperature", min=0.0, above=True)
@@ -113,7 +114,7 @@ def run_pairs(args: PairsConfig) -> Counter:
     tokenizer = load_tokenizer(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, device)
     stats = Counter()
-    questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)
+    questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)[:args.limit]
     cfg = GRPOConfig(init=args.model_path, group_size=args.k, max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, rollout_batch=args.rollout_batch)
     generator = torch.Generator(device=device).manual_seed(args.seed)
@@ -214,10 +215,7 @@ def run_train(cfg: DPOConfig) -> list[dict]:
     """trainer.train on PairData with the DPO loss against the frozen SFT model; the model in OUT/final."""
     check_ranges(cfg)
     if cfg.dry_run:  # the policy's training plan, plus the frozen reference: a whole bf16 copy on every rank
-        plan = dry_run(cfg)
-        plan["memory"]["π_ref (bf16, whole)"] = 2 * plan["params"]
-        print(f"  {'+ π_ref (bf16, whole)':<24} {2 * plan['params'] / 2**30:8.2f} GiB")
-        return plan
+        return dry_run(cfg, held={"π_ref (bf16, whole)": 2})
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
     tokenizer = load_tokenizer(tokenizer_path)

@@ -450,7 +450,12 @@ def retrain_reward_model(reward_model, sampler, questions: list[dict], replay: R
                              cfg.template, cfg.max_new_tokens, cfg.temperature, cfg.rollout_batch,
                              seed=cfg.seed + 1000 * iteration + proc.rank, stats=stats)
     gathered = [None] * proc.world
-    dist.all_gather_object(gathered, labelled)
+    dist.all_gather_object(gathered, [labelled, dict(stats)])
+    if not any(part for part, _ in gathered):  # retraining on the replayed history alone is not Algorithm 1
+        skipped = sum((Counter(counts) for _, counts in gathered), Counter())
+        raise ValueError(f"reward-model retraining: none of the policy's samples could be labelled "
+                         f"({dict(skipped)}; --rm-labels exact needs a 'solution' in every --data record)")
+    gathered = [part for part, _ in gathered]
     records = replay.mix([rec for part in gathered for rec in part])
     examples = [ex for ex in (reward_example(rec, tokenizer, reward_model.kind, cfg.template)
                               for rec in records)

@@ -745,8 +745,10 @@ def memory_per_gpu(model_cfg: ModelConfig, n_params: int, cfg: TrainConfig, worl
     return memory
 
 
-def dry_run(cfg: TrainConfig, vocab_size: int | None = None) -> dict:
-    """Plan a run without a GPU: the model on `meta`, memory per GPU, FLOPs, time at an MFU."""
+def dry_run(cfg: TrainConfig, vocab_size: int | None = None, held: dict | None = None) -> dict:
+    """Plan a run without a GPU: the model on `meta`, memory per GPU, FLOPs, time at an MFU. held: other
+    models the stage holds beside the trained one, {name: bytes per parameter of the trained model} (DPO's
+    frozen reference), counted in the total and in the micro-batch that fits."""
     world = cfg.world_size or int(os.environ.get("WORLD_SIZE", 1))
     model_cfg = model_config(cfg, vocab_size)
     with torch.device("meta"):
@@ -757,6 +759,7 @@ def dry_run(cfg: TrainConfig, vocab_size: int | None = None) -> dict:
     cfg = cfg.resolved(world, model_cfg.max_seq_len)
     n = model.num_params()
     memory = memory_per_gpu(model_cfg, n, cfg, world)
+    memory.update({name: per_param * n for name, per_param in (held or {}).items()})
     fpt = model.flops_per_token(cfg.seq_len)
     flops_step = fpt * cfg.batch_tokens
     peak = cfg.peak_tflops * 1e12 if cfg.peak_tflops else GPU_PEAK_FLOPS["H100"]
