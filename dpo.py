@@ -36,6 +36,7 @@ from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward
 from grpo import GRPOConfig, load_questions, sample
 from sft import IGNORE, TEMPLATES, Packer, encode_example, fit_to_context
+from hf import load_tokenizer
 from tokenizer import Tokenizer, checkpoint_tokenizer
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen,
                      model_config, seed_all, setup_distributed, tears_down_distributed, train)
@@ -110,7 +111,7 @@ class PairsConfig:
 def run_pairs(args: PairsConfig) -> Counter:
     """Sample with grpo.py's rollout engine (`sample`), pair right with wrong, write the pairs."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
+    tokenizer = load_tokenizer(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, device)
     stats = Counter()
     questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)[:args.limit]
@@ -217,7 +218,7 @@ def run_train(cfg: DPOConfig) -> list[dict]:
         return dry_run(cfg, held={"π_ref (bf16, whole)": 2})
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer = Tokenizer.load(tokenizer_path)
+    tokenizer = load_tokenizer(tokenizer_path)
     model_cfg = model_config(cfg)
     cfg = cfg.resolved(proc.world, model_cfg.max_seq_len)
     seed_all(cfg.seed)

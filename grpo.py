@@ -59,7 +59,8 @@ from tqdm import tqdm
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import read_jsonl
 from grader import LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency
-from model import Transformer, read_config
+from hf import checkpoint_config, load_tokenizer
+from model import Transformer
 from sampler import generate
 from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_positions
 from sft import TEMPLATES, encode_prompt
@@ -606,7 +607,7 @@ def build_models(cfg: GRPOConfig, proc):
     sharded like the policy under FSDP, else a whole copy, bf16 on GPU and fp32 on CPU); the model that
     samples (π_θ itself, or under FSDP a whole copy refreshed before each rollout; for RFT the frozen start
     model); the reward model for --reward orm|prm."""
-    model_cfg = read_config(cfg.init)
+    model_cfg = checkpoint_config(cfg.init)
     model = build_model(model_cfg, cfg, proc)
     optimizer = build_optimizer(model, cfg)
     reference = sampler = reward_model = None
@@ -650,9 +651,9 @@ def prepare_run(cfg: GRPOConfig):
         raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {proc.world} ranks")
     seed_all(cfg.seed)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer = Tokenizer.load(tokenizer_path)
+    tokenizer = load_tokenizer(tokenizer_path)
     data_stats, eval_stats = Counter(), Counter()
-    max_seq_len = read_config(cfg.init).max_seq_len
+    max_seq_len = checkpoint_config(cfg.init).max_seq_len
     questions = load_questions(cfg.data, tokenizer, cfg.template, max_seq_len, data_stats)
     held_out = []
     if cfg.eval_data:

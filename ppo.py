@@ -51,6 +51,7 @@ from flags import add_flags, config_from, flag, run_cli
 from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_forwards, held_out_record,
                   memory_record, prepare_run, reference_logprobs, right_pad, sample, score, step_questions,
                   step_record, update, whole_policy)
+from hf import checkpoint_config
 from model import Transformer, read_config
 from reward import RewardModel
 from trainer import (MetricsLog, autocast_for, build_model, build_optimizer, copy_weights, export_model, lr_at,
@@ -213,7 +214,7 @@ def build_value_model(cfg: PPOConfig, proc):
     """V_ψ: a RewardModel (decoder + scalar head), from the reward model or from the policy's decoder."""
     if cfg.value_init == "reward":
         return build_model(read_config(cfg.reward_model), replace(cfg, init=cfg.reward_model), proc, RewardModel)
-    return build_model(read_config(cfg.init), cfg, proc, RewardModel, adapt=RewardModel.from_lm_state)
+    return build_model(checkpoint_config(cfg.init), cfg, proc, RewardModel, adapt=RewardModel.from_lm_state)
 
 
 def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
