@@ -23,7 +23,7 @@ LANES=2
 start_run() {
   [ $COMMANDS = 1 ] && return 0
   if [ -e "$OUT" ] && [ ! -e "$OUT/$1" ]; then
-    echo "$(basename "$0"): $OUT exists and is not a $(basename "$0") run folder; refusing to overwrite it" >&2
+    echo "$(basename "$0"): $OUT exists and is not a folder of its runs; refusing to overwrite it" >&2
     exit 1
   fi
   rm -rf "$OUT"

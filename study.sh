@@ -14,7 +14,7 @@
 # GRPO's -> $OUT/study.md (report.py --study), printed at the end.
 #
 #   bash study.sh            the study (~35 minutes on 2 quiet CPU cores); needs `bash toy.sh` first
-#   bash study.sh --smoke    tiny sizes on a `toy.sh --smoke` run (TOY=runs/toy-smoke): checks that it all runs
+#   bash study.sh --smoke    tiny sizes on a `toy.sh --smoke` run (TOY=runs/toy-smoke): that it all runs
 #   bash study.sh --commands print each job's command lines and run nothing
 #
 # Environment: TOY (the toy run it starts from; default runs/toy, or runs/toy-smoke), OUT (default runs/study,
@@ -39,7 +39,8 @@ if [ $SMOKE = 0 ]; then
   RL=(--batch-questions 16 -G 8 --lr 2e-4 --beta 0.04 --temperature 1.0 --max-new-tokens 100 --micro-batch 32
       --rollout-batch 128 --eval-every 10 --eval-limit $EVAL_LIMIT)
   PPO=(--batch-questions 128 -G 1)
-  ITERATIVE=(--iterations 2 --steps-per-iteration $((STEPS / 2)) --rm-questions 128 --rm-samples 4 --rm-lr 1e-3)
+  ITERATIVE=(--iterations 2 --steps-per-iteration $((STEPS / 2)) --rm-questions 128 --rm-samples 4
+             --rm-lr 1e-3)
   PAIRS=(--limit 480 --k 8 --max-new-tokens 100 --rollout-batch 128)
   DPO=(--steps $STEPS --batch-tokens 8192 --micro-batch 8 --seq-len 256 --lr 2e-4 --beta 0.1)
   EVAL=(--max-new-tokens 100 --batch-size 250)
@@ -67,14 +68,14 @@ START=(--init "$SFT" --data "$W/bench_train.jsonl" --eval-data "$W/bench_test.js
 if [ $COMMANDS = 0 ]; then
   for need in "$SFT/config.json" "$TOY/rm/final/config.json" "$TOY/rm/labels.jsonl" "$W/bench_train.jsonl"; do
     if [ ! -e "$need" ]; then
-      echo "study.sh: $need is missing: the study starts from a toy run's models (bash toy.sh, or TOY=...)" >&2
+      echo "study.sh: $need is missing: the study starts from a toy run's models (bash toy.sh; TOY=...)" >&2
       exit 1
     fi
   done
 fi
 start_run .study-run
-[ $COMMANDS = 1 ] || echo "{\"toy\": \"$TOY\", \"seeds\": \"$SEEDS\", \"steps\": $STEPS, \"eval_limit\": $EVAL_LIMIT}" \
-  > "$OUT/study.json"
+[ $COMMANDS = 1 ] ||
+  echo "{\"toy\": \"$TOY\", \"seeds\": \"$SEEDS\", \"steps\": $STEPS, \"eval_limit\": $EVAL_LIMIT}" > "$OUT/study.json"
 
 evaluate() {  # evaluate NAME MODEL ARGS...: the whole toy test set, greedy, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --mode chat --seed 0 \
