@@ -74,8 +74,8 @@ if [ $COMMANDS = 0 ]; then
   done
 fi
 start_run .study-run
-[ $COMMANDS = 1 ] ||
-  echo "{\"toy\": \"$TOY\", \"seeds\": \"$SEEDS\", \"steps\": $STEPS, \"eval_limit\": $EVAL_LIMIT}" > "$OUT/study.json"
+SETTINGS="{\"toy\": \"$TOY\", \"seeds\": \"$SEEDS\", \"steps\": $STEPS, \"eval_limit\": $EVAL_LIMIT}"
+[ $COMMANDS = 1 ] || echo "$SETTINGS" > "$OUT/study.json"  # what report.py reads
 
 evaluate() {  # evaluate NAME MODEL ARGS...: the whole toy test set, greedy, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --mode chat --seed 0 \
