@@ -23,7 +23,8 @@ letters (single letters are mostly variables, x or n, shared by every language).
 "zh" for an ideograph, "en" for ASCII letters, another language for anything else (é, ж, か).
 
     python r1.py cold-start --zero-outputs r1zero.jsonl --out runs/r1/cold
-    python r1.py cold-start --zero-model runs/r1/zero/final --data rl.jsonl --written sft.jsonl --out runs/r1/cold
+    python r1.py cold-start --zero-model runs/r1/zero/final --data rl.jsonl --written sft.jsonl \\
+        --out runs/r1/cold
     python r1.py cold-start --model-path runs/base/final --data rl.jsonl --shots shots.jsonl --out runs/r1/cold
     python r1.py reject --model-path runs/r1/rl/final --data rl.jsonl --k 16 --non-reasoning chat.jsonl \\
         --out runs/r1/reject
@@ -273,9 +274,11 @@ def cold_start_from_zero(path, cfg: FilterConfig, stats: Counter) -> list[dict]:
     return keep_samples(problems, samples, cfg, stats)
 
 
-def zero_outputs(model, tokenizer: Tokenizer, problems: list[dict], cfg: SampleConfig, stats: Counter) -> list[dict]:
+def zero_outputs(model, tokenizer: Tokenizer, problems: list[dict], cfg: SampleConfig,
+                 stats: Counter) -> list[dict]:
     """k samples per question of an R1-Zero checkpoint, prompted with its R1 template, as the records
-    `cold_start_from_zero` reads {question, answer, completion}; unfinished ones (no EOS) are counted, not kept."""
+    `cold_start_from_zero` reads {question, answer, completion}; unfinished ones (no EOS) are counted,
+    not kept."""
     usable = usable_problems(problems, tokenizer, lambda p: encode_prompt(tokenizer, p["question"], "r1"),
                              model.config.max_seq_len, stats)
     samples = sample_texts(model, tokenizer, [prompt for _, prompt in usable], cfg.k, cfg)
@@ -316,15 +319,15 @@ def few_shot_prompt(shots: list[tuple[str, str, str]], question: str) -> str:
 
 @dataclass
 class ColdStartConfig(SampleConfig, FilterConfig):
-    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting a model, from written
-    chains of thought, or several of these (the models are prompted on --data)."""
+    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting a model, from
+    written chains of thought, or several of these (the models are prompted on --data)."""
     zero_outputs: str | None = flag(None, "R1-Zero outputs, JSONL {question, answer, completion}")
     zero_model: str | None = flag(None, "R1-Zero checkpoint: its --k samples per --data question are cleaned")
-    written: str | None = flag(None, "written chains of thought: SFT JSONL {question, solution} with a \\boxed{} "
-                                     "answer, made readable")
+    written: str | None = flag(None, "written chains of thought: SFT JSONL {question, solution} with a "
+                                     "\\boxed{} answer, made readable")
     n_written: int | None = flag(None, "use the first N written records (default: all)", min=1)
-    shots: str | None = flag(None, "SFT records in the readable format (<think>…</think> summary) as the shots "
-                                   "(default: the first readable written records)")
+    shots: str | None = flag(None, "SFT records in the readable format (<think>…</think> summary) as the "
+                                   "shots (default: the first readable written records)")
     n_shots: int = flag(2, "shots per prompt", min=1)
 
 
@@ -347,7 +350,8 @@ def cold_start_few_shot(model, tokenizer: Tokenizer, problems: list[dict], shots
 
 
 def run_cold_start(cfg: ColdStartConfig) -> Counter:
-    """Each source's counts under its own prefix (written_, few_shot_, zero_) in stats.json; `records`: all kept."""
+    """Each source's counts under its own prefix (written_, few_shot_, zero_) in stats.json; `records`: all
+    kept records."""
     if not (cfg.zero_outputs or cfg.zero_model or cfg.model_path or cfg.written):
         raise ValueError("cold-start needs a source: --written, --zero-outputs, --zero-model or --model-path")
     if (cfg.model_path or cfg.zero_model) and not cfg.data:
@@ -355,7 +359,8 @@ def run_cold_start(cfg: ColdStartConfig) -> Counter:
     if cfg.model_path and not (cfg.shots or cfg.written):
         raise ValueError("few-shot cold start (--model-path) needs --shots, or --written to take them from")
     if cfg.zero_outputs and cfg.zero_model:
-        raise ValueError("give R1-Zero outputs (--zero-outputs) or a model to sample them from (--zero-model)")
+        raise ValueError("give R1-Zero outputs (--zero-outputs) or a model to sample them from "
+                         "(--zero-model)")
     stats, sources = Counter(), {}
 
     def count(source: str, part: Counter) -> None:
@@ -382,11 +387,11 @@ def run_cold_start(cfg: ColdStartConfig) -> Counter:
         shots = load_sft_records(cfg.shots, "think", part) if cfg.shots else \
             [(r["question"], r["solution"], r["format"]) for r in sources.get("written", [])]
         if len(shots) < cfg.n_shots:
-            raise ValueError(f"{cfg.shots or cfg.written}: {len(shots)} readable records, --n-shots {cfg.n_shots} "
-                             "needed")
+            raise ValueError(f"{cfg.shots or cfg.written}: {len(shots)} readable records, --n-shots "
+                             f"{cfg.n_shots} needed")
         model, tokenizer = load_sampler(cfg.model_path, cfg.tokenizer)
-        sources["few_shot"] = cold_start_few_shot(model, tokenizer, questions(cfg, part), shots[:cfg.n_shots], cfg,
-                                                  part)
+        sources["few_shot"] = cold_start_few_shot(model, tokenizer, questions(cfg, part), shots[:cfg.n_shots],
+                                                  cfg, part)
         count("few_shot", part)
     records = [record for kept in sources.values() for record in kept]
     stats["records"] = len(records)

@@ -71,8 +71,9 @@ from pathlib import Path
 
 from flags import add_flags, config_from, flag, run_cli
 from formats import write_jsonl
-from toy_templates import (BORDERLINE, CHAT_QUESTION, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK, FORUM,
-                           ITEMS, NAMES, PRONOUNS, SECOND_LANGUAGE_ANSWER, THINGS, TOPICS, WORKED, alts)
+from toy_templates import (BORDERLINE, CHAT_QUESTION, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK,
+                           FORUM, ITEMS, NAMES, PRONOUNS, SECOND_LANGUAGE_ANSWER, THINGS, TOPICS, WORKED,
+                           alts)
 from webdocs import words as words_of  # decontamination's own split of text into words
 
 
@@ -99,8 +100,10 @@ class ToyConfig:
     malformed: int = flag(2, "malformed pool lines of each kind (broken JSON, empty text, bad UTF-8, no text)")
     # DeepSeek-R1's recipe (r1.sh); at 0 the world is byte for byte the one without these flags
     second_language: float = flag(0.0, "share of the CoT SFT records whose answer sentence is in a second "
-                                        "language (Chinese), so that language mixing can happen", min=0.0, max=1.0)
-    chat_records: int = flag(0, "non-reasoning SFT records to write to chat.jsonl (from the general text)", min=0)
+                                        "language (Chinese), so that language mixing can happen",
+                                  min=0.0, max=1.0)
+    chat_records: int = flag(0, "non-reasoning SFT records to write to chat.jsonl (from the general text)",
+                             min=0)
 
 
 # ============================================================================ the toy benchmark
@@ -842,7 +845,8 @@ def main(argv=None) -> dict:
     if min(cfg.pages, cfg.test_size, cfg.train_size, cfg.max_level, cfg.seed_pages) < 1:
         parser.error("--pages, --test-size, --train-size, --max-level and --seed-pages must be positive")
     if cfg.chat_records > cfg.general_docs:
-        parser.error("--chat-records cannot exceed --general-docs (each record is made from one general text)")
+        parser.error("--chat-records cannot exceed --general-docs (each record is made from one general "
+                     "text)")
     if min(cfg.near_dups, cfg.exact_dups, cfg.leaks, cfg.malformed, cfg.general_docs) < 0:
         parser.error("counts of planted pages, malformed lines and general docs cannot be negative")
     weights = cfg.op_weights.split(",")

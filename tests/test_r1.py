@@ -43,9 +43,9 @@ def test_words_leave_out_math_numbers_and_single_letters():
     ("reasoning before the close</think> 总结", "en", 1.0),                    # the prompt opened <think>
     ("no tags: all of it 是", "en", 5 / 6),                                   # the whole text is the CoT
     ("<think>3 + 4 = 7</think>", "en", 0.0),                                  # no words: nothing in English
-    # the toy world's second language (toy_data.py --second-language): The answer is = 3 English, 所以答案是 = 5
-    ("<think>\n2 + 4 = 6\nThe answer is 6, 所以答案是 \\boxed{6}。\n</think>\n\nThe answer is $\\boxed{6}$.", "en",
-     3 / 8),
+    # the toy world's second language (toy_data.py --second-language): "The answer is" 3 English, 所以答案是 5
+    ("<think>\n2 + 4 = 6\nThe answer is 6, 所以答案是 \\boxed{6}。\n</think>\n\nThe answer is $\\boxed{6}$.",
+     "en", 3 / 8),
     ("<think>\n2 + 4 = 6\n所以答案是 \\boxed{6}。\n</think>\n\nThe answer is $\\boxed{6}$.", "en", 0.0),
     ("", "zh", 0.0),
 ])
@@ -166,15 +166,16 @@ def test_cold_start_from_written_chains_of_thought_makes_them_readable(tmp_path)
     english, chinese = "3 + 4 = 7\nThe answer is \\boxed{7}.", "3 + 4 = 7\n所以答案是 \\boxed{7}。"
     write_jsonl(written, [{"question": "3 + 4?", "solution": english},
                           {"question": "3 + 4?", "solution": "print(3 + 4)", "format": "pot"},
-                          {"question": "3 + 4?", "solution": "We add them."},                 # no boxed answer
+                          {"question": "3 + 4?", "solution": "We add them."},   # no boxed answer
                           {"question": "4 + 3?", "solution": chinese},
                           {"question": "5 + 3?", "solution": "5 + 3 = 8\nThe answer is \\boxed{8}."}])
-    readable = lambda solution: f"<think>\n{solution}\n</think>\n\nThe answer is $\\boxed{{7}}$."  # noqa: E731
+    def readable(solution):
+        return f"<think>\n{solution}\n</think>\n\nThe answer is $\\boxed{{7}}$."
     stats = Counter()
     records = r1.cold_start_from_written(written, 2, FILTERS, stats)   # the first 2 usable records
     assert records == [{"question": "3 + 4?", "solution": readable(english), "format": "cot"}]
-    assert stats == Counter(not_cot=1, no_boxed_answer=1, samples=2, kept=1, dropped_language_mixing=1, problems=2,
-                            problems_with_a_kept_sample=1)
+    assert stats == Counter(not_cot=1, no_boxed_answer=1, samples=2, kept=1, dropped_language_mixing=1,
+                            problems=2, problems_with_a_kept_sample=1)
     unfiltered = r1.FilterConfig(min_consistency=0.0)   # r1.sh's cold start keeps the second language
     assert [r["solution"] for r in r1.cold_start_from_written(written, 2, unfiltered, Counter())] == [
         readable(english), readable(chinese)]
@@ -223,12 +224,12 @@ def test_cold_start_command_counts_each_source_and_adds_them_up(checkpoint):
                            f"\\boxed{{{a + 2}}}."} for a in range(4)])
     torch.manual_seed(0)  # room for the R1 template and the few-shot prompts
     vocab = Tokenizer.load(checkpoint / "tok").vocab_size
-    Transformer(ModelConfig(vocab_size=vocab, n_layers=1, d_model=32, n_heads=2, ffn_dim=64, max_seq_len=1024)).save(
-        checkpoint / "long", tokenizer=str(checkpoint / "tok"))
+    long_context = ModelConfig(vocab_size=vocab, n_layers=1, d_model=32, n_heads=2, ffn_dim=64, max_seq_len=1024)
+    Transformer(long_context).save(checkpoint / "long", tokenizer=str(checkpoint / "tok"))
     model, out = str(checkpoint / "long"), checkpoint / "cold"
     stats = r1.main(["cold-start", "--written", str(written), "--model-path", model, "--zero-model", model,
-                     "--data", str(checkpoint / "rl.jsonl"), "--limit", "2", "--k", "3", "--max-new-tokens", "6",
-                     "--out", str(out)])
+                     "--data", str(checkpoint / "rl.jsonl"), "--limit", "2", "--k", "3",
+                     "--max-new-tokens", "6", "--out", str(out)])
     assert stats["written_kept"] == 4 and stats["written_samples"] == 4
     assert stats["zero_sampled"] == 2 * 3 and stats["few_shot_samples"] == 2 * 3  # --limit 2 questions, k 3
     zero_outputs = list(read_jsonl(out / "zero_outputs.jsonl"))
@@ -237,9 +238,11 @@ def test_cold_start_command_counts_each_source_and_adds_them_up(checkpoint):
     assert stats["records"] == sum(kept.values()) == len(list(read_jsonl(out / "cold_start.jsonl")))
     assert json.loads((out / "stats.json").read_text()) == dict(stats)
     with pytest.raises(ValueError, match="needs --shots, or --written"):
-        r1.main(["cold-start", "--model-path", model, "--data", str(checkpoint / "rl.jsonl"), "--out", str(out)])
+        r1.main(["cold-start", "--model-path", model, "--data", str(checkpoint / "rl.jsonl"),
+                 "--out", str(out)])
     with pytest.raises(ValueError, match="--zero-outputs\\) or a model"):
-        r1.main(["cold-start", "--zero-outputs", "x.jsonl", "--zero-model", model, "--data", "x", "--out", str(out)])
+        r1.main(["cold-start", "--zero-outputs", "x.jsonl", "--zero-model", model, "--data", "x",
+                 "--out", str(out)])
 
 
 def test_few_shot_samples_stop_at_the_next_question(checkpoint):

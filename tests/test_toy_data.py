@@ -76,10 +76,10 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(world, tmp_pa
         assert (world / name).read_bytes() != (tmp_path / "other" / name).read_bytes(), name
 
 
-# The default world's files as toy_data.py wrote them before the flags of DeepSeek-R1's world (--second-language,
-# --chat-records) existed: first 16 hex digits of their SHA-256, seed 7, SMALL. Pinned rather than recomputed
-# from older code, so that the test needs nothing outside the repository; toy.sh's numbers depend on these
-# bytes, so a change to the default world must be deliberate (and update the pins).
+# The default world's files as toy_data.py wrote them before the flags of DeepSeek-R1's world
+# (--second-language, --chat-records) existed: first 16 hex digits of their SHA-256, seed 7, SMALL. Pinned
+# rather than recomputed from older code, so that the test needs nothing outside the repository; toy.sh's
+# numbers depend on these bytes, so a change to the default world must be deliberate (and update the pins).
 DEFAULT_WORLD = {"pool.jsonl.gz": "d630e4defd9c67fc", "labels.jsonl": "e47a0d7b84cea67a",
                  "seed.jsonl.gz": "d271b0d54244b1e7", "general.jsonl.gz": "68b0fb0d12c23541",
                  "bench_train.jsonl": "269fa25ef27b0415", "bench_test.jsonl": "5249be29feb2ecdb",
@@ -87,7 +87,8 @@ DEFAULT_WORLD = {"pool.jsonl.gz": "d630e4defd9c67fc", "labels.jsonl": "e47a0d7b8
 
 
 def test_the_default_world_is_byte_for_byte_the_pinned_one(world):
-    assert {name: hashlib.sha256((world / name).read_bytes()).hexdigest()[:16] for name in FILES} == DEFAULT_WORLD
+    hashes = {name: hashlib.sha256((world / name).read_bytes()).hexdigest()[:16] for name in FILES}
+    assert hashes == DEFAULT_WORLD
     assert not (world / "chat.jsonl").exists()
 
 
@@ -104,7 +105,7 @@ def test_second_language_and_chat_records_change_only_their_own_records(world, t
         lines, answer = old["solution"].split("\n"), re.search(r"boxed\{(\d+)\}", old["solution"]).group(1)
         assert lines[-1] == f"The answer is \\boxed{{{answer}}}."
         assert new == {**old, "solution": "\n".join(lines[:-1] + [f"所以答案是 \\boxed{{{answer}}}。"])}
-        assert grader.language_consistency(new["solution"], "zh") == 1.0  # 所 以 答 案 是: five Chinese words
+        assert grader.language_consistency(new["solution"], "zh") == 1.0  # 所 以 答 案 是: 5 Chinese words
         assert grader.accuracy_reward(new["solution"], answer) == 1.0
     general, chat = gz_jsonl(world / "general.jsonl.gz"), jsonl(tmp_path / "chat.jsonl")
     assert len(chat) == 10
@@ -351,7 +352,8 @@ def test_help_explains_every_flag(capsys):
 @pytest.mark.parametrize("flags", [["--domains", "5"], ["--test-size", "0"], ["--leaks", "-1"],
                                    ["--pages", "100", "--near-dups", "50"], ["--op-weights", "7,0,1,1"],
                                    ["--op-weights", "7,6,1"], ["--max-value", "10", "--max-operand", "9"],
-                                   ["--second-language", "1.5"], ["--general-docs", "5", "--chat-records", "6"]])
+                                   ["--second-language", "1.5"],
+                                   ["--general-docs", "5", "--chat-records", "6"]])
 def test_bad_flags_are_refused(flags, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         toy_data.main(["--out", str(tmp_path), *flags])
