@@ -74,40 +74,8 @@ W=$OUT/world
 RANKS=$(python -c "import os, torch; print(min(2, torch.cuda.device_count() or os.cpu_count()))")
 
 # ---------------------------------------------------------------------------- the stage runner
-if [ $COMMANDS = 1 ]; then  # the command lines only, in order (the two lanes one after the other)
-  stage() { shift; echo "$*"; }
-  side_by_side() { for lane in "$@"; do "$lane"; done; }
-fi
-if [ $COMMANDS = 0 ] && [ -e "$OUT" ] && [ ! -e "$OUT/.toy-run" ]; then
-  echo "toy.sh: $OUT exists and is not a toy.sh run folder; refusing to overwrite it" >&2; exit 1
-fi
-if [ $COMMANDS = 0 ]; then
-rm -rf "$OUT"
-mkdir -p "$OUT/logs"
-touch "$OUT/.toy-run"
-
-stage() {  # stage NAME COMMAND...: run it, log to $OUT/logs/NAME.log, append its seconds to timings.jsonl
-  local name=$1 wall user sys
-  shift
-  echo "[$(date +%T)] $name: $*"
-  echo "$*" > "$OUT/logs/$name.log"
-  if ! { TIMEFORMAT="%R %U %S"; time "$@" >> "$OUT/logs/$name.log" 2>&1; } 2> "$OUT/logs/$name.time"; then
-    echo "toy.sh: stage $name failed; the end of $OUT/logs/$name.log:" >&2
-    tail -n 30 "$OUT/logs/$name.log" >&2
-    return 1
-  fi
-  read -r wall user sys < "$OUT/logs/$name.time"
-  echo "{\"stage\": \"$name\", \"wall_s\": $wall, \"cpu_s\": $(awk "BEGIN {print $user + $sys}")}" >> "$OUT/timings.jsonl"
-  echo "[$(date +%T)] $name done in $wall s"
-}
-
-side_by_side() {  # side_by_side FUNCTION...: run the functions (lanes of stages) in parallel; fail if any fails
-  local pids=() status=0
-  for lane in "$@"; do "$lane" & pids+=($!); done
-  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-  return $status
-}
-fi
+RUN=toy.sh
+source stages.sh   # stage NAME COMMAND..., side_by_side LANE...; a fresh $OUT (only ever a toy.sh run folder)
 
 evaluate() {  # evaluate NAME MODEL ARGS...: the toy test set, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --seed "$SEED" --no-progress \
