@@ -25,7 +25,8 @@ letters (single letters are mostly variables, x or n, shared by every language).
     python r1.py cold-start --zero-outputs r1zero.jsonl --out runs/r1/cold
     python r1.py cold-start --zero-model runs/r1/zero/final --data rl.jsonl --written sft.jsonl \\
         --out runs/r1/cold
-    python r1.py cold-start --model-path runs/base/final --data rl.jsonl --shots shots.jsonl --out runs/r1/cold
+    python r1.py cold-start --model-path runs/base/final --data rl.jsonl --shots shots.jsonl \\
+        --out runs/r1/cold
     python r1.py reject --model-path runs/r1/rl/final --data rl.jsonl --k 16 --non-reasoning chat.jsonl \\
         --out runs/r1/reject
     python r1.py distill --samples runs/r1/reject/sft.jsonl --student STUDENT --out runs/r1/distill
@@ -81,7 +82,8 @@ def rejection_reason(text: str, gold: str, fmt: str, seen: set, cfg: FilterConfi
         return "incorrect"
     if language_consistency(text, cfg.language) < cfg.min_consistency:
         return "language_mixing"
-    if any(len(language_words(paragraph)) > cfg.max_paragraph_words for paragraph in re.split(r"\n\s*\n", text)):
+    paragraphs = re.split(r"\n\s*\n", text)
+    if any(len(language_words(paragraph)) > cfg.max_paragraph_words for paragraph in paragraphs):
         return "overlong_paragraph"
     if fmt == "cot" and "```" in text:
         return "code_block"
@@ -203,14 +205,16 @@ def write_outputs(out, name: str, records: list[dict], stats: Counter) -> Path:
 
 @dataclass
 class RejectConfig(SampleConfig, FilterConfig):
-    """`r1.py reject`: k samples per question from the RL checkpoint, R1's filters, non-reasoning data mixed in."""
+    """`r1.py reject`: k samples per question from the RL checkpoint, R1's filters, non-reasoning data mixed
+    in."""
     model_path: str | None = flag(None, "the RL checkpoint to sample from, ours or a Hugging Face folder",
                                   required=True)
     data: str | None = flag(None, "questions {question, answer}: JSONL, or a benchmark name", required=True)
     template: str = flag("think", "chat template of the prompts (think: the cold-start model's)",
                          choices=TEMPLATES)
     non_reasoning: str | None = flag(None, "non-reasoning SFT records {question, solution} to mix in")
-    non_reasoning_ratio: float = flag(1 / 3, "non-reasoning records per kept sample (R1: 200K / 600K)", min=0.0)
+    non_reasoning_ratio: float = flag(1 / 3, "non-reasoning records per kept sample (R1: 200K / 600K)",
+                                      min=0.0)
     non_reasoning_count: int | None = flag(None, "mix in this many non-reasoning records instead (R1: 200K)",
                                            min=0)
 
@@ -404,7 +408,8 @@ def run_cold_start(cfg: ColdStartConfig) -> Counter:
 @dataclass
 class DistillConfig:
     """`r1.py distill`: the teacher's curated samples as text SFT records for a student of another family."""
-    samples: str | None = flag(None, "the teacher's curated samples (r1.py reject's sft.jsonl)", required=True)
+    samples: str | None = flag(None, "the teacher's curated samples (r1.py reject's sft.jsonl)",
+                               required=True)
     student: str | None = flag(None, "the student checkpoint to fine-tune, ours or a Hugging Face folder",
                                required=True)
     student_tokenizer: str | None = flag(None, "the student's tokenizer (default: the checkpoint's)")
@@ -436,7 +441,8 @@ def run_distill(cfg: DistillConfig) -> Counter:
     stats = Counter()
     student = Tokenizer.load(checkpoint_tokenizer(cfg.student, cfg.student_tokenizer))
     path = write_outputs(cfg.out, "distill.jsonl", distill_records(cfg.samples, student, stats), stats)
-    # §2.4: the students get SFT on the 800K curated samples and no RL (R1 itself, §2.3.3: two epochs of them).
+    # §2.4: the students get SFT on the 800K curated samples and no RL (R1 itself, §2.3.3: two epochs of
+    # them).
     print(f"train the student: python sft.py train --init {cfg.student} --data {path} --template think")
     return stats
 

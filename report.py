@@ -422,19 +422,23 @@ R1_MODELS = [  # (eval folder, label, training folder)
     ("sft", "stage 3: SFT of the base on rejection-sampled data", "sft"),
     ("student", "distilled student (0.2M, SFT on the teacher's samples)", "student"),
     ("student_rl", "student size, RL directly (R1-Zero recipe)", "student_rl")]
+# Greedy decoding writes the majority language; language mixing shows in samples at the RL temperature.
+R1_SAMPLED = [("cold_sft_sampled", "cold start"), ("rl_sampled", "RL without the language reward"),
+              ("rl_language_sampled", "RL with the language reward")]
 
 
 def r1_per_question(run: Path, name: str, toy: Path) -> dict | None:
-    """{question id: (correct 0/1, mixed 0/1)} of a model's greedy test outputs. Mixed: the chain of thought
-    holds a word of another language than English (grader.language_words), R1's language mixing."""
+    """{question id: (share of its outputs that are correct, share that are mixed)} of a model's test outputs
+    (one greedy output, or n samples). Mixed: the chain of thought holds a word of another language than
+    English (grader.language_words), R1's language mixing."""
     folder = (toy if name == "base" else run) / "eval" / name
     rows = load_jsonl(folder / "samples.jsonl")
     if not rows:
         return None
-    def mixed(completion: str) -> float:
-        return float(any(word_language(w) != "en" for w in language_words(reasoning_part(completion))))
-    return {row["id"]: (float(row["samples"][0]["correct"]), mixed(row["samples"][0]["completion"]))
-            for row in rows}
+    def mixed(completion: str) -> bool:
+        return any(word_language(w) != "en" for w in language_words(reasoning_part(completion)))
+    return {row["id"]: (mean([float(s["correct"]) for s in row["samples"]]),
+                        mean([float(mixed(s["completion"])) for s in row["samples"]])) for row in rows}
 
 
 def r1_compare(a: dict, b: dict, which: int) -> tuple[float, float]:
@@ -491,9 +495,10 @@ def r1_bars(plots: Path, name: str, title: str, bars: list[tuple[str, float, flo
 
 def r1_findings(run: Path, toy: Path, plots: Path) -> tuple[list[str], dict]:
     """The report's sentences (numbers with standard errors) and the numbers themselves."""
-    per = {name: r1_per_question(run, name, toy) for name, _, _ in R1_MODELS}
+    names = [name for name, _, _ in R1_MODELS] + [name for name, _ in R1_SAMPLED]
+    per = {name: r1_per_question(run, name, toy) for name in names}
     results = {name: load_json(((toy if name == "base" else run) / "eval" / name) / "results.json")
-               for name, _, _ in R1_MODELS}
+               for name in names}
     summary = {"accuracy": {n: 100 * r["accuracy"] for n, r in results.items() if r},
                "accuracy_se": {n: 100 * r["accuracy_se"] for n, r in results.items() if r},
                "mixed": {n: 100 * mean([m for _, m in p.values()]) for n, p in per.items() if p}}
@@ -525,20 +530,34 @@ def r1_findings(run: Path, toy: Path, plots: Path) -> tuple[list[str], dict]:
         start_rl, start_zero = (mean([r["accuracy"] for r in recs[:EDGE]]) for recs in (rl, zero))
         summary["start_of_rl"] = {"cold_start": start_rl, "zero": start_zero}
         lines.append(f"- **Cold start vs none**: over the first {EDGE} steps of RL the sampled outputs are "
-                     f"right {100 * start_rl:.1f}% of the time from the cold start and {100 * start_zero:.1f}% "
-                     f"from the base (R1-Zero).")
+                     f"right {100 * start_rl:.1f}% of the time from the cold start and "
+                     f"{100 * start_zero:.1f}% from the base (R1-Zero).")
     if per["rl"] and per["rl_language"]:
-        mixed = r1_compare(per["rl_language"], per["rl"], 1)
-        accuracy = r1_compare(per["rl_language"], per["rl"], 0)
+        mixed, accuracy = (r1_compare(per["rl_language"], per["rl"], which) for which in (1, 0))
         summary["language_reward"] = {"mixed_difference": mixed, "accuracy_difference": accuracy}
-        lines.append(f"- **Language-consistency reward**: with it, {summary['mixed']['rl_language']:.1f}% of "
-                     f"the test outputs mix languages, without it {summary['mixed']['rl']:.1f}% (difference "
-                     f"{mixed[0]:+.1f} ± {mixed[1]:.1f} points); accuracy {accuracy[0]:+.1f} ± "
-                     f"{accuracy[1]:.1f} points.")
-        r1_bars(plots, "r1_language.png", "Language-consistency reward (stage 2)",
-                [(f"{key}, {label}", summary[key][name], 100 * mean_se([p[i] for p in per[name].values()])[1])
+        lines.append(f"- **Language-consistency reward**, greedy: with it, "
+                     f"{summary['mixed']['rl_language']:.1f}% of the test outputs mix languages, without it "
+                     f"{summary['mixed']['rl']:.1f}% (difference {mixed[0]:+.1f} ± {mixed[1]:.1f} points); "
+                     f"accuracy {accuracy[0]:+.1f} ± {accuracy[1]:.1f} points.")
+    if per["rl_sampled"] and per["rl_language_sampled"]:
+        with_, without, cold = (per[name] for name, _ in reversed(R1_SAMPLED))
+        mixed, accuracy = (r1_compare(with_, without, which) for which in (1, 0))
+        summary["language_reward_sampled"] = {"mixed_difference": mixed, "accuracy_difference": accuracy}
+        config = load_json(run / "eval" / "rl_sampled" / "results.json")["config"]
+        lines.append(f"- **Language-consistency reward**, sampled ({config['n']} outputs at temperature "
+                     f"{config['temperature']} for each of {len(with_)} test questions): "
+                     f"{summary['mixed']['rl_language_sampled']:.1f}% of the outputs mix languages with it, "
+                     f"{summary['mixed']['rl_sampled']:.1f}% without it and "
+                     f"{summary['mixed']['cold_sft_sampled']:.1f}% from the cold start (difference with − "
+                     f"without {mixed[0]:+.1f} ± {mixed[1]:.1f} points, paired over questions); their "
+                     f"accuracy {summary['accuracy']['rl_language_sampled']:.1f}% with, "
+                     f"{summary['accuracy']['rl_sampled']:.1f}% without ({accuracy[0]:+.1f} ± "
+                     f"{accuracy[1]:.1f}).")
+        r1_bars(plots, "r1_language.png", "Language reward (stage 2): sampled test outputs",
+                [(f"{key}: {label}", summary[key][name], 100 * mean_se([p[i] for p in per[name].values()])[1])
                  for key, i in (("mixed", 1), ("accuracy", 0))
-                 for name, label in (("rl", "without"), ("rl_language", "with"))])
+                 for name, label in (("cold_sft_sampled", "cold"), ("rl_sampled", "without"),
+                                     ("rl_language_sampled", "with"))])
     if per["student"] and per["student_rl"]:
         distilled = r1_compare(per["student"], per["student_rl"], 0)
         summary["distillation"] = {"difference": distilled}
@@ -569,8 +588,9 @@ def r1_counts(run: Path) -> list[str]:
             lines.append(f"- {what}: " + ", ".join(f"{key} {value}" for key, value in stats.items()))
     world = load_json(run / "world" / "stats.json")
     if world:
-        lines.insert(0, f"- world: {world['sft_second_language']} of the {world['sft']['cot']} written chains "
-                        f"of thought end in the second language; {world['chat']} non-reasoning records")
+        lines.insert(0, f"- world: {world['sft_second_language']} of the {world['sft']['cot']} written "
+                        f"chains of thought end in the second language; {world['chat']} non-reasoning "
+                        "records")
     return lines
 
 

@@ -29,7 +29,8 @@ def test_words_leave_out_math_numbers_and_single_letters():
     text = "First, add 3 and 4 to get $3+4=7$. 所以 x is 7."
     assert grader.language_words(text) == ["First", "add", "and", "to", "get", "所", "以", "is"]
     assert grader.language_words("\\frac{12}{3} equals four \\(a+b\\) \\[c\\]") == ["equals", "four"]
-    assert grader.language_words("It costs $5.\nThen we pay $3 more.") == ["It", "costs", "Then", "we", "pay", "more"]
+    assert grader.language_words("It costs $5.\nThen we pay $3 more.") == ["It", "costs", "Then", "we", "pay",
+                                                                           "more"]
     assert [grader.word_language(w) for w in ["the", "数", "число", "café"]] == ["en", "zh", "other", "other"]
 
 
@@ -186,7 +187,8 @@ def test_cold_start_from_written_chains_of_thought_makes_them_readable(tmp_path)
 def test_few_shot_prompt_shows_the_shots_then_asks():
     shots = [("1 + 1?", GOOD.replace("{7}", "{2}"), "cot"), ("2 + 3?", GOOD.replace("{7}", "{5}"), "cot")]
     prompt = r1.few_shot_prompt(shots, "3 + 4?")
-    assert prompt == (f"Question: 1 + 1?\nAnswer: {shots[0][1]}\n\nQuestion: 2 + 3?\nAnswer: {shots[1][1]}\n\n"
+    assert prompt == (f"Question: 1 + 1?\nAnswer: {shots[0][1]}\n\n"
+                      f"Question: 2 + 3?\nAnswer: {shots[1][1]}\n\n"
                       "Question: 3 + 4?\nAnswer:")
 
 
@@ -208,7 +210,8 @@ def checkpoint(tmp_path_factory):
 
 def test_reject_samples_k_per_question_and_accounts_for_every_sample(checkpoint):
     out = checkpoint / "reject"
-    stats = r1.main(["reject", "--model-path", str(checkpoint / "model"), "--data", str(checkpoint / "rl.jsonl"),
+    stats = r1.main(["reject", "--model-path", str(checkpoint / "model"),
+                     "--data", str(checkpoint / "rl.jsonl"),
                      "--k", "3", "--max-new-tokens", "6", "--template", "deepseek", "--out", str(out)])
     assert stats["problems"] == 3 and stats["samples"] == 9
     assert stats["no_gradable_answer"] == 1 and stats["problems_bad_gold"] == 1  # load_benchmark, the grader
@@ -224,7 +227,8 @@ def test_cold_start_command_counts_each_source_and_adds_them_up(checkpoint):
                            f"\\boxed{{{a + 2}}}."} for a in range(4)])
     torch.manual_seed(0)  # room for the R1 template and the few-shot prompts
     vocab = Tokenizer.load(checkpoint / "tok").vocab_size
-    long_context = ModelConfig(vocab_size=vocab, n_layers=1, d_model=32, n_heads=2, ffn_dim=64, max_seq_len=1024)
+    long_context = ModelConfig(vocab_size=vocab, n_layers=1, d_model=32, n_heads=2, ffn_dim=64,
+                               max_seq_len=1024)
     Transformer(long_context).save(checkpoint / "long", tokenizer=str(checkpoint / "tok"))
     model, out = str(checkpoint / "long"), checkpoint / "cold"
     stats = r1.main(["cold-start", "--written", str(written), "--model-path", model, "--zero-model", model,
@@ -269,7 +273,8 @@ class AsciiTokenizer:
 def test_distill_records_are_text_only_and_the_student_tokenises_them(tmp_path):
     samples = tmp_path / "samples.jsonl"
     write_jsonl(samples, [
-        {"question": "3 + 4?", "solution": GOOD, "format": "cot", "completion_ids": [5, 6], "logprobs": [-1.0]},
+        {"question": "3 + 4?", "solution": GOOD, "format": "cot", "completion_ids": [5, 6],
+         "logprobs": [-1.0]},
         {"question": "3 + 4?", "solution": GOOD.replace("add", "加")},   # the student cannot write it
         {"question": "3 + 4?", "solution": GOOD, "format": "latex"},
         {"question": "3 + 4?"},
