@@ -11,7 +11,7 @@ if [ $COMMANDS = 1 ]; then  # the command lines only, in order (the lanes one af
 fi
 MARK="$OUT/.${RUN%.sh}-run"
 if [ -e "$OUT" ] && [ ! -e "$MARK" ]; then
-  echo "$RUN: $OUT exists and is not a $RUN run folder; refusing to overwrite it" >&2; exit 1
+  echo "$RUN: $OUT exists and was not written by $RUN; refusing to overwrite it" >&2; exit 1
 fi
 rm -rf "$OUT"
 mkdir -p "$OUT/logs"
