@@ -486,8 +486,8 @@ def r1_bars(plots: Path, name: str, title: str, bars: list[tuple[str, float, flo
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     ax.bar(range(len(bars)), [b[1] for b in bars], yerr=[b[2] for b in bars], capsize=4,
            color=[f"C{i}" for i in range(len(bars))])
-    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7)
-    ax.set(title=title, ylabel="% of test questions")
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7, rotation=20, ha="right")
+    ax.set(title=title, ylabel="% of test outputs")
     fig.tight_layout()
     fig.savefig(plots / name, dpi=80)
     plt.close(fig)
@@ -524,7 +524,7 @@ def r1_findings(run: Path, toy: Path, plots: Path) -> tuple[list[str], dict]:
                      f"last, format reward {zero[-1]['format']:.3f}, response length "
                      f"{zero[0]['response_len']:.1f} → {zero[-1]['response_len']:.1f} tokens; "
                      f"{100 * signal:.1f}% of the groups had unequal "
-                     f"rewards (the only ones GRPO learns from); {correct:.0f} correct samples in all.")
+                     f"rewards (the only ones GRPO learns from); correct samples in all: {correct:.0f}.")
     rl = load_jsonl(run / "rl" / "metrics.jsonl")
     if rl and zero:
         start_rl, start_zero = (mean([r["accuracy"] for r in recs[:EDGE]]) for recs in (rl, zero))
