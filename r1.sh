@@ -26,7 +26,7 @@ for arg in "$@"; do
   case $arg in
     --smoke) SMOKE=1 ;;
     --commands) COMMANDS=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "r1.sh: unknown argument $arg (use --smoke, --commands or --help)" >&2; exit 2 ;;
   esac
 done
