@@ -16,8 +16,9 @@ baseline measured in the same run, right before it:
   corpus       docs/s and MB/s of data_pipeline.py's stages on the toy world's web pool, all workers
                against 1 worker
   webpages     (--only webpages) data_pipeline.py on real-shaped pages (calendars, lists, forum threads,
-               MathJax HTML in WARC): docs/s per core of extract, dedup and decontamination against reading the same input; with
-               --data-dir, planted GSM8K/MATH leaks removed and clean pages touched
+               MathJax HTML in WARC): docs/s per core of extract, dedup and decontamination against
+               reading the same input; with --data-dir, planted GSM8K/MATH leaks removed and clean pages
+               touched
   tokenizer    BPE training (tokenizer.py) against its own pre-tokenization pass
   grpo         one GRPO step of grpo.py on a toy policy, split into its phases (fractions of the step)
   logits       peak memory of the LM loss at a 102,400-token vocabulary: chunked logits (model.py) against
@@ -42,14 +43,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 import data_pipeline as dp
 import tokenizer as tk
-from flags import flag, run_cli
+from flags import add_flags, config_from, flag, run_cli
 from formats import load_benchmark, read_documents, read_jsonl, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
@@ -102,34 +103,41 @@ class Sizes:
     """How big each measurement is. The defaults are the full run; --quick takes QUICK; a flag of the
     same name overrides one field either way."""
     presets: str = flag("toy,small", "training: model presets, comma-separated")
-    seq_len: int = flag(256, "training: tokens per sequence")
-    train_batch: int = flag(4, "training: sequences per step")
-    repeats: int = flag(3, "timed repetitions of each training step and generation (the best counts)")
-    peak_n: int = flag(2048, "size n of the n×n matmul that measures the peak")
-    new_tokens: int = flag(512, "generation: new tokens per sequence")
+    seq_len: int = flag(256, "training: tokens per sequence", min=2)
+    train_batch: int = flag(4, "training: sequences per step", min=1)
+    repeats: int = flag(3, "timed repetitions of each training step and generation (the best counts)",
+                        min=1)
+    peak_n: int = flag(2048, "size n of the n×n matmul that measures the peak", min=1)
+    new_tokens: int = flag(512, "generation: new tokens per sequence", min=1)
     batch_sizes: str = flag("1,8,64", "generation: batch sizes of the scaling rows, comma-separated")
     generation_presets: str = flag("toy,small", "generation: model presets, comma-separated (the naive "
                                                    "decoder of `small` takes minutes at 512 tokens)")
-    rollout_questions: int = flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)")
-    rollout_group: int = flag(8, "generation: G, samples per prompt of the GRPO-shaped workload")
-    rollout_slots: int = flag(64, "generation: rows decoding at once (static: the batch) in that workload")
-    world_pages: int = flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)")
-    corpus_repeats: int = flag(2, "corpus: timed runs of each stage (the best counts)")
-    tok_mb: float = flag(10.0, "tokenizer: megabytes of training text (10 MB: about a minute)")
-    tok_vocab: int = flag(4096, "tokenizer: vocabulary size trained to")
-    vocab: int = flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use")
-    grpo_questions: int = flag(8, "GRPO: questions per step")
-    grpo_group: int = flag(8, "GRPO: G, outputs per question")
-    grpo_new_tokens: int = flag(128, "GRPO: longest output")
-    grpo_steps: int = flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)")
-    logit_tokens: int = flag(4096, "logits: positions of the loss (the paper's context is 4,096)")
-    logit_d_model: int = flag(256, "logits: width of the hidden states (the memory does not depend on it)")
-    web_pages: int = flag(20_000, "webpages: real-shaped pages generated (1 in 20 holds a planted leak)")
+    rollout_questions: int = flag(64, "generation: prompts of the GRPO-shaped workload (0: skip it)", min=0)
+    rollout_group: int = flag(8, "generation: G, samples per prompt of the GRPO-shaped workload", min=1)
+    rollout_slots: int = flag(64, "generation: rows decoding at once (static: the batch) in that workload",
+                              min=1)
+    world_pages: int = flag(20_000, "corpus: web pages of the generated toy world (other parts scale along)",
+                            min=1)
+    corpus_repeats: int = flag(2, "corpus: timed runs of each stage (the best counts)", min=1)
+    tok_mb: float = flag(10.0, "tokenizer: megabytes of training text (10 MB: about a minute)", min=0.0,
+                         above=True)
+    tok_vocab: int = flag(4096, "tokenizer: vocabulary size trained to", min=259)
+    vocab: int = flag(1024, "vocabulary of the tokenizer the tokenize stage and the GRPO policy use", min=259)
+    grpo_questions: int = flag(8, "GRPO: questions per step", min=1)
+    grpo_group: int = flag(8, "GRPO: G, outputs per question", min=1)
+    grpo_new_tokens: int = flag(128, "GRPO: longest output", min=1)
+    grpo_steps: int = flag(2, "GRPO: steps run (the last is reported: the first pays one-time costs)", min=1)
+    logit_tokens: int = flag(4096, "logits: positions of the loss (the paper's context is 4,096)", min=1)
+    logit_d_model: int = flag(256, "logits: width of the hidden states (the memory does not depend on it)",
+                              min=1)
+    web_pages: int = flag(20_000, "webpages: real-shaped pages generated (1 in 20 holds a planted leak)",
+                          min=1)
 
 
-QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8", generation_presets="toy",
-              world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024, vocab=512, grpo_questions=4,
-              grpo_group=4, grpo_new_tokens=32, logit_d_model=64, web_pages=2_000)
+QUICK = Sizes(presets="toy", seq_len=128, repeats=2, peak_n=1024, new_tokens=128, batch_sizes="1,8",
+              generation_presets="toy", world_pages=2_000, corpus_repeats=1, tok_mb=1.0, tok_vocab=1024,
+              vocab=512, grpo_questions=4, grpo_group=4, grpo_new_tokens=32, logit_d_model=64,
+              web_pages=2_000)
 
 
 # ----------------------------------------------------------------------------- training
@@ -154,8 +162,10 @@ def train_rate(model_cfg: ModelConfig, proc: Proc, train_cfg: TrainConfig, batch
     model = build_model(model_cfg, train_cfg, proc)
     optimizer = build_optimizer(model, train_cfg)
     data, amp = RandomTokens(model_cfg.vocab_size, batch, seq), autocast_for(model, train_cfg, proc.device)
-    step = lambda: train_step(model, optimizer, data, lm_loss, 1, train_cfg.grad_clip, proc, amp)  # noqa: E731
-    seconds = timed(step, repeats=repeats, warmup=2 if train_cfg.compile else 1)  # compiling takes the first step
+    step = lambda: train_step(model, optimizer, data, lm_loss, 1, train_cfg.grad_clip,
+                              proc, amp)  # noqa: E731
+    # compiling takes the first step
+    seconds = timed(step, repeats=repeats, warmup=2 if train_cfg.compile else 1)
     return batch * seq / seconds, unwrap(model).flops_per_token(seq)
 
 
@@ -203,12 +213,15 @@ def static_generate(model: Transformer, prompts: list[list[int]], max_new: int, 
         tokens = torch.tensor(prompts[start:start + batch], device=device)
         B, L = tokens.shape
         cache = [(torch.zeros(B, c.n_kv_heads, L + max_new, c.head_dim, device=device),
-                  torch.zeros(B, c.n_kv_heads, L + max_new, c.head_dim, device=device)) for _ in range(c.n_layers)]
+                  torch.zeros(B, c.n_kv_heads, L + max_new, c.head_dim, device=device))
+                 for _ in range(c.n_layers)]
         positions = torch.arange(L + max_new, device=device).expand(B, -1)
-        logits = model.forward_cached(tokens, positions[:, :L], [(k[:, :, :L], v[:, :, :L]) for k, v in cache])
+        logits = model.forward_cached(tokens, positions[:, :L],
+                                      [(k[:, :, :L], v[:, :, :L]) for k, v in cache])
         key_bias = torch.zeros(B, 1, 1, L + max_new, device=device)
         stop, done = torch.tensor(stop_ids, device=device), torch.zeros(B, dtype=torch.bool, device=device)
-        out, n_gen = torch.zeros(B, max_new, dtype=torch.long, device=device), torch.zeros(B, dtype=torch.long)
+        out = torch.zeros(B, max_new, dtype=torch.long, device=device)
+        n_gen = torch.zeros(B, dtype=torch.long)
         for t in range(max_new):
             logp = (logits / max(temperature, 1e-6)).log_softmax(-1)
             nxt = logp.argmax(-1) if temperature == 0 else \
@@ -261,22 +274,24 @@ def bench_generation(s: Sizes, device: torch.device, compile: bool) -> list[Row]
                             repeats=max(1, s.repeats - 1) if name == names[0] else 1, warmup=0)
         same = naive_tokens[0] == cached(1)[0][0]
         rows += [Row("generation", f"{name} naive decoder, {new} new tokens", naive, "tok/s"),
-                 Row("generation", f"{name} KV cache, {new} new tokens", kv, "tok/s", "naive decoder", kv / naive,
-                     "same tokens" if same else "DIFFERENT tokens", {"same_tokens": same})]
+                 Row("generation", f"{name} KV cache, {new} new tokens", kv, "tok/s", "naive decoder",
+                     kv / naive, "same tokens" if same else "DIFFERENT tokens", {"same_tokens": same})]
         if name == names[0]:
             base, sizes = None, [int(b) for b in s.batch_sizes.split(",")]
             for b in sizes:
                 rate = b * new / timed(lambda: cached(b), repeats=max(1, s.repeats - 1))
                 base = base or rate
-                rows.append(Row("generation", f"{name} KV cache, batch {b}", rate, "tok/s", f"batch {sizes[0]}",
-                                rate / base))
+                rows.append(Row("generation", f"{name} KV cache, batch {b}", rate, "tok/s",
+                                f"batch {sizes[0]}", rate / base))
         if s.rollout_questions:
             rows += rollout_rows(model, name, s)
         if name == names[0]:
             rows += evaluation_rows(model, name, s)
         if compile and name == names[-1]:
-            eager = new / timed(lambda: generate(model, [prompt], new, temperature=0, slots=1), repeats=s.repeats)
-            compiled = new / timed(lambda: generate(model, [prompt], new, temperature=0, slots=1, compile=True),
+            eager = new / timed(lambda: generate(model, [prompt], new, temperature=0, slots=1),
+                                repeats=s.repeats)
+            compiled = new / timed(lambda: generate(model, [prompt], new, temperature=0, slots=1,
+                                                    compile=True),
                                    repeats=s.repeats, warmup=2)  # the first call compiles
             rows += [Row("generation", f"{name} batch-1 decode, eager", eager, "tok/s"),
                      Row("generation", f"{name} batch-1 decode, compiled step", compiled, "tok/s", "eager",
@@ -317,19 +332,21 @@ def evaluation_rows(model: Transformer, name: str, s: Sizes) -> list[Row]:
     decode = lambda ids: "".join(marker if i in stops else "x" for i in ids)  # noqa: E731
     draw = torch.Generator().manual_seed(1)
     prompts = [torch.randint(1, min(stops), (192,), generator=draw).tolist() for _ in range(64)]
-    static, decoded_static = static_generate(model, prompts, new, 1.0, (0,), torch.Generator().manual_seed(0), 16)
-    useful_static = sum(next((j + 1 for j, t in enumerate(c) if t in stops or t == 0), len(c)) for c in static)
+    static, decoded_static = static_generate(model, prompts, new, 1.0, (0,),
+                                             torch.Generator().manual_seed(0), 16)
+    useful_static = sum(next((j + 1 for j, t in enumerate(c) if t in stops or t == 0), len(c))
+                        for c in static)
     stats = Counter()
-    engine, _ = generate(model, prompts, new, 1.0, stop_ids=(0,), stop_strings=(marker,), decode=decode, slots=16,
-                         generator=torch.Generator().manual_seed(0), stats=stats)
+    engine, _ = generate(model, prompts, new, 1.0, stop_ids=(0,), stop_strings=(marker,), decode=decode,
+                         slots=16, generator=torch.Generator().manual_seed(0), stats=stats)
     useful_engine = sum(map(len, engine))
     what = f"{name} evaluation, 64 prompts of 192 tokens, ≤{new} tokens, stop string"
     return [Row("generation", f"{what}: static, decoded/useful", decoded_static / useful_static, "ratio"),
-            Row("generation", f"{what}: sampler.py, decoded/useful", stats["decoded"] / useful_engine, "ratio",
-                "static", (stats["decoded"] / useful_engine) / (decoded_static / useful_static))]
+            Row("generation", f"{what}: sampler.py, decoded/useful", stats["decoded"] / useful_engine,
+                "ratio", "static", (stats["decoded"] / useful_engine) / (decoded_static / useful_static))]
 
 
-# ----------------------------------------------------------------------------- inputs: a toy world, a tokenizer
+# ----------------------------------------------------------------------------- inputs: toy world, tokenizer
 
 class Inputs:
     """What the corpus and GRPO sections read, made on first use in the run's temporary folder: a toy
@@ -356,14 +373,16 @@ class Inputs:
 
 
 def toy_world(out: Path, pages: int) -> Path:
-    """A toy world of `pages` web pages; every other count scaled from toy_data.py's defaults (20,000 pages)."""
+    """A toy world of `pages` web pages; every other count scaled from toy_data.py's defaults (20,000
+    pages)."""
     defaults, f = ToyConfig(), pages / ToyConfig().pages
     scale = lambda n, least: max(least, round(n * f))  # noqa: E731
     write_toy_world(ToyConfig(out=str(out), pages=pages, domains=scale(defaults.domains, 15),
-                              seed_pages=scale(defaults.seed_pages, 20), general_docs=scale(defaults.general_docs, 10),
-                              train_size=scale(defaults.train_size, 64), test_size=scale(defaults.test_size, 20),
-                              near_dups=scale(defaults.near_dups, 0), exact_dups=scale(defaults.exact_dups, 0),
-                              leaks=scale(defaults.leaks, 0)))
+                              seed_pages=scale(defaults.seed_pages, 20),
+                              general_docs=scale(defaults.general_docs, 10),
+                              train_size=scale(defaults.train_size, 64),
+                              test_size=scale(defaults.test_size, 20), near_dups=scale(defaults.near_dups, 0),
+                              exact_dups=scale(defaults.exact_dups, 0), leaks=scale(defaults.leaks, 0)))
     return out
 
 
@@ -398,7 +417,8 @@ def bench_corpus(args, s: Sizes, inputs: Inputs) -> list[Row]:
             base = base or rate
             rows.append(Row("corpus", f"{stage}, {workers} worker{'s' * (workers > 1)}", rate, "docs/s",
                             "1 worker" if workers > 1 else "", rate / base if workers > 1 else None,
-                            f"{mb / seconds:.2f} MB/s", {"documents": docs, "mb": round(mb, 3), "seconds": seconds}))
+                            f"{mb / seconds:.2f} MB/s",
+                            {"documents": docs, "mb": round(mb, 3), "seconds": seconds}))
     return rows
 
 
@@ -409,20 +429,24 @@ def bench_corpus(args, s: Sizes, inputs: Inputs) -> list[Row]:
 # everyday math phrasing ("Let n be a positive integer such that ...") and many bare numbers and one-letter
 # variables, the text a decontamination rule must leave alone.
 MATH_SENTENCES = [
-    "Let ${v}$ be a positive integer such that ${v}^2 + {a}{v} = {b}$.", "Find the value of ${v}$ when ${v} = {a}$.",
+    "Let ${v}$ be a positive integer such that ${v}^2 + {a}{v} = {b}$.",
+    "Find the value of ${v}$ when ${v} = {a}$.",
     "We have $a^2+b^2=c^2+d^2$ with $a+b+c+d={b}$, so the sum is even.",
     "By the triangle inequality, $|{v} + y| \\le |{v}| + |y|$ for all real numbers.",
     "What is the sum of the first {a} positive integers? It is $\\frac{{n(n+1)}}{{2}}$.",
     "The probability that a fair die shows {a} is $\\frac{{1}}{{6}}$.",
     "Recall that $\\binom{{{b}}}{{{a}}}$ counts subsets.",
-    "Suppose $f({v}) = {a}{v} + {b}$; then $f(f(1)) = {c}$.", "The roots of ${v}^2 - {a}{v} + {b} = 0$ sum to {a}.",
+    "Suppose $f({v}) = {a}{v} + {b}$; then $f(f(1)) = {c}$.",
+    "The roots of ${v}^2 - {a}{v} + {b} = 0$ sum to {a}.",
     "Hence ${v} \\equiv {a} \\pmod{{{b}}}$ and the remainder is {a}.",
     "so the area of the triangle is {c} square units.",
     "Consider the sequence 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and its partial sums.", "Proof. Induct on ${v}$.",
 ]
 OTHER_SENTENCES = [
-    "The match ended {a} to {b} after extra time.", "Preheat the oven to {c} degrees and bake for {b} minutes.",
-    "Add {a} cups of flour and {a} eggs, then stir.", "Our shop is open from {a} am to {b} pm, Monday to Friday.",
+    "The match ended {a} to {b} after extra time.",
+    "Preheat the oven to {c} degrees and bake for {b} minutes.",
+    "Add {a} cups of flour and {a} eggs, then stir.",
+    "Our shop is open from {a} am to {b} pm, Monday to Friday.",
     "The council met on March {a} to discuss the new park.",
     "Tickets cost {b} dollars for adults and {a} for children.",
     "She has {a} apples and buys {b} more at the market.", "The train leaves at {a}:{b} from platform {a}.",
@@ -433,7 +457,8 @@ CHINESE_SENTENCES = ["小明今天去公园玩，看见了{a}只小鸟。", "这
 
 
 def fill(sentence: str, rng: random.Random) -> str:
-    return sentence.format(v=rng.choice("xyznk"), a=rng.randint(1, 12), b=rng.randint(10, 99), c=rng.randint(100, 999))
+    return sentence.format(v=rng.choice("xyznk"), a=rng.randint(1, 12), b=rng.randint(10, 99),
+                           c=rng.randint(100, 999))
 
 
 def web_page(rng: random.Random, kind: str) -> str:
@@ -442,23 +467,25 @@ def web_page(rng: random.Random, kind: str) -> str:
         month, start = rng.choice(["January", "March", "May", "October"]), rng.randint(0, 6)
         days = [""] * start + [str(d) for d in range(1, rng.choice([29, 30, 31]) + 1)]
         weeks = [" ".join(days[i:i + 7]).strip() for i in range(0, len(days), 7)]
-        return "\n".join([f"Events in {month} {rng.randint(2015, 2025)}", "Mon Tue Wed Thu Fri Sat Sun", *weeks,
-                          fill(rng.choice(OTHER_SENTENCES), rng)])
+        return "\n".join([f"Events in {month} {rng.randint(2015, 2025)}", "Mon Tue Wed Thu Fri Sat Sun",
+                          *weeks, fill(rng.choice(OTHER_SENTENCES), rng)])
     if kind == "numbered list":
         n = rng.randint(10, 30)
-        return "\n".join([f"Top {n} things to do this year"] + [f"{i}. {fill(rng.choice(OTHER_SENTENCES), rng)}"
+        return "\n".join([f"Top {n} things to do this year"] + [f"{i}. "
+                                                                f"{fill(rng.choice(OTHER_SENTENCES), rng)}"
                                                                  for i in range(1, n + 1)])
     if kind == "table":
         return "\n".join(["Team W D L Pts"] + [f"Team {chr(65 + i)} {rng.randint(0, 20)} {rng.randint(0, 9)} "
-                                               f"{rng.randint(0, 20)} {rng.randint(0, 60)}" for i in range(12)])
+                                               f"{rng.randint(0, 20)} {rng.randint(0, 60)}"
+                                               for i in range(12)])
     if kind == "chinese":
         return "\n".join(fill(rng.choice(CHINESE_SENTENCES), rng) for _ in range(rng.randint(3, 8)))
     sentences = MATH_SENTENCES if kind in ("math blog", "forum thread") else OTHER_SENTENCES
     paragraphs = [" ".join(fill(rng.choice(sentences), rng) for _ in range(rng.randint(2, 5)))
                   for _ in range(rng.randint(2, 6))]
     if kind == "forum thread":
-        paragraphs = [f"Re: question about problem {rng.randint(1, 50)}", f"posted by user{rng.randint(1, 999)}",
-                      *paragraphs, "Thanks in advance!"]
+        paragraphs = [f"Re: question about problem {rng.randint(1, 50)}",
+                      f"posted by user{rng.randint(1, 999)}", *paragraphs, "Thanks in advance!"]
     return "\n".join(paragraphs)
 
 
@@ -466,7 +493,8 @@ KINDS = ["calendar", "numbered list", "table", "chinese", "math blog", "forum th
 
 
 def copied(text: str, rng: random.Random, how: str) -> str:
-    """A benchmark text as a page might hold it: verbatim, or with its whitespace, case or punctuation changed."""
+    """A benchmark text as a page might hold it: verbatim, or with its whitespace, case or punctuation
+    changed."""
     if how == "whitespace":
         return "\n".join("  ".join(text.split()[i:i + 12]) for i in range(0, len(text.split()), 12))
     if how == "case":
@@ -476,7 +504,8 @@ def copied(text: str, rng: random.Random, how: str) -> str:
     return text
 
 
-def web_pool(pages: int, leaks: int, bench: list[dict], seed: int = 0) -> tuple[list[dict], dict[str, list[str]]]:
+def web_pool(pages: int, leaks: int, bench: list[dict],
+             seed: int = 0) -> tuple[list[dict], dict[str, list[str]]]:
     """`pages` real-shaped pages; `leaks` of them hold a benchmark question or solution, copied one of four
     ways. Returns the pages and, per leaking URL, the lines of the planted copy."""
     rng = random.Random(seed)
@@ -496,11 +525,14 @@ def web_pool(pages: int, leaks: int, bench: list[dict], seed: int = 0) -> tuple[
 
 
 def as_html(text: str) -> str:
-    """A page's HTML: paragraphs, LaTeX as MathJax scripts (what a WARC response holds), a menu and a footer."""
-    body = "".join("<p>" + re.sub(r"\$([^$]+)\$", r'<script type="math/tex">\1</script>', html.escape(p, False))
+    """A page's HTML: paragraphs, LaTeX as MathJax scripts (what a WARC response holds), a menu and a
+    footer."""
+    body = "".join("<p>" + re.sub(r"\$([^$]+)\$", r'<script type="math/tex">\1</script>',
+                                  html.escape(p, False))
                    + "</p>" for p in text.split("\n"))
-    return (f"<html><head><title>page</title></head><body><nav><a href='/'>Home</a> <a href='/about'>About</a></nav>"
-            f"<article>{body}</article><footer>Copyright 2024. All rights reserved.</footer></body></html>")
+    return (f"<html><head><title>page</title></head><body><nav><a href='/'>Home</a> <a "
+            f"href='/about'>About</a></nav><article>{body}</article><footer>Copyright 2024. All rights "
+            f"reserved.</footer></body></html>")
 
 
 def bench_webpages(args, s: Sizes, tmp: Path) -> list[Row]:
@@ -511,8 +543,9 @@ def bench_webpages(args, s: Sizes, tmp: Path) -> list[Row]:
     tmp, one = tmp / "webpages", dp.Common(workers=1, chunk=64)
     bench_specs = ["gsm8k", "math"] if args.data_dir else None
     bench = ([r for spec in bench_specs for r in load_benchmark(spec, data_dir=args.data_dir)]
-             if bench_specs else [{"question": "How many sheep does the farmer have after 3 weeks if he buys 5 "
-                                               "more each week?", "solution": "He has 17 + 15 = 32 sheep."}])
+             if bench_specs else [{"question": "How many sheep does the farmer have after 3 weeks if he buys "
+                                               "5 more each week?",
+                                   "solution": "He has 17 + 15 = 32 sheep."}])
     docs, planted = web_pool(s.web_pages, s.web_pages // 20, bench)
     pool = tmp / "pool.jsonl.gz"
     write_jsonl(pool, docs)
@@ -531,13 +564,15 @@ def bench_webpages(args, s: Sizes, tmp: Path) -> list[Row]:
         return len(docs) / timed(fn, repeats=s.corpus_repeats, warmup=0)
 
     read_warc = rate(lambda: sum(1 for _ in read_documents(warc, Counter())))
-    read_jsonl_rate = rate(lambda: sum(1 for _ in dp.iter_documents([pool], dp.StageStats("t"), one.max_chars)))
+    read_jsonl_rate = rate(lambda: sum(1 for _ in dp.iter_documents([pool], dp.StageStats("t"),
+                                                                    one.max_chars)))
     rows = [Row("webpages", "read WARC records (no extraction)", read_warc, "docs/s"),
             Row("webpages", "extract: HTML -> text with LaTeX, 1 worker",
                 rate(lambda: dp.extract([warc], tmp / "extract", one)), "docs/s", "read WARC", None),
             Row("webpages", "read JSONL pool", read_jsonl_rate, "docs/s"),
-            Row("webpages", "dedup, 1 worker", rate(lambda: dp.dedup([pool], tmp / "dedup", dp.DedupConfig(), one)),
-                "docs/s", "read JSONL pool", None)]
+            Row("webpages", "dedup, 1 worker",
+                rate(lambda: dp.dedup([pool], tmp / "dedup", dp.DedupConfig(), one)), "docs/s",
+                "read JSONL pool", None)]
     for min_content in (0, 3):
         cfg, out = dp.DecontamConfig(min_content=min_content), tmp / f"decontam{min_content}"
         stats = dp.decontaminate([pool], [bench_file], out, cfg, one)
@@ -548,9 +583,10 @@ def bench_webpages(args, s: Sizes, tmp: Path) -> list[Row]:
         removed = sum(not any(line in clean.get(url, "") for line in lines if len(dp.match_words(line)) >= 3)
                       for url, lines in planted.items())
         share = len(touched - set(planted)) / (len(docs) - len(planted))
-        rows.append(Row("webpages", f"decontaminate, --min-content {min_content}, 1 worker", len(docs) / seconds,
-                        "docs/s", "read JSONL pool", None,
-                        f"leaks removed {removed}/{len(planted)}, clean pages touched {share:.2%}; index {index:.1f} s",
+        rows.append(Row("webpages", f"decontaminate, --min-content {min_content}, 1 worker",
+                        len(docs) / seconds, "docs/s", "read JSONL pool", None,
+                        f"leaks removed {removed}/{len(planted)}, clean pages touched {share:.2%}; index "
+                        f"{index:.1f} s",
                         {"leaks": len(planted), "leaks_removed": removed, "clean_touched": share,
                          "index_seconds": index, "benchmark": bench_specs or "one made-up problem"}))
     for r in rows:
@@ -580,13 +616,15 @@ def bench_grpo(s: Sizes, inputs: Inputs) -> list[Row]:
     step's timings (its metrics record) as fractions of the step."""
     root, tok_dir = inputs.tmp / "grpo", inputs.tokenizer_dir()
     questions = s.grpo_questions * s.grpo_steps
-    write_jsonl(root / "rl.jsonl", [rec for _, rec in zip(range(questions), read_jsonl(inputs.world() / "rl.jsonl"))])
+    write_jsonl(root / "rl.jsonl",
+                [rec for _, rec in zip(range(questions), read_jsonl(inputs.world() / "rl.jsonl"))])
     torch.manual_seed(0)
     policy = Transformer(ModelConfig.from_preset("toy", vocab_size=tk.Tokenizer.load(tok_dir).vocab_size))
     policy.save(root / "init", tokenizer=str(tok_dir))
     cfg = GRPOConfig(init=str(root / "init"), data=str(root / "rl.jsonl"), out=str(root / "run"),
-                     batch_questions=s.grpo_questions, group_size=s.grpo_group, max_new_tokens=s.grpo_new_tokens,
-                     steps_per_iteration=s.grpo_steps, lr=1e-5, save_every=0)
+                     batch_questions=s.grpo_questions, group_size=s.grpo_group,
+                     max_new_tokens=s.grpo_new_tokens, steps_per_iteration=s.grpo_steps, lr=1e-5,
+                     save_every=0)
     rec = train_grpo(cfg)["records"][-1]
     step = rec["t_step"]
     rows = [Row("grpo", f"GRPO step, {s.grpo_questions} questions × G={s.grpo_group}", step, "s",
@@ -624,10 +662,12 @@ def bench_gpu(args, proc: Proc) -> list[Row]:
     checkpointing off/on) against the dense bf16 matmul peak, and decoding steps/s at batch 1 and 64
     against the memory-bandwidth bound (weight bytes read per step / measured copy bandwidth)."""
     peak = matmul_peak_flops(proc.device, torch.bfloat16, 8192)
-    rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s", note=torch.cuda.get_device_name(proc.device))]
+    rows = [Row("gpu", "bf16 matmul peak", peak / 1e12, "TFLOP/s",
+                note=torch.cuda.get_device_name(proc.device))]
     cfg = ModelConfig.from_preset(args.gpu_model)
     for ac in (False, True):
-        train_cfg = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac, compile=args.compile)
+        train_cfg = TrainConfig(parallel="fsdp", dtype="bf16", activation_checkpointing=ac,
+                                compile=args.compile)
         rate, flops_tok = train_rate(cfg, proc, train_cfg, args.gpu_batch, cfg.max_seq_len, repeats=5)
         mfu = rate * flops_tok / peak
         rows.append(Row("gpu", f"{args.gpu_model} train, act. ckpt {'on' if ac else 'off'}", rate, "tok/s",
@@ -637,14 +677,16 @@ def bench_gpu(args, proc: Proc) -> list[Row]:
     bandwidth = copy_bandwidth(proc.device)
     rows.append(Row("gpu", "copy bandwidth", bandwidth / 1e9, "GB/s"))
     model = decode_model(cfg, proc.device)
+    # the embedding is a lookup, not read whole
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) - \
-        model.embed.weight.numel() * model.embed.weight.element_size()  # the embedding is a lookup, not read whole
+        model.embed.weight.numel() * model.embed.weight.element_size()
     bound = bandwidth / weight_bytes  # decode steps/s if a step only streamed the weights once
     new, prompt = 256, list(range(1, 33))
     for b in (1, 64):
         rate = new / timed(lambda: generate(model, [prompt] * b, new, temperature=0), repeats=2)
-        rows.append(Row("gpu", f"{args.gpu_model} decode, batch {b}", rate, "steps/s", "bandwidth bound", rate / bound,
-                        f"{rate * b:,.0f} tok/s", {"tokens_per_s": rate * b, "bound_steps_per_s": bound}))
+        rows.append(Row("gpu", f"{args.gpu_model} decode, batch {b}", rate, "steps/s", "bandwidth bound",
+                        rate / bound, f"{rate * b:,.0f} tok/s",
+                        {"tokens_per_s": rate * b, "bound_steps_per_s": bound}))
     return rows
 
 
@@ -661,9 +703,10 @@ def _status_kib(field: str) -> int:
 
 
 def _logits_peak(chunked: bool, tokens: int, d_model: int, vocab: int, queue) -> None:
-    """In a fresh process: the peak memory (resident set above what the process held before) of one LM loss and
-    its backward over `tokens` positions, the model's chunked way (model.Transformer.target_logprobs) or the
-    whole-logits way it replaced. Writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current size."""
+    """In a fresh process: the peak memory (resident set above what the process held before) of one LM loss
+    and its backward over `tokens` positions, the model's chunked way (model.Transformer.target_logprobs) or
+    the whole-logits way it replaced. Writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the
+    current size."""
     import torch.nn.functional as F
     torch.manual_seed(0)
     model = Transformer(ModelConfig(vocab_size=vocab, n_layers=1, d_model=d_model, n_heads=1, ffn_dim=d_model,
@@ -690,7 +733,8 @@ def bench_logits(s: Sizes) -> list[Row]:
     peaks = {}
     for chunked in (False, True):
         queue = ctx.Queue()
-        child = ctx.Process(target=_logits_peak, args=(chunked, s.logit_tokens, s.logit_d_model, 102_400, queue))
+        child = ctx.Process(target=_logits_peak,
+                            args=(chunked, s.logit_tokens, s.logit_d_model, 102_400, queue))
         child.start()
         peaks[chunked] = queue.get()
         child.join()
@@ -710,33 +754,39 @@ def cpu_name() -> str:
 
 
 def print_table(rows: list[Row]):
-    print(f"\n{'section':<11} {'figure':<52} {'value':>11} {'unit':<8} {'× baseline':>10}  {'baseline':<22} note")
+    print(f"\n{'section':<11} {'figure':<52} {'value':>11} {'unit':<8} {'× baseline':>10}  {'baseline':<22} "
+          f"note")
     for r in rows:
         ratio = f"{r.ratio:.3f}" if r.ratio is not None else ""
-        print(f"{r.section:<11} {r.name:<52} {r.value:>11.4g} {r.unit:<8} {ratio:>10}  {r.baseline:<22} {r.note}")
+        print(f"{r.section:<11} {r.name:<52} {r.value:>11.4g} {r.unit:<8} {ratio:>10}  {r.baseline:<22} "
+              f"{r.note}")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small sizes and only the toy preset: about a minute")
+    # --quick first: it decides the sizes' defaults, which any size flag then overrides (and --help shows)
+    quick = argparse.ArgumentParser(add_help=False)
+    quick.add_argument("--quick", action="store_true",
+                       help="small sizes and only the toy preset: about a minute")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                parents=[quick])
     p.add_argument("--only", default=",".join(SECTIONS),
                    help=f"comma-separated sections to run, of {SECTIONS + OPT_IN} (default: {SECTIONS})")
-    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows (compiling takes minutes)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="skip the torch.compile rows (compiling takes minutes)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: PyTorch's default)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="corpus: worker processes of the 'all workers' rows (default: every core)")
     p.add_argument("--world", help="corpus and GRPO: a toy world folder written by toy_data.py (default: "
                                    "generate one of --world-pages pages in a temporary folder)")
-    p.add_argument("--pool", nargs="+", help="corpus: web pages to run the stages on (JSONL, JSONL.gz or WET) "
-                                             "instead of the toy world's pool")
-    for f in fields(Sizes):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None,
-                       help=f"{f.metadata['help']} (default {f.default}; --quick {getattr(QUICK, f.name)})")
+    p.add_argument("--pool", nargs="+", help="corpus: web pages to run the stages on (JSONL, JSONL.gz or "
+                                             "WET) instead of the toy world's pool")
+    add_flags(p, Sizes, defaults=QUICK if quick.parse_known_args(argv)[0].quick else Sizes())
     p.add_argument("--data-dir", help="webpages: a folder holding GSM8K and MATH (gsm8k/test*.jsonl, "
                                       "math/test*.jsonl) to plant and decontaminate against")
     p.add_argument("--gpu", action="store_true", help="run the GPU section instead (needs CUDA)")
     p.add_argument("--gpu-model", default="1.3b", help="GPU section: model preset")
-    p.add_argument("--gpu-batch", type=int, default=4, help="GPU section: sequences of the full context per step")
+    p.add_argument("--gpu-batch", type=int, default=4,
+                   help="GPU section: sequences of the full context per step")
     p.add_argument("--compile", action="store_true", help="GPU section: torch.compile each block")
     p.add_argument("--out", default="runs/bench.jsonl", help="JSONL file the rows are appended to")
     args = p.parse_args(argv)
@@ -745,9 +795,7 @@ def parse_args(argv=None):
         p.error(f"--only: unknown sections {sorted(unknown)}; choose from {SECTIONS + OPT_IN}")
     if args.workers < 1:
         p.error("--workers must be at least 1")
-    sizes = replace(QUICK if args.quick else Sizes(),
-                    **{f.name: getattr(args, f.name) for f in fields(Sizes) if getattr(args, f.name) is not None})
-    return args, sizes
+    return args, config_from(Sizes, args)
 
 
 def main(argv=None) -> list[Row]:
@@ -769,8 +817,9 @@ def main(argv=None) -> list[Row]:
             else:
                 dtype = torch.float32  # TF32 on CUDA (setup_distributed allows it), as the fp32 training uses
                 peak = matmul_peak_flops(proc.device, dtype, s.peak_n)
-                rows = [Row("machine", f"fp32 matmul peak, n={s.peak_n}", peak / 1e9, "GFLOP/s", note=host["cpu"]
-                            if proc.device.type == "cpu" else torch.cuda.get_device_name(proc.device))]
+                rows = [Row("machine", f"fp32 matmul peak, n={s.peak_n}", peak / 1e9, "GFLOP/s",
+                            note=host["cpu"] if proc.device.type == "cpu"
+                            else torch.cuda.get_device_name(proc.device))]
                 inputs = Inputs(args, s, Path(tmp))
                 if "training" in sections:
                     rows += bench_training(args, s, proc, peak)

@@ -15,20 +15,20 @@ DeepSeekMath §2.1 builds its 120B-token math corpus from Common Crawl in a loop
                 MATH, CMATH, AGIEval) is removed; benchmark texts of 3-9 grams are matched whole;
   7. tokenize   token shards with the pre-training mixture (56% math corpus in the 7B run).
 
-Input: JSONL / JSONL.gz of {url, text}, Common Crawl WET files, or WARC files of HTML responses, whose text
-is extracted keeping the LaTeX of MathJax / KaTeX pages (formats.py reads them all; webdocs.py holds the reading,
-the word split, the HTML extraction and the parallel map every stage uses). Every stage streams
-documents, works in `--workers` processes and writes its outputs plus a stats.json in which
-documents_in = kept + sum(dropped by reason): bad input is skipped and counted, never silently lost.
+Input: JSONL / JSONL.gz of {url, text}, Common Crawl WET files, or WARC files of HTML responses, whose text is
+extracted keeping the LaTeX of MathJax / KaTeX pages (formats.py reads them all; webdocs.py holds the reading,
+the word split, the HTML extraction and the parallel map every stage uses). Every stage streams documents,
+works in `--workers` processes and writes its outputs plus a stats.json in which documents_in = kept +
+sum(dropped by reason): bad input is skipped and counted, never silently lost.
 
     python data_pipeline.py run --pool pool.jsonl.gz --seed-corpus seed.jsonl.gz --bench gsm8k math \
         --data-dir DATA --tokenizer runs/tok --source general=general.jsonl.gz \
         --mix math=0.56,general=0.44 --out runs/corpus
-    python data_pipeline.py <stage> --help    # extract, classify, recall, domains, iterate, dedup, decontaminate,
-                                              # tokenize
+    python data_pipeline.py <stage> --help    # extract, classify, recall, domains, iterate, dedup,
+                                              # decontaminate, tokenize
 
-The tokenizer lives in tokenizer.py and is re-exported here (`from data_pipeline import Tokenizer` stays light:
-fasttext is imported only inside the functions that need it).
+The tokenizer lives in tokenizer.py and is re-exported here (`from data_pipeline import Tokenizer` stays
+light: fasttext is imported only inside the functions that need it).
 """
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ import numpy as np
 from tqdm import tqdm
 
 from flags import add_flags, check_ranges, config_from, flag, run_cli
-from formats import BENCH_TEXT_FIELDS, BENCHMARK_FILES, benchmark_rows, read_documents, read_jsonl, write_jsonl
+from formats import (BENCH_TEXT_FIELDS, BENCHMARK_FILES, benchmark_rows, read_documents, read_jsonl,
+                     write_jsonl)
 from tokenizer import Tokenizer  # noqa: F401 (re-exported)
 from webdocs import (WORKER_STATE, StageStats, chunked, drop_reason, extract_chunk, informative, is_html_warc,
                      iter_documents, match_words, parallel_map, url_set, words)
@@ -134,11 +135,13 @@ def train_fasttext(train_path: Path, model_path: Path, cfg: ClassifyConfig, seed
     17 NaN and 7 distinct models in 30 runs on the same file), while every fresh process gives the same
     model. (Such state leaking between runs fits its initialisation, which fills only `thread`/10 of the
     input matrix, DenseMatrix::uniform.)"""
-    params = dict(input=str(train_path), dim=cfg.dim, lr=cfg.lr, wordNgrams=cfg.word_ngrams, minCount=cfg.min_count,
-                  epoch=cfg.epoch, bucket=cfg.bucket, thread=cfg.threads, seed=seed, verbose=0)
+    params = dict(input=str(train_path), dim=cfg.dim, lr=cfg.lr, wordNgrams=cfg.word_ngrams,
+                  minCount=cfg.min_count, epoch=cfg.epoch, bucket=cfg.bucket, thread=cfg.threads, seed=seed,
+                  verbose=0)
     code = ("import fasttext, json, sys; a = json.loads(sys.argv[1]); "
             "fasttext.train_supervised(**a['params']).save_model(a['out'])")
-    done = subprocess.run([sys.executable, "-c", code, json.dumps({"params": params, "out": str(model_path)})],
+    done = subprocess.run([sys.executable, "-c", code,
+                           json.dumps({"params": params, "out": str(model_path)})],
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError("fastText training failed (more examples or a lower --lr help against NaN):\n"
@@ -184,7 +187,8 @@ def classify(seed_paths, pool_paths, out_dir, cfg: ClassifyConfig, common: Commo
         return "in_seed" if doc["url"] in seed_urls else "trusted" if doc["url"] in trusted else None
 
     n_seed = sum(1 for _ in iter_documents(seed_paths, StageStats("count"), common.max_chars))
-    n_pool = sum(negative(doc) is None for doc in iter_documents(pool_paths, StageStats("count"), common.max_chars))
+    n_pool = sum(negative(doc) is None for doc in iter_documents(pool_paths, StageStats("count"),
+                                                                 common.max_chars))
     if n_seed == 0 or n_pool == 0:
         raise ValueError(f"classify needs positives and negatives: {n_seed} seed pages, "
                          f"{n_pool} pool pages outside the seed and the trusted pages")
@@ -224,10 +228,12 @@ def classify(seed_paths, pool_paths, out_dir, cfg: ClassifyConfig, common: Commo
             score.extend(math_probability(model, list(lines)))
     truth, predicted = np.array(truth, dtype=bool), np.array(score) >= 0.5
     p, r = precision_recall(int((truth & predicted).sum()), int(predicted.sum()), int(truth.sum()))
-    stats.extra.update(seed_pages=n_seed, positives=counts[LABEL_MATH, False], negatives=counts[LABEL_OTHER, False],
-                       holdout=len(truth), holdout_precision=round(p, 4), holdout_recall=round(r, 4))
+    stats.extra.update(seed_pages=n_seed, positives=counts[LABEL_MATH, False],
+                       negatives=counts[LABEL_OTHER, False], holdout=len(truth),
+                       holdout_precision=round(p, 4), holdout_recall=round(r, 4))
     print(f"classify: {n_seed} seed pages; trained on {counts[LABEL_MATH, False]} positives / "
-          f"{counts[LABEL_OTHER, False]} negatives; held-out precision {p:.3f} recall {r:.3f} (n={len(truth)})")
+          f"{counts[LABEL_OTHER, False]} negatives; held-out precision {p:.3f} recall {r:.3f} "
+          f"(n={len(truth)})")
     return stats.write(out)
 
 
@@ -243,7 +249,8 @@ def score_chunk(docs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
             np.array([len(t) for t in tokens], dtype=np.int64))
 
 
-def select_top(scores: np.ndarray, tokens: np.ndarray, min_score: float, token_budget: int | None) -> np.ndarray:
+def select_top(scores: np.ndarray, tokens: np.ndarray, min_score: float,
+               token_budget: int | None) -> np.ndarray:
     """§2.1: "we rank the collected pages according to their scores ... and only preserve the
     top-ranking ones" (the top 40B tokens in the first iteration). Keeps pages scoring at least
     min_score and, given a budget, only the best-ranked whose tokens fit in it (ties: pool order)."""
@@ -263,7 +270,8 @@ def recall(pool_paths, model_path, out_dir, cfg: RecallConfig, common: Common) -
     check_ranges(common)
     stats, model = StageStats("recall"), load_fasttext(model_path)
     docs = iter_documents(pool_paths, stats, common.max_chars, desc="recall: scoring")
-    results = [r for _, r in parallel_map(score_chunk, chunked(docs, common.chunk), common.workers, {"model": model})]
+    results = [r for _, r in parallel_map(score_chunk, chunked(docs, common.chunk), common.workers,
+                                          {"model": model})]
     scores = np.concatenate([s for s, _ in results]) if results else np.zeros(0, np.float32)
     tokens = np.concatenate([t for _, t in results]) if results else np.zeros(0, np.int64)
     keep = select_top(scores, tokens, cfg.min_score, cfg.token_budget)
@@ -395,7 +403,8 @@ def iterate(pool_paths, seed_paths, out_dir, cfg: IterateConfig, classify_cfg: C
         r = recall(pool_paths, step / "classify" / MODEL, step / "recall", recall_cfg, common)
         if r["kept"] == 0:
             raise ValueError(f"iteration {it}: recall collected no page (P(math) >= --min-score "
-                             f"{recall_cfg.min_score} nowhere in the pool; a lower --min-score or a larger seed helps)")
+                             f"{recall_cfg.min_score} nowhere in the pool; a lower --min-score or a larger "
+                             f"seed helps)")
         d = domains(pool_paths, step / "recall" / COLLECTED, seeds, step / "domains", domain_cfg, common)
         collected = url_set([step / "recall" / COLLECTED])
         new = len(collected - seen)
@@ -443,7 +452,8 @@ def minhash(tokens: list[str], shingle: int, a: np.ndarray, b: np.ndarray) -> np
     signature = np.full(len(a), MERSENNE31, dtype=np.uint64)
     for start in range(0, len(x), 4096):  # [num_perm, 4096] at a time: long pages stay in bounded memory
         block = x[start:start + 4096]  # a, b, x < 2**31: a*x + b < 2**63 never overflows uint64
-        signature = np.minimum(signature, ((a[:, None] * block[None, :] + b[:, None]) % MERSENNE31).min(axis=1))
+        signature = np.minimum(signature,
+                               ((a[:, None] * block[None, :] + b[:, None]) % MERSENNE31).min(axis=1))
     return signature.astype(np.uint32)
 
 
@@ -513,8 +523,8 @@ def dedup(paths, out_dir, cfg: DedupConfig, common: Common) -> dict:
 
 
 # ----------------------------------------------------------------------------- decontaminate
-# The unit of matching (what a "word" is, which n-grams are weak) is webdocs.match_words / informative; why it is
-# that unit for real pages (calendars, numbered lists, formulas, CJK text) is written beside them.
+# The unit of matching (what a "word" is, which n-grams are weak) is webdocs.match_words / informative; why it
+# is that unit for real pages (calendars, numbered lists, formulas, CJK text) is written beside them.
 
 CLEAN = "clean.jsonl.gz"
 
@@ -533,7 +543,8 @@ def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min
     would stay in the corpus. Returns (n-grams, weak n-grams, short texts, counts for stats.json)."""
     unknown = set(bench_fields) - set(BENCH_TEXT_FIELDS)
     if unknown:
-        raise ValueError(f"--bench-fields: unknown {sorted(unknown)}; choose from {sorted(BENCH_TEXT_FIELDS)}")
+        raise ValueError(f"--bench-fields: unknown {sorted(unknown)}; choose from "
+                         f"{sorted(BENCH_TEXT_FIELDS)}")
     ngrams, weak, short, counts = {}, {}, {}, Counter()
     for spec in benches:
         name, _, split = str(spec).partition(":")
@@ -548,7 +559,8 @@ def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min
             counts["benchmark_rows_without_text"] += not any(texts.values())
             # a list (AGIEval's options) gives one text per item, its choice label "(A)" left out
             pieces = [(role, CHOICE_LABEL.sub("", str(item)) if isinstance(text, list) else str(text or ""))
-                      for role, text in texts.items() for item in (text if isinstance(text, list) else [text])]
+                      for role, text in texts.items()
+                      for item in (text if isinstance(text, list) else [text])]
             for role, text in pieces:
                 tokens, source = match_words(text), f"{Path(name).name}:{ident}:{role}"
                 grams = [tokens[i:i + n] for i in range(len(tokens) - n + 1)]
@@ -565,7 +577,8 @@ def benchmark_index(benches, data_dir, bench_fields, n: int, min_words: int, min
     return ngrams, weak, short, dict(counts)
 
 
-def contaminated_lines(text: str, ngrams: dict, weak: dict, short: dict, n: int) -> dict[int, tuple[str, str]]:
+def contaminated_lines(text: str, ngrams: dict, weak: dict, short: dict,
+                       n: int) -> dict[int, tuple[str, str]]:
     """{line index: (matched words, benchmark source)}. A segment is a line of the page; a match that
     spans lines marks each line it touches. An uninformative n-gram (`weak`) never starts a match, but it
     extends one: a line it touches next to a line already matched goes too (a copied solution's formula-only
@@ -576,7 +589,8 @@ def contaminated_lines(text: str, ngrams: dict, weak: dict, short: dict, n: int)
         tokens += w
         line_of += [i] * len(w)
     hits, weak_hits = {}, {}
-    for size, table, found in [(n, ngrams, hits), (n, weak, weak_hits), *((k, t, hits) for k, t in short.items())]:
+    for size, table, found in [(n, ngrams, hits), (n, weak, weak_hits),
+                               *((k, t, hits) for k, t in short.items())]:
         for s in range(len(tokens) - size + 1):
             key = " ".join(tokens[s:s + size])
             if (source := table.get(key)) is not None:
@@ -608,8 +622,8 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
     out, stats = Path(out_dir), StageStats("decontaminate")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    ngrams, weak, short, index_counts = benchmark_index(benches, data_dir, cfg.bench_fields.split(","), cfg.ngram,
-                                                        cfg.min_words, cfg.min_content)
+    ngrams, weak, short, index_counts = benchmark_index(benches, data_dir, cfg.bench_fields.split(","),
+                                                        cfg.ngram, cfg.min_words, cfg.min_content)
     index_counts["index_seconds"] = round(time.perf_counter() - started, 2)
     if not ngrams and not short:
         raise ValueError(f"no benchmark text to match in {benches}")
@@ -618,7 +632,8 @@ def decontaminate(paths, benches, out_dir, cfg: DecontamConfig, common: Common, 
     def clean(removed):
         docs = iter_documents(paths, stats, common.max_chars, desc="decontaminate")
         state = {"ngrams": ngrams, "weak": weak, "short": short, "n": cfg.ngram}
-        for chunk, hits_list in parallel_map(decontam_chunk, chunked(docs, common.chunk), common.workers, state):
+        for chunk, hits_list in parallel_map(decontam_chunk, chunked(docs, common.chunk), common.workers,
+                                             state):
             for doc, hits in zip(chunk, hits_list):
                 lines = doc["text"].split("\n")
                 for i, (matched, source) in sorted(hits.items()):
@@ -664,7 +679,9 @@ def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out
         raise ValueError(f"--mix {mix} must give a positive weight to each source {sorted(sources)}")
     out, stats = Path(out_dir), StageStats("tokenize")
     out.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer.load(tokenizer_dir)
+    # hf reads a released tokenizer.json too; imported here, as it brings torch, which no other stage needs
+    from hf import load_tokenizer
+    tok = load_tokenizer(tokenizer_dir)
     dtype = np.uint16 if tok.vocab_size <= 65535 else np.uint32
     manifest = {"tokenizer": str(tokenizer_dir), "vocab_size": tok.vocab_size, "eos_id": tok.eos_id,
                 "dtype": np.dtype(dtype).name, "sources": {}}
@@ -711,9 +728,11 @@ def tokenize(sources: dict[str, list], mix: dict[str, float], tokenizer_dir, out
 class Common:
     workers: int = flag(os.cpu_count() or 1, "processes for the CPU-bound work (scoring, hashing, matching, "
                                              "encoding)", min=1)
-    max_chars: int = flag(1_000_000, "documents longer than this (characters) are skipped and counted as too_long",
+    max_chars: int = flag(1_000_000,
+                          "documents longer than this (characters) are skipped and counted as too_long",
                           min=1)
-    seed: int = flag(0, "random seed (sampling, MinHash permutations): the same seed gives the same corpus", min=0)
+    seed: int = flag(0, "random seed (sampling, MinHash permutations): the same seed gives the same corpus",
+                     min=0)
     chunk: int = flag(256, "documents per unit of work sent to a worker process", min=1)
 
 
@@ -737,7 +756,8 @@ class ClassifyConfig:
 @dataclass
 class RecallConfig:
     min_score: float = flag(0.5, "keep pages whose fastText P(math) is at least this", min=0.0, max=1.0)
-    token_budget: int = flag(None, "also keep only the top-scoring pages that fit this many tokens (paper: 40B)",
+    token_budget: int = flag(None,
+                             "also keep only the top-scoring pages that fit this many tokens (paper: 40B)",
                              int, min=1)
 
 
@@ -745,11 +765,12 @@ class RecallConfig:
 class DomainConfig:
     domain_fraction: float = flag(0.10, "a domain with more than this fraction of its pages collected is "
                                         "math-related (paper: 10 percent)", min=0.0, max=1.0)
-    domain_min_collected: int = flag(3, "a math-related domain also needs at least this many collected pages "
-                                        "(one recalled page must not make a recipe site a math domain)", min=1)
+    domain_min_collected: int = flag(3, "a math-related domain also needs at least this many collected "
+                                        "pages (one recalled page must not make a recipe site a math domain)",
+                                     min=1)
     path_fraction: float = flag(0.5, "in a math domain, a URL path with at least this fraction of its pages "
-                                     "collected is a math path (the stand-in for the paper's hand annotation)",
-                                min=0.0, max=1.0)
+                                     "collected is a math path (the stand-in for the paper's hand "
+                                     "annotation)", min=0.0, max=1.0)
     path_min_pages: int = flag(5, "a math path needs at least this many pages", min=1)
     path_depth: int = flag(2, "longest path prefix considered, in segments (/a/b has 2; date folders such as "
                               "/2019/05 are not counted)", min=1)
@@ -758,16 +779,18 @@ class DomainConfig:
 @dataclass
 class IterateConfig:
     iterations: int = flag(4, "classify-recall-domains rounds (paper: 4)", min=1)
-    min_new: float = flag(0.02, "stop when an iteration's new pages are under this fraction of its collection "
-                                "(paper: 98 percent already seen)", min=0.0, max=1.0)
+    min_new: float = flag(0.02, "stop when an iteration's new pages are under this fraction of its "
+                                "collection (paper: 98 percent already seen)", min=0.0, max=1.0)
 
 
 @dataclass
 class DedupConfig:
     shingle: int = flag(5, "words per MinHash shingle", min=1)
     num_perm: int = flag(128, "MinHash permutations (signature length)", min=1)
-    bands: int = flag(16, "LSH bands of num_perm/bands rows; pages sharing one band are candidate pairs", min=1)
-    jaccard: float = flag(0.8, "a candidate whose estimated Jaccard similarity reaches this is a near-duplicate",
+    bands: int = flag(16, "LSH bands of num_perm/bands rows; pages sharing one band are candidate pairs",
+                      min=1)
+    jaccard: float = flag(0.8,
+                          "a candidate whose estimated Jaccard similarity reaches this is a near-duplicate",
                           min=0.0, max=1.0, above=True)
 
 
@@ -778,8 +801,8 @@ class DecontamConfig:
                           min=1)
     remove: str = flag("segment", "segment: drop the lines holding a match (paper); document: drop the page",
                        choices=("segment", "document"))
-    min_content: int = flag(3, "an n-gram indexes a benchmark text only with at least this many content words "
-                               "(two or more letters, or a CJK character): bare numbers and one-letter "
+    min_content: int = flag(3, "an n-gram indexes a benchmark text only with at least this many content "
+                               "words (two or more letters, or a CJK character): bare numbers and one-letter "
                                "variables match calendars and lists on clean pages", min=0)
     bench_fields: str = flag("question,solution,passage,options",
                              "benchmark record fields to match, comma-separated (formats.BENCH_TEXT_FIELDS)")
@@ -808,7 +831,8 @@ def toy_figures(out: Path, labels_path) -> dict:
             "planted_duplicates_removed": round(sum(u in removed or d in removed for u, d in planted.items())
                                              / max(len(planted), 1), 4),
             "clean_pages_removed_by_dedup": len(removed - in_pair),
-            "leaks_cleaned": f"{len(leaked & cleaned)}/{len(leaked)}", "clean_pages_touched": len(cleaned - leaked)}
+            "leaks_cleaned": f"{len(leaked & cleaned)}/{len(leaked)}",
+            "clean_pages_touched": len(cleaned - leaked)}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -830,7 +854,8 @@ def run(args: argparse.Namespace) -> dict:
         summary["tokenize"] = tokenize(sources, parse_mix(args.mix, sources), args.tokenizer, out / "tokens",
                                        config_from(TokenizeConfig, args), common)
     for stage, s in summary.items():
-        print(f"{stage:>14}: {s['documents_in']} in, {s['kept']} kept, dropped {s['dropped']} ({s['seconds']} s)")
+        print(f"{stage:>14}: {s['documents_in']} in, {s['kept']} kept, dropped {s['dropped']} "
+              f"({s['seconds']} s)")
     if args.labels:
         summary["toy"] = toy_figures(out, args.labels)
         print("against the toy world's labels:", json.dumps(summary["toy"]))
@@ -866,7 +891,8 @@ def main(argv=None) -> int:
         p = commands.add_parser(name, help=help, description=help)
         for flag_name, flag_help in inputs:
             p.add_argument(flag_name, nargs="+", type=Path, required=True, help=flag_help)
-        p.add_argument("--out", type=Path, required=True, help="folder for this stage's outputs and stats.json")
+        p.add_argument("--out", type=Path, required=True,
+                       help="folder for this stage's outputs and stats.json")
         add_flags(p, Common, *configs)
         return p
 
@@ -882,23 +908,27 @@ def main(argv=None) -> int:
     p = command("domains", "math domains and paths; their uncollected pages join the seed", DomainConfig,
                 inputs=[pool, seed])
     p.add_argument("--collected", type=Path, required=True, help="pages collected by `recall`")
-    p = command("iterate", "classify -> recall -> domains, repeated", IterateConfig, ClassifyConfig, RecallConfig,
-                DomainConfig, inputs=[pool, seed])
-    p.add_argument("--labels", type=Path, help="toy world labels.jsonl: also report precision/recall vs the truth")
+    p = command("iterate", "classify -> recall -> domains, repeated", IterateConfig, ClassifyConfig,
+                RecallConfig, DomainConfig, inputs=[pool, seed])
+    p.add_argument("--labels", type=Path,
+                   help="toy world labels.jsonl: also report precision/recall vs the truth")
     command("dedup", "URL, exact and MinHash-LSH near-duplicate removal", DedupConfig, inputs=[docs])
     bench = ("--bench", "benchmarks: gsm8k, math, cmath, agieval, toy (with --data-dir; add :split, default "
                         "test) or paths to a JSONL file or a folder of them")
-    p = command("decontaminate", "remove text matching benchmark n-grams", DecontamConfig, inputs=[docs, bench])
+    p = command("decontaminate", "remove text matching benchmark n-grams", DecontamConfig,
+                inputs=[docs, bench])
     p.add_argument("--data-dir", type=Path, help="folder holding the named benchmarks")
     tok_flags = [("--tokenizer", "a tokenizer folder saved by tokenizer.py"),
                  ("--source", "a token source as name=path (repeat the flag; a name may take several paths)"),
-                 ("--mix", "mixture weights name=weight,... (normalised; default equal), e.g. math=0.56,general=0.44")]
+                 ("--mix",
+                  "mixture weights name=weight,... (normalised; default equal), e.g. math=0.56,general=0.44")]
     p = command("tokenize", "token shards and manifest.json with the mixture", TokenizeConfig)
     for name, help in tok_flags:
-        p.add_argument(name, action="append" if name == "--source" else "store", required=name != "--mix", help=help)
+        p.add_argument(name, action="append" if name == "--source" else "store", required=name != "--mix",
+                       help=help)
     p = command("run", "every stage: [extract] -> dedup -> iterate -> decontaminate -> tokenize", DedupConfig,
-                IterateConfig,
-                ClassifyConfig, RecallConfig, DomainConfig, DecontamConfig, TokenizeConfig, inputs=[pool, seed, bench])
+                IterateConfig, ClassifyConfig, RecallConfig, DomainConfig, DecontamConfig, TokenizeConfig,
+                inputs=[pool, seed, bench])
     p.add_argument("--labels", type=Path, help="toy world labels.jsonl: report figures against the truth")
     p.add_argument("--data-dir", type=Path, help="folder holding the named benchmarks")
     for name, help in tok_flags:
@@ -913,7 +943,8 @@ def main(argv=None) -> int:
     elif args.command == "recall":
         recall(args.pool, args.model, args.out, config_from(RecallConfig, args), common)
     elif args.command == "domains":
-        domains(args.pool, args.collected, args.seed_corpus, args.out, config_from(DomainConfig, args), common)
+        domains(args.pool, args.collected, args.seed_corpus, args.out,
+                config_from(DomainConfig, args), common)
     elif args.command == "iterate":
         iterate(args.pool, args.seed_corpus, args.out, config_from(IterateConfig, args),
                 config_from(ClassifyConfig, args), config_from(RecallConfig, args),
@@ -923,11 +954,12 @@ def main(argv=None) -> int:
     elif args.command == "dedup":
         dedup(args.input, args.out, config_from(DedupConfig, args), common)
     elif args.command == "decontaminate":
-        decontaminate(args.input, args.bench, args.out, config_from(DecontamConfig, args), common, args.data_dir)
+        decontaminate(args.input, args.bench, args.out, config_from(DecontamConfig, args), common,
+                      args.data_dir)
     elif args.command == "tokenize":
         sources = parse_sources(args.source)
-        tokenize(sources, parse_mix(args.mix, sources), args.tokenizer, args.out, config_from(TokenizeConfig, args),
-                 common)
+        tokenize(sources, parse_mix(args.mix, sources), args.tokenizer, args.out,
+                 config_from(TokenizeConfig, args), common)
     elif args.command == "run":
         run(args)
     return 0

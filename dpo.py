@@ -36,6 +36,7 @@ from formats import read_jsonl, write_jsonl
 from grader import accuracy_reward
 from grpo import GRPOConfig, load_questions, sample
 from sft import IGNORE, TEMPLATES, Packer, encode_example, fit_to_context
+from hf import load_tokenizer
 from tokenizer import Tokenizer, checkpoint_tokenizer
 from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen,
                      model_config, seed_all, setup_distributed, tears_down_distributed, train)
@@ -99,6 +100,7 @@ class PairsConfig:
     out: str | None = flag(None, "pairs JSONL; counts go to OUT.stats.json", required=True)
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
     template: str = flag("deepseek", "prompt template", choices=TEMPLATES)
+    limit: int | None = flag(None, "sample for the first N usable questions (default: all)", min=1)
     k: int = flag(8, "samples per question", min=2)
     max_new_tokens: int = flag(512, "longest sample", min=1)
     temperature: float = flag(1.0, "sampling temperature", min=0.0, above=True)
@@ -109,10 +111,10 @@ class PairsConfig:
 def run_pairs(args: PairsConfig) -> Counter:
     """Sample with grpo.py's rollout engine (`sample`), pair right with wrong, write the pairs."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
+    tokenizer = load_tokenizer(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, device)
     stats = Counter()
-    questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)
+    questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)[:args.limit]
     cfg = GRPOConfig(init=args.model_path, group_size=args.k, max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, rollout_batch=args.rollout_batch)
     generator = torch.Generator(device=device).manual_seed(args.seed)
@@ -213,13 +215,10 @@ def run_train(cfg: DPOConfig) -> list[dict]:
     """trainer.train on PairData with the DPO loss against the frozen SFT model; the model in OUT/final."""
     check_ranges(cfg)
     if cfg.dry_run:  # the policy's training plan, plus the frozen reference: a whole bf16 copy on every rank
-        plan = dry_run(cfg)
-        plan["memory"]["π_ref (bf16, whole)"] = 2 * plan["params"]
-        print(f"  {'+ π_ref (bf16, whole)':<24} {2 * plan['params'] / 2**30:8.2f} GiB")
-        return plan
+        return dry_run(cfg, held={"π_ref (bf16, whole)": 2})
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer = Tokenizer.load(tokenizer_path)
+    tokenizer = load_tokenizer(tokenizer_path)
     model_cfg = model_config(cfg)
     cfg = cfg.resolved(proc.world, model_cfg.max_seq_len)
     seed_all(cfg.seed)

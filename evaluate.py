@@ -43,13 +43,12 @@ from tqdm import tqdm
 
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import BUILTIN_SHOTS, SHOT_FORMATS, chat_prompt, load_benchmark, read_jsonl, write_jsonl
-from model import Transformer
 from sampler import generate
 from trainer import cleanup_distributed, setup_distributed
 from grader import extract_answer, math_equal
-from hf import chat_text, encode_chat_text
+from hf import chat_text, encode_chat_text, load_model, load_tokenizer
 from sandbox import program_answer, run_program
-from tokenizer import Tokenizer, checkpoint_tokenizer
+from tokenizer import checkpoint_tokenizer
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -192,8 +191,8 @@ def deepseek_answer(text: str, mode: str, style: str) -> str | None:
 
 def deepseek_equal(answer: str | None, gold: str) -> bool:
     """DeepSeek's comparison (evaluation/eval/eval_utils.py, math_equal): two numbers are equal within an
-    ABSOLUTE 1e-3, and the reference also counts read as a percentage either way (gold/100, gold, gold*100: 5000
-    and 0.5 are both right for 50); anything else goes to their sympy check, for which grader.math_equal
+    ABSOLUTE 1e-3, and the reference also counts read as a percentage either way (gold/100, gold, gold*100:
+    5000 and 0.5 are both right for 50); anything else goes to their sympy check, for which grader.math_equal
     stands in here (no sympy at run time)."""
     if not answer:
         return False
@@ -228,8 +227,10 @@ def int_list(text: str) -> list[int]:
 class EvalConfig:
     """The evaluation protocol: how questions become prompts, how many samples, how answers are scored."""
     mode: str = flag("chat", "base: few-shot CoT; chat: zero-shot with the \\boxed{} instruction; pot: "
-                             "program-of-thought (few-shot with --shots); tool: tool-integrated", choices=MODES)
-    template: str = flag("deepseek", "chat template (hf: the checkpoint's own, from its tokenizer_config.json)",
+                             "program-of-thought (few-shot with --shots); tool: tool-integrated",
+                     choices=MODES)
+    template: str = flag("deepseek",
+                         "chat template (hf: the checkpoint's own, from its tokenizer_config.json)",
                          choices=("deepseek", "r1", "hf"))
     style: str = "toy"  # few-shot format and exemplars: gsm8k | math | toy (the command line guesses it)
     shots: int | None = flag(None, "few-shot exemplars (default: 8 GSM8K, 4 MATH, 3 toy in base mode; 0 "
@@ -241,13 +242,13 @@ class EvalConfig:
     max_new_tokens: int = flag(1024, "per generation call (paper: 1024)", min=1)
     batch_size: int = flag(16, "sampler slots: sequences decoding at once", min=1)
     seed: int = flag(0, "sampling seed (rank r uses seed + r)")
-    add_bos: bool | None = flag(None, "prepend BOS to every prompt, or not (default: as the tokenizer says: yes "
-                                      "for the released DeepSeek models, no for ours)", alias="--bos")
+    add_bos: bool | None = flag(None, "prepend BOS to every prompt, or not (default: as the tokenizer says: "
+                                      "yes for the released DeepSeek models, no for ours)", alias="--bos")
     last_number_fallback: bool = flag(False, "no stated answer: take the completion's last number")
     scoring: str = flag("default", "default: grader.py's answer checking; deepseek: the rules of DeepSeek's "
-                                   "evaluation scripts (base GSM8K: the last number; numbers within 1e-3 absolute, "
-                                   "a reference also right x100 or /100), to compare with the paper",
-                        choices=SCORINGS)
+                                   "evaluation scripts (base GSM8K: the last number; numbers within 1e-3 "
+                                   "absolute, a reference also right x100 or /100), to compare with the "
+                                   "paper", choices=SCORINGS)
     program_timeout: float = flag(10.0, "seconds per program run (pot, tool)", min=0.0, above=True,
                                   alias="--timeout")
     tool_rounds: int = flag(2, "code executions per tool-integrated answer", min=0)
@@ -263,11 +264,13 @@ class EvalConfig:
         check_ranges(self)
         if self.style not in DEFAULT_SHOTS:
             raise ValueError(f"unknown prompt style {self.style!r}; choose from {sorted(DEFAULT_SHOTS)}")
-        shots = self.shots if self.shots is not None else (DEFAULT_SHOTS[self.style] if self.mode == "base" else 0)
+        default_shots = DEFAULT_SHOTS[self.style] if self.mode == "base" else 0
+        shots = self.shots if self.shots is not None else default_shots
         if shots and self.mode in ("chat", "tool"):
             raise ValueError(f"--shots {shots}: chat and tool modes are zero-shot")
         if self.n > 1 and self.temperature == 0:
-            raise ValueError("--n > 1 with --temperature 0 gives n identical greedy samples; set a temperature")
+            raise ValueError("--n > 1 with --temperature 0 gives n identical greedy samples; set a "
+                             "temperature")
         k_list = sorted(set(self.k_list)) or default_k_list(self.n)
         if not all(1 <= k <= self.n for k in k_list):
             raise ValueError(f"--k-list {k_list}: every k must be in [1, n={self.n}]")
@@ -363,8 +366,8 @@ def complete_with_tools(model, tokenizer, prompts: Sequence[list[int]], cfg: Eva
     texts, finishes, tokens = [""] * len(prompts), ["length"] * len(prompts), [0] * len(prompts)
     active = list(range(len(prompts)))
     for round_ in range(cfg.tool_rounds + 1):
-        outs = generate_texts(model, tokenizer, [prompts[i] + tokenizer.encode(texts[i]) for i in active], cfg,
-                              ("```output",), generator, bar if round_ == 0 else None)
+        outs = generate_texts(model, tokenizer, [prompts[i] + tokenizer.encode(texts[i]) for i in active],
+                              cfg, ("```output",), generator, bar if round_ == 0 else None)
         runs = []
         for i, (piece, finish, n_new) in zip(active, outs):
             finish = "length" if finish == "prompt_too_long" and round_ else finish  # context used up
@@ -382,7 +385,8 @@ def complete_with_tools(model, tokenizer, prompts: Sequence[list[int]], cfg: Eva
 
 # ----------------------------------------------------------------------------- one evaluation
 
-def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_pool: Sequence[dict] | None = None):
+def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig,
+             shot_pool: Sequence[dict] | None = None):
     """Evaluate `model` on benchmark `records` (load_benchmark's shape). Returns the metrics dict on rank 0
     (and writes cfg.out there), None on the other ranks.
 
@@ -399,7 +403,8 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
     started = time.time()
     mine = list(range(rank, len(records), world))
     prompts = {i: build_prompt(records[i]["question"], cfg.mode, cfg.template,
-                               pick_shots(pool, records[i]["question"], cfg.shots, need), cfg.style) for i in mine}
+                               pick_shots(pool, records[i]["question"], cfg.shots, need), cfg.style)
+               for i in mine}
     if cfg.template == "hf" and cfg.mode != "base":  # the user message, in the model's own chat template
         prompts = {i: chat_text(tokenizer, prompts[i]) for i in mine}
         ids = {i: encode_chat_text(tokenizer, prompts[i]) for i in mine}
@@ -415,17 +420,17 @@ def evaluate(model, tokenizer, records: Sequence[dict], cfg: EvalConfig, shot_po
         if cfg.mode == "tool":
             outs = complete_with_tools(model, tokenizer, job_ids, cfg, generator, bar)
         else:
-            outs = generate_texts(model, tokenizer, job_ids, cfg, stop_strings(cfg.mode, cfg.style, cfg.shots),
-                                  generator, bar)
+            outs = generate_texts(model, tokenizer, job_ids, cfg,
+                                  stop_strings(cfg.mode, cfg.style, cfg.shots), generator, bar)
     if cfg.mode == "pot":
         runs = run_programs([program_of(text) for text, _, _ in outs], cfg.program_timeout)
         answers = [program_answer(r) for r in runs]
     else:
         answers = [stated_answer(text, cfg) for text, _, _ in outs]
 
-    rows = {i: {"index": i, "id": records[i]["id"], "level": records[i].get("level"), "type": records[i].get("type"),
-                "question": records[i]["question"], "gold": records[i]["answer"], "prompt": prompts[i],
-                "samples": []} for i in mine}
+    rows = {i: {"index": i, "id": records[i]["id"], "level": records[i].get("level"),
+                "type": records[i].get("type"), "question": records[i]["question"],
+                "gold": records[i]["answer"], "prompt": prompts[i], "samples": []} for i in mine}
     for (i, _), (text, finish, n_new), answer in zip(jobs, outs, answers):
         rows[i]["samples"].append({"completion": text, "answer": answer,
                                    "correct": is_correct(answer, records[i]["answer"], cfg.scoring),
@@ -459,11 +464,12 @@ def compute_metrics(rows: Sequence[dict], cfg: EvalConfig, seconds: float = 0.0)
     counts["no_answer"] = sum(s["answer"] is None for s in samples)
     tokens = sum(s["tokens"] for s in samples)
     return {
-        "label": cfg.label, "questions": len(rows), "samples": len(samples), "accuracy": acc, "accuracy_se": se,
+        "label": cfg.label, "questions": len(rows), "samples": len(samples), "accuracy": acc,
+        "accuracy_se": se,
         "pass_at_k": {str(k): sum(pass_at_k(n, c, k) for c in n_correct) / max(len(rows), 1)
                       for k in cfg.k_list},
-        "maj_at_k": {str(k): sum(is_correct(majority_vote([s["answer"] for s in row["samples"][:k]]), row["gold"],
-                                            cfg.scoring)
+        "maj_at_k": {str(k): sum(is_correct(majority_vote([s["answer"] for s in row["samples"][:k]]),
+                                            row["gold"], cfg.scoring)
                                  for row in rows) / max(len(rows), 1) for k in cfg.k_list},
         "by_level": breakdown(rows, per_question, "level"), "by_type": breakdown(rows, per_question, "type"),
         "counts": dict(sorted(counts.items())), "generated_tokens": tokens,
@@ -512,8 +518,8 @@ def summary_markdown(m: dict, plotted: bool) -> str:
              "| questions | samples | accuracy (%) | ± s.e. |", "| --- | --- | --- | --- |",
              f"| {m['questions']} | {m['samples']} | {pct(m['accuracy'])} | {pct(m['accuracy_se'])} |", "",
              "## Pass@K and Maj@K (paper Fig. 7)", "",
-             "Pass@k: unbiased estimator over the n samples; Maj@k: majority vote over the first k samples.", "",
-             "| k | pass@k (%) | maj@k (%) |", "| --- | --- | --- |"]
+             "Pass@k: unbiased estimator over the n samples; Maj@k: majority vote over the first k samples.",
+             "", "| k | pass@k (%) | maj@k (%) |", "| --- | --- | --- |"]
     lines += [f"| {k} | {pct(m['pass_at_k'][k])} | {pct(m['maj_at_k'][k])} |" for k in m["pass_at_k"]]
     if plotted:
         lines += ["", "![Pass@K and Maj@K](curves.png)"]
@@ -527,8 +533,8 @@ def summary_markdown(m: dict, plotted: bool) -> str:
               "| " + " | ".join("---" for _ in range(len(m["counts"]) + 2)) + " |",
               "| " + " | ".join(str(v) for v in m["counts"].values())
               + f" | {m['mean_completion_tokens']:.1f} | {m['tokens_per_second']} |", "",
-              "`no_answer`: samples with no extractable answer (scored wrong). `length`: ran out of new tokens "
-              "or context; `prompt_too_long`: no room to generate (scored wrong).", ""]
+              "`no_answer`: samples with no extractable answer (scored wrong). `length`: ran out of new "
+              "tokens or context; `prompt_too_long`: no room to generate (scored wrong).", ""]
     return "\n".join(lines)
 
 
@@ -612,34 +618,38 @@ def select_records(records: list[dict], levels=None, types=None, ids=None, limit
 @dataclass
 class EvalInputs:
     """What `evaluate.py` evaluates: the checkpoint, the benchmark and which of its questions."""
-    model_path: str | None = flag(None, "checkpoint folder: ours (config.json + model.pt) or a Hugging Face one "
-                                        "(config.json + safetensors, e.g. deepseek-ai/deepseek-math-7b-rl)",
+    model_path: str | None = flag(None, "checkpoint folder: ours (config.json + model.pt) or a Hugging Face "
+                                        "one (config.json + safetensors, e.g. "
+                                        "deepseek-ai/deepseek-math-7b-rl)",
                                   required=True)
-    tokenizer: str | None = flag(None, "tokenizer folder (default: the one named in the checkpoint's config.json, "
-                                       "or the checkpoint folder itself when it is a Hugging Face one)")
-    benchmark: str | None = flag(None, "gsm8k | math | cmath | agieval | toy (files under --data-dir), or a path: "
-                                       "a GSM8K/MATH/toy JSONL file or a folder of MATH's one-JSON-per-problem "
-                                       "files", required=True)
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the one named in the checkpoint's "
+                                       "config.json, or the checkpoint folder itself when it is a Hugging "
+                                       "Face one)")
+    benchmark: str | None = flag(None, "gsm8k | math | cmath | agieval | toy (files under --data-dir), or a "
+                                       "path: a GSM8K/MATH/toy JSONL file or a folder of MATH's "
+                                       "one-JSON-per-problem files", required=True)
     data_dir: str | None = flag(None, "folder holding the named benchmarks (gsm8k/{split}.jsonl, math/..., "
                                       "bench_{split}.jsonl)")
     split: str = flag("test", "split of a named benchmark")
     limit: int | None = flag(None, "evaluate only the first N questions (after the filters)", min=1)
     levels: list[int] | None = flag(None, "keep these levels, e.g. 4,5 (MATH 'Level 5' or toy levels)",
                                     type=int_list)
-    types: list[str] | None = flag(None, "keep these types, e.g. Algebra,Geometry", type=lambda s: s.split(","))
-    ids_file: str | None = flag(None, "keep only these ids: plain text (an id a line) or JSONL with unique_id/id "
-                                      "(e.g. MATH-500's test.jsonl against MATH's test folder)")
+    types: list[str] | None = flag(None, "keep these types, e.g. Algebra,Geometry",
+                                   type=lambda s: s.split(","))
+    ids_file: str | None = flag(None, "keep only these ids: plain text (an id a line) or JSONL with "
+                                      "unique_id/id (e.g. MATH-500's test.jsonl against MATH's test folder)")
     style: str | None = flag(None, "few-shot format and exemplars (default: from the benchmark)",
                              choices=sorted(DEFAULT_SHOTS))
-    shots_file: str | None = flag(None, "benchmark file whose records are the exemplars (default: built-in for "
-                                        "GSM8K/MATH, the train split for toy)")
-    dtype: str = flag("auto", "weights dtype, as the trainers' flag: auto = bf16 on GPU, the checkpoint's own on "
-                              "CPU", choices=("auto", "bf16", "fp32"))
+    shots_file: str | None = flag(None, "benchmark file whose records are the exemplars (default: built-in "
+                                        "for GSM8K/MATH, the train split for toy)")
+    dtype: str = flag("auto", "weights dtype, as the trainers' flag: auto = bf16 on GPU, the checkpoint's "
+                              "own on CPU", choices=("auto", "bf16", "fp32"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Evaluate a checkpoint on GSM8K, MATH or the toy benchmark with "
-                                     "DeepSeekMath's protocol (§2.2, §3.2, §4.2): accuracy, pass@k, maj@k.")
+    parser = argparse.ArgumentParser(description="Evaluate a checkpoint on GSM8K, MATH or the toy benchmark "
+                                                 "with DeepSeekMath's protocol (§2.2, §3.2, §4.2): accuracy, "
+                                                 "pass@k, maj@k.")
     add_flags(parser, EvalInputs, EvalConfig)
     return parser
 
@@ -662,9 +672,10 @@ def main(argv=None) -> dict | None:
             shot_pool = load_shot_pool(shots_file) if shots_file else None
             model_path = Path(args.model_path)
             cuda = ranks.device.type == "cuda"
-            dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "auto": torch.bfloat16 if cuda else None}[args.dtype]
-            model = Transformer.load(model_path, device=ranks.device, dtype=dtype)
-            tokenizer = Tokenizer.load(checkpoint_tokenizer(model_path, args.tokenizer))
+            dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "auto": torch.bfloat16 if cuda
+                     else None}[args.dtype]
+            model = load_model(model_path, device=ranks.device, dtype=dtype)
+            tokenizer = load_tokenizer(checkpoint_tokenizer(model_path, args.tokenizer))
             label = f"{model_path.name} on {Path(str(args.benchmark)).name} ({args.split})"
             extra = {"model_path": str(model_path), "benchmark": str(args.benchmark),
                      "skipped_records": dict(stats), "loaded": len(records)}

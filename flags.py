@@ -78,8 +78,10 @@ def checked(name: str, kind, min=None, max=None, above: bool = False):
     return parse
 
 
-def add_flags(parser: argparse.ArgumentParser, *configs, group: bool = True) -> None:
-    """Add one flag per field of each config class (a group per class in --help)."""
+def add_flags(parser: argparse.ArgumentParser, *configs, group: bool = True, defaults=None) -> None:
+    """Add one flag per field of each config class (a group per class in --help). `defaults`: an instance
+    of one of the classes whose values are its flags' defaults instead of the fields' (bench.py's --quick
+    sizes)."""
     for cls in configs:
         target = parser.add_argument_group(cls.__name__) if group else parser
         for f in fields(cls):
@@ -87,10 +89,14 @@ def add_flags(parser: argparse.ArgumentParser, *configs, group: bool = True) -> 
             if "help" not in meta:
                 continue  # a field that is not a flag (set by the script itself)
             names = ["--" + f.name.replace("_", "-")] + ([meta["alias"]] if meta.get("alias") else [])
-            default = f.default if f.default is not MISSING else f.default_factory()
+            if isinstance(defaults, cls):
+                default = getattr(defaults, f.name)
+            else:
+                default = f.default if f.default is not MISSING else f.default_factory()
             kind = _value_type(f)
             if kind is bool:
-                target.add_argument(*names, action=argparse.BooleanOptionalAction, default=default, help=meta["help"])
+                target.add_argument(*names, action=argparse.BooleanOptionalAction, default=default,
+                                    help=meta["help"])
                 continue
             bounds = {k: meta.get(k) for k in ("min", "max", "above")}
             kwargs = dict(type=checked(f.name, kind, **bounds), help=meta["help"] + " (default: %(default)s)")
@@ -117,7 +123,8 @@ def check_ranges(cfg) -> None:
         if "help" not in meta or value is None or isinstance(value, (bool, list)):
             continue
         if meta.get("choices") and value not in meta["choices"]:
-            raise ValueError(f"--{f.name.replace('_', '-')} must be one of {tuple(meta['choices'])}, got {value!r}")
+            raise ValueError(f"--{f.name.replace('_', '-')} must be one of {tuple(meta['choices'])}, got "
+                             f"{value!r}")
         if isinstance(value, (int, float)):
             try:
                 checked(f.name, type(value), meta.get("min"), meta.get("max"), meta.get("above"))(repr(value))
@@ -135,7 +142,8 @@ def command_parser(description: str, commands: dict) -> argparse.ArgumentParser:
 
 
 def run_command(description: str, commands: dict, argv=None):
-    """Parse `argv` for one of `commands` ({name: (help, config class, run function)}) and run it on its config."""
+    """Parse `argv` for one of `commands` ({name: (help, config class, run function)}) and run it on its
+    config."""
     args = command_parser(description, commands).parse_args(argv)
     _, cls, run = commands[args.command]
     return run(config_from(cls, args))
@@ -147,9 +155,10 @@ def config_from(cls, args: argparse.Namespace, **overrides):
     return cls(**{**values, **overrides})
 
 
-# the errors a user causes (a missing or broken file, a setting that does not fit, an --out in use): one line each
-USER_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError,
-               UnicodeDecodeError)
+# the errors a user causes (a missing or broken file, a setting that does not fit, an --out in use):
+# one line each
+USER_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+               ValueError, UnicodeDecodeError)
 
 
 def run_cli(main):

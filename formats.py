@@ -243,7 +243,8 @@ def gsm8k_answer(solution: str) -> str:
 
 # where a named benchmark's files lie under a data folder: tried in order, the first that exists is read
 BENCHMARK_FILES = {"gsm8k": ["gsm8k/{split}.jsonl", "gsm8k/{split}*.jsonl"],
-                   "math": ["math/{split}.jsonl", "math/{split}*.jsonl", "math/{split}"],  # MATH-500, 4500, released
+                   # MATH-500, 4500, released
+                   "math": ["math/{split}.jsonl", "math/{split}*.jsonl", "math/{split}"],
                    "cmath": ["cmath/{split}.jsonl", "cmath/*{split}*.jsonl"],
                    "agieval": ["agieval/{split}", "agieval"],  # a folder of one JSONL file per task
                    "toy": ["bench_{split}.jsonl"]}
@@ -255,8 +256,8 @@ BENCH_TEXT_FIELDS = {"question": ("question", "problem"), "solution": ("solution
 
 
 def benchmark_files(name_or_path, split: str = "test", data_dir=None) -> list[Path]:
-    """The files of a benchmark: a name of BENCHMARK_FILES (under `data_dir`), or a path to a JSONL file or
-    to a folder of JSONL files (or of MATH's one-JSON-per-problem files). An error lists what was looked for."""
+    """The files of a benchmark: a name of BENCHMARK_FILES (under `data_dir`), or a path to a JSONL file or to
+    a folder of JSONL files (or of MATH's one-JSON-per-problem files). An error lists what was looked for."""
     if str(name_or_path) in BENCHMARK_FILES:
         if data_dir is None:
             raise ValueError(f"benchmark {name_or_path!r} needs a data folder (--data-dir) holding its files")
@@ -291,7 +292,8 @@ def benchmark_rows(name_or_path, split: str = "test", data_dir=None, stats: Coun
                 yield f"{path.name}:{i}", row
 
 
-def load_benchmark(name_or_path, split: str = "test", data_dir=None, stats: Counter | None = None) -> list[dict]:
+def load_benchmark(name_or_path, split: str = "test", data_dir=None,
+                   stats: Counter | None = None) -> list[dict]:
     """Benchmark problems as records {"id", "question", "answer", "solution", "level", "type"}.
 
     `name_or_path`: "gsm8k" / "math" / "toy" (files under `data_dir`, found as BENCHMARK_FILES says),
@@ -390,8 +392,8 @@ SHOT_FORMATS = {
 # evaluation code writes them. `program`: the same questions as program-of-thought in this project's
 # convention (straight-line Python that prints the answer; PAL, Gao et al. 2022, uses these questions).
 GSM8K_SHOTS = [
-    {"question": "There are 15 trees in the grove. Grove workers will plant trees in the grove today. "
-                 "After they are done, there will be 21 trees. How many trees did the grove workers plant today?",
+    {"question": "There are 15 trees in the grove. Grove workers will plant trees in the grove today. After "
+                 "they are done, there will be 21 trees. How many trees did the grove workers plant today?",
      "solution": "There are 15 trees originally. Then there were 21 trees after some more were planted. "
                  "So there must have been 21 - 15 = 6. The answer is 6.",
      "program": "trees_before = 15\ntrees_after = 21\nprint(trees_after - trees_before)"},
@@ -411,19 +413,21 @@ GSM8K_SHOTS = [
      "program": "before = 20\nafter = 12\nprint(before - after)"},
     {"question": "Shawn has five toys. For Christmas, he got two toys each from his mom and dad. "
                  "How many toys does he have now?",
-     "solution": "Shawn started with 5 toys. If he got 2 toys each from his mom and dad, then that is 4 more toys. "
-                 "5 + 4 = 9. The answer is 9.",
+     "solution": "Shawn started with 5 toys. If he got 2 toys each from his mom and dad, then that is 4 more "
+                 "toys. 5 + 4 = 9. The answer is 9.",
      "program": "toys = 5\nfrom_mom = 2\nfrom_dad = 2\nprint(toys + from_mom + from_dad)"},
     {"question": "There were nine computers in the server room. Five more computers were installed each day, "
                  "from monday to thursday. How many computers are now in the server room?",
      "solution": "There were originally 9 computers. For each of 4 days, 5 more computers were added. "
                  "So 5 * 4 = 20 computers were added. 9 + 20 is 29. The answer is 29.",
-     "program": "computers = 9\nper_day = 5\ndays = 4  # monday to thursday\nprint(computers + per_day * days)"},
-    {"question": "Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 more. "
-                 "How many golf balls did he have at the end of wednesday?",
+     "program": "computers = 9\nper_day = 5\ndays = 4  # monday to thursday\n"
+                "print(computers + per_day * days)"},
+    {"question": "Michael had 58 golf balls. On tuesday, he lost 23 golf balls. On wednesday, he lost 2 "
+                 "more. How many golf balls did he have at the end of wednesday?",
      "solution": "Michael started with 58 golf balls. After losing 23 on tuesday, he had 58 - 23 = 35. "
                  "After losing 2 more, he had 35 - 2 = 33 golf balls. The answer is 33.",
-     "program": "balls = 58\nlost_tuesday = 23\nlost_wednesday = 2\nprint(balls - lost_tuesday - lost_wednesday)"},
+     "program": "balls = 58\nlost_tuesday = 23\nlost_wednesday = 2\n"
+                "print(balls - lost_tuesday - lost_wednesday)"},
     {"question": "Olivia has $23. She bought five bagels for $3 each. How much money does she have left?",
      "solution": "Olivia had 23 dollars. 5 bagels for 3 dollars each will be 5 x 3 = 15 dollars. "
                  "So she has 23 - 15 dollars left. 23 - 15 is 8. The answer is 8.",
@@ -444,17 +448,20 @@ MATH_SHOTS = [
                  "$\\det (\\mathbf{A} \\mathbf{B}).$",
      "solution": "We have that $\\det (\\mathbf{A} \\mathbf{B}) = (\\det \\mathbf{A})(\\det \\mathbf{B}) "
                  "= (2)(12) = \\boxed{24}.$" + _FINAL.format("24")},
-    {"question": "Terrell usually lifts two 20-pound weights 12 times. If he uses two 15-pound weights instead, "
-                 "how many times must Terrell lift them in order to lift the same total weight?",
-     "solution": "If Terrell lifts two 20-pound weights 12 times, he lifts a total of $2\\cdot 12\\cdot20=480$ "
-                 "pounds of weight.  If he lifts two 15-pound weights instead for $n$ times, he will lift a total "
-                 "of $2\\cdot15\\cdot n=30n$ pounds of weight.  Equating this to 480 pounds, we can solve for $n$: "
-                 "\\begin{align*}\n30n&=480\\\\\n\\Rightarrow\\qquad n&=480/30=\\boxed{16}\n\\end{align*}"
+    {"question": "Terrell usually lifts two 20-pound weights 12 times. If he uses two 15-pound weights "
+                 "instead, how many times must Terrell lift them in order to lift the same total weight?",
+     "solution": "If Terrell lifts two 20-pound weights 12 times, he lifts a total of $2\\cdot "
+                 "12\\cdot20=480$ pounds of weight.  If he lifts two 15-pound weights instead for $n$ times, "
+                 "he will lift a total of $2\\cdot15\\cdot n=30n$ pounds of weight.  Equating this to 480 "
+                 "pounds, we can solve for $n$: \\begin{align*}\n30n&=480\\\\\n\\Rightarrow\\qquad "
+                 "n&=480/30=\\boxed{16}\n\\end{align*}"
                  + _FINAL.format("16")},
-    {"question": "If the system of equations\n\n\\begin{align*}\n6x-4y&=a,\\\\\n6y-9x &=b.\n\\end{align*}has a "
-                 "solution $(x, y)$ where $x$ and $y$ are both nonzero, find $\\frac{a}{b},$ assuming $b$ is nonzero.",
-     "solution": "If we multiply the first equation by $-\\frac{3}{2}$, we obtain\n\n$$6y-9x=-\\frac{3}{2}a.$$"
-                 "Since we also know that $6y-9x=b$, we have\n\n$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}="
-                 "\\boxed{-\\frac{2}{3}}.$$" + _FINAL.format("-\\frac{2}{3}")},
+    {"question": "If the system of equations\n\n\\begin{align*}\n6x-4y&=a,\\\\\n6y-9x &=b.\n\\end{align*}has "
+                 "a solution $(x, y)$ where $x$ and $y$ are both nonzero, find $\\frac{a}{b},$ assuming $b$ "
+                 "is nonzero.",
+     "solution": "If we multiply the first equation by $-\\frac{3}{2}$, we obtain\n\n"
+                 "$$6y-9x=-\\frac{3}{2}a.$$Since we also know that $6y-9x=b$, we have\n\n"
+                 "$$-\\frac{3}{2}a=b\\Rightarrow\\frac{a}{b}=\\boxed{-\\frac{2}{3}}.$$"
+                 + _FINAL.format("-\\frac{2}{3}")},
 ]
 BUILTIN_SHOTS = {"gsm8k": GSM8K_SHOTS, "math": MATH_SHOTS}

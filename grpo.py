@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -58,7 +59,8 @@ from tqdm import tqdm
 from flags import add_flags, check_ranges, config_from, flag, run_cli
 from formats import read_jsonl
 from grader import LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency
-from model import Transformer, read_config
+from hf import checkpoint_config, load_tokenizer
+from model import Transformer
 from sampler import generate
 from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_positions
 from sft import TEMPLATES, encode_prompt
@@ -313,6 +315,11 @@ class GRPOConfig(RunConfig):
     log_every: int = flag(1, "metrics record every N steps", min=1)
     save_every: int = flag(50, "training checkpoint every N steps (0: never)", min=0)
     plan_prompt_tokens: int = flag(256, "dry run: prompt tokens per question", min=1)
+    # held-out accuracy during training (the y-axis of §5.2's Fig. 5 and Fig. 6)
+    eval_data: str | None = flag(None, 'held-out questions, JSONL {"question", "answer"}: greedy accuracy at '
+                                       'step 0, every --eval-every steps and at the end (metrics test_accuracy)')
+    eval_every: int = flag(0, "steps between held-out evaluations (0: only at step 0 and the end)", min=0)
+    eval_limit: int | None = flag(None, "evaluate on the first N held-out questions (default: all)", min=1)
 
     def check(self):
         """The settings that only make sense together (each flag's own range is checked at parse time)."""
@@ -324,6 +331,8 @@ class GRPOConfig(RunConfig):
             raise ValueError("--format-reward adds to the rule reward: it needs --reward rule")
         if self.language_reward and self.reward != "rule":
             raise ValueError("--language-reward adds to the rule reward: it needs --reward rule")
+        if (self.eval_every or self.eval_limit) and not self.eval_data:
+            raise ValueError("--eval-every / --eval-limit need --eval-data (held-out questions JSONL)")
         if self.algo != "grpo" and (self.reward != "rule" or self.skip_equal_groups):
             raise ValueError(f"--algo {self.algo} rewards correct answers (Table 10): it needs --reward rule "
                              f"and trains on all-correct groups too (no --skip-equal-groups)")
@@ -333,8 +342,9 @@ class GRPOConfig(RunConfig):
 # ----------------------------------------------------------------------------- questions
 
 def load_questions(path, tokenizer: Tokenizer, template: str, max_seq_len: int, stats: Counter) -> list[dict]:
-    """RL records {"question", "answer"} -> {"question", "answer", "prompt" (ids)}. Skipped and counted in
-    `stats`: read_jsonl's reasons, no_question, bad_gold (no answer, or one the grader cannot use: every
+    """RL records {"question", "answer"} -> {"question", "answer", "prompt" (ids)}, with the reference
+    "solution" when the record has one (--rm-labels exact labels the reward model's new data by it).
+    Skipped and counted in `stats`: read_jsonl's reasons, no_question, bad_gold (no answer, or one the grader cannot use: every
     reward kind reports accuracy), prompt_too_long (no room left in the context to answer)."""
     questions = []
     for rec in read_jsonl(path, stats):
@@ -349,7 +359,8 @@ def load_questions(path, tokenizer: Tokenizer, template: str, max_seq_len: int, 
         if len(prompt) >= max_seq_len:
             stats["prompt_too_long"] += 1
             continue
-        questions.append({"question": question, "answer": str(answer), "prompt": prompt})
+        questions.append({"question": question, "answer": str(answer), "prompt": prompt,
+                          **({"solution": rec["solution"]} if isinstance(rec.get("solution"), str) else {})})
         stats["questions"] += 1
     if not questions:
         raise ValueError(f"{path}: no usable RL question ({dict(stats)})")
@@ -596,7 +607,7 @@ def build_models(cfg: GRPOConfig, proc):
     sharded like the policy under FSDP, else a whole copy, bf16 on GPU and fp32 on CPU); the model that
     samples (π_θ itself, or under FSDP a whole copy refreshed before each rollout; for RFT the frozen start
     model); the reward model for --reward orm|prm."""
-    model_cfg = read_config(cfg.init)
+    model_cfg = checkpoint_config(cfg.init)
     model = build_model(model_cfg, cfg, proc)
     optimizer = build_optimizer(model, cfg)
     reference = sampler = reward_model = None
@@ -612,9 +623,27 @@ def build_models(cfg: GRPOConfig, proc):
     return model, optimizer, autocast_for(model, cfg, proc.device), reference, sampler, reward_model
 
 
+def whole_policy(model, sampler, cfg: GRPOConfig, proc):
+    """π_θ as one whole model on this rank, for the held-out evaluation: the policy itself (DDP), else the
+    sampler's copy (FSDP; RFT's sampler is the start model, so it gets a copy of its own); refreshed from
+    π_θ by `copy_weights` before each use when it is a copy."""
+    if cfg.parallel != "fsdp":
+        return unwrap(model)
+    return sampler if cfg.algo != "rft" else load_frozen(cfg.init, proc.device)
+
+
+def held_out_record(step: int, model, policy, held_out: list[dict], cfg: GRPOConfig, tokenizer, proc,
+                    amp) -> dict:
+    """{"step", "test_accuracy"} of π_θ after `step` updates (every rank takes part: collectives)."""
+    if policy is not unwrap(model):
+        copy_weights(model, policy)
+    return {"step": step, "test_accuracy": test_accuracy(policy, held_out, cfg, tokenizer, proc, amp)}
+
+
 def prepare_run(cfg: GRPOConfig):
     """What an RL run (this file's, ppo.py's) does first: check the settings, join the process group, seed,
-    load the tokenizer and the questions. Returns (proc, tokenizer_path, tokenizer, questions, data_stats)."""
+    load the tokenizer, the questions and the held-out ones (--eval-data). Returns (proc, tokenizer_path,
+    tokenizer, questions, held_out, data_stats)."""
     check_ranges(cfg)
     cfg.check()
     proc = setup_distributed(cfg.dist_timeout)
@@ -622,10 +651,15 @@ def prepare_run(cfg: GRPOConfig):
         raise ValueError(f"--batch-questions {cfg.batch_questions} must divide by the {proc.world} ranks")
     seed_all(cfg.seed)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer = Tokenizer.load(tokenizer_path)
-    data_stats = Counter()
-    questions = load_questions(cfg.data, tokenizer, cfg.template, read_config(cfg.init).max_seq_len, data_stats)
-    return proc, tokenizer_path, tokenizer, questions, data_stats
+    tokenizer = load_tokenizer(tokenizer_path)
+    data_stats, eval_stats = Counter(), Counter()
+    max_seq_len = checkpoint_config(cfg.init).max_seq_len
+    questions = load_questions(cfg.data, tokenizer, cfg.template, max_seq_len, data_stats)
+    held_out = []
+    if cfg.eval_data:
+        held_out = load_questions(cfg.eval_data, tokenizer, cfg.template, max_seq_len, eval_stats)[:cfg.eval_limit]
+        data_stats.update({f"eval_{k}": v for k, v in eval_stats.items()})
+    return proc, tokenizer_path, tokenizer, questions, held_out, data_stats
 
 
 def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
@@ -633,7 +667,7 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
     reward_fn(question_record, completion_text, completion_ids) -> float, for tasks of one's own, replaces
     the rule accuracy reward (1.0 = correct: it is also the accuracy metric and RFT's coefficient).
     Works as one process or under torchrun (rank 0 logs)."""
-    proc, tokenizer_path, tokenizer, questions, data_stats = prepare_run(cfg)
+    proc, tokenizer_path, tokenizer, questions, held_out, data_stats = prepare_run(cfg)
     out = Path(cfg.out)
     steps_per_iteration = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
     total_steps = cfg.iterations * steps_per_iteration
@@ -662,6 +696,9 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
               f"{steps_per_iteration} steps of {cfg.batch_questions} questions × G = {cfg.group_size}; "
               f"{proc.world} × {proc.device.type}, {cfg.parallel}")
     log = MetricsLog(out, proc, resumed_step=start)
+    policy = whole_policy(model, sampler, cfg, proc) if held_out else None
+    if held_out and start == 0:
+        log.write(held_out_record(0, model, policy, held_out, cfg, tokenizer, proc, amp))
 
     records = []
     bar = tqdm(range(start, total_steps), initial=start, total=total_steps, disable=not proc.is_main,
@@ -691,9 +728,13 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
             record.update(retrain_reward_model(reward_model, sampler, questions, replay, cfg, proc, tokenizer,
                                                iteration))
         record.update(t_update=t_update, t_step=time.perf_counter() - t_step)
+        record.update(memory_record([(model, optimizer), (reference, None), (sampler, None), (reward_model, None)],
+                                    proc.device))
         records.append(record)
         done = step + 1
-        if done % cfg.log_every == 0 or done == total_steps:
+        if held_out and (done == total_steps or (cfg.eval_every and done % cfg.eval_every == 0)):
+            record.update(held_out_record(done, model, policy, held_out, cfg, tokenizer, proc, amp))
+        if done % cfg.log_every == 0 or done == total_steps or "test_accuracy" in record:
             log.write(record)
             bar.set_postfix(reward=f"{record['reward']:.3f}", acc=f"{record['accuracy']:.3f}",
                             kl=f"{record['kl']:.4f}")
@@ -716,6 +757,48 @@ class ReplayState:
     def load_state_dict(self, state: dict):
         if self.replay is not None:
             self.replay.load_state_dict(json.loads(state["replay"]))
+
+
+@torch.no_grad()
+def test_accuracy(policy, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, proc,
+                  amp=nullcontext()) -> float:
+    """Greedy accuracy on held-out questions (the y-axis of Fig. 5), the rollouts' sampler at temperature 0;
+    each rank answers every world-th question and the counts are summed over ranks."""
+    mine = questions[proc.rank::proc.world]
+    correct = 0.0
+    if mine:
+        with amp:
+            completions, _ = generate(policy, [q["prompt"] for q in mine], cfg.max_new_tokens, temperature=0.0,
+                                      stop_ids=tokenizer.stop_ids, slots=cfg.rollout_batch)
+        stops = set(tokenizer.stop_ids)
+        correct = sum(accuracy_reward(tokenizer.decode(c[:-1] if c[-1] in stops else c), q["answer"])
+                      for c, q in zip(completions, mine, strict=True))
+    totals = torch.tensor([correct, len(mine)], dtype=torch.float64, device=proc.device)
+    dist.all_reduce(totals)
+    return (totals[0] / totals[1]).item()
+
+
+def memory_record(models, device) -> dict:
+    """The training process's memory: the state it holds (parameters, gradients and optimiser moments of
+    every model in `models`, this rank's shards under FSDP) and its peak (GPU: allocated by torch; CPU: the
+    resident set, interpreter and libraries included), in MiB. §4.1.1's case against PPO is the first.
+    models: (model, its optimiser or None) pairs; None models (a run without π_ref) are left out."""
+    held = {}  # by storage address: the policy and its sampler are one model without FSDP
+    for model, optimizer in models:
+        if model is None:
+            continue
+        tensors = [p for p in model.parameters()] + [p.grad for p in model.parameters() if p.grad is not None]
+        if optimizer is not None:
+            tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
+        for tensor in tensors:
+            local = getattr(tensor, "_local_tensor", tensor)  # an FSDP2 DTensor: this rank's shard
+            held[local.data_ptr()] = local.nbytes
+    held = sum(held.values())
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+    else:  # ru_maxrss is in KiB on Linux
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"held_state_mib": held / 2 ** 20, "peak_memory_mib": peak / 2 ** 20}
 
 
 def step_record(step: int, iteration: int, lr: float, sums: dict, result: dict, proc) -> dict:

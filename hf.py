@@ -10,12 +10,17 @@ model that runs, and is wrong).
 
   config.json            <-> ModelConfig            config_from_hf / config_to_hf (both RoPE spellings)
   *.safetensors (+index) <-> state dict, our names  read_hf_state_dict / save_hf (the `safetensors` package)
-  tokenizer.json         --> tokenizer.Tokenizer    load_tokenizer (normaliser and pre-tokenizer redone
+  tokenizer.json         --> tokenizer.Tokenizer    read_hf_tokenizer (normaliser and pre-tokenizer redone
                                                     here, BPE by tiktoken; generation_config.json's stop ids)
   chat template (Jinja)  --> prompt text, ids       chat_text / encode_chat_text (jinja2, as transformers)
+                         --> its end of turn        end_of_turn (what an SFT answer ends with, and a stop id)
 
-model.Transformer.load/save and tokenizer.Tokenizer.load hand a Hugging Face folder to this file, so every
-stage reads a released checkpoint wherever it reads one of ours.
+This file is built on model.py and tokenizer.py, which know only their own folders. Every stage loads what
+it is handed through the loaders just below (load_model, checkpoint_config, checkpoint_weights,
+load_tokenizer), which read a folder of ours and a released one alike.
+
+    python hf.py encode --tokenizer DIR "What is 12 + 30?"   # tokenizer.py's commands, Hugging Face files too
+    python hf.py bench --tokenizer DIR --mb 2
 """
 from __future__ import annotations
 
@@ -33,8 +38,49 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from model import ModelConfig
-from tokenizer import PIECES_PATTERN, Tokenizer, read_json
+from flags import run_cli
+from model import ModelConfig, Transformer, config_json, read_config, read_state_dict
+from tokenizer import PIECES_PATTERN, Tokenizer, main as tokenizer_main, read_json
+
+# ----------------------------------------------------------------------------- any folder: ours or released
+# Our config.json is {"model": ..., "tokenizer": ...}; a Hugging Face one has its own keys. Our tokenizer.json
+# is {"name", "pattern", "special_tokens"}; a Hugging Face one has a "model" (its vocab and merges).
+
+def is_hf_folder(path) -> bool:
+    """Whether a model folder is a Hugging Face one (a missing config.json is an error naming it)."""
+    return "model" not in config_json(path)[0]
+
+
+def checkpoint_config(path) -> ModelConfig:
+    """The ModelConfig of a model folder: ours (model.read_config) or a Hugging Face one."""
+    raw, cfg_file = config_json(path)
+    return read_config(path) if "model" in raw else config_from_hf(raw, cfg_file)
+
+
+def checkpoint_weights(path) -> dict[str, torch.Tensor]:
+    """The weights of a model folder under model.py's names, memory-mapped: model.pt or safetensors."""
+    return read_hf_state_dict(path) if is_hf_folder(path) else read_state_dict(path)
+
+
+def load_model(path, device="cpu", dtype=None) -> Transformer:
+    """A Transformer from a model folder: ours (Transformer.load) or a released Hugging Face one
+    (deepseek-ai/deepseek-math-7b-rl, Qwen/Qwen2.5-Math-1.5B, ...), built on `meta` and filled."""
+    if not is_hf_folder(path):
+        return Transformer.load(path, device, dtype)
+    return Transformer.from_state(checkpoint_config(path), read_hf_state_dict(path), device, dtype,
+                                  source=path)
+
+
+def load_tokenizer(dir_or_name) -> Tokenizer:
+    """A tokenizer: a Hugging Face tokenizer.json (the file, or its folder) by `read_hf_tokenizer`,
+    anything else (a folder of ours, a tiktoken encoding name) by Tokenizer.load."""
+    path = Path(dir_or_name)
+    file = path / HF_FILE if path.is_dir() else path
+    if file.is_file():
+        spec = read_json(file)
+        if isinstance(spec.get("model"), dict):
+            return read_hf_tokenizer(file, spec)
+    return Tokenizer.load(dir_or_name)
 
 # ----------------------------------------------------------------------------- config.json
 
@@ -191,9 +237,12 @@ def read_hf_state_dict(path) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_hf(config: ModelConfig, state: dict[str, torch.Tensor], path: Path, max_shard_bytes: int):
-    """Write a state dict as a Hugging Face folder, sharded by size with an index. A tied head is not
-    written (transformers ties it again from tie_word_embeddings; safetensors refuses shared tensors)."""
+def save_hf(config: ModelConfig, state: dict[str, torch.Tensor], path, max_shard_bytes: int = 5 << 30):
+    """Write a state dict as a Hugging Face folder (LlamaForCausalLM, or Qwen2ForCausalLM with q/k/v
+    biases) that `transformers` and vLLM load, sharded by size with an index. A tied head is not written
+    (transformers ties it again from tie_word_embeddings; safetensors refuses shared tensors)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     names = hf_name_map(config.n_layers)
     state = {names[k]: v.detach().contiguous().cpu() for k, v in state.items()
              if not (config.tie_embeddings and k == "lm_head.weight")}
@@ -237,14 +286,14 @@ WORD_CHAR, SPACE_CHAR = regex.compile(r"\w"), regex.compile(r"\s")
 MEMO_PIECE_CHARS, MEMO_SIZE = 64, 1 << 15  # per step; bounds the memo's memory
 
 
-def load_tokenizer(path) -> Tokenizer:
-    """A Hugging Face byte-level BPE `tokenizer.json` (see the section below for what is read, and
-    how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a `tokenizer_config.json`
-    beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad". Without a BOS
-    token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code that
-    pads must mask by lengths, never by `id != pad_id`. `add_bos` as `hf_add_bos` reads it."""
+def read_hf_tokenizer(path, spec: dict | None = None) -> Tokenizer:
+    """A Hugging Face byte-level BPE `tokenizer.json` (`spec`: its content, when already read; see the section
+    above for what is read, and how). BOS/EOS/PAD are the `bos_token`/`eos_token`/`pad_token` of a
+    `tokenizer_config.json` beside it, else the special tokens named like "begin"/"bos", "end"/"eos", "pad".
+    Without a BOS token BOS is EOS (GPT-2's <|endoftext|> is both); without a pad token PAD is EOS, so code
+    that pads must mask by lengths, never by `id != pad_id`. `add_bos` as `hf_add_bos` reads it."""
     path = Path(path)
-    spec = read_json(path)
+    spec = read_json(path) if spec is None else spec
     config_path = path.parent / HF_CONFIG_FILE
     config = read_json(config_path) if config_path.is_file() else {}
     model = spec["model"]
@@ -268,10 +317,15 @@ def load_tokenizer(path) -> Tokenizer:
             files[name] = (read_json if name.endswith(".json") else Path.read_text)(path.parent / name)
     specials = {token["content"]: token["id"] for token in added}
     pre_tokenizer = HFPreTokenizer(spec.get("pre_tokenizer"), added, normalize)
-    return Tokenizer(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks, specials, bos=bos,
-                     eos=eos, pad=pad, pre_tokenizer=pre_tokenizer, hf_files=files,
-                     add_bos=hf_add_bos(spec, config, bos),
-                     stop_ids=generation_stop_ids(files.get(GENERATION_CONFIG_FILE, {}), specials, path))
+    tokenizer = Tokenizer(f"hf-{path.parent.name or 'tokenizer'}", PIECES_PATTERN, ranks, specials, bos=bos,
+                          eos=eos, pad=pad, pre_tokenizer=pre_tokenizer, hf_files=files,
+                          add_bos=hf_add_bos(spec, config, bos),
+                          stop_ids=generation_stop_ids(files.get(GENERATION_CONFIG_FILE, {}), specials, path))
+    try:  # a model tuned in its chat template ends its turn with the template's end-of-turn token: stop there
+        tokenizer.stop_ids = tuple(sorted({*tokenizer.stop_ids, end_of_turn(tokenizer)[-1]}))
+    except ValueError:
+        pass  # no chat template, or one that cannot render a user/assistant exchange: only the stops above
+    return tokenizer
 
 
 def normalizer(config: dict | None, path):
@@ -294,8 +348,8 @@ def generation_stop_ids(generation_config: dict, specials: dict[str, int], path)
     stops = [] if stops is None else [stops] if isinstance(stops, int) else list(stops)
     unknown = [i for i in stops if i not in specials.values()]
     if unknown:
-        raise ValueError(f"{path.parent / GENERATION_CONFIG_FILE}: eos_token_id {unknown} is no special token "
-                         f"of {path}")
+        raise ValueError(f"{path.parent / GENERATION_CONFIG_FILE}: eos_token_id {unknown} is no special "
+                         f"token of {path}")
     return tuple(stops)
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -334,8 +388,8 @@ def hf_ranks(model: dict, added_ids: set[int], path) -> dict[bytes, int]:
     (unusual in a trained vocabulary)."""
     for option in ("dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback"):
         if model.get(option):
-            raise ValueError(f"{path}: BPE option {option}={model[option]!r} is not supported (byte-level BPE "
-                             f"tokenizers such as DeepSeek's do not set it)")
+            raise ValueError(f"{path}: BPE option {option}={model[option]!r} is not supported (byte-level "
+                             f"BPE tokenizers such as DeepSeek's do not set it)")
     vocab = model["vocab"]
     ranks = {}
     for token, token_id in vocab.items():
@@ -429,17 +483,20 @@ class HFPreTokenizer:
         steps = flat_steps(config) if config else []
         kinds = [step.get("type") for step in steps]
         if kinds.count("ByteLevel") != 1 or kinds[-1] != "ByteLevel":
-            raise ValueError(f"pre-tokenizer {kinds}: byte-level BPE needs ByteLevel as the last step (and only "
-                             f"there); other layouts are not supported")
+            raise ValueError(f"pre-tokenizer {kinds}: byte-level BPE needs ByteLevel as the last step (and "
+                             f"only there); other layouts are not supported")
         self.steps = [make_step(step) for step in steps]
-        self.memo = [{} for _ in self.steps]  # per step: short piece -> what it and the later steps make of it
+        # per step: short piece -> what it and the later steps make of it
+        self.memo = [{} for _ in self.steps]
         self.normalize = normalize
         self.added = {}  # normalized -> (alternation of the tokens' texts, longest first; {text: token})
         plain = [token for token in added_tokens if not token.get("special")]
         for normalized in (False, True):
-            tokens = {token["content"]: token for token in plain if token.get("normalized", True) == normalized}
+            tokens = {token["content"]: token for token in plain
+                      if token.get("normalized", True) == normalized}
             if tokens:
-                alternatives = sorted(tokens, key=len, reverse=True)  # leftmost-longest, like HF's Aho-Corasick
+                # leftmost-longest, like HF's Aho-Corasick
+                alternatives = sorted(tokens, key=len, reverse=True)
                 self.added[normalized] = (regex.compile("|".join(map(regex.escape, alternatives))), tokens)
 
     def split(self, text: str) -> list[str | int]:
@@ -453,7 +510,8 @@ class HFPreTokenizer:
             if normalized in self.added:
                 pattern, tokens = self.added[normalized]
                 segments = [part for segment in segments for part in
-                            (cut_added_tokens(segment, pattern, tokens) if isinstance(segment, str) else [segment])]
+                            (cut_added_tokens(segment, pattern, tokens) if isinstance(segment, str)
+                             else [segment])]
         pieces = []
         for segment in segments:
             if isinstance(segment, int):
@@ -499,7 +557,8 @@ def make_step(config: dict):
         if behavior == "Isolated" and not config.get("invert") and compiled.groups == 0:
             return functools.partial(split_isolated, regex.compile(f"({source})", regex.MULTILINE))
         return functools.partial(hf_split, compiled, behavior, bool(config.get("invert")))
-    if kind == "Digits":  # HF cuts around each char::is_numeric character (Unicode N*), gluing runs unless individual
+    # HF cuts around each char::is_numeric character (Unicode N*), gluing runs unless individual
+    if kind == "Digits":
         digits = r"(\p{N})" if config.get("individual_digits") else r"(\p{N}+)"
         return functools.partial(split_isolated, regex.compile(digits))
     if kind == "ByteLevel":
@@ -579,9 +638,9 @@ def cut_added_tokens(text: str, pattern, tokens: dict[str, dict]) -> list[str | 
 
 # ----------------------------------------------------------------------------- chat templates
 # A released chat model expects its prompts in the format it was tuned on, which its tokenizer_config.json
-# (or, from transformers 4.43 on, chat_template.jinja) carries as a Jinja template. We render it with
-# jinja2 in the sandbox transformers uses (`apply_chat_template`), with the same options and helpers, so
-# the prompt is the one the model's authors' code builds; the rendered text holds special tokens (<|im_start|>,
+# (or, from transformers 4.43 on, chat_template.jinja) carries as a Jinja template. We render it with jinja2
+# in the sandbox transformers uses (`apply_chat_template`), with the same options and helpers, so the prompt
+# is the one the model's authors' code builds; the rendered text holds special tokens (<|im_start|>,
 # <|begin_of_text|>, ...) that `encode_chat_text` turns into their ids, as transformers does.
 
 def chat_template(tokenizer: Tokenizer) -> str:
@@ -615,22 +674,56 @@ def compile_template(source: str):
     return env.from_string(source)
 
 
-def chat_text(tokenizer: Tokenizer, user_message: str) -> str:
-    """One user turn and the assistant's opening, in the tokenizer's chat template (what a released chat
-    model completes); the special tokens that tokenizer_config.json names are the template's variables."""
+def render_chat(tokenizer: Tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
+    """A conversation in the tokenizer's chat template, as apply_chat_template renders it; the special
+    tokens that tokenizer_config.json names are the template's variables."""
     config = tokenizer.hf_files.get(HF_CONFIG_FILE, {})
     named = {key: value.get("content") if isinstance(value, dict) else value for key, value in config.items()
              if key.endswith("_token") and isinstance(value, (str, dict))}
     return compile_template(chat_template(tokenizer)).render(
-        messages=[{"role": "user", "content": user_message}], add_generation_prompt=True, **named)
+        messages=messages, add_generation_prompt=add_generation_prompt, **named)
+
+
+def chat_text(tokenizer: Tokenizer, user_message: str) -> str:
+    """One user turn and the assistant's opening: what a released chat model completes."""
+    return render_chat(tokenizer, [{"role": "user", "content": user_message}], add_generation_prompt=True)
+
+
+@functools.lru_cache(maxsize=8)
+def end_of_turn(tokenizer: Tokenizer) -> tuple[int, ...]:
+    """The ids the chat template writes after an assistant message, up to and including its first special
+    token: Qwen's <|im_end|>, Llama 3's <|eot_id|>, DeepSeek's EOS. An SFT answer in this template ends with
+    them (sft.encode_example), so the model stops where its template expects (not at the tokenizer's EOS,
+    which for Qwen2.5 is <|endoftext|>). Found by rendering an exchange whose answer is a marker, as
+    transformers' apply_chat_template renders it. A template that writes no special token after the answer
+    ends it with EOS."""
+    marker = "END-OF-ANSWER-MARKER"
+    try:
+        text = render_chat(tokenizer, [{"role": "user", "content": "1 + 1?"},
+                                       {"role": "assistant", "content": marker}], add_generation_prompt=False)
+    except jinja2.exceptions.TemplateError as e:
+        raise ValueError(f"the chat template of {tokenizer.name!r} cannot render a user/assistant exchange "
+                         f"({e})") from None
+    if marker not in text:
+        raise ValueError(f"the chat template of {tokenizer.name!r} drops the assistant's message: its end of "
+                         f"turn cannot be read off")
+    ids = encode_chat_text(tokenizer, text.split(marker, 1)[1])
+    specials = set(special_ids(tokenizer).values())
+    ends = [i for i, token in enumerate(ids) if token in specials]
+    return tuple(ids[:ends[0] + 1]) if ends else (tokenizer.eos_id,)
+
+
+def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
+    """The special tokens of a Hugging Face tokenizer.json (what a chat template writes), text -> id."""
+    added = tokenizer.hf_files.get(HF_FILE, {}).get("added_tokens", [])
+    return {token["content"]: token["id"] for token in added if token.get("special") and token["content"]}
 
 
 def encode_chat_text(tokenizer: Tokenizer, text: str) -> list[int]:
     """Ids of a rendered chat: the special tokens' texts become their ids (what transformers does to
     any text; `Tokenizer.encode` never does, as data must not forge them), the rest `encode`. No BOS is
     added: a template that wants one writes it (Llama 3's `{{ bos_token }}`)."""
-    added = tokenizer.hf_files.get(HF_FILE, {}).get("added_tokens", [])
-    specials = {token["content"]: token["id"] for token in added if token.get("special") and token["content"]}
+    specials = special_ids(tokenizer)
     ids, done = [], 0
     if specials:
         pattern = regex.compile("|".join(map(regex.escape, sorted(specials, key=len, reverse=True))))
@@ -638,3 +731,7 @@ def encode_chat_text(tokenizer: Tokenizer, text: str) -> list[int]:
             ids += tokenizer.encode(text[done:match.start()]) + [specials[match.group()]]
             done = match.end()
     return ids + tokenizer.encode(text[done:])
+
+
+if __name__ == "__main__":  # tokenizer.py's encode and bench commands, for a Hugging Face tokenizer.json too
+    run_cli(functools.partial(tokenizer_main, load=load_tokenizer))

@@ -13,8 +13,8 @@ Llama 3.1's RoPE frequency scaling (θ 500000). Reading and writing their Huggin
 
 Read top to bottom: config -> building blocks (RMSNorm, RoPE, attention, SwiGLU) -> the
 Transformer (forward, log-probs) -> the KV-cache forward sampler.py decodes with -> checkpoints.
-This file imports nothing from the project so it can be read, and used, alone; only a Hugging Face
-folder, when one is loaded or saved, is handed to hf.py.
+This file imports nothing from the project so it can be read, and used, alone: it reads and writes
+its own checkpoint folders; hf.py, built on it, reads a Hugging Face folder too (hf.load_model).
 """
 from __future__ import annotations
 
@@ -300,7 +300,8 @@ class Transformer(nn.Module):
         for s in range(0, flat_t.numel(), LOGIT_CHUNK):
             args = (flat_x[s:s + LOGIT_CHUNK], flat_t[s:s + LOGIT_CHUNK], temperature)
             if torch.is_grad_enabled() and x.requires_grad:
-                chunks.append(torch.utils.checkpoint.checkpoint(self._chunk_logprobs, *args, use_reentrant=False))
+                chunks.append(torch.utils.checkpoint.checkpoint(self._chunk_logprobs, *args,
+                                                                use_reentrant=False))
             else:
                 chunks.append(self._chunk_logprobs(*args))
         return torch.cat(chunks).view(targets.shape)
@@ -336,39 +337,34 @@ class Transformer(nn.Module):
 
     # ------------------------------------------------------------------------- checkpoints
 
-    def save(self, path, tokenizer: str | None = None, format: str = "native", max_shard_bytes: int = 5 << 30,
-             state_dict: dict | None = None):
-        """Consolidated checkpoint. format="native": `config.json` (model config, tokenizer location)
-        + `model.pt` (plain state dict, in the parameters' own dtype: no lossy down-cast).
-        format="hf": a Hugging Face folder (LlamaForCausalLM, or Qwen2ForCausalLM with q/k/v biases;
-        config.json + safetensors shards + index) that `transformers` and vLLM load (hf.save_hf).
-        `state_dict`: the tensors to write, when they are not this module's own (trainer.export_model
-        passes the full weights gathered from FSDP shards)."""
+    def save(self, path, tokenizer: str | None = None, state_dict: dict | None = None):
+        """Consolidated checkpoint: `config.json` (model config, tokenizer location) + `model.pt` (plain
+        state dict, in the parameters' own dtype: no lossy down-cast). `state_dict`: the tensors to write,
+        when they are not this module's own (trainer.export_model passes the full weights gathered from
+        FSDP shards). A Hugging Face folder is written by hf.save_hf."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict() if state_dict is None else state_dict
-        if format == "hf":
-            from hf import save_hf  # Hugging Face's formats live in hf.py (which imports this file)
-            return save_hf(self.config, state, path, max_shard_bytes)
-        if format != "native":
-            raise ValueError(f"unknown checkpoint format {format!r}; choose 'native' or 'hf'")
         (path / "config.json").write_text(json.dumps(
             {"model": asdict(self.config), "tokenizer": tokenizer}, indent=2))
-        torch.save(state, path / "model.pt")
+        torch.save(self.state_dict() if state_dict is None else state_dict, path / "model.pt")
 
     @classmethod
     def load(cls, path, device="cpu", dtype=None) -> "Transformer":
-        """Load a folder written by `save` (either format; a released Hugging Face folder such as
-        deepseek-ai/deepseek-math-7b-rl or Qwen/Qwen2.5-Math-1.5B works too). Built on `meta` and filled
-        with the stored tensors, memory-mapped, so a 7B model never exists twice in memory."""
-        config, state = read_config(path), read_state_dict(path)
+        """A folder written by `save` (hf.load_model reads a released Hugging Face folder as well)."""
+        return cls.from_state(read_config(path), read_state_dict(path), device, dtype, source=path)
+
+    @classmethod
+    def from_state(cls, config: ModelConfig, state: dict, device="cpu", dtype=None,
+                   source="the checkpoint") -> "Transformer":
+        """Built on `meta` and filled with `state`'s tensors (memory-mapped when read from a file), so a
+        7B model never exists twice in memory."""
         with torch.device("meta"):
             model = cls(config)
         expected = {k: v.shape for k, v in model.state_dict().items()}
         found = {k: v.shape for k, v in state.items()}
         if expected != found:
             diff = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
-            raise ValueError(f"the weights in {path} do not match its config.json: tensors differ at "
+            raise ValueError(f"the weights in {source} do not match its config.json: tensors differ at "
                              f"{diff[:5]}{' ...' if len(diff) > 5 else ''}")
         model.load_state_dict(state, assign=True)
         model.tie_head()  # assign gave the head its own Parameter object
@@ -378,7 +374,7 @@ class Transformer(nn.Module):
         return model
 
 
-def _config_json(path) -> tuple[dict, Path]:
+def config_json(path) -> tuple[dict, Path]:
     """A checkpoint folder's config.json, parsed, with errors that name the file."""
     cfg_file = Path(path) / "config.json"
     if not cfg_file.is_file():
@@ -393,12 +389,11 @@ def _config_json(path) -> tuple[dict, Path]:
 
 
 def read_config(path) -> ModelConfig:
-    """The ModelConfig of a checkpoint folder (native or Hugging Face), with a clear error when it
-    is not one."""
-    raw, cfg_file = _config_json(path)
+    """The ModelConfig of a folder written by `Transformer.save`, with a clear error when it is not one."""
+    raw, cfg_file = config_json(path)
     if "model" not in raw:  # ours write {"model": ..., "tokenizer": ...}; a Hugging Face folder, its own keys
-        from hf import config_from_hf
-        return config_from_hf(raw, cfg_file)
+        raise ValueError(f"{cfg_file} is not one of model.py's checkpoints (no \"model\" entry): a Hugging "
+                         f"Face folder is read by hf.py (hf.load_model, hf.checkpoint_config)")
     known = {f.name for f in fields(ModelConfig)}
     unknown = set(raw["model"]) - known
     if unknown:
@@ -407,23 +402,14 @@ def read_config(path) -> ModelConfig:
 
 
 def read_state_dict(path) -> dict[str, torch.Tensor]:
-    """The weights of a checkpoint folder (native model.pt or Hugging Face safetensors), memory-mapped
-    and under this file's parameter names."""
+    """The weights of a folder written by `Transformer.save` (model.pt), memory-mapped."""
     path = Path(path)
-    read_config(path)  # a clear error when the folder is not a checkpoint
-    if is_hf_folder(path):
-        from hf import read_hf_state_dict
-        return read_hf_state_dict(path)
+    read_config(path)  # a clear error when the folder is not one of ours
     weights = path / "model.pt"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing: not a model checkpoint folder")
     try:
         return torch.load(weights, map_location="cpu", mmap=True, weights_only=True)
     except (RuntimeError, EOFError, ValueError, OSError) as e:  # empty, truncated, or not a torch file
-        raise ValueError(f"{weights} is unreadable ({type(e).__name__}: {str(e)[:200]}): a truncated or broken "
-                         f"checkpoint") from None
-
-
-def is_hf_folder(path) -> bool:
-    """Ours write {"model": ..., "tokenizer": ...} into config.json; a Hugging Face folder, its own keys."""
-    return (Path(path) / "config.json").is_file() and "model" not in _config_json(path)[0]
+        raise ValueError(f"{weights} is unreadable ({type(e).__name__}: {str(e)[:200]}): a truncated or "
+                         f"broken checkpoint") from None

@@ -48,8 +48,10 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from flags import add_flags, config_from, flag, run_cli
-from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_forwards, prepare_run,
-                  reference_logprobs, right_pad, sample, score, step_questions, step_record, update)
+from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_forwards, held_out_record,
+                  memory_record, prepare_run, reference_logprobs, right_pad, sample, score, step_questions,
+                  step_record, update, whole_policy)
+from hf import checkpoint_config
 from model import Transformer, read_config
 from reward import RewardModel
 from trainer import (MetricsLog, autocast_for, build_model, build_optimizer, copy_weights, export_model, lr_at,
@@ -162,6 +164,8 @@ class PPOConfig(GRPOConfig):
                            choices=("policy", "reward"))
     value_lr: float | None = flag(None, "value model learning rate (default: --lr)", min=0.0)
     value_clip: float = flag(0.2, "ε_v of the clipped value loss", min=0.0, above=True)
+    rm_questions: int = flag(0, "must be 0: PPO runs one iteration and does not retrain the reward model "
+                                "(iterative retraining is grpo.py's --iterations)", min=0, max=0)
 
     def check(self):
         super().check()
@@ -210,13 +214,13 @@ def build_value_model(cfg: PPOConfig, proc):
     """V_ψ: a RewardModel (decoder + scalar head), from the reward model or from the policy's decoder."""
     if cfg.value_init == "reward":
         return build_model(read_config(cfg.reward_model), replace(cfg, init=cfg.reward_model), proc, RewardModel)
-    return build_model(read_config(cfg.init), cfg, proc, RewardModel, adapt=RewardModel.from_lm_state)
+    return build_model(checkpoint_config(cfg.init), cfg, proc, RewardModel, adapt=RewardModel.from_lm_state)
 
 
 def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
     """PPO with `cfg` (grpo.train_grpo's loop with a value model; `reward_fn` as there, for tasks of one's own);
     returns {"steps", "records", "final", "value"}."""
-    proc, tokenizer_path, tokenizer, questions, data_stats = prepare_run(cfg)
+    proc, tokenizer_path, tokenizer, questions, held_out, data_stats = prepare_run(cfg)
     out = Path(cfg.out)
     total_steps = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
 
@@ -233,6 +237,9 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         (out / "config.json").write_text(json.dumps({"ppo": asdict(cfg), "model": asdict(unwrap(model).config),
                                                      "world_size": proc.world, "data": dict(data_stats)}, indent=2))
     log = MetricsLog(out, proc, resumed_step=start)
+    policy = whole_policy(model, sampler, cfg, proc) if held_out else None
+    if held_out and start == 0:
+        log.write(held_out_record(0, model, policy, held_out, cfg, tokenizer, proc, amp))
     policy_cfg = replace(cfg, beta=0.0)  # Eq. 1 has no KL term: it is in the reward (Eq. 2)
 
     records = []
@@ -275,9 +282,13 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
             record["kl"] = sampled_kl(rollout, proc)
         record.update(value_loss=result["value_loss"], t_values=t_values, t_update=time.perf_counter() - t0,
                       t_step=time.perf_counter() - t_step)
+        record.update(memory_record([(model, optimizer), (value_model, value_optimizer), (reference, None),
+                                     (sampler, None), (reward_model, None)], proc.device))
         records.append(record)
         done = step + 1
-        if done % cfg.log_every == 0 or done == total_steps:
+        if held_out and (done == total_steps or (cfg.eval_every and done % cfg.eval_every == 0)):
+            record.update(held_out_record(done, model, policy, held_out, cfg, tokenizer, proc, amp))
+        if done % cfg.log_every == 0 or done == total_steps or "test_accuracy" in record:
             log.write(record)
         if cfg.save_every and (done % cfg.save_every == 0 or done == total_steps):
             save_checkpoint(out / "checkpoints", done, model, optimizer, ReplayState(None), proc, cfg.keep, others)

@@ -1,4 +1,5 @@
-"""Continued pre-training (DeepSeekMath, arXiv 2402.03300, §2.2–2.3): next-token prediction on the math corpus.
+"""Continued pre-training (DeepSeekMath, arXiv 2402.03300, §2.2–2.3): next-token prediction on the math
+corpus.
 
 DeepSeekMath-Base 7B is DeepSeek-Coder-Base-v1.5 7B trained on 500B more tokens: 56% DeepSeekMath Corpus,
 4% AlgebraicStack, 10% arXiv, 20% GitHub code, 10% Common Crawl natural language (§2.3). The loss is the
@@ -57,7 +58,8 @@ def read_manifest(path) -> tuple[dict, Path]:
     if path.is_dir():
         path = path / "manifest.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no token-shard manifest at {path} (write one with data_pipeline.py tokenize)")
+        raise FileNotFoundError(f"no token-shard manifest at {path} (write one with data_pipeline.py "
+                                f"tokenize)")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -106,7 +108,8 @@ class ShardData:
             offsets = np.cumsum([0] + [len(a) for a in arrays])
             n = int(offsets[-1])
             if "tokens" in src and src["tokens"] != n:
-                raise ValueError(f"manifest: source {name!r} should hold {src['tokens']} tokens, its shards hold {n}")
+                raise ValueError(f"manifest: source {name!r} should hold {src['tokens']} tokens, its shards "
+                                 f"hold {n}")
             n_val = max(math.ceil(n * val_fraction), window) if val_fraction > 0 else 0
             if n - n_val < window:
                 raise ValueError(f"source {name!r} has {n} tokens: too few for windows of {window} "
@@ -128,7 +131,8 @@ class ShardData:
         except (ValueError, OSError) as e:
             raise ValueError(f"token shard {path} is unreadable (truncated or not .npy?): {e}") from e
         if array.ndim != 1 or array.dtype.kind != "u":
-            raise ValueError(f"token shard {path}: expected a 1-D unsigned array, got {array.dtype} {array.shape}")
+            raise ValueError(f"token shard {path}: expected a 1-D unsigned array, got {array.dtype} "
+                             f"{array.shape}")
         return array
 
     def _windows(self, step: int) -> tuple[np.ndarray, np.ndarray]:

@@ -50,6 +50,7 @@ from grader import (LANGUAGES, accuracy_reward, format_reward, gradable, languag
                     reasoning_part)
 from grpo import sample_groups
 from sft import FORMATS, READABLE, TEMPLATES, encode_prompt, load_sft_records
+from hf import load_tokenizer
 from tokenizer import Tokenizer, checkpoint_tokenizer
 from trainer import load_frozen
 
@@ -187,7 +188,7 @@ def questions(cfg: SampleConfig, stats: Counter) -> list[dict]:
 
 
 def load_sampler(path, tokenizer_path=None):
-    tokenizer = Tokenizer.load(checkpoint_tokenizer(path, tokenizer_path))
+    tokenizer = load_tokenizer(checkpoint_tokenizer(path, tokenizer_path))
     model = load_frozen(path, "cuda" if torch.cuda.is_available() else "cpu")
     return model, tokenizer
 
@@ -439,7 +440,7 @@ def distill_records(path, student: Tokenizer, stats: Counter) -> list[dict]:
 
 def run_distill(cfg: DistillConfig) -> Counter:
     stats = Counter()
-    student = Tokenizer.load(checkpoint_tokenizer(cfg.student, cfg.student_tokenizer))
+    student = load_tokenizer(checkpoint_tokenizer(cfg.student, cfg.student_tokenizer))
     path = write_outputs(cfg.out, "distill.jsonl", distill_records(cfg.samples, student, stats), stats)
     # §2.4: the students get SFT on the 800K curated samples and no RL (R1 itself, §2.3.3: two epochs of
     # them).

@@ -20,17 +20,7 @@
 # mixing can happen, and non-reasoning SFT records. The student is a smaller model pre-trained here on the toy
 # run's token shards. Each stage is one command line below; its log is OUT/logs/<stage>.log (first line: the
 # command), its seconds are in OUT/timings.jsonl; two lanes of stages run side by side where they can.
-SMOKE=0
-COMMANDS=0
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    --commands) COMMANDS=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
-    *) echo "r1.sh: unknown argument $arg (use --smoke, --commands or --help)" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/setup.sh"   # .venv up to date, on PATH; cd to the repository; set -euo pipefail
+source "$(dirname "$0")/stages.sh" "$@"  # --smoke, --commands, --help; .venv; stage, side_by_side
 SEED=${SEED:-0}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=$SEED  # one thread per process: see toy.sh
 
@@ -83,12 +73,11 @@ RANKS=$(python -c "import os, torch; print(min(2, torch.cuda.device_count() or o
 NEW=(--max-new-tokens 100)
 [ $SMOKE = 1 ] && NEW=(--max-new-tokens 40)
 
-# ---------------------------------------------------------------------------- the stage runner
+# ---------------------------------------------------------------------------- the run folder
 if [ $COMMANDS = 0 ] && [ ! -e "$BASE/config.json" ]; then
   echo "r1.sh: no base model at $BASE (run toy.sh first, or set TOY to a toy.sh run folder)" >&2; exit 1
 fi
-RUN=r1.sh
-source stages.sh   # stage NAME COMMAND..., side_by_side LANE...; a fresh $OUT (only ever an r1.sh run folder)
+start_run .r1-run
 
 evaluate() {  # evaluate NAME MODEL ARGS...: the toy test set, greedy, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --seed "$SEED" \

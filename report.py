@@ -1,6 +1,8 @@
-"""The toy run's report: runs/toy/report.md, assembled from what each stage of toy.sh wrote.
+"""The toy run's report: runs/toy/report.md, assembled from what each stage of toy.sh wrote (and the
+study's, runs/study/study.md, from what study.sh wrote).
 
     python report.py --run runs/toy          # writes runs/toy/report.md and runs/toy/plots/*.png, prints the report
+    python report.py --study runs/study      # writes runs/study/study.md and runs/study/plots/study_*.png
     python report.py r1 --run runs/r1        # r1.sh's report (DeepSeek-R1's recipe: this file's last block)
 
 Every number comes from a stage's own output files (stats.json, summary.json, metrics.jsonl,
@@ -14,6 +16,8 @@ curves (pre-training loss, GRPO reward and response length per step).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -30,6 +34,8 @@ from evaluate import majority_vote, pass_at_k, pct  # noqa: E402
 from flags import run_cli  # noqa: E402
 from formats import read_jsonl  # noqa: E402
 from grader import language_words, math_equal, reasoning_part, word_language  # noqa: E402
+import grpo  # noqa: E402  (the study's 7B plans: grpo.py and ppo.py --dry-run)
+import ppo  # noqa: E402
 
 # The models compared, in the paper's order: (eval folder under <run>/eval, label, training folder).
 MODELS = [("base", "base (pre-trained), few-shot", "pretrain"), ("sft", "SFT (instruct), zero-shot", "sft"),
@@ -253,18 +259,25 @@ def pass_maj_section(run: Path, plots: Path) -> list[str]:
         "", "The paper finds that RL raises Maj@K but not Pass@K: it makes the output distribution more robust (the "
         "right answer more often on top) rather than adding abilities. Here: " +
         fig7_verdict(diff[("pass", k)], diff[("maj", k)], k) + "."]
+    pass_maj_plot(ks, {"SFT": values["SFT"], "RL": values["RL"]}, plots / "pass_maj.png",
+                  "Pass@K and Maj@K, toy test set")
+    return lines + ["", "![Pass@K and Maj@K](plots/pass_maj.png)"]
+
+
+def pass_maj_plot(ks: list[int], models: dict, path: Path, title: str) -> None:
+    """Pass@K and Maj@K against K (log scale), the first model dashed, the second solid; models:
+    {name: per_question's dict}."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, style in (("SFT", "--"), ("RL", "-")):
+    for (name, values), style in zip(models.items(), ("--", "-")):
         for metric, marker in (("pass", "o"), ("maj", "s")):
-            ax.plot(ks, [100 * mean(values[name][metric][kk]) for kk in ks], style, marker=marker,
+            ax.plot(ks, [100 * mean(values[metric][kk]) for kk in ks], style, marker=marker,
                     label=f"{name} {metric}@K")
-    ax.set(xscale="log", xlabel="K", ylabel="accuracy (%)", title="Pass@K and Maj@K, toy test set")
+    ax.set(xscale="log", xlabel="K", ylabel="accuracy (%)", title=title)
     ax.set_xticks(ks, [str(kk) for kk in ks])
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(plots / "pass_maj.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return lines + ["", "![Pass@K and Maj@K](plots/pass_maj.png)"]
 
 
 def per_question(rows: list[dict], ks: list[int]) -> dict:
@@ -312,6 +325,247 @@ def fig7_verdict(d_pass: tuple[float, float], d_maj: tuple[float, float], k: int
     if up(d_pass):
         return f"RL raises Pass@{k} but not Maj@{k} (beyond two standard errors), unlike the paper"
     return f"neither Maj@{k} nor Pass@{k} changes by more than two standard errors on these questions"
+
+
+# ----------------------------------------------------------------------------- the study (study.sh)
+
+# Table 10's rows as study.sh runs them: (folder under the study, label, the paper's name for it).
+METHODS = [("rft", "RFT", "RFT"), ("online_rft", "Online RFT", "Online RFT"),
+           ("grpo_os", "GRPO, outcome supervision", "GRPO+OS"), ("grpo_ps", "GRPO, process supervision", "GRPO+PS"),
+           ("grpo_ps_iterative", "GRPO, process supervision, 2 iterations", "iterative GRPO+PS"),
+           ("ppo", "PPO", "PPO"), ("dpo", "DPO", "DPO")]
+# The paper's findings (§5.2.1-5.2.2), as (claim, better, worse, at least): "at least" claims (≥) hold unless
+# the first is worse beyond noise; the others need the first better beyond noise.
+FINDINGS = [("Online RFT > RFT: sampling from the live policy beats sampling from the SFT model (Fig. 5)",
+             "online_rft", "rft", False),
+            ("GRPO > Online RFT: graded coefficients beat rewarding correct answers alone (Fig. 5)",
+             "grpo_os", "online_rft", False),
+            ("GRPO with process supervision ≥ outcome supervision (Fig. 5)", "grpo_ps", "grpo_os", True),
+            ("iterative RL (reward model retrained on the policy's samples, with replay) beats one iteration "
+             "(Fig. 6)", "grpo_ps_iterative", "grpo_ps", False),
+            ("GRPO ≥ PPO at the same budget, without a value model (§4.1.1)", "grpo_os", "ppo", True)]
+PLAN_FLAGS = ["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp", "--activation-checkpointing",
+              "--micro-batch", "2", "--rollout-batch", "16", "-G", "8", "--batch-questions", "1024"]
+
+
+def greedy_correct(study: Path, name: str) -> list[float] | None:
+    """1.0 / 0.0 per test question, in the test set's order, from evaluate.py's samples.jsonl."""
+    rows = load_jsonl(study / "eval" / name / "samples.jsonl")
+    return [float(row["samples"][0]["correct"]) for row in rows] or None
+
+
+def study_runs(study: Path, seeds: list[str]) -> dict:
+    """{method: {seed: {"correct", "curve" [(step, accuracy)], "records"}}} for what the study left."""
+    runs = {}
+    for key, _, _ in METHODS:
+        for seed in seeds:
+            correct = greedy_correct(study, f"{key}_s{seed}")
+            if correct is None:
+                continue
+            records = load_jsonl(study / key / f"s{seed}" / "metrics.jsonl")
+            curve = [(r["step"], r["test_accuracy"]) for r in records if "test_accuracy" in r]
+            runs.setdefault(key, {})[seed] = {"correct": correct, "curve": curve,
+                                              "records": [r for r in records if "loss" in r]}
+    return runs
+
+
+def seed_difference(runs: dict, better: str, worse: str) -> tuple[float, float, list[float]]:
+    """Accuracy difference better - worse on the same test questions: its mean over the seeds both have,
+    the standard error of that mean (over seeds; with one seed, over questions, paired) and each seed's."""
+    seeds = [s for s in runs.get(better, {}) if s in runs.get(worse, {})]
+    per_seed = [mean(runs[better][s]["correct"]) - mean(runs[worse][s]["correct"]) for s in seeds]
+    if len(per_seed) == 1:
+        return per_seed[0], paired_difference(runs[better][seeds[0]]["correct"],
+                                              runs[worse][seeds[0]]["correct"])[1], per_seed
+    return *mean_se(per_seed), per_seed
+
+
+def verdict(diff: float, se: float, at_least: bool) -> str:
+    """A difference counts when it exceeds two standard errors."""
+    if diff > 2 * se:
+        return "reproduces"
+    if diff < -2 * se:
+        return "does not reproduce (the opposite, beyond noise)"
+    return "reproduces (no worse beyond noise)" if at_least else "not resolved (within noise)"
+
+
+def table10_section(study: Path, runs: dict, sft: list[float] | None, seeds: list[str]) -> list[str]:
+    lines = ["## Table 10's methods from one SFT model", "",
+             "Greedy accuracy on the whole toy test set after training, in %: mean over seeds ± standard error over "
+             "seeds, each seed's value, and the gain over the SFT model (paired over questions, mean over seeds).",
+             ""]
+    rows = []
+    if sft:
+        rows.append(["SFT (the start)", pct(mean(sft)), "", ""])
+    for key, label, _ in METHODS:
+        if key not in runs:
+            continue
+        accs = [mean(r["correct"]) for r in runs[key].values()]
+        m, se = mean_se(accs)
+        gain = mean([paired_difference(r["correct"], sft)[0] for r in runs[key].values()]) if sft else None
+        rows.append([label, f"{pct(m)} ± {pct(se)}", ", ".join(pct(a) for a in accs),
+                     f"{100 * gain:+.1f}" if gain is not None else ""])
+    lines += table(["method", "accuracy (%)", "per seed", "gain over SFT (points)"], rows)
+    unpaired = [seed for seed in seeds if (load_json(study / "dpo" / f"s{seed}" / "pairs.jsonl.stats.json") or
+                                           {"pairs": None}).get("pairs", 0) == 0]
+    if unpaired:  # study.sh skips DPO's training without pairs
+        lines += ["", f"DPO: no pairs for seed(s) {', '.join(unpaired)}: every sampled answer to each question "
+                      f"was right, or every one wrong (dpo/s<seed>/pairs.jsonl.stats.json); not trained."]
+    return lines
+
+
+def curve_plot(runs: dict, keys: list[str], path: Path, title: str, sft: list[float] | None, limit: int) -> None:
+    """Held-out accuracy (the first `limit` test questions) against training step, mean over seeds with a band
+    of ± one standard error; methods without a curve (DPO: offline) as their final accuracy on the same
+    questions at the last step, the SFT model's as a line."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    last = max((step for key in keys for r in runs.get(key, {}).values() for step, _ in r["curve"]), default=1)
+    for key in keys:
+        label = next(label for k, label, _ in METHODS if k == key)
+        seeds = list(runs.get(key, {}).values())
+        if not seeds:
+            continue
+        if seeds[0]["curve"]:
+            steps = [step for step, _ in seeds[0]["curve"]]
+            stats = [mean_se([dict(r["curve"])[step] for r in seeds if step in dict(r["curve"])]) for step in steps]
+            line, = ax.plot(steps, [100 * m for m, _ in stats], marker="o", label=label)
+            ax.fill_between(steps, [100 * (m - se) for m, se in stats], [100 * (m + se) for m, se in stats],
+                            color=line.get_color(), alpha=0.15)
+        else:
+            m, se = mean_se([mean(r["correct"][:limit]) for r in seeds])
+            ax.errorbar([last], [100 * m], yerr=[100 * se], fmt="s", capsize=3, label=f"{label} (offline, final)")
+    if sft:
+        ax.axhline(100 * mean(sft[:limit]), color="grey", linestyle=":", label="SFT")
+    ax.set(xlabel="policy optimiser step", ylabel="greedy test accuracy (%)", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def curve_check(runs: dict, limit: int) -> str:
+    """Whether the last held-out point of each run equals evaluate.py's accuracy of the final model on the
+    same questions: two programs (grpo.test_accuracy, evaluate.py) measuring one thing."""
+    pairs = [(r["curve"][-1][1], mean(r["correct"][:limit])) for runs_of in runs.values()
+             for r in runs_of.values() if r["curve"]]
+    if not pairs:
+        return "(no curves)"
+    worst = max(abs(a - b) for a, b in pairs)
+    return "agree in every run" if worst < 1e-9 else f"differ by up to {pct(worst)} points"
+
+
+def study_pass_maj_section(study: Path, seeds: list[str], plots: Path) -> tuple[list[str], dict | None]:
+    """Fig. 7 with every seed's GRPO model against the one SFT model: per question, the GRPO values averaged
+    over seeds; differences paired over questions."""
+    sft_rows = load_jsonl(study / "eval" / "sft_sampled" / "samples.jsonl")
+    rl_rows = {s: load_jsonl(study / "eval" / f"grpo_os_s{s}_sampled" / "samples.jsonl") for s in seeds}
+    rl_rows = {s: rows for s, rows in rl_rows.items() if rows}
+    if not sft_rows or not rl_rows:
+        return [], None
+    ks = load_json(study / "eval" / "sft_sampled" / "results.json")["config"]["k_list"]
+    sft = per_question(sft_rows, ks)
+    per_seed = [per_question(rows, ks) for rows in rl_rows.values()]
+    rl = {metric: {k: [mean(vals) for vals in zip(*(p[metric][k] for p in per_seed))] for k in ks}
+          for metric in ("pass", "maj")}
+    k = ks[-1]
+    diff = {metric: paired_difference(rl[metric][k], sft[metric][k]) for metric in ("pass", "maj")}
+    excess = paired_difference([m - p for m, p in zip(rl["maj"][k], rl["pass"][k])],
+                               [m - p for m, p in zip(sft["maj"][k], sft["pass"][k])])
+    lines = ["## Pass@K and Maj@K before and after GRPO (Fig. 7)", "",
+             f"The first {len(sft_rows)} test questions, {len(sft_rows[0]['samples'])} samples each; GRPO (outcome "
+             f"supervision) averaged over {len(rl_rows)} seed(s), in % ± standard error over questions.", ""]
+    lines += table(["K", "SFT pass@K", "GRPO pass@K", "SFT maj@K", "GRPO maj@K"],
+                   [[kk, pct(mean(sft["pass"][kk])), pct(mean(rl["pass"][kk])), pct(mean(sft["maj"][kk])),
+                     pct(mean(rl["maj"][kk]))] for kk in ks])
+    lines += ["", f"GRPO minus SFT, paired over questions: pass@{k} {100 * diff['pass'][0]:+.1f} ± "
+                  f"{100 * diff['pass'][1]:.1f}, maj@{k} {100 * diff['maj'][0]:+.1f} ± {100 * diff['maj'][1]:.1f} "
+                  f"points; Maj@{k}'s gain minus Pass@{k}'s: {100 * excess[0]:+.1f} ± {100 * excess[1]:.1f}."]
+    pass_maj_plot(ks, {"SFT": sft, "GRPO": rl}, plots / "study_fig7.png", "Pass@K and Maj@K (Fig. 7), toy test set")
+    return lines + ["", "![Fig. 7](plots/study_fig7.png)"], {"k": k, "excess": excess, **diff}
+
+
+def cost_section(runs: dict) -> list[str]:
+    """PPO against GRPO (outcome supervision) at the same batch of sampled outputs: measured in this study,
+    and the dry-run plan for the paper's 7B recipe on 8 GPUs (grpo.py / ppo.py --dry-run, the same flags)."""
+    if "ppo" not in runs or "grpo_os" not in runs:
+        return []
+    lines = ["## PPO against GRPO: memory and time (§4.1.1)", "",
+             "Measured per training process (one CPU thread each; the two jobs beside it share the machine): the "
+             "training state it holds (weights, gradients and optimiser moments of every model, from their sizes), "
+             "its peak resident memory (interpreter and libraries included) and the seconds of one step, mean ± "
+             "standard error over seeds.", ""]
+    rows = []
+    for key in ("grpo_os", "ppo"):
+        label = next(label for k, label, _ in METHODS if k == key)
+        last = [r["records"][-1] for r in runs[key].values()]
+        step_s = [mean([rec["t_step"] for rec in r["records"]]) for r in runs[key].values()]
+        rows.append([label, f"{mean([r['held_state_mib'] for r in last]):.1f}",
+                     f"{mean([r['peak_memory_mib'] for r in last]):.0f}", fmt_seconds(step_s)])
+    lines += table(["method", "held training state (MiB)", "peak memory (MiB)", "seconds per step"], rows)
+    with contextlib.redirect_stdout(io.StringIO()):
+        plans = {"GRPO": grpo.main(PLAN_FLAGS), "PPO": ppo.main(PLAN_FLAGS)}
+    gib = 2 ** 30
+    lines += ["", "The same comparison planned for the paper's 7B recipe (`" + " ".join(PLAN_FLAGS) + "`, "
+              "run as `grpo.py` and `ppo.py`), per GPU:", ""]
+    lines += table(["method", "held (GiB)", "peak (GiB)", "update seconds per step"],
+                   [[name, f"{plan['totals']['held'] / gib:.1f}", f"{plan['peak'] / gib:.1f}",
+                     f"{plan['seconds']['update']:.0f}"] for name, plan in plans.items()])
+    return lines
+
+
+def fmt_seconds(xs: list[float]) -> str:
+    m, se = mean_se(xs)
+    return f"{m:.2f} ± {se:.2f}"
+
+
+def findings_section(runs: dict, fig7: dict | None) -> list[str]:
+    lines = ["## The paper's findings, in miniature", "",
+             "Each claim, the toy's difference in test accuracy (points, mean over seeds ± standard error over "
+             "seeds; each seed's in brackets) and whether it reproduces (a difference counts beyond two standard "
+             "errors).", ""]
+    for claim, better, worse, at_least in FINDINGS:
+        if better not in runs or worse not in runs:
+            continue
+        diff, se, per_seed = seed_difference(runs, better, worse)
+        lines.append(f"- {claim}: {100 * diff:+.1f} ± {100 * se:.1f} "
+                     f"[{', '.join(f'{100 * d:+.1f}' for d in per_seed)}]: **{verdict(diff, se, at_least)}**.")
+    if fig7:
+        excess = fig7["excess"]
+        lines.append(f"- RL raises Maj@K more than Pass@K (Fig. 7): at K = {fig7['k']}, Maj@K "
+                     f"{100 * fig7['maj'][0]:+.1f} and Pass@K {100 * fig7['pass'][0]:+.1f} points, the difference "
+                     f"{100 * excess[0]:+.1f} ± {100 * excess[1]:.1f} (over questions): "
+                     f"**{verdict(excess[0], excess[1], False)}**.")
+    return lines
+
+
+def build_study_report(study: Path) -> str:
+    plots = study / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    settings = load_json(study / "study.json") or {}
+    seeds = str(settings.get("seeds", "0")).split()
+    runs = study_runs(study, seeds)
+    sft = greedy_correct(study, "sft")
+    timings = load_jsonl(study / "timings.jsonl")
+    total = next((r["wall_s"] for r in timings if r["stage"] == "total"), None)
+    cpu = sum(r.get("cpu_s", 0.0) for r in timings)  # what the jobs cost, whatever else shared the machine
+    head = ["# Table 10 in miniature: the study", "",
+            f"study.sh from {settings.get('toy', '?')}'s SFT model: {len(seeds)} seed(s), "
+            f"{settings.get('steps', '?')} policy steps per method; {machine()}"
+            + (f"; {total / 60:.1f} minutes in all" if total else "")
+            + f"; the jobs used {cpu / 60:.1f} CPU-minutes ({cpu / 120:.1f} minutes on two cores).", ""]
+    limit = int(settings.get("eval_limit", len(sft or [])))
+    curve_plot(runs, ["rft", "online_rft", "grpo_os", "grpo_ps", "ppo", "dpo"], plots / "study_fig5.png",
+               "Table 10's methods from one SFT model (Fig. 5)", sft, limit)
+    curve_plot(runs, ["grpo_ps", "grpo_ps_iterative"], plots / "study_fig6.png",
+               "Iterative RL against one iteration (Fig. 6)", sft, limit)
+    fig7_lines, fig7 = study_pass_maj_section(study, seeds, plots)
+    sections = [head, findings_section(runs, fig7), table10_section(study, runs, sft, seeds),
+                [f"Held-out accuracy during training: greedy, on the first {limit} test questions (the curves' last "
+                 f"points and evaluate.py's accuracy of the final models on the same questions "
+                 f"{curve_check(runs, limit)}).", "",
+                 "![Fig. 5](plots/study_fig5.png)", "", "![Fig. 6](plots/study_fig6.png)"],
+                fig7_lines, cost_section(runs)]
+    return "\n".join(line for section in sections if section for line in section + [""])
 
 
 # ----------------------------------------------------------------------------- the report
@@ -394,14 +648,15 @@ def main(argv=None) -> str:
     if argv[:1] == ["r1"]:  # DeepSeek-R1's recipe: r1.sh's report (the block at the end of this file)
         return r1_main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", default="runs/toy", help="the run folder toy.sh wrote")
+    p.add_argument("--run", default="runs/toy", help="the run folder toy.sh wrote (its report.md)")
+    p.add_argument("--study", default=None, help="report on the folder study.sh wrote instead (its study.md)")
     p.add_argument("--quiet", action="store_true", help="write the report without printing it")
     args = p.parse_args(argv)
-    run = Path(args.run)
-    if not run.is_dir():
-        p.error(f"no run folder {run}")
-    text = build_report(run)
-    (run / "report.md").write_text(text)
+    folder = Path(args.study or args.run)
+    if not folder.is_dir():
+        p.error(f"no run folder {folder}")
+    text = build_study_report(folder) if args.study else build_report(folder)
+    (folder / ("study.md" if args.study else "report.md")).write_text(text)
     if not args.quiet:
         print(text)
     return text

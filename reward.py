@@ -33,14 +33,17 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from tqdm import tqdm
 
 from formats import read_jsonl, write_jsonl
-from grader import accuracy_reward, extract_answer, format_reward, gradable, math_equal, rule_reward  # noqa: F401
+from grader import (accuracy_reward, extract_answer, format_reward, gradable, math_equal,  # noqa: F401
+                    rule_reward)
+from hf import checkpoint_config, load_tokenizer
 from model import ModelConfig, Transformer, read_config
 from flags import check_ranges, flag, run_cli, run_command
-from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model, load_frozen, seed_all,
-                     setup_distributed, tears_down_distributed, train, unwrap, use_bf16, wrap_model)
+from trainer import (TrainConfig, build_model, build_optimizer, copy_weights, dry_run, export_model,
+                     load_frozen, seed_all, setup_distributed, tears_down_distributed, train, unwrap,
+                     use_bf16, wrap_model)
 from sampler import generate
 from sandbox import ProgramResult, program_answer, run_program  # noqa: F401 (re-exported)
-from sft import IGNORE, TEMPLATES, Packer, encode_prompt
+from sft import IGNORE, TEMPLATES, Packer, answer_end, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 
@@ -138,7 +141,8 @@ class RewardModel(nn.Module):
         config = read_config(path)  # a clear error when there is no checkpoint at all
         kind = json.loads((path / "config.json").read_text()).get("kind")
         if kind is None:
-            raise ValueError(f"{path} is a language-model checkpoint, not a reward model (no 'kind' in config.json)")
+            raise ValueError(f"{path} is a language-model checkpoint, not a reward model (no 'kind' in "
+                             f"config.json)")
         if not (path / "model.pt").is_file():
             raise FileNotFoundError(f"{path}/model.pt is missing: not a reward model folder")
         with torch.device("meta"):
@@ -185,7 +189,8 @@ def completion_steps(completion_ids: list[int], tokenizer: Tokenizer) -> list[st
 
 def plain_text(ids: list[int], tokenizer: Tokenizer) -> str:
     """The text of token ids without the special tokens (EOS, padding) a sample may hold."""
-    return tokenizer.decode([t for t in ids if t not in {tokenizer.bos_id, tokenizer.pad_id, *tokenizer.stop_ids}])
+    return tokenizer.decode([t for t in ids if t not in {tokenizer.bos_id, tokenizer.pad_id,
+                                                         *tokenizer.stop_ids}])
 
 
 # ----------------------------------------------------------------------------- step labels
@@ -241,18 +246,19 @@ def mc_step_labels(policy: Transformer, tokenizer: Tokenizer, prompt: list[int],
               for c, e in zip(completions, ends)]
     prefixes = [(i, j, c[:end + 1]) for i, c in enumerate(completions) for j, end in enumerate(ends[i][:-1])]
     if prefixes:  # each prefix is prefilled once for its n completions
-        outs, _ = generate(policy, [prompt + prefix for _, _, prefix in prefixes], max_new_tokens, temperature,
-                           stop_ids=tokenizer.stop_ids, group_size=n, slots=batch_size, generator=generator)
+        outs, _ = generate(policy, [prompt + prefix for _, _, prefix in prefixes], max_new_tokens,
+                           temperature, stop_ids=tokenizer.stop_ids, group_size=n, slots=batch_size,
+                           generator=generator)
         for k, out in enumerate(outs):
             i, j, prefix = prefixes[k // n]
             labels[i][j] |= int(accuracy_reward(plain_text(prefix + out, tokenizer), gold))
     return labels
 
 
-def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict], samples: int, method: str = "mc",
-                  mc_samples: int = 8, template: str = "deepseek", max_new_tokens: int = 512,
-                  temperature: float = 1.0, batch_size: int | None = 64, seed: int = 0,
-                  stats: Counter | None = None, progress: bool = False) -> list[dict]:
+def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict], samples: int,
+                  method: str = "mc", mc_samples: int = 8, template: str = "deepseek",
+                  max_new_tokens: int = 512, temperature: float = 1.0, batch_size: int | None = 64,
+                  seed: int = 0, stats: Counter | None = None, progress: bool = False) -> list[dict]:
     """Reward-model data: `samples` outputs of the policy per question ({"question", "answer"}; exact
     labels need the reference "solution" too), graded by accuracy_reward and labelled per step by
     `method` ("mc": mc_step_labels with `mc_samples` completions, none when 0, as an ORM needs none;
@@ -286,10 +292,11 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
         for q, (question, gold, solution, prompt) in enumerate(chunk):
             outputs = completions[q * samples:(q + 1) * samples]
             if method == "exact":
-                step_labels = [toy_step_labels(completion_steps(c, tokenizer), solution, gold) for c in outputs]
+                step_labels = [toy_step_labels(completion_steps(c, tokenizer), solution, gold)
+                               for c in outputs]
             elif mc_samples > 0:
-                step_labels = mc_step_labels(policy, tokenizer, prompt, outputs, gold, mc_samples, max_new_tokens,
-                                             temperature, generator, batch_size)
+                step_labels = mc_step_labels(policy, tokenizer, prompt, outputs, gold, mc_samples,
+                                             max_new_tokens, temperature, generator, batch_size)
             else:
                 step_labels = [None] * len(outputs)
             for ids, labels in zip(outputs, step_labels):
@@ -306,15 +313,16 @@ def label_samples(policy: Transformer, tokenizer: Tokenizer, records: list[dict]
 def reward_example(rec: dict, tokenizer: Tokenizer, kind: str, template: str = "deepseek"):
     """A labelled record -> (ids, labels) as sft.Packer takes them, or the reason it is unusable.
 
-    The sequence is the chat prompt (encoded as grpo.py and the policy see it) + the completion (+ EOS
-    if it finished); the labels are 0/1 at the scored positions (ORM: the last token; PRM: each step's
-    end) and IGNORE elsewhere. Packer feeds ids[:-1] with targets labels[1:] (next-token style), while a
-    reward label belongs to the token itself: hence one padding id after and one IGNORE before."""
+    The sequence is the chat prompt (encoded as grpo.py and the policy see it) + the completion (+ its end,
+    EOS or the chat template's end of turn, if it finished); the labels are 0/1 at the scored positions (ORM:
+    the last token; PRM: each step's end) and IGNORE elsewhere. Packer feeds ids[:-1] with targets labels[1:]
+    (next-token style), while a reward label belongs to the token itself: hence one padding id after and one
+    IGNORE before."""
     question, completion = rec.get("question"), rec.get("completion")
     if not isinstance(question, str) or not isinstance(completion, str) or "correct" not in rec:
         return "malformed_record"
     prompt = encode_prompt(tokenizer, question, template)
-    ids = tokenizer.encode(completion) + ([tokenizer.eos_id] if rec.get("finished") else [])
+    ids = tokenizer.encode(completion) + (answer_end(tokenizer, template) if rec.get("finished") else [])
     if not ids:
         return "empty_completion"
     if kind == "orm":
@@ -386,7 +394,8 @@ def reward_loss(model, batch: dict):
     scores = model(batch["tokens"], doc_ids=batch["doc_ids"])
     labelled = batch["labels"] != IGNORE
     n = labelled.sum()
-    loss = F.binary_cross_entropy_with_logits(scores[labelled], batch["labels"][labelled].float(), reduction="sum")
+    loss = F.binary_cross_entropy_with_logits(scores[labelled], batch["labels"][labelled].float(),
+                                              reduction="sum")
     return loss / n.clamp(min=1), n
 
 
@@ -405,7 +414,8 @@ class ReplayBuffer:
         self.history.extend(records)
 
     def mix(self, new: list[dict]) -> list[dict]:
-        replay = random.Random(f"{self.seed}/{self.rounds}").sample(self.history, round(self.share * len(self.history)))
+        replay = random.Random(f"{self.seed}/{self.rounds}").sample(self.history,
+                                                                    round(self.share * len(self.history)))
         self.add(new)
         self.rounds += 1
         return list(new) + replay
@@ -435,23 +445,31 @@ def retrain_reward_model(reward_model, sampler, questions: list[dict], replay: R
     mine = [questions[int(i)] for i in order[:cfg.rm_questions][proc.rank::proc.world]]
     stats = Counter()
     labelled = label_samples(sampler, tokenizer, mine, cfg.rm_samples, cfg.rm_labels,
-                             cfg.rm_mc_samples if reward_model.kind == "prm" else 0,  # an ORM needs no step labels
+                             # an ORM needs no step labels
+                             cfg.rm_mc_samples if reward_model.kind == "prm" else 0,
                              cfg.template, cfg.max_new_tokens, cfg.temperature, cfg.rollout_batch,
                              seed=cfg.seed + 1000 * iteration + proc.rank, stats=stats)
     gathered = [None] * proc.world
-    dist.all_gather_object(gathered, labelled)
+    dist.all_gather_object(gathered, [labelled, dict(stats)])
+    if not any(part for part, _ in gathered):  # retraining on the replayed history alone is not Algorithm 1
+        skipped = sum((Counter(counts) for _, counts in gathered), Counter())
+        raise ValueError(f"reward-model retraining: none of the policy's samples could be labelled "
+                         f"({dict(skipped)}; --rm-labels exact needs a 'solution' in every --data record)")
+    gathered = [part for part, _ in gathered]
     records = replay.mix([rec for part in gathered for rec in part])
-    examples = [ex for ex in (reward_example(rec, tokenizer, reward_model.kind, cfg.template) for rec in records)
+    examples = [ex for ex in (reward_example(rec, tokenizer, reward_model.kind, cfg.template)
+                              for rec in records)
                 if not isinstance(ex, str) and len(ex[0]) - 1 <= reward_model.config.max_seq_len]
     if not examples:
         raise ValueError(f"reward-model retraining: no usable example among {len(records)} records")
 
     seq_len = max(len(ids) - 1 for ids, _ in examples)  # every rank sees the same examples: the same length
     rm_cfg = TrainConfig(out=str(Path(cfg.out) / "reward_model" / f"iteration_{iteration}"), seed=cfg.seed,
-                         parallel=cfg.parallel, dtype=cfg.dtype, activation_checkpointing=cfg.activation_checkpointing,
-                         micro_batch=cfg.micro_batch, seq_len=seq_len, steps=1, lr=cfg.rm_lr, schedule="constant",
-                         warmup_steps=0, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, save_every=0,
-                         log_every=10, overwrite=True).resolved(proc.world, reward_model.config.max_seq_len)
+                         parallel=cfg.parallel, dtype=cfg.dtype,
+                         activation_checkpointing=cfg.activation_checkpointing, micro_batch=cfg.micro_batch,
+                         seq_len=seq_len, steps=1, lr=cfg.rm_lr, schedule="constant", warmup_steps=0,
+                         weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, save_every=0, log_every=10,
+                         overwrite=True).resolved(proc.world, reward_model.config.max_seq_len)
     tokens = sum(len(ids) - 1 for ids, _ in examples)
     rm_cfg = replace(rm_cfg, steps=max(1, math.ceil(cfg.rm_epochs * tokens / rm_cfg.batch_tokens)))
     with torch.device("meta" if proc.device.type == "cuda" else "cpu"):  # as build_model: never whole on GPU
@@ -466,7 +484,8 @@ def retrain_reward_model(reward_model, sampler, questions: list[dict], replay: R
                     flops_per_token=unwrap(trainee).decoder.flops_per_token(rm_cfg.seq_len))
     copy_weights(trainee, reward_model)
     return {"rm_samples": int(sum(len(part) for part in gathered)), "rm_examples": len(examples),
-            "rm_steps": rm_cfg.steps, "rm_loss": history[-1]["loss"], "t_reward_model": time.perf_counter() - t0}
+            "rm_steps": rm_cfg.steps, "rm_loss": history[-1]["loss"],
+            "t_reward_model": time.perf_counter() - t0}
 
 
 # ----------------------------------------------------------------------------- command line
@@ -482,14 +501,16 @@ class RewardTrainConfig(TrainConfig):
     template: str = flag("deepseek", "chat template of the prompt", choices=TEMPLATES)
     epochs: float = flag(1.0, "passes over the data, unless --steps or --total-tokens is given", min=0.0,
                          above=True)
-    replay: list[str] = flag([], "older labelled files: --replay-share of their records join (§4.1.4)", nargs="*")
+    replay: list[str] = flag([], "older labelled files: --replay-share of their records join (§4.1.4)",
+                             nargs="*")
     replay_share: float = flag(0.1, "share of the older records replayed (§4.1.4: 10%%)", min=0.0, max=1.0)
     # the trainer's settings with the reward model's defaults (§4.2: LR 2e-5)
     out: str = flag("runs/rm", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
     lr: float = flag(2e-5, "learning rate, constant after warm-up (§4.2: 2e-5)", min=0.0)
     schedule: str = flag("constant", "learning-rate schedule", choices=("multistep", "cosine", "constant"))
     warmup_steps: int = flag(0, "linear warm-up steps", min=0)
-    val_fraction: float = flag(0.05, "share of the questions held out for validation (0: none)", min=0.0, max=0.5)
+    val_fraction: float = flag(0.05, "share of the questions held out for validation (0: none)", min=0.0,
+                               max=0.5)
     eval_every: int = flag(100, "validation loss every N steps (0: only at the end)", min=0)
     save_every: int = flag(0, "training checkpoint every N steps (0: never)", min=0)
     # not flags here: the architecture is --init's
@@ -511,7 +532,7 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
         return dry_run(cfg)
     proc = setup_distributed(cfg.dist_timeout)
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer, max_seq_len = Tokenizer.load(tokenizer_path), read_config(cfg.init).max_seq_len
+    tokenizer, max_seq_len = load_tokenizer(tokenizer_path), checkpoint_config(cfg.init).max_seq_len
     stats, buffer = Counter(), ReplayBuffer(cfg.replay_share, cfg.seed)
     for path in cfg.replay:
         buffer.add(list(read_jsonl(path, stats)))
@@ -533,17 +554,19 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
         cfg = replace(cfg, steps=max(1, math.ceil(cfg.epochs * tokens / batch_tokens)))
     cfg = cfg.resolved(proc.world, max_seq_len)
     seed_all(cfg.seed)
-    data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, proc.rank, proc.world)
+    data, val = (RewardData(examples, cfg.seq_len, cfg.micro_batch, tokenizer.pad_id, cfg.seed, proc.rank,
+                            proc.world)
                  for examples in (train_set, val_set))
-    model = build_model(read_config(cfg.init), cfg, proc, make=functools.partial(RewardModel, kind=cfg.kind),
-                        adapt=RewardModel.from_lm_state)
+    model = build_model(checkpoint_config(cfg.init), cfg, proc,
+                        make=functools.partial(RewardModel, kind=cfg.kind), adapt=RewardModel.from_lm_state)
     if proc.is_main:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         (Path(cfg.out) / "config.json").write_text(json.dumps(
-            {"kind": cfg.kind, "train": asdict(cfg), "data_stats": dict(stats), "train_examples": len(train_set),
-             "val_examples": len(val_set), "world_size": proc.world}, indent=2))
-        print(f"{cfg.kind}: {len(train_set)} training / {len(val_set)} validation examples, {cfg.steps} steps "
-              f"of {cfg.batch_tokens:,} tokens; skipped: {dict(stats)}")
+            {"kind": cfg.kind, "train": asdict(cfg), "data_stats": dict(stats),
+             "train_examples": len(train_set), "val_examples": len(val_set),
+             "world_size": proc.world}, indent=2))
+        print(f"{cfg.kind}: {len(train_set)} training / {len(val_set)} validation examples, {cfg.steps} "
+              f"steps of {cfg.batch_tokens:,} tokens; skipped: {dict(stats)}")
     records = train(model, build_optimizer(model, cfg), data, reward_loss, cfg, proc,
                     val_batches=val.batches if val_set else None,
                     flops_per_token=unwrap(model).decoder.flops_per_token(cfg.seq_len))
@@ -554,7 +577,8 @@ def train_reward_model(cfg: RewardTrainConfig) -> list[dict]:
 @dataclass
 class LabelConfig:
     """`reward.py label`: sample outputs with a policy and label them (ORM: correct or not; PRM: per step)."""
-    policy: str | None = flag(None, "checkpoint that writes the samples (and the MC completions)", required=True)
+    policy: str | None = flag(None, "checkpoint that writes the samples (and the MC completions)",
+                              required=True)
     data: str | None = flag(None, "questions JSONL {question, answer}; --labels exact needs 'solution' too",
                             required=True)
     out: str | None = flag(None, "labelled JSONL to write (and OUT.stats.json)", required=True)
@@ -566,8 +590,8 @@ class LabelConfig:
     temperature: float = flag(1.0, "sampling temperature", min=0.0, above=True)
     batch_size: int = flag(64, "sampler slots: sequences decoding at once", min=1)
     template: str = flag("deepseek", "chat template of the prompt", choices=TEMPLATES)
-    tokenizer: str | None = flag(None, "tokenizer folder (default: the one the --policy checkpoint names, or the "
-                                       "folder itself when it is a Hugging Face one)")
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the one the --policy checkpoint names, or "
+                                       "the folder itself when it is a Hugging Face one)")
     limit: int | None = flag(None, "label only the first N questions (default: all)", min=1)
     seed: int = flag(0, "sampling seed")
 
@@ -576,12 +600,12 @@ def label_main(args: LabelConfig) -> Counter:
     """`reward.py label`: writes the labelled JSONL and OUT.stats.json; returns the counts."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     policy = load_frozen(args.policy, device)
-    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.policy, args.tokenizer))
+    tokenizer = load_tokenizer(checkpoint_tokenizer(args.policy, args.tokenizer))
     stats = Counter()
     records = list(read_jsonl(args.data, stats))[:args.limit]
-    labelled = label_samples(policy, tokenizer, records, args.samples, args.labels,
-                             args.mc_samples, args.template, args.max_new_tokens, args.temperature, args.batch_size,
-                             args.seed, stats, progress=True)
+    labelled = label_samples(policy, tokenizer, records, args.samples, args.labels, args.mc_samples,
+                             args.template, args.max_new_tokens, args.temperature, args.batch_size, args.seed,
+                             stats, progress=True)
     write_jsonl(args.out, labelled)
     Path(str(args.out) + ".stats.json").write_text(json.dumps(dict(stats), indent=2) + "\n")
     print(f"{len(labelled)} labelled samples written to {args.out}: {dict(stats)}")

@@ -99,8 +99,8 @@ class Slots(nn.Module):
         self.cache = []
         for i in range(c.n_layers):
             for name in (f"keys{i}", f"values{i}"):
-                self.register_buffer(name, torch.zeros(n_slots, c.n_kv_heads, width, c.head_dim, device=device,
-                                                       dtype=dtype))
+                self.register_buffer(name, torch.zeros(n_slots, c.n_kv_heads, width, c.head_dim,
+                                                       device=device, dtype=dtype))
             self.cache.append((getattr(self, f"keys{i}"), getattr(self, f"values{i}")))
         long = dict(device=device, dtype=torch.long)
         self.register_buffer("last", torch.zeros(n_slots, **long))      # newest token, not yet in cache
@@ -155,8 +155,8 @@ class Slots(nn.Module):
         """Move the state of slots `src` into slots `dst` (live rows to the front: the step then runs on
         fewer slots while the last rows finish)."""
         src, dst = torch.tensor(src, device=self.last.device), torch.tensor(dst, device=self.last.device)
-        for buffer in (*(t for pair in self.cache for t in pair), self.last, self.lengths, self.n_out, self.budget, self.row, self.done, self.out_tok,
-                       self.out_lp):
+        for buffer in (*(t for pair in self.cache for t in pair), self.last, self.lengths, self.n_out,
+                       self.budget, self.row, self.done, self.out_tok, self.out_lp):
             buffer[dst] = buffer[src]
 
 
@@ -236,7 +236,8 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
         width = min(context, -(-width // 256) * 256)
     n_rows = len(prompts) * group_size
     n_slots = min(slots, n_rows) if slots else slots_for_memory(model, width, n_rows)
-    seed = int(torch.randint(2 ** 31, (1,), generator=generator, device=generator.device if generator else None))
+    seed = int(torch.randint(2 ** 31, (1,), generator=generator,
+                             device=generator.device if generator else None))
     state = Slots(model, n_slots, width, max(budgets), stop_ids, seed, temperature, top_p)
     step = torch.compile(state.step, mode="reduce-overhead" if device.type == "cuda" else None,
                          dynamic=False) if compile else state.step
@@ -286,7 +287,8 @@ def generate(model: Transformer, prompts: list[list[int]], max_new_tokens: int, 
             dst = [s for s in range(len(occupied)) if slot_row[s] is None]
             state.move(src, dst)
             for s, d in zip(src, dst):
-                slot_row[d], host_tokens[d], slot_row[s], host_tokens[s] = slot_row[s], host_tokens[s], None, []
+                slot_row[d], host_tokens[d] = slot_row[s], host_tokens[s]
+                slot_row[s], host_tokens[s] = None, []
             occupied = list(range(len(occupied)))
         n_run = n_slots if compile else occupied[-1] + 1
         # keys needed in the next steps: up to the longest live sequence + sync_every (eager: rounded up to

@@ -203,7 +203,8 @@ def run_program(code: str, timeout: float = 10.0, memory_mb: int = 512, max_outp
               "cpu_seconds": math.ceil(timeout) + 1, "disk_bytes": disk_mb << 20,
               "memory_bytes": memory_mb << 20, "max_processes": max_processes}
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir,
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # threads count as processes
+           # threads count as processes
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     deadline = time.monotonic() + timeout
     try:
         process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _CONFINE, json.dumps(config)],

@@ -36,16 +36,17 @@ from tqdm import tqdm
 from formats import chat_prompt, gsm8k_answer, last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import accuracy_reward, gradable
 from sampler import generate
-from hf import chat_text, encode_chat_text
+from hf import chat_text, encode_chat_text, end_of_turn, load_tokenizer
 from flags import add_flags, check_ranges, config_from, flag, run_cli
-from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen, model_config,
-                     seed_all, setup_distributed, tears_down_distributed, train)
+from trainer import (TrainConfig, build_model, build_optimizer, dry_run, export_model, load_frozen,
+                     model_config, seed_all, setup_distributed, tears_down_distributed, train)
 from tokenizer import Tokenizer, checkpoint_tokenizer
 
 FORMATS = ("cot", "pot", "tool")
 TEMPLATES = ("deepseek", "r1", "think", "hf")  # hf: a released model's own chat template (hf.py)
-# think: DeepSeek-R1's readable cold-start format (arXiv 2501.12948 §2.3.1), "|special_token|<reasoning_process>
-# |special_token|<summary>" with R1's own <think> tags as the special tokens, after DeepSeekMath's prompt
+# think: DeepSeek-R1's readable cold-start format (arXiv 2501.12948 §2.3.1),
+# "|special_token|<reasoning_process>|special_token|<summary>" with R1's own <think> tags as the special
+# tokens, after DeepSeekMath's prompt
 READABLE = re.compile(r"<think>\n(.*?)\n</think>\n\n(\S.*)", re.DOTALL)
 IGNORE = -100  # label of a position that carries no loss (model.py's cross-entropy ignores it)
 
@@ -77,30 +78,38 @@ def assistant_text(solution: str, fmt: str = "cot", template: str = "deepseek") 
             raise ValueError("the R1 template needs a final \\boxed{} answer to put in <answer>, found none")
         text = f"<think>\n{text}\n</think> <answer>{answer}</answer>"
     elif template == "think" and not READABLE.fullmatch(text):
-        raise ValueError("the think template needs a solution '<think>\\n{reasoning}\\n</think>\\n\\n{summary}' "
-                         "(r1.py cold-start writes them)")
+        raise ValueError("the think template needs a solution "
+                         "'<think>\\n{reasoning}\\n</think>\\n\\n{summary}' (r1.py cold-start writes them)")
     elif template not in TEMPLATES:
         raise ValueError(f"unknown chat template {template!r}; choose from {TEMPLATES}")
     return text if template == "hf" else " " + text
 
 
-def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek", fmt: str = "cot") -> list[int]:
+def encode_prompt(tokenizer: Tokenizer, question: str, template: str = "deepseek",
+                  fmt: str = "cot") -> list[int]:
     """Token ids of the prompt a chat model completes (what generation starts from), with the
     instruction of the solution format (the same text evaluate.py prompts with), BOS first for models
     trained that way (Tokenizer.encode_prompt); template "hf": the tokenizer's own chat template, which
     writes BOS itself when the model wants one."""
     if template == "hf":
         return encode_chat_text(tokenizer, chat_text(tokenizer, chat_prompt(question, template, fmt)))
-    return tokenizer.encode_prompt(chat_prompt(question, "deepseek" if template == "think" else template, fmt))
+    return tokenizer.encode_prompt(chat_prompt(question, "deepseek" if template == "think"
+                                               else template, fmt))
+
+
+def answer_end(tokenizer: Tokenizer, template: str = "deepseek") -> list[int]:
+    """The ids that end an answer: EOS, or in template "hf" the chat template's own end of turn
+    (hf.end_of_turn: Qwen's <|im_end|>, which its tokenizer's EOS <|endoftext|> is not)."""
+    return list(end_of_turn(tokenizer)) if template == "hf" else [tokenizer.eos_id]
 
 
 def encode_example(tokenizer: Tokenizer, question: str, solution: str, template: str = "deepseek",
                    fmt: str = "cot") -> tuple[list[int], list[int]]:
-    """One training example -> (ids, labels), both of length n. labels[i] = ids[i] on the answer and its
-    EOS, IGNORE on the prompt. The prompt is tokenised on its own, exactly as `encode_prompt` gives it at
-    generation time, so the prompt/answer boundary is exact (no BPE merge across it)."""
+    """One training example -> (ids, labels), both of length n. labels[i] = ids[i] on the answer and its end
+    (`answer_end`), IGNORE on the prompt. The prompt is tokenised on its own, exactly as `encode_prompt` gives
+    it at generation time, so the prompt/answer boundary is exact (no BPE merge across it)."""
     prompt = encode_prompt(tokenizer, question, template, fmt)
-    answer = tokenizer.encode(assistant_text(solution, fmt, template)) + [tokenizer.eos_id]
+    answer = tokenizer.encode(assistant_text(solution, fmt, template)) + answer_end(tokenizer, template)
     return prompt + answer, [IGNORE] * len(prompt) + answer
 
 
@@ -179,7 +188,8 @@ def parse_data_arg(spec: str) -> tuple[str, float]:
     return spec, 1.0
 
 
-def load_sft_records(path, template: str = "deepseek", stats: Counter | None = None) -> list[tuple[str, str, str]]:
+def load_sft_records(path, template: str = "deepseek",
+                     stats: Counter | None = None) -> list[tuple[str, str, str]]:
     """The usable records of an SFT JSONL file ({"question", "solution", "format"}; format defaults to
     "cot") as (question, solution, format). Anything else is skipped and counted in `stats` by reason:
     read_jsonl's reasons, no_question, no_solution, unknown_format, no_answer_for_r1."""
@@ -243,12 +253,13 @@ class SFTData:
         self.template, self.overlong, self.seed = template, overlong, seed
         self.rank, self.world_size = rank, world_size
         self.stats, self.load_stats = Counter(), Counter()
-        self.records = [held_out(load_sft_records(path, template, self.load_stats), val_fraction, split, [seed, f])
+        self.records = [held_out(load_sft_records(path, template, self.load_stats), val_fraction, split,
+                                 [seed, f])
                         for f, (path, _) in enumerate(files)]
         for (path, _), recs in zip(files, self.records):
             if len(recs) < world_size:
-                raise ValueError(f"{path} has {len(recs)} usable {split} records; every rank needs at least one "
-                                 f"({world_size} ranks; records skipped: {dict(self.load_stats)})")
+                raise ValueError(f"{path} has {len(recs)} usable {split} records; every rank needs at least "
+                                 f"one ({world_size} ranks; records skipped: {dict(self.load_stats)})")
         self.weights = np.array([w for _, w in files], dtype=np.float64) / sum(w for _, w in files)
         self.shard_len = [len(range(rank, len(recs), world_size)) for recs in self.records]
         self.consumed = [0] * len(files)
@@ -344,7 +355,8 @@ def gsm8k_to_sft(row: dict) -> dict | None:
     steps without calculator annotations, then "The answer is \\boxed{72}." (thousands separators
     removed). None when the row has no question or no '####' answer."""
     question, answer = row.get("question"), row.get("answer")
-    if not isinstance(question, str) or not question.strip() or not isinstance(answer, str) or "####" not in answer:
+    if (not isinstance(question, str) or not question.strip() or not isinstance(answer, str)
+            or "####" not in answer):
         return None
     final = gsm8k_answer(answer)
     if not final:
@@ -387,8 +399,9 @@ def convert(kind: str, src, dst) -> Counter:
 
 
 def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, temperature: float = 1.0,
-                top_p: float = 1.0, max_new_tokens: int = 512, batch_size: int = 64, template: str = "deepseek",
-                seed: int = 0, stats: Counter | None = None, progress: bool = False) -> list[dict]:
+                top_p: float = 1.0, max_new_tokens: int = 512, batch_size: int = 64,
+                template: str = "deepseek", seed: int = 0, stats: Counter | None = None,
+                progress: bool = False) -> list[dict]:
     """Rejection-sampling fine-tuning data (RFT, §5.2.1): sample k solutions per problem
     ({"question", "answer"}) from the model, keep the correct, distinct ones as SFT records.
     Dropped and counted: samples cut off before EOS (they never finished), wrong answers
@@ -415,8 +428,9 @@ def rft_samples(model, tokenizer: Tokenizer, problems: list[dict], k: int, tempe
             prompts.append(prompt)
         if not chunk:
             continue
-        completions, _ = generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=tokenizer.stop_ids,
-                                  group_size=k, slots=batch_size, generator=generator)
+        completions, _ = generate(model, prompts, max_new_tokens, temperature, top_p,
+                                  stop_ids=tokenizer.stop_ids, group_size=k, slots=batch_size,
+                                  generator=generator)
         for i, p in enumerate(chunk):
             seen = set()
             for ids in completions[i * k:(i + 1) * k]:
@@ -446,15 +460,16 @@ class SFTConfig(TrainConfig):
     sequences at a constant 5e-5 (no warm-up is mentioned). The context defaults to the model's (4096 for
     DeepSeekMath 7B); weight decay and clipping stay DeepSeek LLM's (0.1, 1.0), which the paper does not
     restate for SFT. SFT counts the batch in packed sequences and the run in steps."""
-    data: list[str] | None = flag(None, "SFT JSONL {question, solution, format}[:WEIGHT]; repeat the flag for "
-                                        "a weighted mixture of files", append=True)
+    data: list[str] | None = flag(None, "SFT JSONL {question, solution, format}[:WEIGHT]; repeat the flag "
+                                        "for a weighted mixture of files", append=True)
     init: str | None = flag(None, "checkpoint to fine-tune, ours or a Hugging Face folder (the paper: "
                                   "DeepSeekMath-Base); without it a fresh --model preset")
     tokenizer: str | None = flag(None, "tokenizer folder (default: the one --init's config.json names, or "
                                        "--init itself when it is a Hugging Face folder)")
     batch_size: int = flag(256, "packed sequences per optimiser step (paper: 256)", min=1)
     template: str = flag("deepseek", "deepseek: 'User: {q}\\n{suffix}\\n\\nAssistant: {a}<eos>'; r1: the "
-                                     "R1-Zero template; think: R1's readable cold-start format", choices=TEMPLATES)
+                                     "R1-Zero template; think: R1's readable cold-start format",
+                         choices=TEMPLATES)
     overlong: str = flag("truncate", "an example longer than the context: cut its answer's end, or drop it "
                                      "(counted)", choices=("truncate", "drop"))
     out: str = flag("runs/sft", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
@@ -472,12 +487,15 @@ class SFTConfig(TrainConfig):
 
 @dataclass
 class RFTConfig:
-    """`sft.py rft`: rejection-sampling SFT data (§5.2.1): k samples per question, the distinct correct kept."""
-    model_path: str | None = flag(None, "checkpoint to sample from, ours or a Hugging Face folder (the SFT model)",
+    """`sft.py rft`: rejection-sampling SFT data (§5.2.1): k samples per question, the distinct correct
+    kept."""
+    model_path: str | None = flag(None,
+                                  "checkpoint to sample from, ours or a Hugging Face folder (the SFT model)",
                                   required=True)
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's, as for train --init)")
     data: str | None = flag(None, "RL records {question, answer} (GSM8K/MATH/toy rows too)", required=True)
-    out: str | None = flag(None, "SFT JSONL of the kept solutions; counts go to OUT.stats.json", required=True)
+    out: str | None = flag(None, "SFT JSONL of the kept solutions; counts go to OUT.stats.json",
+                           required=True)
     k: int = flag(8, "samples per question", min=1)
     temperature: float = flag(1.0, "sampling temperature (0: greedy)", min=0.0)
     top_p: float = flag(1.0, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
@@ -517,12 +535,12 @@ def run_train(cfg: SFTConfig, parser) -> list[dict]:
     if not (cfg.tokenizer or cfg.init):
         parser.error("no tokenizer: pass --tokenizer (or --init, whose tokenizer is used)")
     tokenizer_path = checkpoint_tokenizer(cfg.init, cfg.tokenizer)
-    tokenizer = Tokenizer.load(tokenizer_path)
+    tokenizer = load_tokenizer(tokenizer_path)
     proc = setup_distributed(cfg.dist_timeout)
     model_cfg = model_config(cfg, tokenizer.vocab_size)
     seq_len = cfg.seq_len or model_cfg.max_seq_len
-    cfg = replace(cfg, seq_len=seq_len, batch_tokens=cfg.batch_size * seq_len).resolved(proc.world,
-                                                                                         model_cfg.max_seq_len)
+    cfg = replace(cfg, seq_len=seq_len, batch_tokens=cfg.batch_size * seq_len)
+    cfg = cfg.resolved(proc.world, model_cfg.max_seq_len)
     seed_all(cfg.seed)
     files = [parse_data_arg(spec) for spec in cfg.data]
     common = dict(tokenizer=tokenizer, seq_len=cfg.seq_len, rows=cfg.micro_batch, template=cfg.template,
@@ -536,8 +554,8 @@ def run_train(cfg: SFTConfig, parser) -> list[dict]:
     if proc.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(
-            {"train": asdict(cfg), "model": asdict(model_cfg), "world_size": proc.world, "tokenizer": tokenizer_path,
-             "sft": {"data": files}}, indent=2))
+            {"train": asdict(cfg), "model": asdict(model_cfg), "world_size": proc.world,
+             "tokenizer": tokenizer_path, "sft": {"data": files}}, indent=2))
         print(f"SFT: {sum(map(len, data.records)):,} examples in {len(files)} files "
               f"(skipped on load: {dict(data.load_stats) or 'none'}); {cfg.steps} steps of {cfg.batch_size} "
               f"packed sequences of {cfg.seq_len} tokens; {proc.world} × {proc.device.type}, {cfg.parallel}")
@@ -558,7 +576,7 @@ def run_train(cfg: SFTConfig, parser) -> list[dict]:
 
 def run_rft(args: RFTConfig) -> Counter:
     """`sft.py rft`: sample, keep the correct distinct solutions, write them and the counts."""
-    tokenizer = Tokenizer.load(checkpoint_tokenizer(args.model_path, args.tokenizer))
+    tokenizer = load_tokenizer(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, "cuda" if torch.cuda.is_available() else "cpu")
     stats = Counter()
     problems = load_benchmark(args.data, stats=stats)
@@ -566,7 +584,8 @@ def run_rft(args: RFTConfig) -> Counter:
                        args.batch_size, args.template, args.seed, stats, progress=True)
     write_jsonl(args.out, kept)
     Path(str(args.out) + ".stats.json").write_text(json.dumps(dict(stats), indent=2) + "\n")
-    print(f"rft: kept {stats['kept']} of {stats['samples']} samples from {stats['problems']} problems; {dict(stats)}")
+    print(f"rft: kept {stats['kept']} of {stats['samples']} samples from {stats['problems']} problems; "
+          f"{dict(stats)}")
     return stats
 
 

@@ -1,29 +1,44 @@
-# Sourced by toy.sh and r1.sh after setup.sh: the stage runner. Needs RUN (the script's name, e.g. toy.sh),
-# OUT (the run folder) and COMMANDS (1: print each stage's command line and run nothing).
-#   stage NAME COMMAND...   run it, log to $OUT/logs/NAME.log (first line: the command), append its seconds
-#                           (wall and CPU) to $OUT/timings.jsonl; on failure show the log's end and fail
-#   side_by_side LANE...    run the lanes (shell functions of stages) in parallel; fail if any fails
-# A run folder is marked as the script's own ($OUT/.<script>-run): another folder is never overwritten.
-if [ $COMMANDS = 1 ]; then  # the command lines only, in order (the lanes one after the other)
-  stage() { shift; echo "$*"; }
-  side_by_side() { for lane in "$@"; do "$lane"; done; }
-  return 0
-fi
-MARK="$OUT/.${RUN%.sh}-run"
-if [ -e "$OUT" ] && [ ! -e "$MARK" ]; then
-  echo "$RUN: $OUT exists and was not written by $RUN; refusing to overwrite it" >&2; exit 1
-fi
-rm -rf "$OUT"
-mkdir -p "$OUT/logs"
-touch "$MARK"
+# The stage runner the pipeline scripts share (toy.sh, study.sh): sourced as `source stages.sh "$@"`.
+# It reads the script's flags (--smoke: tiny sizes, --commands: print each stage's command line and run
+# nothing, --help: the script's opening comment), sources setup.sh (.venv, set -euo pipefail), and defines
+#   start_run MARKER       refuse an $OUT that is not a folder of this script's (MARKER inside), then empty it
+#   stage NAME COMMAND...  run one stage: its log $OUT/logs/NAME.log (first line: the command), its seconds
+#                          (wall and CPU) appended to $OUT/timings.jsonl; on failure, the log's end
+#   side_by_side FUNCTION... run the functions (lanes of stages) in parallel; fail if any fails
+#   run_jobs "FUNCTION ARGS"... run the jobs LANES at a time, the next as soon as one ends; fail if any fails
+# With --commands every runner prints instead of running, in order.
+SMOKE=0
+COMMANDS=0
+for arg in "$@"; do
+  case $arg in
+    --smoke) SMOKE=1 ;;
+    --commands) COMMANDS=1 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {print; next} NR > 1 {exit}' "$0"; exit 0 ;;
+    *) echo "$(basename "$0"): unknown argument $arg (use --smoke, --commands or --help)" >&2; exit 2 ;;
+  esac
+done
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"   # .venv up to date, on PATH; cd to the repository
+LANES=2
+
+start_run() {
+  [ $COMMANDS = 1 ] && return 0
+  if [ -e "$OUT" ] && [ ! -e "$OUT/$1" ]; then
+    echo "$(basename "$0"): $OUT exists and is not a $(basename "$0") run folder; refusing to overwrite it" >&2
+    exit 1
+  fi
+  rm -rf "$OUT"
+  mkdir -p "$OUT/logs"
+  touch "$OUT/$1"
+}
 
 stage() {
   local name=$1 wall user sys
   shift
+  if [ $COMMANDS = 1 ]; then echo "$*"; return 0; fi
   echo "[$(date +%T)] $name: $*"
   echo "$*" > "$OUT/logs/$name.log"
   if ! { TIMEFORMAT="%R %U %S"; time "$@" >> "$OUT/logs/$name.log" 2>&1; } 2> "$OUT/logs/$name.time"; then
-    echo "$RUN: stage $name failed; the end of $OUT/logs/$name.log:" >&2
+    echo "$(basename "$0"): stage $name failed; the end of $OUT/logs/$name.log:" >&2
     tail -n 30 "$OUT/logs/$name.log" >&2
     return 1
   fi
@@ -34,8 +49,22 @@ stage() {
 }
 
 side_by_side() {
-  local pids=() status=0
-  for lane in "$@"; do "$lane" & pids+=($!); done
+  local pids=() status=0 lane
+  for lane in "$@"; do
+    if [ $COMMANDS = 1 ]; then "$lane"; else "$lane" & pids+=($!); fi
+  done
   for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  return $status
+}
+
+run_jobs() {
+  local running=0 status=0 job
+  for job in "$@"; do
+    if [ $COMMANDS = 1 ]; then $job; continue; fi
+    if [ $running -ge $LANES ]; then wait -n || status=1; running=$((running - 1)); fi
+    $job &
+    running=$((running + 1))
+  done
+  while [ $running -gt 0 ]; do wait -n || status=1; running=$((running - 1)); done
   return $status
 }

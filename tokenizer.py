@@ -14,12 +14,12 @@ Saved as a folder: `tokenizer.tiktoken`, tiktoken's rank file (one line per toke
 `base64(bytes) rank`, ranks 0..255 are the single bytes), and `tokenizer.json` (name, split pattern,
 special tokens).
 
-`Tokenizer.load` also reads a Hugging Face `tokenizer.json` of byte-level BPE, such as the ones released
-with DeepSeekMath, Qwen2.5 and Llama 3 (hf.py turns it into ranks and a pre-tokenizer for this class):
-same API, same tiktoken engine. The released models were trained with BOS before every text, ours
-without: `add_bos` says which, and `encode_prompt` is where every stage turns a prompt into ids.
-`checkpoint_tokenizer` finds the tokenizer of a model folder (ours name it in config.json; a Hugging Face
-folder holds it).
+A Hugging Face `tokenizer.json` of byte-level BPE, such as the ones released with DeepSeekMath, Qwen2.5
+and Llama 3, becomes this class too: hf.py (built on this file) turns it into ranks and a pre-tokenizer,
+and `hf.load_tokenizer` reads either kind of folder; same API, same tiktoken engine. The released models
+were trained with BOS before every text, ours without: `add_bos` says which, and `encode_prompt` is
+where every stage turns a prompt into ids. `checkpoint_tokenizer` finds the tokenizer of a model folder
+(ours name it in config.json; a Hugging Face folder holds it).
 
     python tokenizer.py train --input corpus.jsonl.gz --vocab-size 4096 --out runs/tok
     python tokenizer.py encode --tokenizer runs/tok "What is 12 + 30?"
@@ -36,7 +36,7 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Protocol
 
 import regex  # tiktoken's own dependency; the same \p{L} / possessive syntax as tiktoken's Rust regex
 import tiktoken
@@ -44,9 +44,6 @@ from tqdm import tqdm
 
 from flags import run_cli
 from formats import read_jsonl
-
-if TYPE_CHECKING:
-    from hf import HFPreTokenizer
 
 # GPT-4's split (tiktoken's cl100k_base pattern) with one change: `\p{N}{1,3}+` (numbers in groups of up
 # to three digits) became `\p{N}`, one digit per chunk, as in DeepSeek LLM. No other alternative can take
@@ -168,22 +165,29 @@ def merge_pair(word: list[int], pair: tuple[int, int], new_id: int) -> list[int]
 
 # ----------------------------------------------------------------------------- the tokenizer
 
+class PreTokenizer(Protocol):
+    """What splits a text before BPE when `pattern` cannot (hf.HFPreTokenizer: Hugging Face's pipeline):
+    pieces of text to BPE-encode, and the ids of added tokens cut out whole."""
+
+    def split(self, text: str) -> list[str | int]: ...
+
+
 class Tokenizer:
     """Byte-level BPE ranks + split pattern + special tokens, run by `tiktoken.Encoding`.
 
-    Every way of making one (train, load a folder, load a tiktoken encoding by name, read a Hugging
-    Face tokenizer.json) ends in this constructor, so a new source of ranks only has to produce
-    (pattern, ranks, special tokens). A Hugging Face tokenizer also brings its `pre_tokenizer`
-    (HFPreTokenizer), which then splits the text in Python instead of `pattern`, and the files it was
-    read from (`hf_files`), which `save` writes back. `add_bos`: the model was trained with BOS before
-    every text, so prompts must start with it too (`encode_prompt`); never so for the tokenizers this
-    project trains, whose models learn without BOS (documents are only followed by EOS). `stop_ids`: EOS
-    and any other id that ends a completion (a released model's generation_config.json may list several).
+    Every way of making one (train, load a folder, load a tiktoken encoding by name, read a Hugging Face
+    tokenizer.json) ends in this constructor, so a new source of ranks only has to produce (pattern, ranks,
+    special tokens). A Hugging Face tokenizer also brings its `pre_tokenizer` (hf.HFPreTokenizer, a
+    `PreTokenizer`), which then splits the text in Python instead of `pattern`, and the files it was read from
+    (`hf_files`), which `save` writes back. `add_bos`: the model was trained with BOS before every text, so
+    prompts must start with it too (`encode_prompt`); never so for the tokenizers this project trains, whose
+    models learn without BOS (documents are only followed by EOS). `stop_ids`: EOS and any other id that ends
+    a completion (a released model's generation_config.json may list several).
     """
 
     def __init__(self, name: str, pattern: str, ranks: dict[bytes, int],
                  special_tokens: Mapping[str, int] | None = None, *, bos: str = BOS, eos: str = EOS,
-                 pad: str = PAD, pre_tokenizer: HFPreTokenizer | None = None,
+                 pad: str = PAD, pre_tokenizer: PreTokenizer | None = None,
                  hf_files: Mapping[str, dict | str] | None = None, add_bos: bool = False,
                  stop_ids: Iterable[int] = ()):
         if special_tokens is None:  # ours come right after the ordinary ranks
@@ -333,16 +337,15 @@ class Tokenizer:
 
     @classmethod
     def load(cls, dir_or_name) -> Tokenizer:
-        """A folder written by `save`; a Hugging Face `tokenizer.json` (the file, or its folder, where a
-        `tokenizer_config.json` may name BOS/EOS/PAD); or the name of a tiktoken encoding ("cl100k_base",
-        ...: needs the internet the first time) with our three special tokens appended after its ranks."""
+        """A folder written by `save`, or the name of a tiktoken encoding ("cl100k_base", ...: needs the
+        internet the first time) with our three special tokens appended after its ranks. A Hugging Face
+        `tokenizer.json` is hf.load_tokenizer's (which hands every other folder to this method)."""
         path = Path(dir_or_name)
         file = path / CONFIG_FILE if path.is_dir() else path
         if file.is_file():
             config = read_json(file)
             if isinstance(config.get("model"), dict):  # Hugging Face's: {"model": {"type", "vocab", ...}}
-                from hf import load_tokenizer  # Hugging Face's formats live in hf.py, which imports this file
-                return load_tokenizer(file)
+                raise ValueError(f"{file} is a Hugging Face tokenizer.json: read it with hf.load_tokenizer")
             if not {"name", "pattern", "special_tokens"} <= config.keys():
                 raise ValueError(f"{file} is neither a Hugging Face tokenizer.json (no \"model\") nor the "
                                  f"{CONFIG_FILE} of a folder written by Tokenizer.save")
@@ -497,7 +500,9 @@ def read_texts(paths: Iterable, field: str, stats: Counter) -> Iterator[str]:
             yield text
 
 
-def main(argv=None) -> int:
+def main(argv=None, load=Tokenizer.load) -> int:
+    """The command line. `load` reads --tokenizer: `python hf.py encode|bench` passes hf.load_tokenizer,
+    which reads a Hugging Face tokenizer.json too."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -505,10 +510,13 @@ def main(argv=None) -> int:
     train.add_argument("--input", nargs="+", required=True, help="JSONL files (.jsonl or .jsonl.gz)")
     train.add_argument("--field", default="text", help="the record field holding the text (default: text)")
     train.add_argument("--vocab-size", type=int, required=True, help="ids in all, 3 special tokens included")
-    train.add_argument("--out", required=True, help="folder to write tokenizer.tiktoken, tokenizer.json, stats.json")
+    train.add_argument("--out", required=True,
+                       help="folder to write tokenizer.tiktoken, tokenizer.json, stats.json")
     train.add_argument("--name", default="bpe", help="the encoding's name (default: bpe)")
     encode = commands.add_parser("encode", help="print the ids of a text (JSON list)")
-    encode.add_argument("--tokenizer", required=True, help="a saved tokenizer folder or a tiktoken encoding name")
+    encode.add_argument("--tokenizer", required=True,
+                        help="a saved tokenizer folder or a tiktoken encoding name (`python hf.py encode`: "
+                             "a Hugging Face one too)")
     encode.add_argument("--pieces", action="store_true", help="also print each token's text")
     encode.add_argument("text", help="the text to encode")
     bench = commands.add_parser("bench", help="time training (or, with --tokenizer, encoding) on synthetic "
@@ -516,8 +524,8 @@ def main(argv=None) -> int:
     bench.add_argument("--mb", type=float, default=10, help="megabytes of synthetic text (default: 10)")
     bench.add_argument("--vocab-size", type=int, default=4096, help="vocabulary size (default: 4096)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic text (default: 0)")
-    bench.add_argument("--tokenizer", help="time encode_batch with this tokenizer (a folder, a Hugging Face "
-                                           "tokenizer.json or a tiktoken name) instead of training")
+    bench.add_argument("--tokenizer", help="time encode_batch with this tokenizer instead of training (a "
+                                           "folder or a tiktoken name; `python hf.py bench`: Hugging Face's)")
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -533,13 +541,14 @@ def main(argv=None) -> int:
         print(f"trained {tok} on {stats['documents']} documents ({stats['bytes'] / 1e6:.1f} MB) in "
               f"{result['seconds']} s; skipped: {skipped or 'nothing'}; saved to {args.out}")
     elif args.command == "encode":
-        tok = Tokenizer.load(args.tokenizer)
+        tok = load(args.tokenizer)
         ids = tok.encode(args.text)
         print(json.dumps(ids))
         if args.pieces:
-            print(json.dumps([tok.token_bytes(i).decode("utf-8", errors="replace") for i in ids], ensure_ascii=False))
+            print(json.dumps([tok.token_bytes(i).decode("utf-8", errors="replace") for i in ids],
+                             ensure_ascii=False))
     elif args.command == "bench" and args.tokenizer:
-        figures = bench_encode(Tokenizer.load(args.tokenizer), args.mb, args.seed)
+        figures = bench_encode(load(args.tokenizer), args.mb, args.seed)
         print(f"encode_batch with {figures['tokenizer']}: {figures['mb']} MB in {figures['encode_s']} s "
               f"({figures['mb_per_s']} MB/s, {figures['bytes_per_token']} bytes per token)")
         print(json.dumps(figures))

@@ -19,17 +19,7 @@
 # count and torch build): two runs give the same files. With more threads, sums are split by thread and
 # round differently for another thread count, and some parallel CPU kernels are not bitwise reproducible.
 # On a machine with a GPU every stage uses it by itself (bf16), and the numbers differ from the CPU's.
-SMOKE=0
-COMMANDS=0
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    --commands) COMMANDS=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
-    *) echo "toy.sh: unknown argument $arg (use --smoke, --commands or --help)" >&2; exit 2 ;;
-  esac
-done
-source "$(dirname "$0")/setup.sh"   # .venv up to date, on PATH; cd to the repository; set -euo pipefail
+source "$(dirname "$0")/stages.sh" "$@"  # --smoke, --commands, --help; .venv; stage, side_by_side
 SEED=${SEED:-0}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=$SEED  # PYTHONHASHSEED: fixed set/dict orders
 
@@ -73,16 +63,13 @@ fi
 W=$OUT/world
 RANKS=$(python -c "import os, torch; print(min(2, torch.cuda.device_count() or os.cpu_count()))")
 
-# ---------------------------------------------------------------------------- the stage runner
-RUN=toy.sh
-source stages.sh   # stage NAME COMMAND..., side_by_side LANE...; a fresh $OUT (only ever a toy.sh run folder)
-
 evaluate() {  # evaluate NAME MODEL ARGS...: the toy test set, results in $OUT/eval/NAME
   stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --seed "$SEED" --no-progress \
     --out "$OUT/eval/$1" "${EVAL[@]}" "${@:3}"
 }
 
 # ---------------------------------------------------------------------------- the pipeline
+start_run .toy-run
 START=$(date +%s)
 
 stage world python toy_data.py --out "$W" --seed "$SEED" "${WORLD[@]}"

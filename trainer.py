@@ -51,7 +51,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from flags import flag
-from model import PRESETS, ModelConfig, Transformer, read_config, read_state_dict
+from hf import checkpoint_config, checkpoint_weights, load_model
+from model import PRESETS, ModelConfig, Transformer
 from sampler import kv_bytes_per_token
 
 
@@ -82,8 +83,9 @@ class RunConfig:
     log_every: int = flag(10, "metrics record every N steps", min=1)
     save_every: int = flag(1000, "training checkpoint every N steps (0: never)", min=0)
     keep: int = flag(3, "keep the last K training checkpoints (0: all)", min=0)
-    resume: str | None = flag(None, "continue from a training checkpoint: its folder, or (no value) the latest "
-                                    "intact one in --out (none there yet: start fresh)", nargs="?", const="latest")
+    resume: str | None = flag(None, "continue from a training checkpoint: its folder, or (no value) the "
+                                    "latest intact one in --out (none there yet: start fresh)", nargs="?",
+                              const="latest")
     overwrite: bool = flag(False, "start a new run in an --out that holds another run's checkpoints (they "
                                   "are deleted); without it such an --out is refused")
     dist_timeout: float = flag(7200.0, "seconds a collective may wait for the slowest rank before the job "
@@ -93,7 +95,8 @@ class RunConfig:
                                            "A100/H100/H200; measured on CPU)", min=0.0, above=True)
     # --dry-run: plan memory and time before spending GPU hours
     dry_run: bool = flag(False, "print parameters, memory per GPU by phase, FLOPs and time; train nothing")
-    world_size: int | None = flag(None, "dry run: number of GPUs to plan for (default: WORLD_SIZE or 1)", min=1)
+    world_size: int | None = flag(None, "dry run: number of GPUs to plan for (default: WORLD_SIZE or 1)",
+                                  min=1)
     gpu_memory: float = flag(80.0, "dry run: GB of memory per GPU, for the largest batches that fit", min=0.0,
                              above=True)
     gpu_bandwidth: float = flag(3.35, "dry run: TB/s of GPU memory bandwidth, for the decode rate (H100 SXM "
@@ -221,7 +224,8 @@ def seed_all(seed: int):
 
 # ----------------------------------------------------------------------------- model wrapping
 
-def build_model(model_cfg: ModelConfig, cfg: TrainConfig, proc: Proc, make=Transformer, adapt=None) -> nn.Module:
+def build_model(model_cfg: ModelConfig, cfg: TrainConfig, proc: Proc, make=Transformer,
+                adapt=None) -> nn.Module:
     """A model ready to train, wrapped for `cfg.parallel`. On CUDA it is built on `meta` and
     materialised only after sharding, so no rank ever holds a full 7B model (the torchtitan way);
     on CPU (toy sizes) it is built whole, so every world size starts from identical weights.
@@ -257,7 +261,8 @@ def wrap_model(model: Transformer, proc: Proc, parallel: str = "ddp", mixed_prec
         # (the embedding's parameters are), and the RoPE tables must stay fp32: cast to bf16 they rotate by
         # angles off by up to ~1% at long positions, so the trained model would compute another function
         # than the sampling copy (fp32 tables) and ρ = π_θ/π_old would be ≠ 1 before any update.
-        mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False)
+        mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32,
+                                   cast_forward_inputs=False)
               if mixed_precision else MixedPrecisionPolicy())
         for block in model.layers:
             fully_shard(block, mp_policy=mp)
@@ -297,12 +302,14 @@ def frozen(model):
     return model
 
 
-def load_frozen(path, device: torch.device, make=Transformer):
-    """A whole, frozen copy of a checkpoint (`make.load(path)`: a Transformer or a reward model) for
-    inference: sampling, π_ref, scoring, evaluation. bf16 on GPU (half the memory, the speed of the tensor
-    cores), fp32 on CPU (no bf16 matmul speed there, and exact tests)."""
+def load_frozen(path, device: torch.device, make=None):
+    """A whole, frozen copy of a checkpoint for inference: sampling, π_ref, scoring, evaluation. A
+    Transformer from a folder of ours or a Hugging Face one (hf.load_model), or `make.load(path)` (a reward
+    model). bf16 on GPU (half the memory, the speed of the tensor cores), fp32 on CPU (no bf16 matmul speed
+    there, and exact tests)."""
     device = torch.device(device)
-    return frozen(make.load(path, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32))
+    load = load_model if make is None else make.load
+    return frozen(load(path, device=device, dtype=torch.bfloat16 if device.type == "cuda" else torch.float32))
 
 
 @torch.no_grad()
@@ -340,7 +347,8 @@ def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int = 2000,
         return peak_lr * (1.0 if step < 0.8 * total_steps else 0.316 if step < 0.9 * total_steps else 0.1)
     if schedule == "cosine":
         progress = (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps)
-        return peak_lr * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+        one_plus_cos = 1 + math.cos(math.pi * min(1.0, progress))
+        return peak_lr * (final_ratio + (1 - final_ratio) * 0.5 * one_plus_cos)
     if schedule == "constant":
         return peak_lr
     raise ValueError(f"unknown schedule {schedule!r}")
@@ -451,7 +459,8 @@ def load_checkpoint(path, model, optimizer, data, proc: Proc, others: dict | Non
         dcp.load({"train": state}, checkpoint_id=path)
         mine = torch.load(path / f"rank{proc.rank if same_world else 0}.pt", weights_only=True)
     except (Exception, CheckpointException) as e:  # CheckpointException is a BaseException
-        raise RuntimeError(f"training checkpoint {path} is corrupt or does not match this model/optimiser: {e}") from e
+        raise RuntimeError(f"training checkpoint {path} is corrupt or does not match this model/optimiser: "
+                           f"{e}") from e
     data.load_state_dict(mine["data"])
     if same_world:
         _set_rng_state(mine["rng"])
@@ -473,8 +482,9 @@ def start_or_resume(cfg: RunConfig, model, optimizer, data, proc: Proc, others: 
     found, logged = checkpoints(ckpt_root), (Path(cfg.out) / "metrics.jsonl").is_file()
     if not cfg.resume:
         if (found or logged) and not cfg.overwrite:
-            raise FileExistsError(f"{cfg.out} holds another run ({found[-1].name if found else 'metrics.jsonl'}): "
-                                  f"pass --resume to continue it, --overwrite to replace it, or another --out")
+            raise FileExistsError(f"{cfg.out} holds another run "
+                                  f"({found[-1].name if found else 'metrics.jsonl'}): pass --resume to "
+                                  f"continue it, --overwrite to replace it, or another --out")
         dist.barrier()  # every rank has looked before rank 0 deletes
         if proc.is_main:
             shutil.rmtree(ckpt_root, ignore_errors=True)
@@ -497,7 +507,7 @@ def load_weights(model: nn.Module, path, adapt=None):
     `adapt(state) -> (state, fresh)` maps a language model's weights onto another module and names
     the parameters it leaves to their fresh initialisation (a reward model's head); every other
     parameter must be loaded with its exact shape."""
-    state, fresh = read_state_dict(path), set()
+    state, fresh = checkpoint_weights(path), set()
     if adapt is not None:
         state, fresh = adapt(state)
     expected = {k: tuple(v.shape) for k, v in unwrap(model).state_dict().items() if k not in fresh}
@@ -624,8 +634,8 @@ def train_step(model, optimizer, data, loss_fn, accum: int, grad_clip: float, pr
         norm = norm.full_tensor()
     if not torch.isfinite(norm):  # every rank sees the same norm: all stop, before the weights are spoiled
         raise FloatingPointError(f"non-finite gradient norm ({norm.item()}; mean loss "
-                                 f"{(totals[0] / totals[1].clamp(min=1)).item()}): the weights were not updated; "
-                                 f"lower --lr, or check the data")
+                                 f"{(totals[0] / totals[1].clamp(min=1)).item()}): the weights were not "
+                                 f"updated; lower --lr, or check the data")
     optimizer.step()
     return (totals[0] / totals[1].clamp(min=1)).item(), norm.item()
 
@@ -702,7 +712,7 @@ def model_config(cfg: TrainConfig, vocab_size: int | None = None) -> ModelConfig
     if cfg.init and cfg.dry_run and cfg.init in PRESETS and not Path(cfg.init).exists():
         return ModelConfig.from_preset(cfg.init, vocab_size=vocab_size)  # plan a run of a preset's size
     if cfg.init:
-        config = read_config(cfg.init)
+        config = checkpoint_config(cfg.init)
         if vocab_size is not None and vocab_size > config.vocab_size:
             raise ValueError(f"data vocabulary {vocab_size} exceeds the --init model's {config.vocab_size}")
         return config
@@ -735,8 +745,10 @@ def memory_per_gpu(model_cfg: ModelConfig, n_params: int, cfg: TrainConfig, worl
     return memory
 
 
-def dry_run(cfg: TrainConfig, vocab_size: int | None = None) -> dict:
-    """Plan a run without a GPU: the model on `meta`, memory per GPU, FLOPs, time at an MFU."""
+def dry_run(cfg: TrainConfig, vocab_size: int | None = None, held: dict | None = None) -> dict:
+    """Plan a run without a GPU: the model on `meta`, memory per GPU, FLOPs, time at an MFU. held: other
+    models the stage holds beside the trained one, {name: bytes per parameter of the trained model} (DPO's
+    frozen reference), counted in the total and in the micro-batch that fits."""
     world = cfg.world_size or int(os.environ.get("WORLD_SIZE", 1))
     model_cfg = model_config(cfg, vocab_size)
     with torch.device("meta"):
@@ -747,17 +759,18 @@ def dry_run(cfg: TrainConfig, vocab_size: int | None = None) -> dict:
     cfg = cfg.resolved(world, model_cfg.max_seq_len)
     n = model.num_params()
     memory = memory_per_gpu(model_cfg, n, cfg, world)
+    memory.update({name: per_param * n for name, per_param in (held or {}).items()})
     fpt = model.flops_per_token(cfg.seq_len)
     flops_step = fpt * cfg.batch_tokens
     peak = cfg.peak_tflops * 1e12 if cfg.peak_tflops else GPU_PEAK_FLOPS["H100"]
     seconds = cfg.steps * flops_step / (world * peak * cfg.assumed_mfu)
-    print(f"model {cfg.init or cfg.model}: {n:,} parameters ({n / 1e9:.2f}B; {model.num_params(True) / 1e9:.2f}B "
-          f"without the embedding); {model_cfg.n_layers} layers, d_model {model_cfg.d_model}, "
-          f"{model_cfg.n_heads} heads, ffn {model_cfg.ffn_dim}, "
-          f"vocab {model_cfg.vocab_size}")
-    print(f"plan: {world} GPUs, {cfg.parallel}, {'fp32' if cfg.dtype == 'fp32' else 'bf16'}, seq {cfg.seq_len}, "
-          f"micro-batch {cfg.micro_batch}, global batch {cfg.batch_tokens:,} tokens, "
-          f"gradient accumulation {cfg.accum_steps(world)}, {cfg.steps:,} steps")
+    print(f"model {cfg.init or cfg.model}: {n:,} parameters ({n / 1e9:.2f}B; "
+          f"{model.num_params(True) / 1e9:.2f}B without the embedding); {model_cfg.n_layers} layers, d_model "
+          f"{model_cfg.d_model}, {model_cfg.n_heads} heads, ffn {model_cfg.ffn_dim}, vocab "
+          f"{model_cfg.vocab_size}")
+    print(f"plan: {world} GPUs, {cfg.parallel}, {'fp32' if cfg.dtype == 'fp32' else 'bf16'}, seq "
+          f"{cfg.seq_len}, micro-batch {cfg.micro_batch}, global batch {cfg.batch_tokens:,} tokens, gradient "
+          f"accumulation {cfg.accum_steps(world)}, {cfg.steps:,} steps")
     print("memory per GPU (estimate):")
     for kind, b in memory.items():
         print(f"  {kind:<24} {b / 2**30:8.2f} GiB")
@@ -806,11 +819,13 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
         held["reward model (bf16)"] = 2 * reward_params
     if value_params:
         value_training = memory_per_gpu(model_cfg, value_params, train_cfg, world)
-        held["value model: weights, gradients, AdamW"] = sum(v for k, v in value_training.items() if "fp32" in k)
+        held["value model: weights, gradients, AdamW"] = sum(v for k, v in value_training.items()
+                                                             if "fp32" in k)
     kv_seq = kv_bytes_per_token(model_cfg, 2) * seq
     budget = cfg.gpu_memory * 1e9
     free = budget - sum(held.values())
-    # without --rollout-batch the sampler sizes its slots from memory: plan with what fits beside the held state
+    # without --rollout-batch the sampler sizes its slots from memory: plan with what fits beside
+    # the held state
     slots = cfg.rollout_batch or max(1, int(free // kv_seq))
     rollout = {"KV cache": slots * kv_seq, "logits (fp32)": slots * model_cfg.vocab_size * 4}
     update = {k: v for k, v in training.items() if "fp32" not in k}
@@ -853,7 +868,7 @@ def rl_plan(cfg, model_cfg: ModelConfig, n_params: int, world: int, prompt_token
           f"--micro-batch {fits['micro_batch']}")
     print(f"time per step (assumed: completions average {MEAN_COMPLETION:.0%} of --max-new-tokens; decode at "
           f"{DECODE_EFFICIENCY:.0%} of {cfg.gpu_bandwidth:g} TB/s; update at MFU {cfg.assumed_mfu:.0%} of "
-          f"{peak_flops_gpu / 1e12:.0f} TFLOP/s): rollout {seconds['rollout']:.0f} s ({decode_tok_s:,.0f} tokens/s "
-          f"per GPU), update {seconds['update']:.0f} s")
-    return {"phases": phases, "totals": totals, "peak": peak, "fits": fits, "seconds": seconds, "slots": slots,
-            "decode_tok_s": decode_tok_s}
+          f"{peak_flops_gpu / 1e12:.0f} TFLOP/s): rollout {seconds['rollout']:.0f} s ({decode_tok_s:,.0f} "
+          f"tokens/s per GPU), update {seconds['update']:.0f} s")
+    return {"phases": phases, "totals": totals, "peak": peak, "fits": fits, "seconds": seconds,
+            "slots": slots, "decode_tok_s": decode_tok_s}

@@ -1,5 +1,5 @@
-"""Web documents for the corpus pipeline (data_pipeline.py): how pages are read, split into words, accounted for
-and processed in parallel, and how the text of an HTML page is extracted with its formulas kept as LaTeX.
+"""Web documents for the corpus pipeline (data_pipeline.py): how pages are read, split into words, accounted
+for and processed in parallel, and how the text of an HTML page is extracted with its formulas kept as LaTeX.
 
     for doc in iter_documents(paths, stats, max_chars):   # JSONL / JSONL.gz, WET, WARC (HTML extracted here)
         ...                                               # stats: documents_in = kept + dropped by reason
@@ -77,7 +77,8 @@ class StageStats:
 
     def write(self, out_dir) -> dict:
         if self.documents_in != self.kept + sum(self.dropped.values()):  # a bug, never bad input
-            raise AssertionError(f"{self.stage}: {self.documents_in} in != {self.kept} kept + {dict(self.dropped)}")
+            raise AssertionError(f"{self.stage}: {self.documents_in} in != {self.kept} kept + "
+                                 f"{dict(self.dropped)}")
         record = {"stage": self.stage, "documents_in": self.documents_in, "kept": self.kept,
                   "dropped": dict(sorted(self.dropped.items())), **self.extra,
                   "seconds": round(time.perf_counter() - self.started, 2)}
@@ -173,16 +174,19 @@ def is_html_warc(path) -> bool:
 
 # Common Crawl's WET text drops the LaTeX of MathJax / KaTeX pages (it sits in <script> elements and MathML
 # annotations, which text extraction skips) and much of the layout; OpenWebMath (Paster et al. 2023) found the
-# extraction of math from HTML to matter more than the classifier. So before the text is extracted (Resiliparse:
-# fast, C++ HTML parser, main-content and list/paragraph structure kept), each formula is replaced by its
-# LaTeX source: $...$ inline, $$...$$ display. Inline \(...\) and $$...$$ in the HTML text stay as they are.
+# extraction of math from HTML to matter more than the classifier. So before the text is extracted
+# (Resiliparse: fast, C++ HTML parser, main-content and list/paragraph structure kept), each formula is
+# replaced by its LaTeX source: $...$ inline, $$...$$ display. Inline \(...\) and $$...$$ in the HTML text
+# stay as they are.
 MATH_SOURCES = [  # (CSS selector, how to read its LaTeX, display?) in the order they are replaced
-    ('script[type^="math/tex"]', "text", None),                 # MathJax 2: <script type="math/tex; mode=display">
+    # MathJax 2: <script type="math/tex; mode=display">
+    ('script[type^="math/tex"]', "text", None),
     (".katex-display", "annotation", True),                     # KaTeX display: wraps a .katex
     (".katex", "annotation", False),                            # KaTeX: MathML with the TeX annotation + HTML
     ("math", "annotation", None),                               # MathML with <annotation encoding=x-tex>
 ]
-RENDERED_MATH = ".MathJax_Preview, .MathJax, .MathJax_Display, .MathJax_SVG, mjx-container"  # MathJax's output
+# MathJax's output
+RENDERED_MATH = ".MathJax_Preview, .MathJax, .MathJax_Display, .MathJax_SVG, mjx-container"
 
 
 def html_text(rec: dict) -> str | None:

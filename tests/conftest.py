@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-# Real benchmark files (GSM8K train/test, MATH test) for the tests that check against them: the folder named by
-# the BENCHMARK_DATA environment variable, else data/ in the repository (where README's download commands put
-# them), laid out as gsm8k/{train,test}.jsonl and math/test4500.jsonl. Those tests skip when a file is absent.
+# Real benchmark files (GSM8K train/test, MATH test) for the tests that check against them: the folder named
+# by the BENCHMARK_DATA environment variable, else data/ in the repository (where README's download commands
+# put them), laid out as gsm8k/{train,test}.jsonl and math/test4500.jsonl. Those tests skip when a file is
+# absent.
 DATA = Path(os.environ.get("BENCHMARK_DATA", Path(__file__).resolve().parents[1] / "data"))
 
 

@@ -29,7 +29,8 @@ def reference_answers(data: Path) -> dict[str, list[str]]:
 
 
 def decimal_of(answer: str) -> str | None:
-    """The decimal of an integer or a simple fraction when it terminates (computed here, not by the grader)."""
+    """The decimal of an integer or a simple fraction when it terminates (computed here, not by the
+    grader)."""
     match = re.fullmatch(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}|(-?\d+)", answer.strip())
     if not match:
         return None
@@ -57,11 +58,13 @@ def rewrites(answer: str) -> list[str]:
     return forms
 
 
-def labelled_pairs(answers: dict[str, list[str]], other_pairs: int, seed: int = 0) -> list[tuple[str, str, str]]:
+def labelled_pairs(answers: dict[str, list[str]], other_pairs: int,
+                   seed: int = 0) -> list[tuple[str, str, str]]:
     """(set, pred, gold): every distinct answer against itself and its rewrites, and `other_pairs` pairs of
     different problems' answers (pairs whose text agrees after trivial clean-up are the same answer, and are
     left out)."""
-    pairs = list(dict.fromkeys((f"{name}: same answer, other form", form, gold) for name, golds in answers.items()
+    pairs = list(dict.fromkeys((f"{name}: same answer, other form", form, gold)
+                               for name, golds in answers.items()
                                for gold in golds for form in [gold] + rewrites(gold)))  # distinct pairs
     pool = [gold for golds in answers.values() for gold in golds]
     naive = lambda s: re.sub(r"\s|\$|\\left|\\right", "", s).replace("\\dfrac", "\\frac")
@@ -82,7 +85,8 @@ def oracle_equal(pred: str, gold: str) -> bool:
 
 def judge(pairs) -> list[tuple[str, str, str, bool, bool]]:
     """(set, pred, gold, ours, theirs) for every pair; math-verify's own time limit is per call."""
-    return [(name, pred, gold, math_equal(pred, gold), oracle_equal(pred, gold)) for name, pred, gold in pairs]
+    return [(name, pred, gold, math_equal(pred, gold), oracle_equal(pred, gold))
+            for name, pred, gold in pairs]
 
 
 OUTCOMES = ("both equal", "both different", "only ours equal", "only math-verify equal")
@@ -97,7 +101,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True,
                         help="folder with gsm8k/ and math/ (see the docstring)")
-    parser.add_argument("--other-pairs", type=int, default=10_000, help="pairs of different problems' answers")
+    parser.add_argument("--other-pairs", type=int, default=10_000,
+                        help="pairs of different problems' answers")
     args = parser.parse_args(argv)
     started = time.time()
     rows = judge(labelled_pairs(reference_answers(args.data), args.other_pairs))
@@ -105,7 +110,8 @@ def main(argv=None) -> None:
     print("| pairs | " + " | ".join(OUTCOMES) + " | agreement |\n|" + " --- |" * (len(OUTCOMES) + 2))
     for name in dict.fromkeys(name for name, *_ in rows):
         counts = [table[name, o] for o in OUTCOMES]
-        print(f"| {name} | " + " | ".join(f"{c:,}" for c in counts) + f" | {sum(counts[:2]) / sum(counts):.2%} |")
+        agreement = sum(counts[:2]) / sum(counts)
+        print(f"| {name} | " + " | ".join(f"{c:,}" for c in counts) + f" | {agreement:.2%} |")
     print(f"\n{len(rows):,} pairs in {time.time() - started:.0f} s\n")
     for name, pred, gold, ours, theirs in rows:
         if ours != theirs:

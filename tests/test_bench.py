@@ -14,10 +14,10 @@ from sampler import generate
 from trainer import TrainConfig, cleanup_distributed, setup_distributed
 
 TINY = ["--quick", "--no-compile", "--threads", "1", "--workers", "2", "--repeats", "1", "--seq-len", "64",
-        "--new-tokens", "32", "--batch-sizes", "1,4", "--tok-mb", "0.3", "--tok-vocab", "512", "--vocab", "300",
-        "--grpo-questions", "2", "--grpo-group", "4", "--grpo-new-tokens", "8", "--grpo-steps", "2",
-        "--rollout-questions", "8", "--rollout-group", "4", "--rollout-slots", "8",
-        "--logit-tokens", "1024", "--logit-d-model", "16"]
+        "--new-tokens", "32", "--batch-sizes", "1,4", "--tok-mb", "0.3", "--tok-vocab", "512", "--vocab",
+        "300", "--grpo-questions", "2", "--grpo-group", "4", "--grpo-new-tokens", "8", "--grpo-steps", "2",
+        "--rollout-questions", "8", "--rollout-group", "4", "--rollout-slots", "8", "--logit-tokens", "1024",
+        "--logit-d-model", "16"]
 STAGES = ["recall (fastText scoring)", "MinHash dedup", "decontamination", "tokenization"]
 
 
@@ -66,13 +66,15 @@ def test_generation_ratios_and_the_kv_cache_decodes_the_naive_decoders_tokens(ru
     static, engine = by[f"{rollout}: static"], by[f"{rollout}: sampler.py"]
     assert engine.baseline == "static" and engine.ratio == pytest.approx(engine.value / static.value)
     evaluation = "toy evaluation, 64 prompts of 192 tokens, ≤32 tokens, stop string"
-    static, engine = by[f"{evaluation}: static, decoded/useful"], by[f"{evaluation}: sampler.py, decoded/useful"]
+    static = by[f"{evaluation}: static, decoded/useful"]
+    engine = by[f"{evaluation}: sampler.py, decoded/useful"]
     assert engine.ratio == pytest.approx(engine.value / static.value)
     assert 1 <= engine.value < static.value  # the static sampler decodes past the stop string, the engine not
 
 
 def test_the_static_baseline_and_the_engine_decode_the_same_greedy_tokens():
-    """bench.py's baseline is the sampler sampler.py replaced: greedy, both give the naive decoder's tokens."""
+    """bench.py's baseline is the sampler sampler.py replaced: greedy, both give the naive decoder's
+    tokens."""
     torch.manual_seed(0)
     model = Transformer(ModelConfig.from_preset("toy", max_seq_len=64)).eval()
     prompts = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
@@ -82,8 +84,8 @@ def test_the_static_baseline_and_the_engine_decode_the_same_greedy_tokens():
 
 
 def test_corpus_rows_count_the_pool_and_give_the_speed_up_over_one_worker(run):
-    # an independent count of what each stage reads: every non-empty line of the pool, and the UTF-8 bytes
-    # of the texts of the well-formed pages (toy_data.py plants broken JSON, bad UTF-8, empty and missing text)
+    # an independent count of what each stage reads: every non-empty line of the pool, and the UTF-8 bytes of
+    # the texts of the well-formed pages (toy_data.py plants broken JSON, bad UTF-8, empty and missing text)
     lines = [line for line in gzip.open(run["world"] / "pool.jsonl.gz").read().split(b"\n") if line.strip()]
     nbytes = 0
     for line in lines:
@@ -109,7 +111,8 @@ def test_tokenizer_training_row(run):
     (row,) = [r for r in run["rows"] if r.section == "tokenizer"]
     assert row.extra["vocab_size"] == 512 and row.extra["mb"] == pytest.approx(0.3, abs=0.02)
     # training starts with the pre-tokenization pass, so it can only take longer than that pass alone
-    assert 0 < row.ratio <= 1 and row.ratio == pytest.approx(row.extra["pretokenize_s"] / row.extra["train_s"])
+    assert 0 < row.ratio <= 1
+    assert row.ratio == pytest.approx(row.extra["pretokenize_s"] / row.extra["train_s"])
 
 
 def test_grpo_phases_are_fractions_of_the_step_that_add_up(run):
@@ -162,7 +165,7 @@ def test_bad_flags_give_clear_errors(capsys):
 def test_logits_rows_compare_the_chunked_peak_with_the_whole_logits_peak(run):
     """At 1,024 positions and V = 102,400 the whole fp32 logits alone take 400 MiB; chunked (512 positions at
     a time) the loss keeps far less. The ratio is the whole peak over the chunked one, from the same run."""
-    whole, chunked = (run["by_name"][f"loss + backward, T=1024, V=102,400, d=16: {k}"] for k in ("whole logits",
-                                                                                             "chunked"))
+    whole, chunked = (run["by_name"][f"loss + backward, T=1024, V=102,400, d=16: {k}"]
+                      for k in ("whole logits", "chunked"))
     assert whole.value > 1024 * 102_400 * 4 / 2**20                       # at least the logits themselves
     assert chunked.ratio == pytest.approx(whole.value / chunked.value, rel=1e-6) and chunked.ratio > 1.2

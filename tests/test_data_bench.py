@@ -19,7 +19,8 @@ def test_web_pool_plants_copies_of_benchmark_texts_in_real_shaped_pages():
     # the four ways of copying keep the words that decontamination matches on
     rng = random.Random(0)
     for how in ("verbatim", "whitespace", "case", "punctuation"):
-        assert dp.match_words(bench.copied(problem["question"], rng, how)) == dp.match_words(problem["question"])
+        copy = bench.copied(problem["question"], rng, how)
+        assert dp.match_words(copy) == dp.match_words(problem["question"])
 
 
 def test_webpages_section_rows(tmp_path):

@@ -51,7 +51,8 @@ def test_bad_input_is_skipped_and_counted_by_reason(tmp_path):
     assert stats.dropped == Counter(bad_json=1, invalid_utf8=1, empty_text=1, too_long=1, missing_field=2,
                                     not_an_object=1)
     stats.kept = len(docs)
-    assert stats.documents_in == sum(1 for line in lines if line.strip()) == stats.kept + sum(stats.dropped.values())
+    assert stats.documents_in == sum(1 for line in lines if line.strip())
+    assert stats.documents_in == stats.kept + sum(stats.dropped.values())
 
     # a gzip cut short keeps what came before and counts the loss once
     whole = gzip.compress(b"\n".join(doc_line(f"v{i}", f"text {i} " * 50) for i in range(200)) + b"\n")
@@ -66,15 +67,18 @@ def test_bad_input_is_skipped_and_counted_by_reason(tmp_path):
 
 
 def warc_record(headers: dict, body: bytes) -> bytes:
-    head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in {**headers, "Content-Length": len(body)}.items())
+    head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n"
+                                    for k, v in {**headers, "Content-Length": len(body)}.items())
     return head.encode() + b"\r\n" + body + b"\r\n\r\n"
 
 
 def test_common_crawl_wet_records(tmp_path):
     pages = [("https://a.org/x", "Théorème: 2 + 2 = 4\nsecond line"), ("https://b.com/y", "plain text")]
     members = [warc_record({"WARC-Type": "warcinfo"}, b"software: test\r\n")]
-    members += [warc_record({"WARC-Type": "conversion", "WARC-Target-URI": url}, text.encode()) for url, text in pages]
-    members += [warc_record({"WARC-Type": "conversion", "WARC-Target-URI": "https://c.net/z"}, b"bad \xff byte"),
+    members += [warc_record({"WARC-Type": "conversion", "WARC-Target-URI": url}, text.encode())
+                for url, text in pages]
+    members += [warc_record({"WARC-Type": "conversion", "WARC-Target-URI": "https://c.net/z"},
+                            b"bad \xff byte"),
                 b"garbage between records\r\n",
                 warc_record({"WARC-Type": "conversion", "WARC-Target-URI": "https://d.io/w"}, b"after junk")]
     data = b"".join(gzip.compress(m) for m in members)  # one gzip member per record, as Common Crawl writes
@@ -138,8 +142,9 @@ def test_domain_rule_adds_uncollected_pages_under_dense_math_paths(tmp_path):
 # ----------------------------------------------------------------------------- dedup
 
 def words_text(rng, n):
-    return " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "sigma", "omega", "theta", "kappa", "lambda",
-                                "zeta", "rho", "tau", "phi", "chi", "psi"]) + str(rng.randrange(40)) for _ in range(n))
+    names = ["alpha", "beta", "gamma", "delta", "sigma", "omega", "theta", "kappa", "lambda", "zeta", "rho",
+             "tau", "phi", "chi", "psi"]
+    return " ".join(rng.choice(names) + str(rng.randrange(40)) for _ in range(n))
 
 
 def shingles(text, k=5):
@@ -178,7 +183,8 @@ def test_dedup_removes_url_exact_and_near_duplicates_only(tmp_path):
     assert removed == {"https://mirror.net/a": ("near_duplicate", "https://x.org/a"),
                        "https://x.org/a?utm=1": ("exact_duplicate", "https://x.org/a"),
                        "https://x.org/b": ("duplicate_url", "https://x.org/b")}
-    assert stats["dropped"] == {"near_duplicate": 1, "exact_duplicate": 1, "duplicate_url": 1} and balanced(stats)
+    assert stats["dropped"] == {"near_duplicate": 1, "exact_duplicate": 1, "duplicate_url": 1}
+    assert balanced(stats)
     # processes change nothing
     dp.dedup([path], tmp_path / "two", dp.DedupConfig(), dp.Common(workers=2, chunk=2))
     assert (tmp_path / "one" / dp.DEDUPED).read_bytes() == (tmp_path / "two" / dp.DEDUPED).read_bytes()
@@ -198,7 +204,8 @@ def test_decontamination_removes_matching_segments(tmp_path):
     docs = [("https://p/1", "Intro line.\nA FARMER has 17 sheep and buys 5 more\n"
                             "each week; how many sheep after 3 weeks?\nOutro."),
             ("https://p/2", "Warm-up: compute \\dbinom{9}{8} quickly!\nNext exercise."),
-            ("https://p/3", "A farmer has 17 sheep and buys 5 more\nunrelated words follow here."),  # 9 words only
+            # 9 words only
+            ("https://p/3", "A farmer has 17 sheep and buys 5 more\nunrelated words follow here."),
             ("https://p/4", "We find x. Then we compute dbinom of 9."),
             ("https://p/5", long_q)]
     path = write_lines(tmp_path / "docs.jsonl", [doc_line(u, t) for u, t in docs])
@@ -210,14 +217,16 @@ def test_decontamination_removes_matching_segments(tmp_path):
     assert [(r["url"], r["line"], r["source"]) for r in removed] == [
         ("https://p/1", 1, "bench.jsonl:q1:question"), ("https://p/1", 2, "bench.jsonl:q1:question"),
         ("https://p/2", 0, "bench.jsonl:q2:question"), ("https://p/5", 0, "bench.jsonl:q1:question")]
-    assert stats["dropped"] == {"contaminated_throughout": 1} and stats["segments_removed"] == 3 and balanced(stats)
+    assert stats["dropped"] == {"contaminated_throughout": 1} and stats["segments_removed"] == 3
+    assert balanced(stats)
 
     stats = dp.decontaminate([path], [bench], tmp_path / "doc", dp.DecontamConfig(remove="document"), ONE)
     assert [d["url"] for d in read_gz(tmp_path / "doc" / dp.CLEAN)] == ["https://p/3", "https://p/4"]
     assert stats["dropped"] == {"contaminated": 3}
 
 
-@pytest.mark.skipif(not (DATA / "math" / "test4500.jsonl").exists(), reason="needs the MATH test file under $BENCHMARK_DATA")
+@pytest.mark.skipif(not (DATA / "math" / "test4500.jsonl").exists(),
+                    reason="needs the MATH test file under $BENCHMARK_DATA")
 def test_decontamination_against_real_gsm8k_and_math(tmp_path):
     gsm8k = load_benchmark("gsm8k", data_dir=DATA)
     math = load_benchmark(DATA / "math" / "test4500.jsonl")
@@ -239,15 +248,18 @@ def test_token_shards_hold_every_document_and_eos(tmp_path):
     general = [f"The weather on day {i} was mild." for i in range(20)]
     tok = dp.Tokenizer.train(math + general, 280)
     tok.save(tmp_path / "tok")
-    sources = {"math": [write_lines(tmp_path / "m.jsonl.gz", [doc_line(f"m{i}", t) for i, t in enumerate(math)])],
-               "general": [write_lines(tmp_path / "g.jsonl", [json.dumps({"text": t}).encode() for t in general])]}
+    sources = {"math": [write_lines(tmp_path / "m.jsonl.gz",
+                                    [doc_line(f"m{i}", t) for i, t in enumerate(math)])],
+               "general": [write_lines(tmp_path / "g.jsonl",
+                                       [json.dumps({"text": t}).encode() for t in general])]}
     stats = dp.tokenize(sources, {"math": 0.56, "general": 0.14}, tmp_path / "tok", tmp_path / "shards",
                         dp.TokenizeConfig(shard_tokens=64), dp.Common(workers=2, chunk=8))
     manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
     assert manifest["dtype"] == "uint16" and manifest["eos_id"] == tok.eos_id
     for name, texts in (("math", math), ("general", general)):
         expected = [i for text in texts for i in tok.encode(text) + [tok.eos_id]]
-        arrays = [np.load(tmp_path / "shards" / s, mmap_mode="r") for s in manifest["sources"][name]["shards"]]
+        arrays = [np.load(tmp_path / "shards" / s, mmap_mode="r")
+                  for s in manifest["sources"][name]["shards"]]
         assert all(a.dtype == np.uint16 and len(a) <= 64 for a in arrays) and len(arrays) > 1
         assert np.concatenate(arrays).tolist() == expected
         assert manifest["sources"][name]["tokens"] == len(expected)
@@ -296,9 +308,11 @@ def test_command_line_rejects_bad_flags(capsys):
 ])
 def test_every_numeric_flag_is_checked_at_parse_time(command, flag_value, message, capsys):
     inputs = {"tokenize": ["--tokenizer", "t", "--source", "math=m.jsonl"], "dedup": ["--input", "x.jsonl"],
-              "recall": ["--pool", "p.jsonl", "--model", "m.bin"], "classify": ["--pool", "p", "--seed-corpus", "s"],
+              "recall": ["--pool", "p.jsonl", "--model", "m.bin"],
+              "classify": ["--pool", "p", "--seed-corpus", "s"],
               "domains": ["--pool", "p", "--seed-corpus", "s", "--collected", "c"],
-              "iterate": ["--pool", "p", "--seed-corpus", "s"], "decontaminate": ["--input", "x", "--bench", "b"]}
+              "iterate": ["--pool", "p", "--seed-corpus", "s"],
+              "decontaminate": ["--input", "x", "--bench", "b"]}
     with pytest.raises(SystemExit) as exit_:
         dp.main([command, *inputs[command], "--out", "o", *flag_value])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
@@ -334,7 +348,8 @@ def test_a_truncated_fasttext_model_is_refused(tmp_path):
 def http_response(url: str, html: str, status="200 OK", content_type="text/html; charset=utf-8",
                   payload: bytes | None = None, headers: str = "") -> bytes:
     payload = html.encode() if payload is None else payload
-    http = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {len(payload)}\r\n\r\n"
+    http = (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{headers}"
+            f"Content-Length: {len(payload)}\r\n\r\n")
     return warc_record({"WARC-Type": "response", "WARC-Target-URI": url,
                         "Content-Type": "application/http; msgtype=response"}, http.encode() + payload)
 
@@ -370,31 +385,36 @@ and \\(e^{i\\pi} + 1 = 0\\), or $$\\int_0^1 x\\,dx = \\tfrac12$$.</p></div>
 def test_warc_html_responses_keep_their_latex(tmp_path):
     chinese = "<html><body><article><p>小明有3个苹果，又买了5个。他现在有几个苹果？</p></article></body></html>"
     records = [warc_record({"WARC-Type": "warcinfo"}, b"software: test\r\n"),
-               warc_record({"WARC-Type": "request", "WARC-Target-URI": "https://mo.org/q/1"}, b"GET /q/1 HTTP/1.1\r\n"),
+               warc_record({"WARC-Type": "request", "WARC-Target-URI": "https://mo.org/q/1"},
+                           b"GET /q/1 HTTP/1.1\r\n"),
                http_response("https://mo.org/q/1", FORUM_THREAD),
                http_response("https://zh.example.cn/a", chinese),
                http_response("https://mo.org/gone", "<html>gone</html>", status="404 Not Found"),
                http_response("https://mo.org/logo.png", "PNG", content_type="image/png"),
                http_response("https://mo.org/empty", "<html><body></body></html>"),
                # as another crawler writes it: gzip-compressed, then sent in two chunks; and a broken gzip
-               http_response("https://wget.example/p", "", payload=chunks(gzip.compress(
-                   "<html><body><p>Sent in chunks: <script type='math/tex'>x_1</script></p></body></html>".encode())),
+               http_response("https://wget.example/p", "", payload=chunks(gzip.compress((
+                   "<html><body><p>Sent in chunks: <script type='math/tex'>x_1</script></p>"
+                   "</body></html>").encode())),
                    headers="Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
                http_response("https://wget.example/d", "", payload=zlib.compress(b"<p>deflated</p>"),
                              headers="Content-Encoding: deflate\r\n"),
-               http_response("https://wget.example/bad", "", payload=b"not gzip", headers="Content-Encoding: gzip\r\n")]
+               http_response("https://wget.example/bad", "", payload=b"not gzip",
+                             headers="Content-Encoding: gzip\r\n")]
     path = warc_file(tmp_path / "CC-MAIN-test.warc.gz", records)
     stats = dp.StageStats("test")
     docs = list(dp.iter_documents([path], stats, max_chars=10_000))
-    assert [d["url"] for d in docs] == ["https://mo.org/q/1", "https://zh.example.cn/a", "https://wget.example/p",
-                                        "https://wget.example/d"]
+    assert [d["url"] for d in docs] == ["https://mo.org/q/1", "https://zh.example.cn/a",
+                                        "https://wget.example/p", "https://wget.example/d"]
     assert [d["text"] for d in docs[2:]] == ["Sent in chunks: $x_1$", "deflated"]
     text = docs[0]["text"]
     for latex in ["$n = a^2 + b^2$", "$$\\sum_{k=1}^{n} k^2 = \\frac{n(n+1)(2n+1)}{6}$$",
-                  "$p \\equiv 1 \\pmod 4$", "$$x^2+y^2=z^2$$", "\\(e^{i\\pi} + 1 = 0\\)", "$$\\int_0^1 x\\,dx"]:
+                  "$p \\equiv 1 \\pmod 4$", "$$x^2+y^2=z^2$$", "\\(e^{i\\pi} + 1 = 0\\)",
+                  "$$\\int_0^1 x\\,dx"]:
         assert latex in text, latex
     assert "p≡1(mod4)" not in text  # KaTeX's rendered copy is not kept twice
-    assert "1. small cases by hand\n" in text.replace("  ", "") and "Log in" not in text and "Copyright" not in text
+    assert "1. small cases by hand\n" in text.replace("  ", "")
+    assert "Log in" not in text and "Copyright" not in text
     assert docs[1]["text"] == "小明有3个苹果，又买了5个。他现在有几个苹果？"
     assert stats.dropped == Counter(http_status=1, not_html=1, empty_text=1, bad_http_encoding=1)
     assert stats.documents_in == 8
@@ -433,32 +453,42 @@ def test_decontamination_against_agieval_and_cmath_folders(tmp_path):
     field load_benchmark knows); CMATH's Chinese questions are matched by characters."""
     (tmp_path / "agieval").mkdir()
     (tmp_path / "cmath").mkdir()
-    options = ["(A)The committee approved the budget after a long debate", "(B)None of the council members voted"]
-    passage = "In 1998 the city council of Springfield decided to rebuild the old harbour bridge over the river."
+    options = ["(A)The committee approved the budget after a long debate",
+               "(B)None of the council members voted"]
+    passage = ("In 1998 the city council of Springfield decided to rebuild the old harbour bridge over the "
+               "river.")
     (tmp_path / "agieval" / "lsat-lr.jsonl").write_text(json.dumps(
         {"passage": passage, "question": "Which one of the following is most strongly supported?",
          "options": options, "label": "A"}) + "\n")
-    (tmp_path / "agieval" / "sat-en.jsonl").write_text(json.dumps({"passage": None, "question": "Which choice?",
+    (tmp_path / "agieval" / "sat-en.jsonl").write_text(json.dumps({"passage": None,
+                                                                   "question": "Which choice?",
                                                                    "options": ["(A)yes", "(B)no"]}) + "\n")
     cmath = "学校图书馆有故事书120本，科技书比故事书少30本，科技书有多少本？"
-    (tmp_path / "cmath" / "cmath_test.jsonl").write_text(json.dumps({"id": 7, "question": cmath, "golden": "90"},
+    (tmp_path / "cmath" / "cmath_test.jsonl").write_text(json.dumps({"id": 7, "question": cmath,
+                                                                     "golden": "90"},
                                                                     ensure_ascii=False) + "\n")
     docs = [("https://exam.example/1", f"Practice set\n{passage}\nGood luck"),
-            ("https://exam.example/2", "Answer choices:\nthe committee approved the budget after a long debate!"),
+            ("https://exam.example/2",
+             "Answer choices:\nthe committee approved the budget after a long debate!"),
             ("https://zh.example/1", f"练习：{cmath}"),
             ("https://zh.example/2", "学校图书馆今天开门，欢迎同学们来看书。")]
-    path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t}, ensure_ascii=False).encode()
+    path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t},
+                                                            ensure_ascii=False).encode()
                                                  for u, t in docs])
-    stats = dp.decontaminate([path], ["agieval", "cmath"], tmp_path / "out", dp.DecontamConfig(), ONE, tmp_path)
-    sources = {json.loads(line)["url"]: json.loads(line)["source"] for line in open(tmp_path / "out" / dp.REMOVED)}
-    assert sources == {"https://exam.example/1": "agieval:0:passage", "https://exam.example/2": "agieval:0:options",
+    stats = dp.decontaminate([path], ["agieval", "cmath"], tmp_path / "out", dp.DecontamConfig(), ONE,
+                             tmp_path)
+    sources = {json.loads(line)["url"]: json.loads(line)["source"]
+               for line in open(tmp_path / "out" / dp.REMOVED)}
+    assert sources == {"https://exam.example/1": "agieval:0:passage",
+                       "https://exam.example/2": "agieval:0:options",
                        "https://zh.example/1": "cmath:7:question"}
     assert stats["benchmark_rows"] == 3 and stats["dropped"] == {"contaminated_throughout": 1}  # zh/1
     assert stats["documents_cleaned"] == 2 and balanced(stats)
 
 
 def test_match_words_split_cjk_into_characters_and_ignore_form():
-    assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == ["tom", "s", "3", "apples", "cost", "4", "50", "été"]
+    words = ["tom", "s", "3", "apples", "cost", "4", "50", "été"]
+    assert dp.match_words("Tom's 3 apples cost $4.50; ÉTÉ!") == words
     assert dp.match_words("小明有3个苹果") == ["小", "明", "有", "3", "个", "苹", "果"]
     assert dp.words("小明有3个苹果。") == ["小", "明", "有", "3", "个", "苹", "果", "。"]  # classifier, dedup
     assert dp.match_words("ＡＢＣ　１２３") == dp.match_words("abc 123") == ["abc", "123"]  # full-width forms
@@ -470,14 +500,16 @@ def test_match_words_split_cjk_into_characters_and_ignore_form():
 def test_decontamination_of_real_looking_pages(tmp_path):
     """Leaks are removed however they were copied; calendars, numbered lists, everyday formulas and a
     Chinese page that share only numbers and one-letter variables with the benchmark are not touched."""
-    gsm = "Janet has 16 ducks that lay eggs every morning. She sells the rest for $2 each. How much does she make?"
+    gsm = ("Janet has 16 ducks that lay eggs every morning. She sells the rest for $2 each. How much does "
+           "she make?")
     counting = "How many of the numbers 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 are prime?"
     solution = ("The primes are 2, 3, 5, 7 and 11, while 10 11 12 13 14 15 16 17 18 19 20 are the teens, "
                 "so the answer is \\boxed{5}.")
     formula = "Find all integers such that $a^2+b^2=c^2+d^2$ and $a+b+c+d=20$ holds."
     cmath = "小明有3个苹果，妈妈又给了他5个苹果，他现在一共有几个苹果？"
     bench = write_lines(tmp_path / "bench.jsonl", [json.dumps(r, ensure_ascii=False).encode() for r in [
-        {"id": "gsm", "question": gsm, "answer": "#### 32"}, {"id": "count", "problem": counting, "solution": solution},
+        {"id": "gsm", "question": gsm, "answer": "#### 32"},
+        {"id": "count", "problem": counting, "solution": solution},
         {"id": "formula", "problem": formula, "solution": "No gradable answer here."},
         {"id": "cmath", "question": cmath, "golden": "8"}]])
     calendar = "March 2024\nMon Tue Wed Thu Fri Sat Sun\n" + "\n".join(
@@ -492,10 +524,12 @@ def test_decontamination_of_real_looking_pages(tmp_path):
             ("https://fun.example/math", everyday), ("https://zh.example/park", chinese_clean),
             ("https://forum.example/t/1", forum),
             ("https://leak.example/count", f"Warm-up\n{counting.upper()}\nGood luck"),
-            ("https://leak.example/formula", "Intro\nfind all integers, such that\n$$a^2 + b^2 = c^2 + d^2$$\n"
-                                             "and a+b+c+d = 20 HOLDS"),  # the last line: weak n-grams only
+            # its last line holds weak n-grams only
+            ("https://leak.example/formula", "Intro\nfind all integers, such that\n"
+                                             "$$a^2 + b^2 = c^2 + d^2$$\nand a+b+c+d = 20 HOLDS"),
             ("https://zh.example/leak", f"今天的题目：\n{cmath.replace('，', ', ')}\n答案明天公布。")]
-    path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t}, ensure_ascii=False).encode()
+    path = write_lines(tmp_path / "docs.jsonl", [json.dumps({"url": u, "text": t},
+                                                            ensure_ascii=False).encode()
                                                  for u, t in docs])
     stats = dp.decontaminate([path], [bench], tmp_path / "out", dp.DecontamConfig(), ONE)
     removed = [json.loads(line) for line in open(tmp_path / "out" / dp.REMOVED)]
@@ -510,12 +544,13 @@ def test_decontamination_of_real_looking_pages(tmp_path):
     assert stats["benchmark_rows"] == 4 and stats["benchmark_ngrams_weak"] > 0 and balanced(stats)
 
     # a benchmark line that cannot be read is an error: its leaks would stay in the corpus
-    broken = write_lines(tmp_path / "broken.jsonl", [json.dumps({"question": gsm}).encode(), b'{"question": "cut'])
+    broken = write_lines(tmp_path / "broken.jsonl",
+                         [json.dumps({"question": gsm}).encode(), b'{"question": "cut'])
     with pytest.raises(ValueError, match=r"broken.jsonl: 1 lines could not be read \({'bad_json': 1}\)"):
         dp.decontaminate([path], [broken], tmp_path / "bad", dp.DecontamConfig(), ONE)
 
 
-# ----------------------------------------------------------------------------- the domain rule on real URL shapes
+# ----------------------------------------------------------------------------- domain rule, real URL shapes
 
 def test_domain_rule_on_real_url_shapes(tmp_path):
     pool, collected = [], []
@@ -544,7 +579,8 @@ def test_domain_rule_on_real_url_shapes(tmp_path):
     added = {d["url"] for d in read_gz(tmp_path / "out" / dp.ADDED)}
     assert added == ({f"https://euler.example/problem={i}" for i in range(15, 20)}
                      | {f"https://forum.example/viewtopic.php?t={i}&start=0" for i in range(9, 12)}
-                     | {f"https://blog.example/{2019 + i // 12}/{i % 12 + 1:02d}/post-{i}" for i in range(18, 24)})
+                     | {f"https://blog.example/{2019 + i // 12}/{i % 12 + 1:02d}/post-{i}"
+                        for i in range(18, 24)})
     assert stats["collected_unreadable"] == {"bad_json": 1} and balanced(stats)  # the broken line is counted
 
 
@@ -554,7 +590,8 @@ def test_run_end_to_end_on_a_warc_pool(tmp_path):
     rng = random.Random(0)
     math_words = "prime integer equation divisor polynomial theorem proof lemma root modulo".split()
     other_words = "recipe football weather concert holiday garden fashion movie travel coffee".split()
-    leak = "A farmer has 17 sheep and buys 5 more each week; how many sheep does the farmer have after 3 weeks?"
+    leak = ("A farmer has 17 sheep and buys 5 more each week; how many sheep does the farmer have after 3 "
+            "weeks?")
 
     def body(vocab, n=40):
         return " ".join(rng.choice(vocab) for _ in range(n))
@@ -564,13 +601,15 @@ def test_run_end_to_end_on_a_warc_pool(tmp_path):
         extra = f"<p>{leak}</p>" if i == 7 else ""
         records.append(http_response(f"https://mathforum.example/questions/{i}/q", (
             f"<html><body><article><h1>Question {i}</h1><p>{body(math_words)} "
-            f"<script type=\"math/tex\">x^{i % 9 + 2} + {i} = 0</script></p>{extra}</article></body></html>")))
-        records.append(http_response(f"https://news.example/story/{i}",
-                                     f"<html><body><article><p>{body(other_words)}</p></article></body></html>"))
+            f"<script type=\"math/tex\">x^{i % 9 + 2} + {i} = 0</script></p>{extra}"
+            f"</article></body></html>")))
+        records.append(http_response(f"https://news.example/story/{i}", f"<html><body><article><p>"
+                                     f"{body(other_words)}</p></article></body></html>"))
         seed.append(doc_line(f"https://seed.example/{i}", body(math_words)))
     pool = warc_file(tmp_path / "CC-MAIN-pool.warc.gz", records)
     seed_path = write_lines(tmp_path / "seed.jsonl", seed)
-    bench = write_lines(tmp_path / "bench.jsonl", [json.dumps({"id": "q1", "question": leak, "answer": "32"}).encode()])
+    bench = write_lines(tmp_path / "bench.jsonl",
+                        [json.dumps({"id": "q1", "question": leak, "answer": "32"}).encode()])
     code = dp.main(["run", "--pool", str(pool), "--seed-corpus", str(seed_path), "--bench", str(bench),
                     "--out", str(tmp_path / "run"), "--workers", "2", "--iterations", "1", "--dim", "16",
                     "--bucket", "10000", "--epoch", "10", "--min-count", "1"])
@@ -578,7 +617,8 @@ def test_run_end_to_end_on_a_warc_pool(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["extract"]["kept"] == 300 and summary["dedup"]["documents_in"] == 300
     corpus = {d["url"]: d["text"] for d in read_gz(tmp_path / "run" / "decontaminate" / dp.CLEAN)}
-    assert {u for u in corpus if "mathforum" in u} == {f"https://mathforum.example/questions/{i}/q" for i in range(150)}
+    assert {u for u in corpus if "mathforum" in u} == {f"https://mathforum.example/questions/{i}/q"
+                                                       for i in range(150)}
     assert not any("news" in u for u in corpus)
     assert "$x^2 + 9 = 0$" in corpus["https://mathforum.example/questions/9/q"]
     assert "farmer" not in corpus["https://mathforum.example/questions/7/q"]
@@ -589,9 +629,11 @@ def test_run_end_to_end_on_a_warc_pool(tmp_path):
 
 # a scaled-down world (the default is 20k pages) so that the test stays well under a minute of pipeline
 TOY = ["--seed", "0", "--pages", "8000", "--domains", "80", "--seed-pages", "800", "--general-docs", "300",
-       "--train-size", "400", "--test-size", "200", "--near-dups", "100", "--exact-dups", "20", "--leaks", "20"]
+       "--train-size", "400", "--test-size", "200", "--near-dups", "100", "--exact-dups", "20",
+       "--leaks", "20"]
 # the paper's fastText settings except the epochs: the toy seed is ~600x smaller than the paper's 500K
-PIPELINE = ["--workers", "2", "--bucket", "200000", "--epoch", "10", "--shard-tokens", "100000", "--min-score", "0.6"]
+PIPELINE = ["--workers", "2", "--bucket", "200000", "--epoch", "10", "--shard-tokens", "100000",
+            "--min-score", "0.6"]
 
 
 @pytest.fixture(scope="module")
@@ -642,13 +684,15 @@ def test_toy_negatives_exclude_only_math_domain_collections(toy):
 def test_toy_dedup_removes_planted_duplicates_and_no_clean_page(toy):
     world, out, labels = toy
     removed = {r["url"] for r in map(json.loads, open(out / "dedup" / dp.REMOVED))}
-    text = {d["url"]: d["text"] for d in dp.iter_documents([world / "pool.jsonl.gz"], dp.StageStats("t"), 10**6)}
+    pool = dp.iter_documents([world / "pool.jsonl.gz"], dp.StageStats("t"), 10**6)
+    text = {d["url"]: d["text"] for d in pool}
     planted = {u: r["duplicate_of"] for u, r in labels.items() if r["duplicate_of"]}
     near = {u: original for u, original in planted.items() if text[u] != text[original]}
     assert len(near) >= 90  # the world's 100, less a few whose original is itself a copy's original
     # one page of each planted pair goes (whichever comes second in the pool)
     assert sum(u in removed or original in removed for u, original in near.items()) >= 0.95 * len(near)
-    assert all(u in removed or original in removed for u, original in planted.items() if u not in near)  # exact
+    # and every exact copy
+    assert all(u in removed or original in removed for u, original in planted.items() if u not in near)
     assert not removed - set(planted) - set(planted.values()), "a page outside every planted pair was removed"
 
 
@@ -693,7 +737,8 @@ def test_toy_same_seed_same_corpus(toy, tmp_path):
     pool, first = [out / "dedup" / dp.DEDUPED], out / "iterate" / "iteration1"
     dp.classify([world / "seed.jsonl.gz"], pool, tmp_path / "classify", cfg, common)
     assert (tmp_path / "classify" / dp.MODEL).read_bytes() == (first / "classify" / dp.MODEL).read_bytes()
-    dp.recall(pool, tmp_path / "classify" / dp.MODEL, tmp_path / "recall", dp.RecallConfig(min_score=0.6), common)
+    dp.recall(pool, tmp_path / "classify" / dp.MODEL, tmp_path / "recall", dp.RecallConfig(min_score=0.6),
+              common)
     assert (tmp_path / "recall" / dp.COLLECTED).read_bytes() == (first / "recall" / dp.COLLECTED).read_bytes()
     dp.dedup([world / "pool.jsonl.gz"], tmp_path / "dedup", dp.DedupConfig(), common)
     assert (tmp_path / "dedup" / dp.DEDUPED).read_bytes() == (out / "dedup" / dp.DEDUPED).read_bytes()

@@ -100,6 +100,13 @@ def test_pairs_command_writes_pairs_and_counts(world, tmp_path):
     assert stats["unfinished"] + stats["judged"] == 9
 
 
+def test_pairs_limit_samples_only_the_first_questions(world, tmp_path):
+    """--limit N: the same budget of samples as an RL run (N questions × k)."""
+    stats = main(["pairs", "--model-path", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl"),
+                  "--out", str(tmp_path / "pairs.jsonl"), "--k", "3", "--max-new-tokens", "4", "--limit", "2"])
+    assert stats["unfinished"] + stats["judged"] == 2 * 3
+
+
 def test_dry_run_plans_the_policy_and_the_frozen_reference():
     plan = main(["train", "--init", "7b", "--data", "unused.jsonl", "--dry-run", "--world-size", "8",
                      "--parallel", "fsdp", "--activation-checkpointing", "--micro-batch", "1"])
@@ -107,3 +114,10 @@ def test_dry_run_plans_the_policy_and_the_frozen_reference():
     assert plan["params"] == P
     assert plan["memory"]["AdamW moments (fp32)"] == pytest.approx(8 * P / 8)  # sharded over 8 ranks
     assert plan["memory"]["π_ref (bf16, whole)"] == 2 * P                     # a whole copy on every rank
+    # the micro-batch that fits counts π_ref among what is held: the same plan without it fits more
+    import trainer
+    from dpo import DPOConfig
+    without = trainer.dry_run(DPOConfig(init="7b", data="unused.jsonl", dry_run=True, world_size=8, parallel="fsdp",
+                                        activation_checkpointing=True, micro_batch=1))
+    per_sequence = without["memory"]["activations"]
+    assert without["fits_micro_batch"] - plan["fits_micro_batch"] == pytest.approx(2 * P / per_sequence, abs=1)

@@ -97,13 +97,18 @@ def toy_records(n, split="test", start=0):
         a, b, c = 3 + i, 4 + 2 * i, 2 + i % 3
         steps = [f"{a} + {b} = {a + b}"] + ([f"{a + b} * {c} = {(a + b) * c}"] if i % 2 else [])
         answer = (a + b) * c if i % 2 else a + b
-        question = f"Ann has {a} apples and gets {b} more." + (f" Then she gets {c} times as many." if i % 2 else "") \
-            + " How many apples does she have?"
+        then = f" Then she gets {c} times as many." if i % 2 else ""
+        question = f"Ann has {a} apples and gets {b} more.{then} How many apples does she have?"
         program = f"x = {a} + {b}\n" + (f"x = x * {c}\n" if i % 2 else "") + "print(x)"
         rows.append({"id": f"toy-{split}-{i:05d}", "question": question, "answer": str(answer),
                      "solution": "\n".join(steps + [f"The answer is \\boxed{{{answer}}}."]),
                      "program": program, "level": len(steps), "type": "count"})
     return rows
+
+
+def first_completion(folder) -> str:
+    """The first sample's completion in an evaluation's samples.jsonl."""
+    return json.loads((folder / "samples.jsonl").read_text().splitlines()[0])["samples"][0]["completion"]
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -144,14 +149,15 @@ def test_metrics_from_known_samples():
     """Two questions, 4 samples each: numbers derived by hand."""
     def row(gold, answers):
         return {"gold": gold, "level": "Level 1", "type": "Algebra",
-                "samples": [{"answer": a, "correct": a is not None and a.replace(".0", "") == gold, "finish": "eos",
-                             "tokens": 10} for a in answers]}
+                "samples": [{"answer": a, "correct": a is not None and a.replace(".0", "") == gold,
+                             "finish": "eos", "tokens": 10} for a in answers]}
     rows = [row("4", ["4", "5", "5", None]), row("9", ["9", "1", "9.0", "2"])]
     cfg = ev.EvalConfig(n=4, temperature=1.0, k_list=[1, 2, 4]).resolved()
     m = ev.compute_metrics(rows, cfg)
     assert m["accuracy"] == pytest.approx((1 / 4 + 2 / 4) / 2)
     assert m["pass_at_k"]["1"] == pytest.approx(m["accuracy"])
-    assert m["pass_at_k"]["2"] == pytest.approx(((1 - 3 / 6) + (1 - 1 / 6)) / 2)  # C(3,2)/C(4,2), C(2,2)/C(4,2)
+    # C(3,2)/C(4,2), C(2,2)/C(4,2)
+    assert m["pass_at_k"]["2"] == pytest.approx(((1 - 3 / 6) + (1 - 1 / 6)) / 2)
     assert m["pass_at_k"]["4"] == 1.0
     # maj@1: "4", "9" (both right); maj@2: ties, first seen wins: "4", "9"; maj@4: "5" (wrong), "9" and "9.0"
     assert m["maj_at_k"] == {"1": 1.0, "2": 1.0, "4": 0.5}
@@ -179,7 +185,8 @@ def test_a_shot_equal_to_the_test_question_is_replaced_by_the_next():
     assert [s["id"] for s in shots] == [pool[0]["id"], pool[2]["id"], pool[3]["id"]]
     prompt = ev.build_prompt(pool[1]["question"], "base", shots=shots, style="toy")
     assert prompt.count(pool[1]["question"]) == 1 and prompt.endswith(f"Q: {pool[1]['question']}\nA:")
-    pot = ev.build_prompt(pool[1]["question"], "pot", shots=ev.pick_shots(pool, pool[1]["question"], 2, "program"))
+    pot = ev.build_prompt(pool[1]["question"], "pot",
+                          shots=ev.pick_shots(pool, pool[1]["question"], 2, "program"))
     assert pot.count("# solution in Python:") == 3 and pool[0]["program"] in pot
 
 
@@ -189,7 +196,8 @@ def test_real_benchmark_prompts_hold_their_question_once():
     for style, path in [("gsm8k", DATA / "gsm8k" / "test.jsonl"), ("math", DATA / "math" / "test4500.jsonl")]:
         pool = formats.BUILTIN_SHOTS[style]
         for r in load_benchmark(path)[:300]:
-            prompt = ev.build_prompt(r["question"], "base", shots=ev.pick_shots(pool, r["question"], 8), style=style)
+            prompt = ev.build_prompt(r["question"], "base", shots=ev.pick_shots(pool, r["question"], 8),
+                                     style=style)
             assert prompt.count(r["question"]) == 1 and last_question(prompt, style) == r["question"]
 
 
@@ -198,7 +206,8 @@ def test_chat_tool_and_pot_prompts_follow_the_templates():
     assert ev.build_prompt(q, "chat") == f"User: {q}\n{BOXED_SUFFIX}\n\nAssistant:"
     assert ev.build_prompt(q, "tool") == f"User: {q}\n{TOOL_SUFFIX}\n\nAssistant:"
     assert ev.build_prompt(q, "pot") == f"User: {q}\n{POT_SUFFIX}\n\nAssistant:"
-    assert "<think>" in ev.build_prompt(q, "chat", template="r1") and q in ev.build_prompt(q, "chat", template="r1")
+    r1_prompt = ev.build_prompt(q, "chat", template="r1")
+    assert "<think>" in r1_prompt and q in r1_prompt
     with pytest.raises(ValueError, match="zero-shot"):
         ev.EvalConfig(mode="chat", shots=2).resolved()
 
@@ -233,7 +242,8 @@ def test_oracle_scores_100_percent_on_real_benchmarks(style, path, next_shot, tm
 # ----------------------------------------------------------------------------- programs and tools
 
 def test_program_of_thought_runs_the_program_and_counts_failures():
-    records = [{k: r[k] for k in ("id", "question", "answer", "solution", "level", "type")} for r in toy_records(5)]
+    records = [{k: r[k] for k in ("id", "question", "answer", "solution", "level", "type")}
+               for r in toy_records(5)]
     programs = {r["question"]: p["program"] for r, p in zip(records, toy_records(5))}
     programs[records[3]["question"]] = "print(1 / 0)"  # a crash: no answer, wrong
     programs[records[4]["question"]] = "while True:\n    pass"  # a timeout: no answer, wrong
@@ -246,9 +256,10 @@ def test_program_of_thought_runs_the_program_and_counts_failures():
     m = ev.evaluate(OracleModel(write_program), CharTokenizer(), records, cfg)
     assert m["accuracy"] == pytest.approx(3 / 5) and m["counts"]["no_answer"] == 2
 
-    gsm = [{"id": "g1", "question": "Tom has 4 boxes of 6 pens. How many pens?", "answer": "24", "solution": "",
-            "level": None, "type": None}]
-    few_shot = OracleModel(lambda p: "\n\n\nboxes = 4\npens = 6\nprint(boxes * pens)\n\n\nQ: next\n\nprint(0)")
+    gsm = [{"id": "g1", "question": "Tom has 4 boxes of 6 pens. How many pens?", "answer": "24",
+            "solution": "", "level": None, "type": None}]
+    few_shot = OracleModel(lambda p: "\n\n\nboxes = 4\npens = 6\nprint(boxes * pens)\n\n\nQ: next\n\n"
+                                     "print(0)")
     m = ev.evaluate(few_shot, CharTokenizer(), gsm, ev.EvalConfig(mode="pot", style="gsm8k", shots=8,
                                                                   progress=False, out=None))
     assert m["accuracy"] == 1.0 and m["counts"]["stop"] == 1
@@ -265,18 +276,20 @@ def test_tool_integrated_rounds_execute_code_and_feed_back_its_output(tmp_path):
         if done:  # the answer can only be right if our runner's real output was appended
             return f"So the answer is $\\boxed{{{done.group(1)}}}$."
         question = prompt.split("User: ", 1)[1].split("\n" + TOOL_SUFFIX)[0]
-        return f" Let me compute.\n```python\n{programs[question]}\n```\n```output\n999\n```\nThe answer is 999."
+        return (f" Let me compute.\n```python\n{programs[question]}\n```\n```output\n999\n```\n"
+                f"The answer is 999.")
 
     model = OracleModel(solve_with_tool)
-    m = ev.evaluate(model, CharTokenizer(), records, ev.EvalConfig(mode="tool", progress=False, out=str(tmp_path)))
+    m = ev.evaluate(model, CharTokenizer(), records,
+                    ev.EvalConfig(mode="tool", progress=False, out=str(tmp_path)))
     assert m["accuracy"] == 1.0 and model.calls == 2 and m["counts"]["eos"] == 4
-    completion = json.loads((tmp_path / "samples.jsonl").read_text().splitlines()[0])["samples"][0]["completion"]
+    completion = first_completion(tmp_path)
     assert "999" not in completion and completion.count("```output") == 1  # the made-up output was cut
 
     always_code = OracleModel(lambda p: "```python\nprint(7)\n```\n```output")
     m = ev.evaluate(always_code, CharTokenizer(), records[:1], ev.EvalConfig(mode="tool", progress=False,
                                                                              out=str(tmp_path)))
-    completion = json.loads((tmp_path / "samples.jsonl").read_text().splitlines()[0])["samples"][0]["completion"]
+    completion = first_completion(tmp_path)
     assert always_code.calls == 3 and completion.count("```output\n7\n```") == 2  # at most 2 code rounds
 
 
@@ -287,7 +300,8 @@ def _sharded_worker(rank, world, init_file, records, out_dir):
     ev.generate = oracle_or_engine  # a spawned process: the fixture's patch is not here
     try:
         model = OracleModel(_ToySolutions(records))
-        m = ev.evaluate(model, CharTokenizer(), records, ev.EvalConfig(mode="chat", progress=False, out=out_dir))
+        m = ev.evaluate(model, CharTokenizer(), records,
+                        ev.EvalConfig(mode="chat", progress=False, out=out_dir))
         assert (m is None) == (rank != 0)
     finally:
         dist.destroy_process_group()
@@ -308,10 +322,12 @@ def test_questions_sharded_over_ranks_are_gathered_in_order(tmp_path):
                          ev.EvalConfig(mode="chat", progress=False, out=str(tmp_path / "one")))
     mp.spawn(_sharded_worker, args=(2, str(tmp_path / "init"), records, str(tmp_path / "two")), nprocs=2)
     two = json.loads((tmp_path / "two" / "results.json").read_text())
-    for key in ("questions", "samples", "accuracy", "accuracy_se", "pass_at_k", "maj_at_k", "by_level", "counts"):
+    for key in ("questions", "samples", "accuracy", "accuracy_se", "pass_at_k", "maj_at_k", "by_level",
+                "counts"):
         assert two[key] == single[key], key
     assert single["accuracy"] == pytest.approx(6 / 10)
-    assert (tmp_path / "two" / "samples.jsonl").read_text() == (tmp_path / "one" / "samples.jsonl").read_text()
+    one, two = ((tmp_path / run / "samples.jsonl").read_text() for run in ("one", "two"))
+    assert two == one
 
 
 # ----------------------------------------------------------------------------- end to end, command line
@@ -356,8 +372,8 @@ def test_end_to_end_tiny_checkpoint_writes_consistent_outputs(tmp_path, capsys):
     assert "Pass@K and Maj@K" in capsys.readouterr().out
     # the trainers' dtype flag: bf16 weights decode on the CPU too (greedy, same questions)
     bf16 = ev.main(["--model-path", str(tmp_path / "ckpt"), "--benchmark", "toy", "--data-dir", str(world),
-                    "--mode", "chat", "--dtype", "bf16", "--max-new-tokens", "8", "--out", str(tmp_path / "bf16"),
-                    "--no-progress"])
+                    "--mode", "chat", "--dtype", "bf16", "--max-new-tokens", "8", "--out",
+                    str(tmp_path / "bf16"), "--no-progress"])
     assert bf16["questions"] == 6 and bf16["samples"] == 6
 
 
@@ -406,7 +422,8 @@ def test_prompt_style_from_name_path_or_records():
     assert ev.guess_style("math", []) == "math" and ev.guess_style("data/MATH/test", [toy_row]) == "math"
     assert ev.guess_style("prm800k/math_splits/test.jsonl", [toy_row]) == "math"
     assert ev.guess_style("downloads/gsm8k_test.jsonl", [toy_row]) == "gsm8k"
-    assert ev.guess_style("x/test.jsonl", [math_row]) == "math" and ev.guess_style("x.jsonl", [gsm_row]) == "gsm8k"
+    assert ev.guess_style("x/test.jsonl", [math_row]) == "math"
+    assert ev.guess_style("x.jsonl", [gsm_row]) == "gsm8k"
     assert ev.guess_style("x.jsonl", [toy_row]) == "toy"
 
 
@@ -414,23 +431,27 @@ def test_prompt_style_from_name_path_or_records():
 
 def test_deepseek_scoring_reads_and_compares_as_their_scripts_do():
     """Hand-derived from the rules of DeepSeek's evaluation scripts (deepseek_answer's docstring)."""
-    gsm_base = " She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = $18 a day. The answer is 18.\n\n\nQ: 7 cats"
+    gsm_base = (" She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = $18 a day. The answer is 18.\n\n\n"
+                "Q: 7 cats")
     assert ev.deepseek_answer(gsm_base, "base", "gsm8k") == "18."         # cut at the next "Q: ", last number
     assert ev.deepseek_answer("The answer is 18 dollars, not 20", "base", "gsm8k") == "20"  # the last number
     assert ev.deepseek_answer("in total 1,000", "base", "gsm8k") == "000"  # their regex splits at commas
-    assert ev.deepseek_answer("x = 1\nThe final answer is $\\frac{3}{4}$. I hope it is correct.\n\nProblem: 9",
-                              "base", "math") == "\\frac{3}{4}"
-    assert ev.deepseek_answer("so \\boxed{2} and \\boxed{\\frac{1}{2}} then 7", "chat", "math") == "\\frac{1}{2}"
+    assert ev.deepseek_answer("x = 1\nThe final answer is $\\frac{3}{4}$. I hope it is correct.\n\n"
+                              "Problem: 9", "base", "math") == "\\frac{3}{4}"
+    assert ev.deepseek_answer("so \\boxed{2} and \\boxed{\\frac{1}{2}} then 7",
+                              "chat", "math") == "\\frac{1}{2}"
     assert ev.deepseek_answer("The answer is: 12.\nmore", "chat", "gsm8k") == "12"
     assert ev.deepseek_answer("we get 1,250 and then 3.5", "chat", "gsm8k") == "3.5"
     assert ev.deepseek_answer("no numbers", "chat", "gsm8k") is None
     # Numbers: within 1e-3 absolute, and the reference read as a percentage either way.
     assert ev.deepseek_equal("18.", "18") and ev.deepseek_equal("18.0005", "18")
     assert not ev.deepseek_equal("18.002", "18")
-    assert ev.deepseek_equal("5000", "50") and ev.deepseek_equal("0.5", "50") and not ev.deepseek_equal("5", "50")
+    assert ev.deepseek_equal("5000", "50") and ev.deepseek_equal("0.5", "50")
+    assert not ev.deepseek_equal("5", "50")
     assert ev.deepseek_equal("50\\%", "0.5") and ev.deepseek_equal("1,000", "1000")
     assert not ev.deepseek_equal("000", "1000") and not ev.deepseek_equal(None, "5")
-    assert ev.deepseek_equal("\\frac{1}{2}", "0.5")  # not plain numbers: grader.math_equal stands in for sympy
+    # not plain numbers: grader.math_equal stands in for sympy
+    assert ev.deepseek_equal("\\frac{1}{2}", "0.5")
     # The default grader disagrees where DeepSeek is lenient.
     assert not ev.math_equal("5000", "50") and not ev.math_equal("18.0005", "18")
 
@@ -456,4 +477,5 @@ def test_scoring_flag_selects_the_rules_end_to_end(tmp_path):
     with pytest.raises(ValueError, match="scoring"):
         ev.EvalConfig(scoring="sympy").resolved()
     with pytest.raises(SystemExit):
-        ev.build_parser().parse_args(["--model-path", "m", "--benchmark", "gsm8k", "--out", "o", "--scoring", "x"])
+        ev.build_parser().parse_args(["--model-path", "m", "--benchmark", "gsm8k", "--out", "o",
+                                      "--scoring", "x"])

@@ -1,10 +1,11 @@
 """flags.py and every script's flags: each numeric flag is checked at parse time, and a bad value stops with
 a usage error naming the flag, before any work starts."""
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
+import bench
 import grpo
 import pretrain
 import reward
@@ -83,7 +84,8 @@ BAD = [
     (grpo.main, ["--rm-replay", "1.5"], "--rm-replay: must be <= 1.0"),
     (lambda argv: sft.main(["train", *argv]), ["--batch-size", "0"], "--batch-size: must be >= 1"),
     (lambda argv: reward.main(["train", *argv]), ["--replay-share", "2"], "--replay-share: must be <= 1.0"),
-    (lambda argv: reward.main(["label", "--policy", "p", "--data", "d", "--out", "o", *argv]), ["--limit", "-1"],
+    (lambda argv: reward.main(["label", "--policy", "p", "--data", "d", "--out", "o", *argv]),
+     ["--limit", "-1"],
      "--limit: must be >= 1"),                                                   # dropped the last question
     (lambda argv: sft.main(["rft", "--model-path", "m", "--data", "d", "--out", "o", *argv]), ["--k", "0"],
      "--k: must be >= 1"),
@@ -118,3 +120,26 @@ def test_an_expected_error_is_one_line_naming_it_not_a_traceback(tmp_path):
                          capture_output=True, text=True, cwd=repo, timeout=120)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith("pretrain.py: error: no token-shard manifest at")
+
+
+def test_defaults_from_an_instance_replace_the_fields_defaults_and_flags_still_override():
+    """bench.py's --quick: another set of defaults (an instance), each flag still given on the command
+    line."""
+    parser = argparse.ArgumentParser()
+    add_flags(parser, Example, defaults=Example(steps=9, mode="b"))
+    assert config_from(Example, parser.parse_args([])) == Example(steps=9, mode="b")
+    assert config_from(Example, parser.parse_args(["--steps", "4"])) == Example(steps=4, mode="b")
+    assert "(default: 9)" in parser.format_help()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--steps", "0"])  # the bounds stay
+
+
+def test_bench_sizes_are_flags_made_by_flags_py(capsys):
+    assert bench.parse_args([])[1] == bench.Sizes()
+    assert bench.parse_args(["--quick"])[1] == bench.QUICK
+    # a size flag overrides either set, also with the full run's own value under --quick
+    assert bench.parse_args(["--quick", "--seq-len", "256"])[1] == replace(bench.QUICK, seq_len=256)
+    assert bench.parse_args(["--repeats", "5"])[1] == replace(bench.Sizes(), repeats=5)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--quick", "--repeats", "0"])
+    assert "argument --repeats: must be >= 1, got 0" in capsys.readouterr().err

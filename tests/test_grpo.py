@@ -353,7 +353,8 @@ def test_resume_continues_exactly(world, tmp_path):
     checkpoint = tmp_path / "a" / "checkpoints" / "step_00000003"
     resumed = train_grpo(replace(cfg, out=str(tmp_path / "b"), resume=str(checkpoint)),
                          reward_fn=digit_reward(world["digits"]))
-    timing = lambda record: {k: v for k, v in record.items() if not (k.startswith("t_") or k.endswith("per_s"))}
+    timing = lambda record: {k: v for k, v in record.items()  # noqa: E731 (what depends on the machine's state)
+                             if not (k.startswith("t_") or k.endswith("per_s") or k == "peak_memory_mib")}
     assert [r["step"] for r in resumed["records"]] == [4]
     assert timing(resumed["records"][0]) == timing(full["records"][3])
     a, b = (torch.load(Path(run["final"]) / "model.pt") for run in (full, resumed))
@@ -452,6 +453,23 @@ def test_orm_run_retrains_the_reward_model_with_replay_and_checkpoints_it(world,
     trained = reward_model.state_dict()
     assert any(not torch.equal(trained[k], v) for k, v in rm.state_dict().items())  # the reward model moved
     assert (tmp_path / "run" / "reward_model" / "iteration_1" / "metrics.jsonl").is_file()
+
+
+def test_prm_retraining_with_exact_labels_labels_the_policy_s_samples_by_the_solutions(world, tmp_path):
+    """--rm-labels exact labels each new sample's steps against the question's reference solution, which
+    must travel with the RL question; without solutions there is nothing new to learn from, and retraining
+    on the replayed history alone is refused rather than done silently."""
+    tiny_reward_model(world, "prm", tmp_path / "prm")
+    with_solutions = tmp_path / "rl_solutions.jsonl"
+    write_jsonl(with_solutions, [{"question": f"What is {a} + {b}?", "answer": str(a + b),
+                                  "solution": f"{a} + {b} = {a + b}\nThe answer is \\boxed{{{a + b}}}."}
+                                 for a in range(4) for b in range(4)])
+    settings = dict(reward="prm", reward_model=str(tmp_path / "prm"), iterations=1, steps_per_iteration=1,
+                    group_size=2, rm_questions=4, rm_samples=2, rm_labels="exact")
+    record, = train_grpo(replace(config(world, tmp_path / "run", **settings), data=str(with_solutions)))["records"]
+    assert record["rm_samples"] == 8 and record["rm_examples"] == 8
+    with pytest.raises(ValueError, match="solution"):
+        train_grpo(config(world, tmp_path / "bare", **settings))  # rl.jsonl has no solutions
 
 
 # ----------------------------------------------------------------------------- scale: ranks, FSDP, command line
@@ -628,3 +646,59 @@ def test_reward_model_retraining_checkpoints_activations_and_packs_rows_of_the_d
     assert rm_cfg.activation_checkpointing and all(b is CheckpointWrapper for b in blocks)
     longest = max(len(ids) - 1 for ids, _ in data.examples)
     assert rm_cfg.seq_len == longest < world["policy"].config.max_seq_len
+
+
+# ----------------------------------------------------------------------------- held-out accuracy (Fig. 5)
+
+def naive_greedy_texts(policy, tok, prompts, max_new_tokens):
+    """Greedy decoding by the plain forward pass, one token at a time: the reference for the sampler's
+    temperature-0 path."""
+    texts = []
+    for prompt in prompts:
+        ids, new = list(prompt), []
+        for _ in range(max_new_tokens):
+            with torch.no_grad():
+                logits, _ = policy(torch.tensor([ids]))
+            token = int(logits[0, -1].argmax())
+            if token in tok.stop_ids:
+                break
+            new.append(token)
+            ids.append(token)
+        texts.append(tok.decode(new))
+    return texts
+
+
+def parity(text: str) -> int:
+    return sum(map(ord, text)) % 2
+
+
+@pytest.mark.parametrize("parallel, algo", [("ddp", "grpo"), ("fsdp", "grpo"), ("fsdp", "rft")])
+def test_held_out_accuracy_is_the_greedy_accuracy_of_the_current_policy(world, tmp_path, monkeypatch, parallel,
+                                                                        algo):
+    """test_accuracy at step 0 and after each step equals the accuracy of a plain greedy loop over the policy
+    then; the judge is a parity rule (gold "1": the answer text's code points sum to an odd number, "0": to an
+    even one), so about half the questions count as right and any changed token can change the count. Under FSDP (and for RFT, whose sampler is the start model) the
+    evaluated copy follows π_θ."""
+    monkeypatch.setattr(grpo, "accuracy_reward", lambda text, gold: float(parity(text) == int(gold)))
+    held_out = tmp_path / "test.jsonl"
+    write_jsonl(held_out, [{"question": f"What is {a} + {b}?", "answer": str((a + b) % 2)}
+                           for a in range(3) for b in range(3)])
+    cfg = config(world, tmp_path / "run", parallel=parallel, algo=algo, beta=0.0 if algo == "rft" else 0.04,
+                 lr=3e-2, steps_per_iteration=2, eval_data=str(held_out), eval_every=1)
+    result = train_grpo(cfg, reward_fn=digit_reward(world["digits"]) if algo == "grpo" else None)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    measured = {r["step"]: r["test_accuracy"] for r in records if "test_accuracy" in r}
+    assert sorted(measured) == [0, 1, 2]
+    questions = load_questions(held_out, world["tok"], "deepseek", 128, Counter())
+    def expected(policy):
+        texts = naive_greedy_texts(policy, world["tok"], [q["prompt"] for q in questions], cfg.max_new_tokens)
+        return sum(parity(t) == int(q["answer"]) for t, q in zip(texts, questions)) / len(questions)
+    assert measured[0] == pytest.approx(expected(world["policy"]))
+    assert measured[2] == pytest.approx(expected(Transformer.load(result["final"]).eval()))
+    assert measured[2] != measured[0] or algo == "rft"  # the policy moved (lr 3e-2) and the metric with it
+
+
+def test_held_out_flags_need_the_data(world):
+    base = ["--init", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl")]
+    with pytest.raises(ValueError, match="--eval-data"):
+        main(base + ["--eval-every", "5"])

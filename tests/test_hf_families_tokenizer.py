@@ -1,7 +1,8 @@
-"""tokenizer.json files in the style of Qwen2 (NFC normaliser, GPT-4-style split with single digits, ByteLevel)
-and Llama 3 (the same split with groups of 1-3 digits, BOS by its post-processor), built and trained here
-by the `tokenizers` library, encode and decode through hf.py + tiktoken exactly as `tokenizers` does; their
-chat templates render and encode as transformers' apply_chat_template; generation_config.json's stop ids."""
+"""tokenizer.json files in the style of Qwen2 (NFC normaliser, GPT-4-style split with single digits,
+ByteLevel) and Llama 3 (the same split with groups of 1-3 digits, BOS by its post-processor), built and
+trained here by the `tokenizers` library, encode and decode through hf.py + tiktoken exactly as `tokenizers`
+does; their chat templates render and encode as transformers' apply_chat_template; generation_config.json's
+stop ids."""
 import json
 import random
 
@@ -10,27 +11,29 @@ import pytest
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-from hf import chat_text, encode_chat_text  # noqa: E402
-from tokenizer import Tokenizer  # noqa: E402
+from hf import chat_text, encode_chat_text, end_of_turn, load_tokenizer  # noqa: E402
 
 # the released files' split patterns (Qwen2.5's and Llama 3's tokenizer.json), which differ in digits only
-SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|DIGITS| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+SPLIT = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|DIGITS| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+         r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
 FAMILIES = {
     "qwen2": dict(split=SPLIT.replace("DIGITS", r"\p{N}"), nfc=True, bos=None, eos="<|endoftext|>",
                   specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], added=["<think>", "</think>"],
-                  template=("{%- for message in messages %}{%- if loop.first and messages[0]['role'] != 'system' %}"
-                            "{{- '<|im_start|>system\\nPlease reason step by step, and put your final answer within "
-                            "\\\\boxed{}.<|im_end|>\\n' }}{%- endif %}{{- '<|im_start|>' + message['role'] + '\\n' + "
-                            "message['content'] + '<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}"
-                            "{{- '<|im_start|>assistant\\n' }}{%- endif %}"),
+                  template=("{%- for message in messages %}{%- if loop.first and messages[0]['role'] != "
+                            "'system' %}{{- '<|im_start|>system\\nPlease reason step by step, and put your "
+                            "final answer within \\\\boxed{}.<|im_end|>\\n' }}{%- endif %}{{- '<|im_start|>' "
+                            "+ message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{%- "
+                            "endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- "
+                            "endif %}"),
                   stops=["<|im_end|>", "<|endoftext|>"]),
     "llama3": dict(split=SPLIT.replace("DIGITS", r"\p{N}{1,3}"), nfc=False, bos="<|begin_of_text|>",
                    eos="<|eot_id|>", specials=["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
-                                               "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"], added=["<answer>"],
+                                               "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"],
+                   added=["<answer>"],
                    template=("{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + "
-                             "message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
-                             "{%- endfor %}{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant"
-                             "<|end_header_id|>\\n\\n' }}{%- endif %}"),
+                             "message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + "
+                             "'<|eot_id|>' }}{%- endfor %}{%- if add_generation_prompt %}{{- "
+                             "'<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"),
                    stops=["<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"]),
 }
 TEXTS = [
@@ -48,14 +51,16 @@ TEXTS = [
 
 
 def random_text(rng, n):
-    pool = list("abc xyz 0123456789 \n\t.,;!?'\"()[]{}\\$^_=+-*/é中文字🙂🏽\u0301\u212bÅﬁ١²") + ["'s", "'LL", "  ", "<think>"]
+    pool = list("abc xyz 0123456789 \n\t.,;!?'\"()[]{}\\$^_=+-*/é中文字🙂🏽\u0301\u212bÅﬁ١²")
+    pool += ["'s", "'LL", "  ", "<think>"]
     return "".join(rng.choice(pool) for _ in range(n))
 
 
 def build(family, folder):
     """A tokenizer.json of `family`'s layout trained by `tokenizers` on TEXTS, special tokens appended after
     the merges (as in the released files), with tokenizer_config.json and generation_config.json."""
-    from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (AddedToken, Regex, decoders, models, normalizers, pre_tokenizers, processors,
+                            trainers)
     spec = FAMILIES[family]
     hf = tokenizers.Tokenizer(models.BPE())
     if spec["nfc"]:
@@ -73,14 +78,15 @@ def build(family, folder):
         bos_id = hf.token_to_id(spec["bos"])
         hf.post_processor = processors.Sequence([
             processors.ByteLevel(trim_offsets=False),
-            processors.TemplateProcessing(single=f"{spec['bos']} $A", pair=f"{spec['bos']} $A {spec['bos']} $B",
+            processors.TemplateProcessing(single=f"{spec['bos']} $A",
+                                          pair=f"{spec['bos']} $A {spec['bos']} $B",
                                           special_tokens=[(spec["bos"], bos_id)])])
     else:
         hf.post_processor = processors.ByteLevel(trim_offsets=False)
     folder.mkdir(parents=True, exist_ok=True)
     hf.save(str(folder / "tokenizer.json"))
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": spec["eos"], "bos_token": spec["bos"],
-              "chat_template": spec["template"], "model_max_length": 4096}
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": spec["eos"],
+              "bos_token": spec["bos"], "chat_template": spec["template"], "model_max_length": 4096}
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     (folder / "generation_config.json").write_text(json.dumps(
         {"eos_token_id": [hf.token_to_id(t) for t in spec["stops"]]}))
@@ -91,7 +97,7 @@ def build(family, folder):
 def family(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param)
     reference = build(request.param, folder)
-    return request.param, folder, reference, Tokenizer.load(folder)
+    return request.param, folder, reference, load_tokenizer(folder)
 
 
 def test_varied_text_encodes_and_decodes_as_tokenizers_does(family):
@@ -121,8 +127,41 @@ def test_bos_stop_ids_and_special_tokens(family):
     assert reference.token_to_id(spec["specials"][0]) not in ours.encode(spec["specials"][0])
     assert reference.token_to_id(spec["added"][0]) in ours.encode(f"x {spec['added'][0]} y")
     ours.save(folder.parent / f"{name}-again")
-    again = Tokenizer.load(folder.parent / f"{name}-again")
-    assert (again.stop_ids, again.add_bos, again.encode(TEXTS[3])) == (ours.stop_ids, ours.add_bos, ours.encode(TEXTS[3]))
+    again = load_tokenizer(folder.parent / f"{name}-again")
+    assert (again.stop_ids, again.add_bos) == (ours.stop_ids, ours.add_bos)
+    assert again.encode(TEXTS[3]) == ours.encode(TEXTS[3])
+
+
+def test_the_end_of_turn_is_what_the_template_writes_after_an_answer_and_stops_generation(family, tmp_path):
+    name, folder, _, ours = family
+    hf_tok = transformers.AutoTokenizer.from_pretrained(folder)
+    rendered = hf_tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"},
+                                           {"role": "assistant", "content": "2 + 3 = 5"}], tokenize=False)
+    end = {"qwen2": "<|im_end|>", "llama3": "<|eot_id|>"}[name]  # read off the two templates by hand
+    assert rendered.split("2 + 3 = 5", 1)[1].startswith(end)
+    assert end_of_turn(ours) == tuple(hf_tok.encode(end, add_special_tokens=False))
+    # a base model's generation_config.json names only its EOS (Qwen2.5-Math-1.5B: <|endoftext|>); a model
+    # SFT'd in the template still stops at the template's end of turn
+    base = tmp_path / "base"
+    base.mkdir()
+    for file in folder.glob("tokenizer*.json"):
+        (base / file.name).write_text(file.read_text())
+    (base / "generation_config.json").write_text(json.dumps({"eos_token_id": ours.eos_id}))
+    assert load_tokenizer(base).stop_ids == tuple(sorted({ours.eos_id, hf_tok.convert_tokens_to_ids(end)}))
+    # a template that writes nothing after the answer ends it with EOS; one that cannot render an exchange
+    # is an error when its end of turn is asked for, and leaves the stops as generation_config.json says
+    config = json.loads((base / "tokenizer_config.json").read_text())
+    for template, expected in (("{% for m in messages %}{{ m['content'] }}{% endfor %}", (ours.eos_id,)),
+                               ("{{ raise_exception('system message required') }}", None)):
+        (base / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+        plain = load_tokenizer(base)
+        if expected:
+            assert end_of_turn(plain) == expected
+            continue
+        assert plain.stop_ids == (ours.eos_id,)
+        with pytest.raises(ValueError,
+                           match="cannot render a user/assistant exchange.*system message required"):
+            end_of_turn(plain)
 
 
 def test_chat_template_renders_and_encodes_as_transformers(family):
@@ -146,7 +185,7 @@ def test_a_tokenizer_without_chat_template_says_so(family, tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     (tmp_path / "tokenizer.json").write_text((folder / "tokenizer.json").read_text())
     with pytest.raises(ValueError, match="has no chat template"):
-        chat_text(Tokenizer.load(tmp_path), "hi")
+        chat_text(load_tokenizer(tmp_path), "hi")
 
 
 def test_stop_ids_that_are_no_special_token_are_refused(family, tmp_path):
@@ -155,4 +194,4 @@ def test_stop_ids_that_are_no_special_token_are_refused(family, tmp_path):
         (tmp_path / name).write_text((folder / name).read_text())
     (tmp_path / "generation_config.json").write_text(json.dumps({"eos_token_id": [5]}))
     with pytest.raises(ValueError, match=r"generation_config.json: eos_token_id \[5\]"):
-        Tokenizer.load(tmp_path)
+        load_tokenizer(tmp_path)

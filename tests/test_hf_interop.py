@@ -9,7 +9,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from hf import config_from_hf  # noqa: E402
+from hf import (checkpoint_config, checkpoint_weights, config_from_hf, is_hf_folder, load_model,  # noqa: E402
+                save_hf)
 from model import ModelConfig, Transformer  # noqa: E402
 from sampler import generate  # noqa: E402
 
@@ -20,7 +21,8 @@ LLAMA3_SCALING = dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_
 
 
 def qwen2(**changes):
-    return transformers.Qwen2Config(**{**COMMON, "tie_word_embeddings": True, "rope_theta": 10000.0, **changes})
+    return transformers.Qwen2Config(**{**COMMON, "tie_word_embeddings": True, "rope_theta": 10000.0,
+                                       **changes})
 
 
 def llama3(**changes):
@@ -60,13 +62,14 @@ def assert_same_function(ours, theirs, vocab=61):
     assert completion[0] == greedy
 
 
-@pytest.mark.parametrize("family,legacy", [(f, legacy) for f in ("qwen2", "llama3") for legacy in (False, True)])
+@pytest.mark.parametrize("family,legacy",
+                         [(f, legacy) for f in ("qwen2", "llama3") for legacy in (False, True)])
 def test_released_families_load_with_transformers_logits_and_greedy_tokens(family, legacy, tmp_path):
     config = qwen2() if family == "qwen2" else llama3()
     theirs = hf_folder(config, tmp_path, legacy)
     raw = json.loads((tmp_path / "config.json").read_text())
     assert ("rope_parameters" in raw) != legacy  # both spellings really are exercised
-    ours = Transformer.load(tmp_path).eval()
+    ours = load_model(tmp_path).eval()
     c = ours.config
     if family == "qwen2":
         assert c.qkv_bias and c.tie_embeddings and ours.lm_head.weight is ours.embed.weight
@@ -82,8 +85,8 @@ def test_llama3_scaling_and_theta_matter_in_the_oracle_test(tmp_path):
     tokens = torch.arange(40)[None] % 61
     expected = theirs(tokens).logits
     for wrong in ({"rope_scaling": None}, {"rope_theta": 10000.0}):
-        model = Transformer(ModelConfig(**{**vars(Transformer.load(tmp_path).config), **wrong}))
-        model.load_state_dict(Transformer.load(tmp_path).state_dict())
+        model = Transformer(ModelConfig(**{**vars(load_model(tmp_path).config), **wrong}))
+        model.load_state_dict(load_model(tmp_path).state_dict())
         with torch.no_grad():
             assert (model(tokens)[0] - expected).abs().max() > 1e-3, wrong
 
@@ -114,7 +117,7 @@ HONOURED = [
 @pytest.mark.parametrize("name,config", HONOURED, ids=[name for name, _ in HONOURED])
 def test_each_honoured_field_matches_transformers(name, config, tmp_path):
     theirs = hf_folder(config, tmp_path)
-    ours = Transformer.load(tmp_path).eval()
+    ours = load_model(tmp_path).eval()
     c = ours.config
     assert (c.vocab_size, c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.ffn_dim, c.max_seq_len) == (
         config.vocab_size, config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
@@ -147,7 +150,7 @@ def test_each_unsupported_field_is_a_clear_error(field, value, tmp_path):
     raw = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**raw, field: value}))
     with pytest.raises(ValueError, match=field):
-        Transformer.load(tmp_path)
+        load_model(tmp_path)
 
 
 def test_unchanged_fields_of_real_configs_load():
@@ -155,10 +158,10 @@ def test_unchanged_fields_of_real_configs_load():
     raw = {"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
            "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 1536, "initializer_range": 0.02,
            "intermediate_size": 8960, "max_position_embeddings": 4096, "max_window_layers": 21,
-           "model_type": "qwen2", "num_attention_heads": 12, "num_hidden_layers": 28, "num_key_value_heads": 2,
-           "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096, "tie_word_embeddings": True,
-           "torch_dtype": "bfloat16", "transformers_version": "4.37.0", "use_cache": True,
-           "use_sliding_window": False, "vocab_size": 151936}
+           "model_type": "qwen2", "num_attention_heads": 12, "num_hidden_layers": 28,
+           "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096,
+           "tie_word_embeddings": True, "torch_dtype": "bfloat16", "transformers_version": "4.37.0",
+           "use_cache": True, "use_sliding_window": False, "vocab_size": 151936}
     assert config_from_hf(raw) == ModelConfig(vocab_size=151936, n_layers=28, d_model=1536, n_heads=12,
                                               n_kv_heads=2, ffn_dim=8960, max_seq_len=4096, qkv_bias=True,
                                               tie_embeddings=True)
@@ -169,12 +172,13 @@ def test_unchanged_fields_of_real_configs_load():
 def test_export_loads_in_transformers_with_the_same_logits_and_tied_stays_tied(tie, bias, scaling, tmp_path):
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=61, n_layers=2, d_model=32, n_heads=4, n_kv_heads=2, ffn_dim=48,
-                      max_seq_len=64, rope_theta=500000.0, qkv_bias=bias, tie_embeddings=tie, rope_scaling=scaling)
+                      max_seq_len=64, rope_theta=500000.0, qkv_bias=bias, tie_embeddings=tie,
+                      rope_scaling=scaling)
     ours = Transformer(cfg).eval()
     with torch.no_grad():
         for p in ours.parameters():
             p.normal_(0, 0.3)
-    ours.save(tmp_path, format="hf", max_shard_bytes=20_000)  # several shards
+    save_hf(ours.config, ours.state_dict(), tmp_path, 20_000)  # several shards
     assert len(list(tmp_path.glob("*.safetensors"))) > 1
     stored = set(json.loads((tmp_path / "model.safetensors.index.json").read_text())["weight_map"])
     assert ("lm_head.weight" in stored) != tie
@@ -183,7 +187,7 @@ def test_export_loads_in_transformers_with_the_same_logits_and_tied_stays_tied(t
     if tie:
         assert theirs.lm_head.weight.data_ptr() == theirs.model.embed_tokens.weight.data_ptr()
     assert_same_function(ours, theirs)
-    back = Transformer.load(tmp_path)
+    back = load_model(tmp_path)
     assert back.config == cfg and (back.lm_head.weight is back.embed.weight) == tie
 
 
@@ -192,25 +196,45 @@ def test_native_checkpoint_keeps_the_options(tmp_path):
                       qkv_bias=True, tie_embeddings=True, rope_scaling=LLAMA3_SCALING)
     model = Transformer(cfg)
     model.save(tmp_path)
-    back = Transformer.load(tmp_path, dtype=torch.bfloat16)
+    back = load_model(tmp_path, dtype=torch.bfloat16)
     assert back.config == cfg and back.lm_head.weight is back.embed.weight
     assert torch.equal(back.layers[0].attn.wq.bias, model.layers[0].attn.wq.bias.bfloat16())
 
 
+def test_model_py_reads_its_own_folders_and_hf_py_reads_both(tmp_path):
+    """model.py knows only its own checkpoints (hf.py is built on it, not the other way round); hf.py's
+    loaders, which every stage uses, read a released folder and one of ours to the same model."""
+    theirs = hf_folder(qwen2(), tmp_path / "released")
+    with pytest.raises(ValueError, match=r"released/config.json is not one of model.py's .*hf.load_model"):
+        Transformer.load(tmp_path / "released")
+    released = load_model(tmp_path / "released").eval()
+    released.save(tmp_path / "ours")
+    assert is_hf_folder(tmp_path / "released") and not is_hf_folder(tmp_path / "ours")
+    for name in ("released", "ours"):
+        assert checkpoint_config(tmp_path / name) == released.config
+        weights = checkpoint_weights(tmp_path / name)
+        assert weights.keys() == released.state_dict().keys()
+        assert all(torch.equal(weights[k], v) for k, v in released.state_dict().items())
+    assert_same_function(load_model(tmp_path / "ours").eval(), theirs)
+    with pytest.raises(FileNotFoundError, match="no model checkpoint at"):
+        load_model(tmp_path / "nowhere")
+
+
 def test_missing_or_broken_shards_are_clear_errors(tmp_path):
     hf_folder(qwen2(), tmp_path / "one")
-    Transformer.load(tmp_path / "one").save(tmp_path / "hf", format="hf", max_shard_bytes=20_000)
+    one = load_model(tmp_path / "one")
+    save_hf(one.config, one.state_dict(), tmp_path / "hf", 20_000)
     shard = next((tmp_path / "hf").glob("model-00002-*.safetensors"))
     shard.write_bytes(shard.read_bytes()[:-40])
     with pytest.raises(ValueError, match="not a readable safetensors file"):
-        Transformer.load(tmp_path / "hf")
+        load_model(tmp_path / "hf")
     shard.unlink()
     with pytest.raises(FileNotFoundError, match="shards missing"):
-        Transformer.load(tmp_path / "hf")
+        load_model(tmp_path / "hf")
     raw = json.loads((tmp_path / "one" / "config.json").read_text())
     (tmp_path / "one" / "config.json").write_text(json.dumps({**raw, "hidden_size": 64}))
     with pytest.raises(ValueError, match="do not match its config"):
-        Transformer.load(tmp_path / "one")
+        load_model(tmp_path / "one")
 
 
 def test_tied_head_survives_a_build_on_meta():

@@ -8,20 +8,26 @@ merging the pair that comes first in `merges`) must give the same ids as tiktoke
 """
 import json
 import random
+import subprocess
+import sys
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import regex
 from hypothesis import given, settings, strategies as st
 
-from hf import HFPreTokenizer, hf_split
+from hf import HFPreTokenizer, hf_split, load_tokenizer
 from tokenizer import Tokenizer, bench_encode, main
+
+REPO = Path(__file__).resolve().parents[1]
 
 # DeepSeek LLM's pre-tokenizer (tokenizer.json of deepseek-llm-7b / deepseek-math-7b). The letter class is
 # partly written with \u escapes: some of its characters (U+1F7D, U+1FBE, U+1FD3, U+1FDB, U+2126, U+212A)
 # are canonical singletons that NFC-normalising editors silently replace by other code points.
-LETTERS = ("\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝ"
+LETTERS = ("\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-Ֆ"
+           "Ⴀ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝ"
            "\u1f5f-\u1f7d\u1f80-\u1fb4\u1fb6-\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fcc\u1fd0-\u1fd3\u1fd6-\u1fdb"
            "\u1fe0-\u1fec\u1ff2-\u1ff4\u1ff6-\u1ffc\u2102\u2107\u210a-\u2113\u2115\u2119-\u211d\u2124\u2126"
            "\u2128\u212a-\u212d\u212f-\u2134\u2139\u213c-\u213f\u2145-\u2149\u214e"
@@ -143,7 +149,8 @@ def reference_encode(text, spec):
 def train_merges(texts, spec, num_merges):
     """Naive BPE training as Hugging Face's trainer does it: over the pre-tokenized pieces, merge the most
     frequent adjacent pair (ties: the smallest pair), record it, give the new token the next id."""
-    words = Counter(tuple(to_chars(p)) for t in texts for p in reference_pieces(t, spec) if isinstance(p, str))
+    words = Counter(tuple(to_chars(p)) for t in texts for p in reference_pieces(t, spec)
+                    if isinstance(p, str))
     merges, made = [], set()
     for _ in range(num_merges):
         pairs = Counter()
@@ -178,7 +185,8 @@ def make_spec(texts, num_merges=300, pre_tokenizer=DEEPSEEK_PRE_TOKENIZER, pair_
     alphabet = sorted(CHAR[b] for b in range(256) if b not in NEVER_IN_UTF8)
     spec = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
             "pre_tokenizer": pre_tokenizer, "post_processor": None,
-            "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+            "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                        "use_regex": True},
             "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
                       "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False}}
     merges = train_merges(texts, spec, num_merges)
@@ -202,7 +210,8 @@ def write(folder, spec, config=None):
     return folder
 
 
-CONFIG = {"add_bos_token": True, "add_eos_token": False, "bos_token": {"__type": "AddedToken", "content": BOS},
+CONFIG = {"add_bos_token": True, "add_eos_token": False,
+          "bos_token": {"__type": "AddedToken", "content": BOS},
           "eos_token": {"__type": "AddedToken", "content": EOS}, "pad_token": None, "model_max_length": 4096}
 
 
@@ -218,7 +227,7 @@ def folder(spec, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tok(folder):
-    return Tokenizer.load(folder)
+    return load_tokenizer(folder)
 
 
 def random_text(rng, n):
@@ -297,9 +306,9 @@ def test_special_tokens(tok, spec, folder, tmp_path):
     assert not {tok.bos_id, tok.eos_id} & set(tok.encode(f"{BOS}Hi{EOS}"))
     assert tok.decode(tok.encode(f"{BOS}Hi{EOS}")) == f"{BOS}Hi{EOS}"
     # without tokenizer_config.json, BOS / EOS are found by name; a pad_token there is used
-    bare = Tokenizer.load(write(tmp_path / "bare", spec))
+    bare = load_tokenizer(write(tmp_path / "bare", spec))
     assert (bare.bos_id, bare.eos_id, bare.pad_id) == (ids[BOS], ids[EOS], ids[EOS])
-    padded = Tokenizer.load(write(tmp_path / "pad", spec, {**CONFIG, "pad_token": BOS}))
+    padded = load_tokenizer(write(tmp_path / "pad", spec, {**CONFIG, "pad_token": BOS}))
     assert padded.pad_id == ids[BOS]
 
 
@@ -319,7 +328,7 @@ def test_added_token_options(spec, tmp_path):
              {"id": 902, "content": "qz", "special": False, "normalized": True},
              {"id": 903, "content": "zj", "special": False, "normalized": False}]
     assert not {t["content"] for t in extra} & spec["model"]["vocab"].keys()
-    tok = Tokenizer.load(write(tmp_path / "x", {**spec, "added_tokens": spec["added_tokens"] + extra}))
+    tok = load_tokenizer(write(tmp_path / "x", {**spec, "added_tokens": spec["added_tokens"] + extra}))
     assert tok.encode("a  <think> \n b") == tok.encode("a") + [900] + tok.encode("b")
     assert tok.decode(tok.encode("a  <think> \n b")) == "a<think>b"  # the stripped spaces belong to the token
     assert tok.encode("kw, kwa") == [901] + tok.encode(", kwa")  # the second "kw" is inside a word
@@ -335,14 +344,15 @@ def test_pair_merges_gpt2_layout_and_contiguous_digits(tmp_path):
         {"type": "Digits", "individual_digits": False},
         {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}]}
     spec = make_spec(TEXTS * 3, num_merges=150, pre_tokenizer=gpt2, pair_merges=True)
-    tok = Tokenizer.load(write(tmp_path / "gpt2", spec) / "tokenizer.json")  # the file itself
+    tok = load_tokenizer(write(tmp_path / "gpt2", spec) / "tokenizer.json")  # the file itself
     rng = random.Random(1)
     content = {t["id"]: t["content"] for t in spec["added_tokens"]}
     for text in TEXTS + [random_text(rng, 100) for _ in range(50)]:
         assert tok.encode(text) == reference_encode(text, spec), repr(text)
         # decoding keeps the spaces add_prefix_space put in front of pieces (so does Hugging Face's)
         pieces = reference_pieces(text, spec)
-        assert tok.decode(tok.encode(text)) == "".join(content[p] if isinstance(p, int) else p for p in pieces)
+        assert tok.decode(tok.encode(text)) == "".join(content[p] if isinstance(p, int) else p
+                                                       for p in pieces)
     # ByteLevel's prefix space goes in front of every piece the earlier steps left, as in Hugging Face
     assert tok.pre_tokenizer.split("ab 2024x") == [" ab", " ", " 2024", " x"]
 
@@ -358,17 +368,24 @@ def test_save_writes_the_files_back(tok, folder, tmp_path):
     saved = tok.save(tmp_path / "copy")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         assert json.loads((saved / name).read_text()) == json.loads((folder / name).read_text())
-    again = Tokenizer.load(saved)
-    assert [again.bos_id, again.eos_id, again.pad_id, again.vocab_size] == [tok.bos_id, tok.eos_id, tok.pad_id,
-                                                                            tok.vocab_size]
+    again = load_tokenizer(saved)
+    assert [again.bos_id, again.eos_id, again.pad_id] == [tok.bos_id, tok.eos_id, tok.pad_id]
+    assert again.vocab_size == tok.vocab_size
     assert again.encode_batch(TEXTS) == tok.encode_batch(TEXTS)
 
 
-def test_cli_and_bench(folder, capsys):
-    assert main(["encode", "--tokenizer", str(folder), "--pieces", "Tom has 12 apples."]) == 0
-    ids_line, pieces_line = capsys.readouterr().out.splitlines()
+def test_cli_and_bench(folder):
+    """tokenizer.py's commands read a Hugging Face tokenizer.json when run as `python hf.py` (tokenizer.py
+    itself knows only its own folders: hf.py is built on it)."""
+    run = subprocess.run([sys.executable, "hf.py", "encode", "--tokenizer", str(folder), "--pieces",
+                          "Tom has 12 apples."], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    ids_line, pieces_line = run.stdout.splitlines()
+    assert json.loads(ids_line) == load_tokenizer(folder).encode("Tom has 12 apples.")
     assert "".join(json.loads(pieces_line)) == "Tom has 12 apples."
-    figures = bench_encode(Tokenizer.load(folder), mb=0.02)
+    with pytest.raises(ValueError, match="is a Hugging Face tokenizer.json: read it with hf.load_tokenizer"):
+        main(["encode", "--tokenizer", str(folder), "Tom"])
+    figures = bench_encode(load_tokenizer(folder), mb=0.02)
     assert figures["tokens"] > 0 and 0.01 < figures["mb"] < 0.03
 
 
@@ -392,7 +409,8 @@ def broken(spec, **changes):
     ({"pre_tokenizer": {"type": "Metaspace"}}, "needs ByteLevel as the last step"),
     ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}, {"type": "Digits"}]}},
      "needs ByteLevel as the last step"),
-    ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Whitespace"}, {"type": "ByteLevel"}]}},
+    ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Whitespace"},
+                                                              {"type": "ByteLevel"}]}},
      "pre-tokenizer 'Whitespace' is not supported"),
     ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
         {"type": "Split", "pattern": {"Regex": "[z-a]"}, "behavior": "Isolated"}, {"type": "ByteLevel"}]}},
@@ -403,22 +421,22 @@ def broken(spec, **changes):
 ])
 def test_unsupported_files_give_clear_errors(spec, tmp_path, change, message):
     with pytest.raises(ValueError, match=regex.escape(message)):
-        Tokenizer.load(write(tmp_path / "t", broken(spec, **change)))
+        load_tokenizer(write(tmp_path / "t", broken(spec, **change)))
 
 
 def test_inconsistent_vocabularies_give_clear_errors(spec, tmp_path):
     merges = spec["model"]["merges"]
     swapped = broken(spec, model__merges=[merges[1], merges[0], *merges[2:]])  # ids no longer increase
     with pytest.raises(ValueError, match="ids must increase with merge order"):
-        Tokenizer.load(write(tmp_path / "a", swapped))
+        load_tokenizer(write(tmp_path / "a", swapped))
     with pytest.raises(ValueError, match="is not a pair of vocabulary tokens"):
-        Tokenizer.load(write(tmp_path / "b", broken(spec, model__merges=merges + ["Ġ nowhere"])))
+        load_tokenizer(write(tmp_path / "b", broken(spec, model__merges=merges + ["Ġ nowhere"])))
     no_space = {token: i for token, i in spec["model"]["vocab"].items() if "Ġ" not in token}  # "Ġ": byte " "
     with pytest.raises(ValueError, match=r"lacks the single bytes \[32\]"):
-        Tokenizer.load(write(tmp_path / "c", broken(spec, model__vocab=no_space, model__merges=[
+        load_tokenizer(write(tmp_path / "c", broken(spec, model__vocab=no_space, model__merges=[
             m for m in merges if "Ġ" not in m])))
     with pytest.raises(ValueError, match="eos_token 'nope' is not one of the added tokens"):
-        Tokenizer.load(write(tmp_path / "d", spec, {**CONFIG, "eos_token": "nope"}))
+        load_tokenizer(write(tmp_path / "d", spec, {**CONFIG, "eos_token": "nope"}))
 
 
 def test_remade_and_unmade_tokens_warn(spec, tmp_path):
@@ -429,29 +447,29 @@ def test_remade_and_unmade_tokens_warn(spec, tmp_path):
     other = next(f"{t[:i]} {t[i:]}" for t in made_by for i in range(1, len(t))
                  if t[:i] in vocab and t[i:] in vocab and f"{t[:i]} {t[i:]}" != made_by[t])
     with pytest.warns(UserWarning, match="0 multi-byte tokens come from no merge .* 1 merges re-make"):
-        Tokenizer.load(write(tmp_path / "a", broken(spec, model__merges=merges + [other])))
+        load_tokenizer(write(tmp_path / "a", broken(spec, model__merges=merges + [other])))
     with pytest.warns(UserWarning, match="1 multi-byte tokens come from no merge"):
-        Tokenizer.load(write(tmp_path / "b", broken(spec, model__vocab={**vocab, "qqqq": 5000})))
+        load_tokenizer(write(tmp_path / "b", broken(spec, model__vocab={**vocab, "qqqq": 5000})))
 
 
 def test_our_own_tokenizer_json_still_loads_as_ours(tmp_path):
     # our saved folder also has a tokenizer.json (name, pattern, special tokens): told apart by content
     ours = Tokenizer.train(["ab ab ab cd"], 262).save(tmp_path / "ours")
     for path in (ours, ours / "tokenizer.json"):
-        loaded = Tokenizer.load(path)
+        loaded = load_tokenizer(path)
         # merges "ab", " ab", " c" (test_tokenizer.py derives them by hand)
         assert loaded.pre_tokenizer is None and loaded.encode("ab cd") == [256, 258, ord("d")]
 
 
 def test_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no tokenizer folder at .*nowhere"):
-        Tokenizer.load(tmp_path / "nowhere")
+        load_tokenizer(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="has no tokenizer.json"):
-        Tokenizer.load(tmp_path / "empty")
+        load_tokenizer(tmp_path / "empty")
     (tmp_path / "odd.json").write_text('{"name": "x"}')
     with pytest.raises(ValueError, match="neither a Hugging Face tokenizer.json"):
-        Tokenizer.load(tmp_path / "odd.json")
+        load_tokenizer(tmp_path / "odd.json")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: not a JSON file"):
-        Tokenizer.load(tmp_path / "bad.json")
+        load_tokenizer(tmp_path / "bad.json")

@@ -17,7 +17,8 @@ def tiny(**kw):
 
 
 def analytic_params(c: ModelConfig) -> int:
-    """Embedding + untied head, per layer: q,o (d×d) + k,v (d × kv·hd) + 3 FFN matrices + 2 norms; final norm."""
+    """Embedding + untied head, per layer: q,o (d×d) + k,v (d × kv·hd) + 3 FFN matrices + 2 norms; final
+    norm."""
     kv = c.n_kv_heads * (c.d_model // c.n_heads)
     per_layer = 2 * c.d_model * c.d_model + 2 * c.d_model * kv + 3 * c.d_model * c.ffn_dim + 2 * c.d_model
     return 2 * c.vocab_size * c.d_model + c.n_layers * per_layer + c.d_model
@@ -161,7 +162,8 @@ def test_chunked_logprobs_and_loss_equal_the_whole_computation(monkeypatch):
     logits, _ = m(x)
 
     def whole(temperature):
-        lp = torch.log_softmax(logits.float() / temperature, -1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+        lp = torch.log_softmax(logits.float() / temperature, -1)
+        lp = lp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
         return lp.masked_fill(targets == -100, 0.0)
 
     for chunk in (1, 4, 7, 1024):  # chunks that split rows, that cross rows, and one chunk
@@ -178,9 +180,8 @@ def test_chunked_logprobs_and_loss_equal_the_whole_computation(monkeypatch):
         for k, p in m.named_parameters():
             assert torch.allclose(grads[k], p.grad, atol=1e-6), (chunk, k)
     full = torch.cat([x, torch.randint(0, 97, (3, 1))], 1)
-    assert torch.allclose(m.token_logprobs(full, 0.7),
-                          torch.log_softmax(m(full)[0][:, :-1].float() / 0.7, -1).gather(-1, full[:, 1:, None])[..., 0],
-                          atol=1e-6)
+    expected = torch.log_softmax(m(full)[0][:, :-1].float() / 0.7, -1).gather(-1, full[:, 1:, None])[..., 0]
+    assert torch.allclose(m.token_logprobs(full, 0.7), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("config, weights, message", [

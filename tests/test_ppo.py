@@ -206,8 +206,23 @@ def test_dry_run_plans_the_value_model_beside_grpo(capsys):
     assert "value update" in capsys.readouterr().out
 
 
+def test_held_state_is_grpo_s_plus_a_trained_value_model(world, tmp_path):
+    """The measured memory record (grpo.memory_record), against the bytes counted by hand: GRPO holds π_θ's
+    weights, gradients and two AdamW moments (16 bytes a parameter, fp32) and π_ref (4 bytes); the sampler
+    is π_θ itself. PPO holds all that plus the value model trained the same way (16 bytes a parameter).
+    AdamW's step counters (one scalar a tensor) are the relative 1e-3 left over."""
+    import grpo
+    common = args(world, tmp_path / "grpo", "--save-every", "0")
+    grpo_held = grpo.main(common)["records"][-1]["held_state_mib"] * 2 ** 20
+    ppo_held = main(args(world, tmp_path / "ppo", "--save-every", "0"))["records"][-1]["held_state_mib"] * 2 ** 20
+    policy_params = Transformer.load(world / "init").num_params()
+    value_params = sum(p.numel() for p in RewardModel.load(tmp_path / "ppo" / "value").parameters())
+    assert grpo_held == pytest.approx(20 * policy_params, rel=1e-3)
+    assert ppo_held - grpo_held == pytest.approx(16 * value_params, rel=1e-3)
+
+
 @pytest.mark.parametrize("flags", [["--algo", "rft"], ["--iterations", "2"], ["--value-init", "reward"],
-                                   ["--lam", "1.5"], ["--skip-equal-groups"]])
+                                   ["--lam", "1.5"], ["--skip-equal-groups"], ["--rm-questions", "8"]])
 def test_bad_settings_are_refused(world, tmp_path, flags):
     with pytest.raises((SystemExit, ValueError)):
         main(args(world, tmp_path) + flags)

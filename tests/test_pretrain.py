@@ -350,7 +350,8 @@ def test_export_is_atomic_and_non_finite_gradients_stop_before_the_update(shards
         Path(path).write_bytes(b"half a model")
         raise KeyboardInterrupt  # as a kill during the write would
     monkeypatch.setattr(torch, "save", dies_mid_write)
-    model = Transformer(ModelConfig.from_preset("toy", vocab_size=V, n_layers=2, d_model=32, n_heads=2, ffn_dim=64))
+    model = Transformer(ModelConfig.from_preset("toy", vocab_size=V, n_layers=2, d_model=32, n_heads=2,
+                                                ffn_dim=64))
     proc = trainer.setup_distributed()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -367,7 +368,8 @@ def test_export_is_atomic_and_non_finite_gradients_stop_before_the_update(shards
         wrapped = trainer.wrap_model(model, proc)
         before = {k: v.clone() for k, v in trainer.unwrap(wrapped).state_dict().items()}
         optimizer = torch.optim.AdamW(wrapped.parameters(), lr=1e-3)
-        batch = {"tokens": torch.zeros(1, 8, dtype=torch.long), "targets": torch.zeros(1, 8, dtype=torch.long)}
+        batch = {"tokens": torch.zeros(1, 8, dtype=torch.long),
+                 "targets": torch.zeros(1, 8, dtype=torch.long)}
         nan_loss = lambda m, b: (m(b["tokens"], b["targets"])[1] * float("nan"), 8)  # noqa: E731
         with pytest.raises(FloatingPointError, match="non-finite gradient"):
             trainer.train_step(wrapped, optimizer, ListData([batch]), nan_loss, 1, 1.0, proc)
@@ -384,7 +386,8 @@ def test_init_from_a_consolidated_checkpoint(shards, tmp_path):
                                                 n_heads=2, ffn_dim=64, max_seq_len=64))
     start.save(tmp_path / "start")
     out = tmp_path / "run"
-    pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 1, "--lr", 0, "--init", tmp_path / "start"))
+    pretrain.main(run_args(shards, out, "--micro-batch", 2, "--steps", 1, "--lr", 0, "--init",
+                           tmp_path / "start"))
     for name, p in final_weights(out).items():
         assert torch.equal(p, start.state_dict()[name]), name
 
@@ -417,7 +420,8 @@ def test_fsdp_mixed_precision_keeps_rope_tables_fp32(one_process):
     mc = ModelConfig(vocab_size=V, n_layers=2, d_model=32, n_heads=2, ffn_dim=64, max_seq_len=64)
     model = trainer.wrap_model(Transformer(mc), one_process, "fsdp", mixed_precision=True)
     seen = []
-    model.layers[0].register_forward_pre_hook(lambda module, args: seen.append((args[0].dtype, args[1].dtype)))
+    model.layers[0].register_forward_pre_hook(
+        lambda module, args: seen.append((args[0].dtype, args[1].dtype)))
     model(torch.randint(0, V, (2, 16)))
     assert seen == [(torch.bfloat16, torch.float32)]  # residual stream bf16, cos/sin fp32
 
@@ -433,7 +437,8 @@ def test_dist_timeout_reaches_the_process_group(shards, tmp_path, monkeypatch):
         seen.append(kwargs.get("timeout"))
         return original(*args, **kwargs)
     monkeypatch.setattr(trainer.dist, "init_process_group", spy)
-    pretrain.main(run_args(shards, tmp_path / "run", "--micro-batch", 2, "--steps", 1, "--dist-timeout", 5400))
+    pretrain.main(run_args(shards, tmp_path / "run", "--micro-batch", 2, "--steps", 1,
+                           "--dist-timeout", 5400))
     assert seen == [datetime.timedelta(seconds=5400)]
     pretrain.main(run_args(shards, tmp_path / "default", "--micro-batch", 2, "--steps", 1))
     assert seen[-1] == datetime.timedelta(hours=2)

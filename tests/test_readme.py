@@ -1,5 +1,6 @@
 """README.md tells the truth about the toy run: every command it shows that writes into runs/toy/ is the
-command toy.sh runs (`bash toy.sh --commands` prints them), so a reader who copies it gets the README's numbers."""
+command toy.sh runs (`bash toy.sh --commands` prints them), so a reader who copies it gets the README's
+numbers."""
 import re
 import subprocess
 from pathlib import Path
@@ -23,7 +24,8 @@ def readme_commands() -> list[str]:
 
 
 def test_readme_toy_commands_are_toy_sh_commands():
-    run = subprocess.run(["bash", "toy.sh", "--commands"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(["bash", "toy.sh", "--commands"], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
     assert run.returncode == 0, run.stderr
     toy = {normalised(line) for line in run.stdout.splitlines() if line.strip()}
     assert len(toy) >= 10

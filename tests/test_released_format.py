@@ -3,7 +3,7 @@ config.json + safetensors, tokenizer.json + tokenizer_config.json beside them) e
 it is, BOS at the start of every prompt, and trained weights exported back to that layout.
 
 The folder is a miniature of deepseek-ai/deepseek-math-7b-instruct: a random 1-layer decoder written
-by `Transformer.save(format="hf")` and a byte-level BPE tokenizer.json with DeepSeek's pre-tokenizer and
+by `hf.save_hf` and a byte-level BPE tokenizer.json with DeepSeek's pre-tokenizer and
 special tokens (built by test_hf_tokenizer's helpers), with DeepSeek's tokenizer_config.json settings.
 """
 import json
@@ -18,6 +18,7 @@ import sft
 from formats import chat_prompt, write_jsonl
 from grpo import GRPOConfig, train_grpo
 from model import ModelConfig, Transformer
+from hf import load_model, load_tokenizer, save_hf
 from trainer import cleanup_distributed
 from reward import main as reward_main
 from sampler import generate
@@ -35,12 +36,12 @@ def released(tmp_path_factory):
     root = tmp_path_factory.mktemp("released")
     spec = make_spec(TEXTS * 3, num_merges=120)
     folder = write(root / "deepseek-math-tiny-instruct", spec, CONFIG)
-    tok = Tokenizer.load(folder)
+    tok = load_tokenizer(folder)
     torch.manual_seed(0)
     # embedding rows past the tokenizer's ids, as the 7B models' 102,400 rows for some 100,000 ids
     model = Transformer(ModelConfig(vocab_size=tok.vocab_size + 13, n_layers=1, d_model=32, n_heads=2,
                                     ffn_dim=64, max_seq_len=256))
-    model.save(folder, format="hf")
+    save_hf(model.config, model.state_dict(), folder)
     world = root / "world"
     records = [{"id": f"toy-{i}", "question": q, "answer": str(a + b), "level": 1,
                 "solution": f"{a} + {b} = {a + b}\nThe answer is \\boxed{{{a + b}}}."}
@@ -76,7 +77,7 @@ def test_bos_follows_the_tokenizer_config_then_the_post_processor_then_the_famil
     assert tok.encode_prompt(text, bos=False) == tok.encode(text)
 
     def add_bos(folder_spec, config=None, name="x"):
-        return Tokenizer.load(write(tmp_path / name, folder_spec, config)).add_bos
+        return load_tokenizer(write(tmp_path / name, folder_spec, config)).add_bos
 
     assert add_bos(spec, {**CONFIG, "add_bos_token": False}, "told_not_to") is False
     assert add_bos(spec, None, "no_config") is True  # DeepSeek's BOS: its models expect it
@@ -93,13 +94,13 @@ def test_bos_follows_the_tokenizer_config_then_the_post_processor_then_the_famil
 def test_our_tokenizers_add_no_bos_and_sft_examples_carry_the_models_convention(released, tmp_path):
     ours = Tokenizer.train(TEXTS, vocab_size=300)
     ours.save(tmp_path / "ours")
-    assert not ours.add_bos and not Tokenizer.load(tmp_path / "ours").add_bos
+    assert not ours.add_bos and not load_tokenizer(tmp_path / "ours").add_bos
     hf, question = released["tok"], "What is 2 + 3?"
     assert encode_prompt(ours, question) == ours.encode(chat_prompt(question))
     assert encode_prompt(hf, question) == [hf.bos_id] + hf.encode(chat_prompt(question))
     # the save of a Hugging Face tokenizer writes its files back: add_bos survives
     hf.save(tmp_path / "again")
-    assert Tokenizer.load(tmp_path / "again").add_bos
+    assert load_tokenizer(tmp_path / "again").add_bos
     ids, labels = encode_example(hf, question, "2 + 3 = 5\nThe answer is \\boxed{5}.")
     prompt = encode_prompt(hf, question)
     assert ids[:len(prompt)] == prompt and ids[0] == hf.bos_id and ids[-1] == hf.eos_id
@@ -136,15 +137,18 @@ def test_checkpoint_tokenizer_finds_ours_by_name_and_hugging_faces_beside_the_we
 
 def test_sft_and_reward_labelling_start_from_a_released_folder(released, prompts_seen, tmp_path):
     folder, tok, world = released["folder"], released["tok"], released["world"]
-    write_jsonl(tmp_path / "sft.jsonl", [{"question": r["question"], "solution": r["solution"], "format": "cot"}
+    write_jsonl(tmp_path / "sft.jsonl", [{"question": r["question"], "solution": r["solution"],
+                                          "format": "cot"}
                                          for r in released["test"]])
-    sft_main(["train", "--init", str(folder), "--data", str(tmp_path / "sft.jsonl"), "--out", str(tmp_path / "sft"),
-              "--seq-len", "128", "--micro-batch", "2", "--batch-size", "2", "--steps", "1", "--save-every", "0"])
+    sft_main(["train", "--init", str(folder), "--data", str(tmp_path / "sft.jsonl"), "--out",
+              str(tmp_path / "sft"), "--seq-len", "128", "--micro-batch", "2", "--batch-size", "2", "--steps",
+              "1", "--save-every", "0"])
     assert checkpoint_tokenizer(tmp_path / "sft" / "final") == str(folder)
-    reward_main(["label", "--policy", str(folder), "--data", str(world / "bench_test.jsonl"), "--labels", "exact",
-                 "--out", str(tmp_path / "labels.jsonl"), "--samples", "2", "--max-new-tokens", "4"])
+    reward_main(["label", "--policy", str(folder), "--data", str(world / "bench_test.jsonl"), "--labels",
+                 "exact", "--out", str(tmp_path / "labels.jsonl"), "--samples", "2", "--max-new-tokens", "4"])
     assert len(prompts_seen) == 2 * len(released["test"])
-    assert sorted(prompts_seen) == sorted(encode_prompt(tok, r["question"]) for r in released["test"] for _ in range(2))
+    assert sorted(prompts_seen) == sorted(encode_prompt(tok, r["question"]) for r in released["test"]
+                                          for _ in range(2))
     assert all(p[0] == tok.bos_id for p in prompts_seen)
 
 
@@ -190,25 +194,26 @@ def test_grpo_trains_a_released_folder_and_its_export_goes_back_to_the_released_
 
     final = tmp_path / "run" / "final"
     assert checkpoint_tokenizer(final) == str(folder)
-    again = Tokenizer.load(checkpoint_tokenizer(final))
+    again = load_tokenizer(checkpoint_tokenizer(final))
     assert (again.vocab_size, again.bos_id, again.eos_id, again.add_bos) == (tok.vocab_size, tok.bos_id,
                                                                              tok.eos_id, True)
-    trained, start = Transformer.load(final).eval(), released["model"]
+    trained, start = load_model(final).eval(), released["model"]
     assert trained.config == start.config
-    assert any(not torch.equal(a, b) for a, b in zip(trained.state_dict().values(), start.state_dict().values()))
+    assert any(not torch.equal(a, b) for a, b in zip(trained.state_dict().values(),
+                                                     start.state_dict().values()))
 
     # the README's export: weights as a LlamaForCausalLM folder, the tokenizer's files beside them
     out = tmp_path / "exported"
-    trained.save(out, format="hf")
-    Tokenizer.load(checkpoint_tokenizer(final)).save(out)
+    save_hf(trained.config, trained.state_dict(), out)
+    load_tokenizer(checkpoint_tokenizer(final)).save(out)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model-00001-of-00001.safetensors",
                                                      "model.safetensors.index.json", "tokenizer.json",
                                                      "tokenizer_config.json"]
     assert checkpoint_tokenizer(out) == str(out)
-    exported = Tokenizer.load(out)
+    exported = load_tokenizer(out)
     text = chat_prompt(QUESTIONS[0])
     assert exported.add_bos and exported.encode_prompt(text) == tok.encode_prompt(text)
     assert exported.token_bytes(exported.eos_id).decode() == EOS
     tokens = torch.tensor([exported.encode_prompt(text)])
     with torch.no_grad():
-        assert torch.equal(Transformer.load(out)(tokens)[0], trained(tokens)[0])
+        assert torch.equal(load_model(out)(tokens)[0], trained(tokens)[0])

@@ -51,11 +51,13 @@ REFERENCE = "12 + 5 = 17\n17 * 3 = 51\n51 - 9 = 42\nThe answer is \\boxed{42}."
 
 @pytest.mark.parametrize("solution, expected", [
     (REFERENCE, [1, 1, 1, 1]),
-    ("12 + 5 = 18\n18 * 3 = 54\n54 - 9 = 45\nThe answer is \\boxed{45}.", [0, 0, 0, 0]),  # slip, then off the chain
+    # slip, then off the chain
+    ("12 + 5 = 18\n18 * 3 = 54\n54 - 9 = 45\nThe answer is \\boxed{45}.", [0, 0, 0, 0]),
     ("12 + 5 = 17\n17 * 3 = 52\n51 - 9 = 42\nThe answer is \\boxed{42}.", [1, 0, 1, 1]),  # a slip left behind
     ("5 + 12 = 17\n3 * 17 = 51\n51 - 9 = 42.\nThe answer is \\boxed{42}.", [1, 1, 1, 1]),  # other order
     ("12 + 5 = 17\nso multiply by 3\n17 * 3 = 51\n51 - 9 = 42\n\\boxed{42}", [1, 0, 1, 1, 1]),  # a prose line
-    ("12 + 5 = 17\n17 * 3 = 51\n51 - 9 = 42\n42 + 0 = 42\nThe answer is \\boxed{42}.", [1, 1, 1, 0, 1]),  # extra
+    # extra
+    ("12 + 5 = 17\n17 * 3 = 51\n51 - 9 = 42\n42 + 0 = 42\nThe answer is \\boxed{42}.", [1, 1, 1, 0, 1]),
     ("12 + 5 = 17\n17 * 3 = 51\nThe answer is \\boxed{51}.", [1, 1, 0]),  # stops early
     ("84 / 2 = 42\nThe answer is 42", [0, 1]),  # right arithmetic, not the chain's; right answer
     ("85 / 2 = 42", [0]),  # inexact division
@@ -65,15 +67,15 @@ def test_toy_step_labels_hand_examples(solution, expected):
 
 
 class PerfectCompleter:
-    """A policy for Math-Shepherd's estimate that knows the reference chain: from a prefix whose last result is
-    the chain's, it writes the rest of the chain and the right answer; otherwise it boxes its last result.
+    """A policy for Math-Shepherd's estimate that knows the reference chain: from a prefix whose last result
+    is the chain's, it writes the rest of the chain and the right answer; otherwise it boxes its last result.
     Only every `tries`-th completion it writes makes the attempt; the others give up with a wrong answer."""
 
     def __init__(self, tokenizer, chain, answer, tries=1):
         self.tok, self.chain, self.answer, self.tries, self.calls = tokenizer, chain, answer, tries, 0
 
-    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), group_size=1, slots=None,
-                 generator=None):
+    def generate(self, prompts, max_new_tokens, temperature=1.0, top_p=1.0, stop_ids=(), group_size=1,
+                 slots=None, generator=None):
         outs = []
         for prompt in (p for p in prompts for _ in range(group_size)):
             self.calls += 1
@@ -214,13 +216,15 @@ def _slip(problem: toy_data.Problem, rng: random.Random) -> str:
         operand = [problem.steps[j][0], None, problem.steps[j][2]].index(problem.steps[j - 1][3])
         steps[j][operand] = steps[j - 1][3]
         steps[j][3] = toy_data.apply(*steps[j][:3])
-    return "\n".join([f"{a} {op} {b} = {c}" for a, op, b, c in steps] + [f"The answer is \\boxed{{{steps[-1][3]}}}."])
+    lines = [f"{a} {op} {b} = {c}" for a, op, b, c in steps]
+    return "\n".join(lines + [f"The answer is \\boxed{{{steps[-1][3]}}}."])
 
 
 @pytest.fixture(scope="module")
 def toy_world(tmp_path_factory):
-    """Toy problems (2-3 steps); for each, the reference solution and a slipped one, labelled by accuracy_reward
-    (ORM) and toy_step_labels (PRM); a fresh 2-layer decoder as --init. Held-out problems are never trained on."""
+    """Toy problems (2-3 steps); for each, the reference solution and a slipped one, labelled by
+    accuracy_reward (ORM) and toy_step_labels (PRM); a fresh 2-layer decoder as --init. Held-out problems are
+    never trained on."""
     root, rng = tmp_path_factory.mktemp("rm"), random.Random(0)
     problems = [toy_data.make_problem(rng, 2 + i % 2) for i in range(900)]
     train, held_out = problems[:750], problems[750:]
@@ -235,9 +239,10 @@ def toy_world(tmp_path_factory):
         for p in ps:
             for text in (" " + p.solution(), " " + _slip(p, rng)):
                 ids = tok.encode(text) + [tok.eos_id]
-                out.append({"question": p.question, "answer": str(p.answer), "completion": text, "finished": True,
-                            "correct": int(reward.accuracy_reward(text, str(p.answer))),
-                            "step_labels": toy_step_labels(completion_steps(ids, tok), p.solution(), str(p.answer))})
+                out.append({"question": p.question, "answer": str(p.answer), "completion": text,
+                            "finished": True, "correct": int(reward.accuracy_reward(text, str(p.answer))),
+                            "step_labels": toy_step_labels(completion_steps(ids, tok), p.solution(),
+                                                           str(p.answer))})
         return out
     write_jsonl(root / "rm_data.jsonl", records(train))
     return root, tok, records(held_out)
@@ -253,8 +258,8 @@ def _auc(scores, labels):
 def _train(root, kind):
     records = reward.main(["train", "--kind", kind, "--data", str(root / "rm_data.jsonl"), "--init",
                            str(root / "init"), "--out", str(root / kind), "--steps", "200", "--lr", "3e-3",
-                           "--warmup-steps", "10", "--micro-batch", "8", "--seq-len", "256", "--log-every", "25",
-                           "--eval-every", "200", "--val-fraction", "0.05"])
+                           "--warmup-steps", "10", "--micro-batch", "8", "--seq-len", "256", "--log-every",
+                           "25", "--eval-every", "200", "--val-fraction", "0.05"])
     assert records[-1]["step"] == 200 and records[-1]["loss"] < records[0]["loss"] - 0.1
     assert math.isfinite(records[-1]["val_loss"])  # whole questions held out, scored at the end
     return RewardModel.load(root / kind / "final")
@@ -264,10 +269,12 @@ def test_orm_separates_good_from_bad_held_out_solutions(toy_world):
     root, tok, held_out = toy_world
     rm = _train(root, "orm")
     assert rm.kind == "orm"
-    sequences = [encode_prompt(tok, r["question"]) + tok.encode(r["completion"]) + [tok.eos_id] for r in held_out]
+    sequences = [encode_prompt(tok, r["question"]) + tok.encode(r["completion"]) + [tok.eos_id]
+                 for r in held_out]
     labels = [r["correct"] for r in held_out]
     auc = _auc(rm.outcome_rewards(sequences), labels)
-    print(f"\nORM held-out AUC {auc:.3f} ({sum(labels)} correct / {len(labels) - sum(labels)} wrong solutions)")
+    print(f"\nORM held-out AUC {auc:.3f} ({sum(labels)} correct / {len(labels) - sum(labels)} wrong "
+          f"solutions)")
     assert auc > 0.75
 
 
@@ -280,7 +287,8 @@ def test_prm_separates_good_from_bad_held_out_steps(toy_world):
     scores = rm.step_rewards([p + c for p, c in zip(prompts, completions)], ends)
     labels = [label for r in held_out for label in r["step_labels"]]
     auc = _auc([s for ss in scores for s in ss], labels)
-    # the first bad step of each slipped solution against the good steps before it: finding where it goes wrong
+    # the first bad step of each slipped solution against the good steps before it: finding where it
+    # goes wrong
     first_bad = [(ss[:r["step_labels"].index(0) + 1], [1] * r["step_labels"].index(0) + [0])
                  for ss, r in zip(scores, held_out) if 0 in r["step_labels"]]
     where = _auc([s for ss, _ in first_bad for s in ss], [y for _, ys in first_bad for y in ys])
@@ -296,7 +304,8 @@ def test_label_command_writes_graded_and_step_labelled_samples(toy_world, tmp_pa
     rng = random.Random(5)
     problems = [toy_data.make_problem(rng, 2) for _ in range(3)]
     rows = [toy_data.bench_record(p, "train", i) for i, p in enumerate(problems)]
-    rows += [{"question": "No gold?", "answer": "", "solution": "1 + 1 = 2"}, {"question": "1 + 1?", "answer": "2"}]
+    rows += [{"question": "No gold?", "answer": "", "solution": "1 + 1 = 2"},
+             {"question": "1 + 1?", "answer": "2"}]
     write_jsonl(tmp_path / "rl.jsonl", rows)
     common = ["label", "--policy", str(root / "init"), "--data", str(tmp_path / "rl.jsonl"), "--samples", "2",
               "--max-new-tokens", "12", "--batch-size", "4"]
@@ -313,7 +322,8 @@ def test_label_command_writes_graded_and_step_labelled_samples(toy_world, tmp_pa
     assert json.loads((tmp_path / "exact.jsonl.stats.json").read_text())["samples"] == 6
     stats = reward.main(common + ["--labels", "mc", "--mc-samples", "1", "--out", str(tmp_path / "mc.jsonl")])
     mc = [json.loads(line) for line in (tmp_path / "mc.jsonl").open()]
-    assert stats["samples"] == len(mc) == 8 and stats["bad_gold"] == 1  # the question without a solution is fine
+    # the question without a solution is fine
+    assert stats["samples"] == len(mc) == 8 and stats["bad_gold"] == 1
     for rec in mc:
         assert rec["step_labels"][-1] == rec["correct"]  # the last step is the output's own correctness
         assert not isinstance(reward.reward_example(rec, tok, "prm"), str)

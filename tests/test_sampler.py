@@ -1,5 +1,6 @@
 """Tests of sampler.py against independent computations: a naive decoder that re-runs the full forward for
-every token, Transformer.token_logprobs, a list-scheduling simulation of the slots, the memory rule by hand."""
+every token, Transformer.token_logprobs, a list-scheduling simulation of the slots, the memory rule by
+hand."""
 import shutil
 
 import pytest
@@ -14,8 +15,9 @@ PROMPTS = [[5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 8, 9], [42], [3, 3, 90, 12, 7]]
 
 def tiny(**kw):
     torch.manual_seed(0)
+    # grouped-query attention, as a real config may
     cfg = ModelConfig(**{"vocab_size": 97, "n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2,
-                         "ffn_dim": 96, "max_seq_len": 64, **kw})  # grouped-query attention, as a real config may
+                         "ffn_dim": 96, "max_seq_len": 64, **kw})
     return Transformer(cfg).eval()
 
 
@@ -81,7 +83,8 @@ def test_each_prompt_is_prefilled_once_for_its_group(monkeypatch):
     real = sampler.prefill
     monkeypatch.setattr(sampler, "prefill",
                         lambda model, prompts: prefilled.extend(prompts) or real(model, prompts))
-    completions, _ = generate(m, PROMPTS, 6, temperature=0, group_size=4, slots=3)  # groups split across refills
+    # groups split across refills
+    completions, _ = generate(m, PROMPTS, 6, temperature=0, group_size=4, slots=3)
     assert sorted(prefilled) == sorted(PROMPTS)
     assert completions == [naive_greedy(m, p, 6) for p in PROMPTS for _ in range(4)]
     prefilled.clear()  # equal prompts given one by one (evaluate.py's --n samples) share one prefill too
@@ -100,7 +103,8 @@ def test_a_finished_rows_slot_is_refilled_at_once(monkeypatch):
     assert len(set(lengths_by_stop)) > 3  # rows of many lengths
     steps = []
     real_step = sampler.Slots.step
-    monkeypatch.setattr(sampler.Slots, "step", lambda self, width, n: steps.append(n) or real_step(self, width, n))
+    monkeypatch.setattr(sampler.Slots, "step",
+                        lambda self, width, n: steps.append(n) or real_step(self, width, n))
     for slots in (2, 5):
         steps.clear()
         generate(m, PROMPTS * 3, 16, temperature=1.0, stop_ids=(7, 11, 20, 31), slots=slots,
@@ -132,7 +136,8 @@ def test_rows_end_at_the_first_token_that_completes_a_stop_string():
 def test_the_slot_count_follows_the_memory_rule(monkeypatch):
     m = tiny()
     c = m.config
-    assert kv_bytes_per_token(m.config, 4) == 2 * c.n_layers * c.n_kv_heads * (c.d_model // c.n_heads) * 4  # fp32
+    # fp32
+    assert kv_bytes_per_token(m.config, 4) == 2 * c.n_layers * c.n_kv_heads * (c.d_model // c.n_heads) * 4
     width = 30  # tokens a slot holds
     monkeypatch.setattr(sampler, "CPU_KV_BUDGET", 7 * kv_bytes_per_token(m.config, 4) * width + 5)
     assert slots_for_memory(m, width, rows=100) == 7 and slots_for_memory(m, width, rows=3) == 3

@@ -116,7 +116,8 @@ def test_process_limit():
 
 def test_fork_bomb_is_contained():
     start = time.monotonic()
-    result = run_program("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+    result = run_program("import os\nwhile True:\n    try:\n        os.fork()\n"
+                         "    except OSError:\n        pass",
                          timeout=1.5, max_processes=8)
     elapsed = time.monotonic() - start
     print(f"\nfork bomb stopped after {elapsed:.2f} s")
@@ -411,7 +412,8 @@ def test_concurrent_runs():
     assert {i: program_answer(r) for i, r in results.items()} == {i: str(i * 11) for i in range(4)}
 
 
-@pytest.mark.skipif(not ROOT or not shutil.which("setpriv"), reason="needs root and setpriv to become another user")
+@pytest.mark.skipif(not ROOT or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to become another user")
 def test_as_an_ordinary_user():
     """The path for users who are not root: no throwaway user, the process limit counts the user's own
     tasks. Run as uid 54321, allowed to read the interpreter (which may live under /root)."""
@@ -419,11 +421,13 @@ def test_as_an_ordinary_user():
         import json, os
         from sandbox import run_program
         fork = "import os, time\\nn = 0\\ntry:\\n    while True:\\n        if os.fork() == 0:\\n" \\
-               "            time.sleep(60)\\n            os._exit(0)\\n        n += 1\\nexcept OSError:\\n    print(n)"
+               "            time.sleep(60)\\n            os._exit(0)\\n        n += 1\\n" \\
+               "except OSError:\\n    print(n)"
         forked = run_program(fork, max_processes=8)
         normal = run_program("print(6 * 7)")
         left = [p for p in os.listdir("/proc") if p.isdigit() and os.stat("/proc/" + p).st_uid == os.getuid()
-                and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z" and int(p) != os.getpid()]
+                and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+                and int(p) != os.getpid()]
         print(json.dumps({"forked": forked.stdout, "normal": normal.stdout, "confinement": normal.confinement,
                           "left": left}))
     """)

@@ -23,8 +23,8 @@ from formats import chat_prompt, gsm8k_answer, last_boxed, read_jsonl, write_jso
 from model import ModelConfig, Transformer
 from sampler import generate
 from grader import accuracy_reward, format_reward
-from sft import (IGNORE, Packer, SFTData, assistant_text, convert, encode_example, encode_prompt, fit_to_context,
-                 gsm8k_to_sft, main, math_to_sft, sft_loss)
+from sft import (IGNORE, Packer, SFTData, assistant_text, convert, encode_example, encode_prompt,
+                 fit_to_context, gsm8k_to_sft, main, math_to_sft, sft_loss)
 from tokenizer import Tokenizer
 
 from conftest import DATA  # the benchmark-data folder: $BENCHMARK_DATA, else data/
@@ -38,7 +38,8 @@ def copy_record(n: int) -> dict:
 @pytest.fixture(scope="module")
 def tok():
     texts = [chat_prompt(r["question"]) + " " + r["solution"] for r in map(copy_record, range(100, 1000))]
-    texts += [chat_prompt(f"Tom has {a} apples and buys {b}. How many?") + f" {a} + {b} = {a + b}" for a in range(30)
+    texts += [chat_prompt(f"Tom has {a} apples and buys {b}. How many?") + f" {a} + {b} = {a + b}"
+              for a in range(30)
               for b in range(30)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a small corpus runs out of merges: a smaller vocabulary is fine
@@ -47,7 +48,8 @@ def tok():
 
 def tiny_model(vocab: int, seq: int = 96, seed: int = 0) -> Transformer:
     torch.manual_seed(seed)
-    return Transformer(ModelConfig(vocab_size=vocab, n_layers=2, d_model=64, n_heads=4, ffn_dim=128, max_seq_len=seq))
+    return Transformer(ModelConfig(vocab_size=vocab, n_layers=2, d_model=64, n_heads=4, ffn_dim=128,
+                                   max_seq_len=seq))
 
 
 EXAMPLES = [("What is 12 + 30?", "12 + 30 = 42\nThe answer is \\boxed{42}."),
@@ -67,7 +69,8 @@ def test_encode_example_labels_exactly_the_answer(tok):
         assert labels[:len(prompt)] == [IGNORE] * len(prompt)
         assert labels[len(prompt):] == ids[len(prompt):] and ids[-1] == tok.eos_id
         assert tok.decode(ids[len(prompt):-1]) == " " + solution
-        assert tok.decode(ids[:-1]) == tok.decode(tok.encode(tok.decode(ids[:-1])))  # plain text, no specials inside
+        # plain text, no specials inside
+        assert tok.decode(ids[:-1]) == tok.decode(tok.encode(tok.decode(ids[:-1])))
 
 
 def test_r1_pot_and_tool_targets(tok):
@@ -154,7 +157,8 @@ def test_prompt_positions_carry_no_loss_even_packed(tok):
 # ----------------------------------------------------------------------------- packing equals per-example
 
 def test_packed_loss_and_gradients_equal_per_example(tok):
-    examples = [encode_example(tok, q, s) for q, s in EXAMPLES] + [encode_example(tok, "What is 7?", "\\boxed{7}")]
+    examples = [encode_example(tok, q, s) for q, s in EXAMPLES]
+    examples.append(encode_example(tok, "What is 7?", "\\boxed{7}"))
     seq = max(len(i) for i, _ in examples) + 20
     model = tiny_model(tok.vocab_size, seq, seed=1)
     batch, packer = packed_batch(tok, examples, seq)
@@ -204,7 +208,8 @@ def test_overlong_examples_counted_and_never_nan(tok, tmp_path, overlong):
     long_answer = {"question": "What is 5?", "solution": "5 " * 40 + "The answer is \\boxed{5}."}
     long_prompt = {"question": "What is " + "1 + " * 30 + "1?", "solution": "\\boxed{31}"}
     assert prompt_len(long_answer["question"]) < seq < prompt_len(long_prompt["question"])
-    bad = [{"question": "", "solution": "x"}, {"question": "q"}, {"question": "q", "solution": "s", "format": "essay"}]
+    bad = [{"question": "", "solution": "x"}, {"question": "q"},
+           {"question": "q", "solution": "s", "format": "essay"}]
     write_jsonl(tmp_path / "sft.jsonl", short + [long_answer, long_prompt] + bad)
 
     data = SFTData([(str(tmp_path / "sft.jsonl"), 1.0)], tok, seq_len=seq, rows=2, overlong=overlong)
@@ -248,7 +253,8 @@ def test_mixture_weights_ranks_and_exact_resume(tok, tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [copy_record(n) for n in range(100, 160)])
     write_jsonl(tmp_path / "b.jsonl", [copy_record(n) for n in range(500, 520)])
     files = [(str(tmp_path / "a.jsonl"), 3.0), (str(tmp_path / "b.jsonl"), 1.0)]
-    make = lambda rank=0, world=1: SFTData(files, tok, seq_len=120, rows=2, seed=7, rank=rank, world_size=world)
+    make = lambda rank=0, world=1: SFTData(files, tok, seq_len=120, rows=2, seed=7, rank=rank,
+                                           world_size=world)
 
     data = make()
     seen = [q for _ in range(10) for q in questions_of(tok, data.next_batch())]
@@ -278,7 +284,8 @@ def test_mixture_weights_ranks_and_exact_resume(tok, tmp_path):
     write_jsonl(tmp_path / "c.jsonl", [copy_record(n) for n in range(200, 240)])
     halves = []
     for rank in (0, 1):
-        d = SFTData([(str(tmp_path / "c.jsonl"), 1.0)], tok, seq_len=60, rows=1, seed=3, rank=rank, world_size=2)
+        d = SFTData([(str(tmp_path / "c.jsonl"), 1.0)], tok, seq_len=60, rows=1, seed=3, rank=rank,
+                    world_size=2)
         halves.append([q for _ in range(20) for q in questions_of(tok, d.next_batch())])
         assert d.consumed == [20] and len(set(halves[-1])) == 20
     assert not set(halves[0]) & set(halves[1])
@@ -288,9 +295,10 @@ def test_mixture_weights_ranks_and_exact_resume(tok, tmp_path):
 # ----------------------------------------------------------------------------- converters
 
 def test_gsm8k_and_math_converters_by_hand(tmp_path):
-    row = {"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many in May.",
-           "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nIn all she sold 48+24 = <<48+24=72>>72 "
-                     "clips.\n#### 1,072"}
+    row = {"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many in "
+                       "May.",
+           "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nIn all she sold 48+24 = "
+                     "<<48+24=72>>72 clips.\n#### 1,072"}
     rec = gsm8k_to_sft(row)
     assert rec == {"question": row["question"], "format": "cot",
                    "solution": "Natalia sold 48/2 = 24 clips in May.\nIn all she sold 48+24 = 72 clips.\n"
@@ -355,9 +363,9 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
     before = accuracy(init, tok, held_out)
     assert before <= 0.1
 
-    main(["train", "--init", str(tmp_path / "init"), "--data", str(tmp_path / "sft.jsonl"),
-          "--out", str(tmp_path / "run"), "--seq-len", "128", "--micro-batch", "4", "--batch-size", "4",
-          "--steps", "160", "--lr", "3e-3", "--save-every", "0", "--log-every", "40", "--val-fraction", "0.05",
+    main(["train", "--init", str(tmp_path / "init"), "--data", str(tmp_path / "sft.jsonl"), "--out",
+          str(tmp_path / "run"), "--seq-len", "128", "--micro-batch", "4", "--batch-size", "4", "--steps",
+          "160", "--lr", "3e-3", "--save-every", "0", "--log-every", "40", "--val-fraction", "0.05",
           "--eval-every", "80", "--eval-steps", "1"])
     final = tmp_path / "run" / "final"
     assert json.loads((final / "config.json").read_text())["tokenizer"] == str(tok_dir)
@@ -367,11 +375,13 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["step"] == 160 and metrics[-1]["lr"] == 3e-3 and "val_loss" in metrics[-1]
     used = json.loads((tmp_path / "run" / "stats.json").read_text())["examples"]
-    assert used == {"examples": used["examples"]} and used["examples"] > 160 * 4  # nothing truncated or dropped
+    # nothing truncated or dropped
+    assert used == {"examples": used["examples"]} and used["examples"] > 160 * 4
 
     # RFT from the SFT model: every kept solution is correct and distinct; every sample is accounted for
     rl = [{"question": f"What is {n}?", "answer": str(n)} for n in held_out[:8]]
-    write_jsonl(tmp_path / "rl.jsonl", rl + [{"question": "What is 1?", "answer": "{"}, {"question": "no answer"}])
+    write_jsonl(tmp_path / "rl.jsonl",
+                rl + [{"question": "What is 1?", "answer": "{"}, {"question": "no answer"}])
     stats = main(["rft", "--model-path", str(final), "--data", str(tmp_path / "rl.jsonl"), "--k", "4",
                   "--max-new-tokens", "16", "--batch-size", "16", "--out", str(tmp_path / "rft.jsonl")])
     kept = list(read_jsonl(tmp_path / "rft.jsonl"))
@@ -379,7 +389,8 @@ def test_toy_sft_raises_held_out_accuracy_and_rft_keeps_correct_solutions(tok, t
     assert stats["problems"] == 8 and stats["samples"] == 32
     assert stats["problems_bad_gold"] == 1 and stats["no_gradable_answer"] == 1
     assert stats["kept"] == len(kept) > 0
-    assert stats["kept"] + stats["dropped_incorrect"] + stats["dropped_duplicate"] + stats["dropped_unfinished"] == 32
+    outcomes = ("kept", "dropped_incorrect", "dropped_duplicate", "dropped_unfinished")
+    assert sum(stats[outcome] for outcome in outcomes) == 32
     assert all(last_boxed(r["solution"]) == gold[r["question"]] for r in kept)
     assert len({(r["question"], r["solution"]) for r in kept}) == len(kept)
     assert stats["dropped_duplicate"] > 0  # a confident model repeats itself: duplicates are removed
@@ -393,35 +404,38 @@ def test_toy_sft_raises_the_toy_benchmark_accuracy_of_a_pretrained_model(tmp_pat
     accuracy on 100 held-out test questions: 0% before SFT (the base model never writes \\boxed{}),
     62-70% after 250 steps with seeds 0-2 (the thresholds leave a wide margin)."""
     world, tok_dir, shards = tmp_path / "world", tmp_path / "tokenizer", tmp_path / "tokens"
-    toy_data.main(["--out", str(world), "--seed", "0", "--pages", "1500", "--domains", "40", "--seed-pages", "150",
-                   "--general-docs", "60", "--near-dups", "20", "--exact-dups", "4", "--leaks", "6",
+    toy_data.main(["--out", str(world), "--seed", "0", "--pages", "1500", "--domains", "40", "--seed-pages",
+                   "150", "--general-docs", "60", "--near-dups", "20", "--exact-dups", "4", "--leaks", "6",
                    "--pot-fraction", "0", "--train-size", "2000", "--test-size", "100", "--max-level", "1",
                    "--max-operand", "5", "--max-value", "10", "--op-weights", "1,1,0,0"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a small corpus may run out of merges: a smaller vocabulary is fine
         tokenizer.main(["train", "--input", str(world / "seed.jsonl.gz"), str(world / "general.jsonl.gz"),
                         "--vocab-size", "512", "--out", str(tok_dir)])
-    data_pipeline.main(["tokenize", "--tokenizer", str(tok_dir), "--source", f"math={world / 'seed.jsonl.gz'}",
-                        "--source", f"general={world / 'general.jsonl.gz'}", "--mix", "math=0.56,general=0.44",
+    data_pipeline.main(["tokenize", "--tokenizer", str(tok_dir), "--source",
+                        f"math={world / 'seed.jsonl.gz'}", "--source",
+                        f"general={world / 'general.jsonl.gz'}", "--mix", "math=0.56,general=0.44",
                         "--workers", "1", "--out", str(shards)])
-    pretrain.main(["--data", str(shards), "--out", str(tmp_path / "pretrain"), "--n-layers", "2", "--d-model", "64",
-                   "--n-heads", "2", "--n-kv-heads", "2", "--ffn-dim", "128", "--seq-len", "128", "--steps", "30",
-                   "--batch-tokens", "2048", "--micro-batch", "16", "--lr", "3e-3", "--warmup-steps", "5",
-                   "--save-every", "0", "--log-every", "10"])
-    losses = [json.loads(line)["loss"] for line in (tmp_path / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    pretrain.main(["--data", str(shards), "--out", str(tmp_path / "pretrain"), "--n-layers", "2", "--d-model",
+                   "64", "--n-heads", "2", "--n-kv-heads", "2", "--ffn-dim", "128", "--seq-len", "128",
+                   "--steps", "30", "--batch-tokens", "2048", "--micro-batch", "16", "--lr", "3e-3",
+                   "--warmup-steps", "5", "--save-every", "0", "--log-every", "10"])
+    losses = [json.loads(line)["loss"]
+              for line in (tmp_path / "pretrain" / "metrics.jsonl").read_text().splitlines()]
     vocab = Tokenizer.load(tok_dir).vocab_size
     assert losses[-1] < math.log(vocab) - 1  # it learnt from the corpus: well below a uniform guess
 
     def score(model: Path, name: str) -> dict:
         return evaluate.main(["--model-path", str(model), "--benchmark", "toy", "--data-dir", str(world),
-                              "--mode", "chat", "--max-new-tokens", "40", "--batch-size", "100", "--no-progress",
-                              "--out", str(tmp_path / "eval" / name)])
+                              "--mode", "chat", "--max-new-tokens", "40", "--batch-size", "100",
+                              "--no-progress", "--out", str(tmp_path / "eval" / name)])
     before = score(tmp_path / "pretrain" / "final", "base")
     main(["train", "--init", str(tmp_path / "pretrain" / "final"), "--data", str(world / "sft.jsonl"),
           "--out", str(tmp_path / "sft"), "--seq-len", "256", "--micro-batch", "4", "--batch-size", "8",
           "--steps", "250", "--lr", "3e-3", "--save-every", "0", "--log-every", "50"])
     after = score(tmp_path / "sft" / "final", "sft")
-    print(f"toy benchmark, greedy zero-shot: {before['accuracy']:.0%} before SFT, {after['accuracy']:.0%} after")
+    print(f"toy benchmark, greedy zero-shot: {before['accuracy']:.0%} before SFT, {after['accuracy']:.0%} "
+          f"after")
     assert before["questions"] == after["questions"] == 100
     assert before["accuracy"] <= 0.05
     assert after["accuracy"] >= 0.3
@@ -434,11 +448,13 @@ def test_sft_resume_continues_exactly(tok, tmp_path):
     write_jsonl(tmp_path / "sft.jsonl", [copy_record(n) for n in range(100, 140)])
     tok_dir = tok.save(tmp_path / "tok")
     tiny_model(tok.vocab_size, 64).save(tmp_path / "init", tokenizer=str(tok_dir))
-    args = ["train", "--init", str(tmp_path / "init"), "--data", str(tmp_path / "sft.jsonl"), "--seq-len", "64",
-            "--micro-batch", "2", "--batch-size", "4", "--steps", "4", "--lr", "1e-3", "--log-every", "1"]
+    args = ["train", "--init", str(tmp_path / "init"), "--data", str(tmp_path / "sft.jsonl"), "--seq-len",
+            "64", "--micro-batch", "2", "--batch-size", "4", "--steps", "4", "--lr", "1e-3", "--log-every",
+            "1"]
     main(args + ["--out", str(tmp_path / "a"), "--save-every", "2", "--keep", "0"])
     (tmp_path / "b" / "checkpoints").mkdir(parents=True)
-    shutil.copytree(tmp_path / "a" / "checkpoints" / "step_00000002", tmp_path / "b" / "checkpoints" / "step_00000002")
+    shutil.copytree(tmp_path / "a" / "checkpoints" / "step_00000002",
+                    tmp_path / "b" / "checkpoints" / "step_00000002")
     main(args + ["--out", str(tmp_path / "b"), "--save-every", "0", "--resume"])
     a = torch.load(tmp_path / "a" / "final" / "model.pt")
     b = torch.load(tmp_path / "b" / "final" / "model.pt")

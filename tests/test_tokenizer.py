@@ -185,7 +185,8 @@ def test_vocab_size_limits():
     with pytest.raises(ValueError, match="at least 259"):
         Tokenizer.train(["hello"], 258)
     with pytest.warns(UserWarning, match="no pairs left"):
-        small = Tokenizer.train(["abcd"], 300)  # 3 merges: "ab"; then of (ab,c), (c,d) the smaller ids "cd"; "abcd"
+        # 3 merges: "ab"; then of (ab,c), (c,d) the smaller ids "cd"; "abcd"
+        small = Tokenizer.train(["abcd"], 300)
     assert small.vocab_size == 256 + 3 + 3
     assert small.encode("abcd") == [258]
 
@@ -231,7 +232,8 @@ def test_cli_train_skips_and_counts_bad_lines_then_encodes(tmp_path, capsys):
     assert main(["train", "--input", str(data), "--vocab-size", "400", "--out", str(out)]) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["documents"] == len(docs) and stats["vocab_size"] == 400
-    assert (stats["bad_json"], stats["invalid_utf8"], stats["missing_field"], stats["not_an_object"]) == (1, 1, 1, 1)
+    skipped = (stats["bad_json"], stats["invalid_utf8"], stats["missing_field"], stats["not_an_object"])
+    assert skipped == (1, 1, 1, 1)
 
     capsys.readouterr()
     assert main(["encode", "--tokenizer", str(out), "--pieces", "Tom has 12 apples."]) == 0

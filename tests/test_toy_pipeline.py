@@ -1,11 +1,10 @@
 """toy.sh --smoke: the whole pipeline at tiny sizes, end to end (the README's main command, shrunk).
 
-One run of the real script (conftest's session fixture `toy_smoke_run`, ~2 minutes on 2 cores); the tests
-then check that every stage left its outputs and that they agree with each other and with the report: counts that must add
-up, accuracies recomputed from the per-sample files, a checkpoint behind every model, the report's
-numbers equal to the stages' own. Accuracy targets are the full run's business, not checked here.
-Determinism is checked by re-running two stages from their logged command lines with the same seed.
-"""
+One run of the real script (conftest's session fixture `toy_smoke_run`, ~2 minutes on 2 cores); the tests then
+check that every stage left its outputs and that they agree with each other and with the report: counts that
+must add up, accuracies recomputed from the per-sample files, a checkpoint behind every model, the report's
+numbers equal to the stages' own. Accuracy targets are the full run's business, not checked here. Determinism
+is checked by re-running two stages from their logged command lines with the same seed. """
 import json
 import os
 import re
@@ -20,8 +19,9 @@ import pytest
 import report
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["world", "tokenizer", "corpus", "pretrain", "sft", "eval_base", "grpo", "eval_rl", "eval_rl_sampled",
-          "eval_sft", "eval_sft_sampled", "rm_label", "rm_train", "grpo_prm", "eval_rl_prm"]
+STAGES = ["world", "tokenizer", "corpus", "pretrain", "sft", "eval_base", "grpo", "eval_rl",
+          "eval_rl_sampled", "eval_sft", "eval_sft_sampled", "rm_label", "rm_train", "grpo_prm",
+          "eval_rl_prm"]
 TEST_SIZE = 40  # toy.sh --smoke: --test-size 40
 
 
@@ -122,7 +122,8 @@ def test_same_seed_same_numbers(run, stage, tmp_path):
     cmd[cmd.index("--out") + 1] = str(tmp_path / stage)
     launcher = {"python": [sys.executable], "torchrun": [sys.executable, "-m", "torch.distributed.run"]}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(launcher[cmd[0]] + cmd[1:], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(launcher[cmd[0]] + cmd[1:], cwd=ROOT, env=env, check=True, capture_output=True,
+                   timeout=300)
     def numbers(path):  # the metrics without clock readings (t_sample, tok_per_s, ...)
         clock = lambda k: k.startswith("t_") or k in ("tok_per_s", "mfu", "rollout_tok_per_s")  # noqa: E731
         return [{k: v for k, v in r.items() if not clock(k)} for r in jsonl(path)]
