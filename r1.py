@@ -5,7 +5,8 @@ R1 is built in stages from a base model:
   1. cold start (§2.3.1): SFT of the base model on a few thousand long chains of thought in a readable
      format, "|special_token|<reasoning_process>|special_token|<summary>", written here as
          <think>\\n{reasoning}\\n</think>\\n\\n{summary}        (sft.py --template think)
-     collected by few-shot prompting a model and by cleaning R1-Zero outputs   (`r1.py cold-start`);
+     collected by few-shot prompting a model, by cleaning R1-Zero outputs and from written chains of
+     thought (R1's annotators post-processed them)                              (`r1.py cold-start`);
   2. reasoning RL (§2.3.2): GRPO on the rule reward plus a language-consistency reward,
          consistency = (words of the target language in the chain of thought) / (words in it)
      added to the accuracy reward                          (grpo.py --language-reward W --language en);
@@ -22,7 +23,10 @@ letters (single letters are mostly variables, x or n, shared by every language).
 "zh" for an ideograph, "en" for ASCII letters, another language for anything else (é, ж, か).
 
     python r1.py cold-start --zero-outputs r1zero.jsonl --out runs/r1/cold
-    python r1.py cold-start --model-path runs/base/final --data rl.jsonl --shots shots.jsonl --out runs/r1/cold
+    python r1.py cold-start --zero-model runs/r1/zero/final --data rl.jsonl --written sft.jsonl \\
+        --out runs/r1/cold
+    python r1.py cold-start --model-path runs/base/final --data rl.jsonl --shots shots.jsonl \\
+        --out runs/r1/cold
     python r1.py reject --model-path runs/r1/rl/final --data rl.jsonl --k 16 --non-reasoning chat.jsonl \\
         --out runs/r1/reject
     python r1.py distill --samples runs/r1/reject/sft.jsonl --student STUDENT --out runs/r1/distill
@@ -41,7 +45,7 @@ import torch
 
 from evaluate import cut_at_stop
 from flags import command_parser, flag, run_cli, run_command
-from formats import load_benchmark, read_jsonl, write_jsonl
+from formats import last_boxed, load_benchmark, read_jsonl, write_jsonl
 from grader import (LANGUAGES, accuracy_reward, format_reward, gradable, language_consistency, language_words,
                     reasoning_part)
 from grpo import sample_groups
@@ -79,7 +83,8 @@ def rejection_reason(text: str, gold: str, fmt: str, seen: set, cfg: FilterConfi
         return "incorrect"
     if language_consistency(text, cfg.language) < cfg.min_consistency:
         return "language_mixing"
-    if any(len(language_words(paragraph)) > cfg.max_paragraph_words for paragraph in re.split(r"\n\s*\n", text)):
+    paragraphs = re.split(r"\n\s*\n", text)
+    if any(len(language_words(paragraph)) > cfg.max_paragraph_words for paragraph in paragraphs):
         return "overlong_paragraph"
     if fmt == "cot" and "```" in text:
         return "code_block"
@@ -111,15 +116,14 @@ def keep_samples(problems: list[dict], samples: list[list[tuple[str, bool]]], cf
     return kept
 
 
-def mix_non_reasoning(records: list[dict], path, ratio: float, seed: int, stats: Counter) -> list[dict]:
-    """R1 §2.3.3: the reasoning samples plus round(ratio × their number) non-reasoning SFT records (writing,
-    factual QA, ...; 200K next to 600K: ratio 1/3), drawn without replacement, seeded. Their answers get an
+def mix_non_reasoning(records: list[dict], path, wanted: int, seed: int, stats: Counter) -> list[dict]:
+    """R1 §2.3.3: the reasoning samples plus `wanted` non-reasoning SFT records (writing, factual QA, ...;
+    200K next to 600K), drawn without replacement, seeded. Their answers get an
     empty chain of thought (<think>\\n\\n</think>: the simple queries R1 answers without one), so one
     template trains both. Fewer available than asked for is an error, not a silent shortfall."""
     pool = load_sft_records(path, "deepseek", stats)
-    wanted = round(ratio * len(records))
     if wanted > len(pool):
-        raise ValueError(f"{path}: {len(pool)} usable non-reasoning records, {wanted} needed for ratio {ratio}")
+        raise ValueError(f"{path}: {len(pool)} usable non-reasoning records, {wanted} needed")
     order = np.random.default_rng(seed).permutation(len(pool))[:wanted]
     mixed = [{"question": pool[i][0], "solution": readable("", pool[i][1]), "format": pool[i][2]}
              for i in sorted(order)]
@@ -132,6 +136,8 @@ def mix_non_reasoning(records: list[dict], path, ratio: float, seed: int, stats:
 def sample_texts(model, tokenizer: Tokenizer, prompts: list[list[int]], k: int, cfg, stops=()):
     """k samples per prompt through grpo.sample_groups -> per prompt, k (text, finished). A sample is
     finished when it ends in EOS or reaches a stop string (the text is cut before it)."""
+    if not prompts:  # every question was unusable (counted by usable_problems)
+        return []
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     completions, _ = sample_groups(model, prompts, k, cfg.max_new_tokens, cfg.temperature, cfg.top_p,
@@ -166,6 +172,7 @@ class SampleConfig:
     model_path: str | None = flag(None, "checkpoint to sample from, ours or a Hugging Face folder")
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
     data: str | None = flag(None, "questions {question, answer}: JSONL, or a benchmark name")
+    limit: int | None = flag(None, "sample only the first N questions of --data", min=1)
     k: int = flag(16, "samples per question", min=1)
     temperature: float = flag(0.6, "sampling temperature", min=0.0, above=True)
     top_p: float = flag(0.95, "nucleus sampling threshold", min=0.0, max=1.0, above=True)
@@ -175,9 +182,14 @@ class SampleConfig:
     out: str | None = flag(None, "output folder (records and stats.json)", required=True)
 
 
-def load_sampler(cfg: SampleConfig):
-    tokenizer = load_tokenizer(checkpoint_tokenizer(cfg.model_path, cfg.tokenizer))
-    model = load_frozen(cfg.model_path, "cuda" if torch.cuda.is_available() else "cpu")
+def questions(cfg: SampleConfig, stats: Counter) -> list[dict]:
+    """The usable questions of --data (unusable ones counted by load_benchmark), the first --limit of them."""
+    return load_benchmark(cfg.data, stats=stats)[:cfg.limit]
+
+
+def load_sampler(path, tokenizer_path=None):
+    tokenizer = load_tokenizer(checkpoint_tokenizer(path, tokenizer_path))
+    model = load_frozen(path, "cuda" if torch.cuda.is_available() else "cpu")
     return model, tokenizer
 
 
@@ -194,27 +206,33 @@ def write_outputs(out, name: str, records: list[dict], stats: Counter) -> Path:
 
 @dataclass
 class RejectConfig(SampleConfig, FilterConfig):
-    """`r1.py reject`: k samples per question from the RL checkpoint, R1's filters, non-reasoning data mixed in."""
+    """`r1.py reject`: k samples per question from the RL checkpoint, R1's filters, non-reasoning data mixed
+    in."""
     model_path: str | None = flag(None, "the RL checkpoint to sample from, ours or a Hugging Face folder",
                                   required=True)
     data: str | None = flag(None, "questions {question, answer}: JSONL, or a benchmark name", required=True)
     template: str = flag("think", "chat template of the prompts (think: the cold-start model's)",
                          choices=TEMPLATES)
     non_reasoning: str | None = flag(None, "non-reasoning SFT records {question, solution} to mix in")
-    non_reasoning_ratio: float = flag(1 / 3, "non-reasoning records per kept sample (R1: 200K / 600K)", min=0.0)
+    non_reasoning_ratio: float = flag(1 / 3, "non-reasoning records per kept sample (R1: 200K / 600K)",
+                                      min=0.0)
+    non_reasoning_count: int | None = flag(None, "mix in this many non-reasoning records instead (R1: 200K)",
+                                           min=0)
 
 
 def run_reject(cfg: RejectConfig) -> Counter:
-    model, tokenizer = load_sampler(cfg)
+    model, tokenizer = load_sampler(cfg.model_path, cfg.tokenizer)
     stats = Counter()
-    usable = usable_problems(load_benchmark(cfg.data, stats=stats), tokenizer,
+    usable = usable_problems(questions(cfg, stats), tokenizer,
                              lambda p: encode_prompt(tokenizer, p["question"], cfg.template),
                              model.config.max_seq_len, stats)
     problems = [p for p, _ in usable]
     samples = sample_texts(model, tokenizer, [prompt for _, prompt in usable], cfg.k, cfg)
     records = keep_samples(problems, samples, cfg, stats)
     if cfg.non_reasoning:
-        records = mix_non_reasoning(records, cfg.non_reasoning, cfg.non_reasoning_ratio, cfg.seed, stats)
+        wanted = cfg.non_reasoning_count if cfg.non_reasoning_count is not None else \
+            round(cfg.non_reasoning_ratio * len(records))
+        records = mix_non_reasoning(records, cfg.non_reasoning, wanted, cfg.seed, stats)
     write_outputs(cfg.out, "sft.jsonl", records, stats)
     return stats
 
@@ -228,8 +246,12 @@ def zero_to_readable(completion: str) -> str | None:
         return None
     reasoning = reasoning_part(completion)
     answer = completion[completion.find("<answer>") + len("<answer>"):completion.find("</answer>")].strip()
-    summary = answer if "\\boxed" in answer else f"The answer is $\\boxed{{{answer}}}$."
-    return readable(reasoning, summary)
+    return readable(reasoning, summary_of(answer))
+
+
+def summary_of(answer: str) -> str:
+    """The summary of a readable record: the final answer, boxed as the grader and evaluation read it."""
+    return answer if "\\boxed" in answer else f"The answer is $\\boxed{{{answer}}}$."
 
 
 def cold_start_from_zero(path, cfg: FilterConfig, stats: Counter) -> list[dict]:
@@ -257,6 +279,39 @@ def cold_start_from_zero(path, cfg: FilterConfig, stats: Counter) -> list[dict]:
     return keep_samples(problems, samples, cfg, stats)
 
 
+def zero_outputs(model, tokenizer: Tokenizer, problems: list[dict], cfg: SampleConfig,
+                 stats: Counter) -> list[dict]:
+    """k samples per question of an R1-Zero checkpoint, prompted with its R1 template, as the records
+    `cold_start_from_zero` reads {question, answer, completion}; unfinished ones (no EOS) are counted,
+    not kept."""
+    usable = usable_problems(problems, tokenizer, lambda p: encode_prompt(tokenizer, p["question"], "r1"),
+                             model.config.max_seq_len, stats)
+    samples = sample_texts(model, tokenizer, [prompt for _, prompt in usable], cfg.k, cfg)
+    outputs = [{"question": p["question"], "answer": p["answer"], "completion": text}
+               for (p, _), group in zip(usable, samples) for text, finished in group if finished]
+    stats["sampled"] += cfg.k * len(usable)
+    stats["unfinished"] += cfg.k * len(usable) - len(outputs)
+    return outputs
+
+
+def cold_start_from_written(path, limit: int | None, cfg: FilterConfig, stats: Counter) -> list[dict]:
+    """Written chains of thought (SFT records whose solution ends in a \\boxed{} answer; R1's annotators
+    post-processed theirs) -> readable records: the solution as the reasoning, a summary stating its answer.
+    The first `limit` usable records (all when None); others are counted (not_cot, no_boxed_answer), and the
+    rest go through R1's filters with the solution's own answer as the gold."""
+    problems, samples = [], []
+    for question, solution, fmt in load_sft_records(path, "deepseek", stats):
+        if limit is not None and len(problems) == limit:
+            break
+        answer = last_boxed(solution)
+        if fmt != "cot" or not gradable(answer):
+            stats["not_cot" if fmt != "cot" else "no_boxed_answer"] += 1
+            continue
+        problems.append({"question": question, "answer": answer})
+        samples.append([(readable(solution, summary_of(answer)), True)])
+    return keep_samples(problems, samples, cfg, stats)
+
+
 FEW_SHOT = "Question: {question}\nAnswer: "  # a base model continues the pattern after "Answer:"
 
 
@@ -269,10 +324,15 @@ def few_shot_prompt(shots: list[tuple[str, str, str]], question: str) -> str:
 
 @dataclass
 class ColdStartConfig(SampleConfig, FilterConfig):
-    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting a model, or both
-    (the model: --model-path, prompted on --data with --shots)."""
+    """`r1.py cold-start`: readable records from R1-Zero outputs, from few-shot prompting a model, from
+    written chains of thought, or several of these (the models are prompted on --data)."""
     zero_outputs: str | None = flag(None, "R1-Zero outputs, JSONL {question, answer, completion}")
-    shots: str | None = flag(None, "SFT records in the readable format (<think>…</think> summary) as the shots")
+    zero_model: str | None = flag(None, "R1-Zero checkpoint: its --k samples per --data question are cleaned")
+    written: str | None = flag(None, "written chains of thought: SFT JSONL {question, solution} with a "
+                                     "\\boxed{} answer, made readable")
+    n_written: int | None = flag(None, "use the first N written records (default: all)", min=1)
+    shots: str | None = flag(None, "SFT records in the readable format (<think>…</think> summary) as the "
+                                   "shots (default: the first readable written records)")
     n_shots: int = flag(2, "shots per prompt", min=1)
 
 
@@ -295,20 +355,51 @@ def cold_start_few_shot(model, tokenizer: Tokenizer, problems: list[dict], shots
 
 
 def run_cold_start(cfg: ColdStartConfig) -> Counter:
-    if not cfg.zero_outputs and not cfg.model_path:
-        raise ValueError("cold-start needs --zero-outputs, or --model-path with --data and --shots (or both)")
-    if cfg.model_path and not (cfg.data and cfg.shots):
-        raise ValueError("few-shot cold start (--model-path) needs --data (questions) and --shots")
-    stats, records = Counter(), []
-    if cfg.zero_outputs:
-        records += cold_start_from_zero(cfg.zero_outputs, cfg, stats)
+    """Each source's counts under its own prefix (written_, few_shot_, zero_) in stats.json; `records`: all
+    kept records."""
+    if not (cfg.zero_outputs or cfg.zero_model or cfg.model_path or cfg.written):
+        raise ValueError("cold-start needs a source: --written, --zero-outputs, --zero-model or --model-path")
+    if (cfg.model_path or cfg.zero_model) and not cfg.data:
+        raise ValueError("sampling a model (--model-path, --zero-model) needs --data (questions)")
+    if cfg.model_path and not (cfg.shots or cfg.written):
+        raise ValueError("few-shot cold start (--model-path) needs --shots, or --written to take them from")
+    if cfg.zero_outputs and cfg.zero_model:
+        raise ValueError("give R1-Zero outputs (--zero-outputs) or a model to sample them from "
+                         "(--zero-model)")
+    stats, sources = Counter(), {}
+
+    def count(source: str, part: Counter) -> None:
+        stats.update({f"{source}_{key}": value for key, value in part.items()})
+
+    if cfg.written:
+        part = Counter()
+        sources["written"] = cold_start_from_written(cfg.written, cfg.n_written, cfg, part)
+        count("written", part)
+    zero_path = cfg.zero_outputs
+    if cfg.zero_model:
+        part = Counter()
+        model, tokenizer = load_sampler(cfg.zero_model, cfg.tokenizer)
+        zero_path = Path(cfg.out) / "zero_outputs.jsonl"
+        zero_path.parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl(zero_path, zero_outputs(model, tokenizer, questions(cfg, part), cfg, part))
+        count("zero", part)
+    if zero_path:
+        part = Counter()
+        sources["zero"] = cold_start_from_zero(zero_path, cfg, part)
+        count("zero", part)
     if cfg.model_path:
-        shots = [s for s in load_sft_records(cfg.shots, "think", stats)][:cfg.n_shots]
+        part = Counter()
+        shots = load_sft_records(cfg.shots, "think", part) if cfg.shots else \
+            [(r["question"], r["solution"], r["format"]) for r in sources.get("written", [])]
         if len(shots) < cfg.n_shots:
-            raise ValueError(f"{cfg.shots}: {len(shots)} readable records, --n-shots {cfg.n_shots} needed")
-        model, tokenizer = load_sampler(cfg)
-        problems = load_benchmark(cfg.data, stats=stats)
-        records += cold_start_few_shot(model, tokenizer, problems, shots, cfg, stats)
+            raise ValueError(f"{cfg.shots or cfg.written}: {len(shots)} readable records, --n-shots "
+                             f"{cfg.n_shots} needed")
+        model, tokenizer = load_sampler(cfg.model_path, cfg.tokenizer)
+        sources["few_shot"] = cold_start_few_shot(model, tokenizer, questions(cfg, part), shots[:cfg.n_shots],
+                                                  cfg, part)
+        count("few_shot", part)
+    records = [record for kept in sources.values() for record in kept]
+    stats["records"] = len(records)
     write_outputs(cfg.out, "cold_start.jsonl", records, stats)
     return stats
 
@@ -318,7 +409,8 @@ def run_cold_start(cfg: ColdStartConfig) -> Counter:
 @dataclass
 class DistillConfig:
     """`r1.py distill`: the teacher's curated samples as text SFT records for a student of another family."""
-    samples: str | None = flag(None, "the teacher's curated samples (r1.py reject's sft.jsonl)", required=True)
+    samples: str | None = flag(None, "the teacher's curated samples (r1.py reject's sft.jsonl)",
+                               required=True)
     student: str | None = flag(None, "the student checkpoint to fine-tune, ours or a Hugging Face folder",
                                required=True)
     student_tokenizer: str | None = flag(None, "the student's tokenizer (default: the checkpoint's)")
@@ -350,7 +442,8 @@ def run_distill(cfg: DistillConfig) -> Counter:
     stats = Counter()
     student = load_tokenizer(checkpoint_tokenizer(cfg.student, cfg.student_tokenizer))
     path = write_outputs(cfg.out, "distill.jsonl", distill_records(cfg.samples, student, stats), stats)
-    # §2.4: the students get SFT on the 800K curated samples and no RL (R1 itself, §2.3.3: two epochs of them).
+    # §2.4: the students get SFT on the 800K curated samples and no RL (R1 itself, §2.3.3: two epochs of
+    # them).
     print(f"train the student: python sft.py train --init {cfg.student} --data {path} --template think")
     return stats
 

@@ -3,6 +3,7 @@ study's, runs/study/study.md, from what study.sh wrote).
 
     python report.py --run runs/toy          # writes runs/toy/report.md and runs/toy/plots/*.png, prints the report
     python report.py --study runs/study      # writes runs/study/study.md and runs/study/plots/study_*.png
+    python report.py r1 --run runs/r1        # r1.sh's report (DeepSeek-R1's recipe: this file's last block)
 
 Every number comes from a stage's own output files (stats.json, summary.json, metrics.jsonl,
 results.json, timings.jsonl); nothing is recomputed except standard errors and differences. The
@@ -21,6 +22,7 @@ import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -31,7 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from evaluate import majority_vote, pass_at_k, pct  # noqa: E402
 from flags import run_cli  # noqa: E402
 from formats import read_jsonl  # noqa: E402
-from grader import math_equal  # noqa: E402
+from grader import language_words, math_equal, reasoning_part, word_language  # noqa: E402
 import grpo  # noqa: E402  (the study's 7B plans: grpo.py and ppo.py --dry-run)
 import ppo  # noqa: E402
 
@@ -642,6 +644,9 @@ def build_report(run: Path) -> str:
 
 
 def main(argv=None) -> str:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["r1"]:  # DeepSeek-R1's recipe: r1.sh's report (the block at the end of this file)
+        return r1_main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", default="runs/toy", help="the run folder toy.sh wrote (its report.md)")
     p.add_argument("--study", default=None, help="report on the folder study.sh wrote instead (its study.md)")
@@ -652,6 +657,225 @@ def main(argv=None) -> str:
         p.error(f"no run folder {folder}")
     text = build_study_report(folder) if args.study else build_report(folder)
     (folder / ("study.md" if args.study else "report.md")).write_text(text)
+    if not args.quiet:
+        print(text)
+    return text
+
+
+# ============================================================================= DeepSeek-R1's recipe (r1.sh)
+# `python report.py r1 --run runs/r1 --toy runs/toy`: OUT/report.md, OUT/plots/r1_*.png and
+# OUT/r1_summary.json (the numbers the sentences quote) from what r1.sh's stages wrote. Each finding compares
+# two models on the same test questions: the difference of their per-question scores and its standard error
+# (paired), one seed.
+
+R1_MODELS = [  # (eval folder, label, training folder)
+    ("base", "base (pre-trained), 2-shot", None),
+    ("zero", "stage 0: R1-Zero (GRPO from the base, accuracy + format reward)", "zero"),
+    ("cold_sft", "stage 1: cold start (SFT of the base on readable records)", "cold_sft"),
+    ("rl", "stage 2: reasoning RL, accuracy reward", "rl"),
+    ("rl_language", "stage 2: reasoning RL, accuracy + language-consistency reward", "rl_language"),
+    ("sft", "stage 3: SFT of the base on rejection-sampled data", "sft"),
+    ("student", "distilled student (0.2M, SFT on the teacher's samples)", "student"),
+    ("student_rl", "student size, RL directly (R1-Zero recipe)", "student_rl")]
+# Greedy decoding writes the majority language; language mixing shows in samples at the RL temperature.
+R1_SAMPLED = [("cold_sft_sampled", "cold start"), ("rl_sampled", "RL without the language reward"),
+              ("rl_language_sampled", "RL with the language reward")]
+
+
+def r1_per_question(run: Path, name: str, toy: Path) -> dict | None:
+    """{question id: (share of its outputs that are correct, share that are mixed)} of a model's test outputs
+    (one greedy output, or n samples). Mixed: the chain of thought holds a word of another language than
+    English (grader.language_words), R1's language mixing."""
+    folder = (toy if name == "base" else run) / "eval" / name
+    rows = load_jsonl(folder / "samples.jsonl")
+    if not rows:
+        return None
+    def mixed(completion: str) -> bool:
+        return any(word_language(w) != "en" for w in language_words(reasoning_part(completion)))
+    return {row["id"]: (mean([float(s["correct"]) for s in row["samples"]]),
+                        mean([float(mixed(s["completion"])) for s in row["samples"]])) for row in rows}
+
+
+def r1_compare(a: dict, b: dict, which: int) -> tuple[float, float]:
+    """Paired difference a - b (percentage points) of correct (which 0) or mixed (which 1), on the questions
+    both answered."""
+    shared = sorted(a.keys() & b.keys())
+    difference, se = paired_difference([a[q][which] for q in shared], [b[q][which] for q in shared])
+    return 100 * difference, 100 * se
+
+
+def r1_curves(run: Path, plots: Path) -> None:
+    """R1-Zero's accuracy and response length per step (and the student's), and the start of RL from the cold
+    start against R1-Zero from the base (the paper: a cold start converges faster)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for folder, label in (("zero", "R1-Zero (base, 1.1M)"), ("student_rl", "R1-Zero recipe (student, 0.2M)")):
+        recs = load_jsonl(run / folder / "metrics.jsonl")
+        steps = [r["step"] for r in recs]
+        axes[0].plot(steps, [r["accuracy"] for r in recs], marker=".", label=label)
+        axes[1].plot(steps, [r["response_len"] for r in recs], marker=".", label=label)
+    axes[0].set(title="R1-Zero: accuracy of the sampled outputs", xlabel="step", ylabel="accuracy",
+                ylim=(-0.02, 1))
+    axes[1].set(title="R1-Zero: response length", xlabel="step", ylabel="tokens")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(plots / "r1_zero.png", dpi=80)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for folder, label in (("rl", "RL from the cold start"), ("rl_language", "the same, + language reward"),
+                          ("zero", "RL from the base (R1-Zero)")):
+        recs = load_jsonl(run / folder / "metrics.jsonl")
+        values = [r["accuracy"] for r in recs]
+        line, = ax.plot([r["step"] for r in recs], values, alpha=0.3)
+        ax.plot([r["step"] for r in recs], moving_average(values, EDGE), color=line.get_color(), label=label)
+    ax.set(title=f"Start of RL: sample accuracy ({EDGE}-step mean)", xlabel="step", ylabel="accuracy",
+           ylim=(0, 1))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(plots / "r1_cold_start.png", dpi=80)
+    plt.close(fig)
+
+
+def r1_bars(plots: Path, name: str, title: str, bars: list[tuple[str, float, float]]) -> None:
+    """One bar chart of percentages with ±1 standard error."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.bar(range(len(bars)), [b[1] for b in bars], yerr=[b[2] for b in bars], capsize=4,
+           color=[f"C{i}" for i in range(len(bars))])
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7, rotation=20, ha="right")
+    ax.set(title=title, ylabel="% of test outputs")
+    fig.tight_layout()
+    fig.savefig(plots / name, dpi=80)
+    plt.close(fig)
+
+
+def r1_findings(run: Path, toy: Path, plots: Path) -> tuple[list[str], dict]:
+    """The report's sentences (numbers with standard errors) and the numbers themselves."""
+    names = [name for name, _, _ in R1_MODELS] + [name for name, _ in R1_SAMPLED]
+    per = {name: r1_per_question(run, name, toy) for name in names}
+    results = {name: load_json(((toy if name == "base" else run) / "eval" / name) / "results.json")
+               for name in names}
+    summary = {"accuracy": {n: 100 * r["accuracy"] for n, r in results.items() if r},
+               "accuracy_se": {n: 100 * r["accuracy_se"] for n, r in results.items() if r},
+               "mixed": {n: 100 * mean([m for _, m in p.values()]) for n, p in per.items() if p}}
+    lines = ["| model | test accuracy (greedy) | mixed-language outputs |", "| --- | --- | --- |"]
+    for name, label, _ in R1_MODELS:
+        if results[name] and per[name]:
+            lines.append(f"| {label} | {summary['accuracy'][name]:.1f} ± {summary['accuracy_se'][name]:.1f} "
+                         f"| {summary['mixed'][name]:.1f} |")
+    lines += ["", "Mixed: the chain of thought (for a model without a <think> part, the whole output) holds "
+                  "a word of another language than English (grader.language_words). Differences below are "
+                  "paired over the test questions (mean ± standard error), one seed.", ""]
+    zero = load_jsonl(run / "zero" / "metrics.jsonl")
+    if zero:
+        grpo = load_json(run / "zero" / "config.json")["grpo"]
+        correct = sum(r["accuracy"] for r in zero) * grpo["batch_questions"] * grpo["group_size"]
+        signal = mean([1 - r["zero_adv_groups"] for r in zero])
+        summary["zero"] = {"steps": len(zero), "accuracy_first": zero[0]["accuracy"],
+                           "accuracy_last": zero[-1]["accuracy"], "format_last": zero[-1]["format"],
+                           "length_first": zero[0]["response_len"], "length_last": zero[-1]["response_len"],
+                           "groups_with_signal": signal}
+        lines.append(f"- **R1-Zero** ({len(zero)} steps from the base): sample accuracy "
+                     f"{zero[0]['accuracy']:.3f} at the first step and {zero[-1]['accuracy']:.3f} at the "
+                     f"last, format reward {zero[-1]['format']:.3f}, response length "
+                     f"{zero[0]['response_len']:.1f} → {zero[-1]['response_len']:.1f} tokens; "
+                     f"{100 * signal:.1f}% of the groups had unequal "
+                     f"rewards (the only ones GRPO learns from); correct samples in all: {correct:.0f}.")
+    rl = load_jsonl(run / "rl" / "metrics.jsonl")
+    if rl and zero:
+        start_rl, start_zero = (mean([r["accuracy"] for r in recs[:EDGE]]) for recs in (rl, zero))
+        summary["start_of_rl"] = {"cold_start": start_rl, "zero": start_zero}
+        lines.append(f"- **Cold start vs none**: over the first {EDGE} steps of RL the sampled outputs are "
+                     f"right {100 * start_rl:.1f}% of the time from the cold start and "
+                     f"{100 * start_zero:.1f}% from the base (R1-Zero).")
+    if per["rl"] and per["rl_language"]:
+        mixed, accuracy = (r1_compare(per["rl_language"], per["rl"], which) for which in (1, 0))
+        summary["language_reward"] = {"mixed_difference": mixed, "accuracy_difference": accuracy}
+        lines.append(f"- **Language-consistency reward**, greedy: with it, "
+                     f"{summary['mixed']['rl_language']:.1f}% of the test outputs mix languages, without it "
+                     f"{summary['mixed']['rl']:.1f}% (difference {mixed[0]:+.1f} ± {mixed[1]:.1f} points); "
+                     f"accuracy {accuracy[0]:+.1f} ± {accuracy[1]:.1f} points.")
+    if per["rl_sampled"] and per["rl_language_sampled"]:
+        with_, without, cold = (per[name] for name, _ in reversed(R1_SAMPLED))
+        mixed, accuracy = (r1_compare(with_, without, which) for which in (1, 0))
+        summary["language_reward_sampled"] = {"mixed_difference": mixed, "accuracy_difference": accuracy}
+        config = load_json(run / "eval" / "rl_sampled" / "results.json")["config"]
+        lines.append(f"- **Language-consistency reward**, sampled ({config['n']} outputs at temperature "
+                     f"{config['temperature']} for each of {len(with_)} test questions): "
+                     f"{summary['mixed']['rl_language_sampled']:.1f}% of the outputs mix languages with it, "
+                     f"{summary['mixed']['rl_sampled']:.1f}% without it and "
+                     f"{summary['mixed']['cold_sft_sampled']:.1f}% from the cold start (difference with − "
+                     f"without {mixed[0]:+.1f} ± {mixed[1]:.1f} points, paired over questions); their "
+                     f"accuracy {summary['accuracy']['rl_language_sampled']:.1f}% with, "
+                     f"{summary['accuracy']['rl_sampled']:.1f}% without ({accuracy[0]:+.1f} ± "
+                     f"{accuracy[1]:.1f}).")
+        r1_bars(plots, "r1_language.png", "Language reward (stage 2): sampled test outputs",
+                [(f"{key}: {label}", summary[key][name], 100 * mean_se([p[i] for p in per[name].values()])[1])
+                 for key, i in (("mixed", 1), ("accuracy", 0))
+                 for name, label in (("cold_sft_sampled", "cold"), ("rl_sampled", "without"),
+                                     ("rl_language_sampled", "with"))])
+    if per["student"] and per["student_rl"]:
+        distilled = r1_compare(per["student"], per["student_rl"], 0)
+        summary["distillation"] = {"difference": distilled}
+        lines.append(f"- **Distillation vs RL at the student's size**: the distilled student scores "
+                     f"{summary['accuracy']['student']:.1f}%, the same size trained by RL "
+                     f"{summary['accuracy']['student_rl']:.1f}% (difference {distilled[0]:+.1f} ± "
+                     f"{distilled[1]:.1f} points); the teacher (stage 2, language reward) "
+                     f"{summary['accuracy']['rl_language']:.1f}%.")
+        r1_bars(plots, "r1_distill.png", "Distillation (§2.4): test accuracy",
+                [(label, summary["accuracy"][name], summary["accuracy_se"][name]) for name, label in
+                 (("rl_language", "teacher (RL)"), ("student", "distilled student"),
+                  ("student_rl", "student size, RL"))])
+    if per["sft"] and per["rl_language"]:
+        stage3 = r1_compare(per["sft"], per["rl_language"], 0)
+        summary["stage3_vs_rl"] = stage3
+        lines.append(f"- **Stage 3** (SFT of the base on the rejection-sampled data) against its RL teacher: "
+                     f"{stage3[0]:+.1f} ± {stage3[1]:.1f} points.")
+    return lines, summary
+
+
+def r1_counts(run: Path) -> list[str]:
+    """Each data stage's own counts (stats.json), as written."""
+    lines = []
+    for folder, what in (("cold", "cold start"), ("reject", "rejection sampling"),
+                         ("distill", "distillation")):
+        stats = load_json(run / folder / "stats.json")
+        if stats:
+            lines.append(f"- {what}: " + ", ".join(f"{key} {value}" for key, value in stats.items()))
+    world = load_json(run / "world" / "stats.json")
+    if world:
+        lines.insert(0, f"- world: {world['sft_second_language']} of the {world['sft']['cot']} written "
+                        f"chains of thought end in the second language; {world['chat']} non-reasoning "
+                        "records")
+    return lines
+
+
+def build_r1_report(run: Path, toy: Path) -> str:
+    plots = run / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    findings, summary = r1_findings(run, toy, plots)
+    r1_curves(run, plots)
+    (run / "r1_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    sections = [["# DeepSeek-R1's recipe on the toy world (r1.sh)", "",
+                 f"Run `{run}` from the toy run `{toy}`; {machine()}."],
+                findings, ["## Data", ""] + r1_counts(run), timing_section(run),
+                ["![R1-Zero](plots/r1_zero.png)", "![cold start](plots/r1_cold_start.png)",
+                 "![language reward](plots/r1_language.png)", "![distillation](plots/r1_distill.png)"]]
+    return "\n".join(line for section in sections if section for line in section + [""])
+
+
+def r1_main(argv) -> str:
+    p = argparse.ArgumentParser(prog="report.py r1", description="DeepSeek-R1's recipe on the toy world: the "
+                                "report of an r1.sh run")
+    p.add_argument("--run", default="runs/r1", help="the run folder r1.sh wrote")
+    p.add_argument("--toy", default="runs/toy",
+                   help="the toy.sh run it started from (its base model's results)")
+    p.add_argument("--quiet", action="store_true", help="write the report without printing it")
+    args = p.parse_args(argv)
+    run = Path(args.run)
+    if not run.is_dir():
+        p.error(f"no run folder {run}")
+    text = build_r1_report(run, Path(args.toy))
+    (run / "report.md").write_text(text)
     if not args.quiet:
         print(text)
     return text

@@ -1,4 +1,4 @@
-# The stage runner the pipeline scripts share (toy.sh, study.sh): sourced as `source stages.sh "$@"`.
+# The stage runner the pipeline scripts share (toy.sh, study.sh, r1.sh): sourced as `source stages.sh "$@"`.
 # It reads the script's flags (--smoke: tiny sizes, --commands: print each stage's command line and run
 # nothing, --help: the script's opening comment), sources setup.sh (.venv, set -euo pipefail), and defines
 #   start_run MARKER       refuse an $OUT that is not a folder of this script's (MARKER inside), then empty it

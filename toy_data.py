@@ -16,6 +16,7 @@ Files written to --out (the same seed and flags give byte-identical files, stats
     bench_test.jsonl
     sft.jsonl          {"question", "solution", "format": "cot" | "pot"} from the train split
     rl.jsonl           {"question", "answer"} for every train question (overlapping SFT, as in the paper)
+    chat.jsonl         only with --chat-records N: N non-reasoning SFT records {"question", "solution"}
     stats.json         counts by kind, file sizes, seconds (also printed)
 
 Design:
@@ -70,8 +71,9 @@ from pathlib import Path
 
 from flags import add_flags, config_from, flag, run_cli
 from formats import write_jsonl
-from toy_templates import (BORDERLINE, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK, FORUM, ITEMS, NAMES,
-                           PRONOUNS, THINGS, TOPICS, WORKED, alts)
+from toy_templates import (BORDERLINE, CHAT_QUESTION, COMMON, COMPARE, CONNECTORS, COUNT_SCENES, DEF_BANK,
+                           FORUM, ITEMS, NAMES, PRONOUNS, SECOND_LANGUAGE_ANSWER, THINGS, TOPICS, WORKED,
+                           alts)
 from webdocs import words as words_of  # decontamination's own split of text into words
 
 
@@ -96,6 +98,12 @@ class ToyConfig:
     leaks: int = flag(40, "pool pages with a benchmark test question planted verbatim")
     borderline: float = flag(0.01, "fraction of pool pages that are non-math but math-heavy")
     malformed: int = flag(2, "malformed pool lines of each kind (broken JSON, empty text, bad UTF-8, no text)")
+    # DeepSeek-R1's recipe (r1.sh); at 0 the world is byte for byte the one without these flags
+    second_language: float = flag(0.0, "share of the CoT SFT records whose answer sentence is in a second "
+                                        "language (Chinese), so that language mixing can happen",
+                                  min=0.0, max=1.0)
+    chat_records: int = flag(0, "non-reasoning SFT records to write to chat.jsonl (from the general text)",
+                             min=0)
 
 
 # ============================================================================ the toy benchmark
@@ -145,9 +153,11 @@ class Problem:
     def level(self) -> int:
         return len(self.steps)
 
-    def solution(self) -> str:
+    def solution(self, language: str = "en") -> str:
+        """The CoT, one computation a line, then the answer sentence in `language` ("en" or "zh")."""
         lines = [f"{a} {op} {b} = {c}" for a, op, b, c in self.steps]
-        return "\n".join(lines + [f"The answer is \\boxed{{{self.answer}}}."])
+        answer = SECOND_LANGUAGE_ANSWER if language == "zh" else "The answer is \\boxed{{{n}}}."
+        return "\n".join(lines + [answer.format(n=self.answer)])
 
 
 def apply(a: int, op: str, b: int) -> int:
@@ -734,6 +744,18 @@ def make_general(cfg: ToyConfig, maker: PageMaker) -> list[dict]:
     return [{"text": maker.make(rng, styles[i % len(styles)])} for i in range(cfg.general_docs)]
 
 
+def chat_records(general: list[dict]) -> list[dict]:
+    """Non-reasoning SFT records, one per general text: its title -> its first sentence. DeepSeek-R1 mixes
+    such data (writing, factual QA, translation) into the SFT after rejection sampling (§2.3.3)."""
+    records = []
+    for doc in general:
+        title, body = doc["text"].split("\n", 1)
+        first = re.match(r".*?[.!?](?=\s|$)", body, re.DOTALL)
+        records.append({"question": CHAT_QUESTION.format(title=title),
+                        "solution": (first.group(0) if first else body).strip(), "format": "cot"})
+    return records
+
+
 # ============================================================================ writing
 
 def write_pool(path: Path, records: list[dict]) -> None:
@@ -754,7 +776,11 @@ def write_toy_world(cfg: ToyConfig) -> dict:
     records, seed, domains = make_pool(cfg, test, maker)
     general = make_general(cfg, maker)
     rng = random.Random(f"{cfg.seed}/sft")
-    sft = [{"question": p.question, "solution": p.solution(), "format": "cot"} for p in train]
+    # its own random stream, so that --second-language 0 leaves every other draw (and file) as it was
+    second = set(random.Random(f"{cfg.seed}/second-language").sample(range(len(train)),
+                                                                     round(cfg.second_language * len(train))))
+    sft = [{"question": p.question, "solution": p.solution("zh" if i in second else "en"), "format": "cot"}
+           for i, p in enumerate(train)]
     sft += [{"question": p.question, "solution": f"```python\n{p.program}\n```", "format": "pot"}
             for p in rng.sample(train, round(cfg.pot_fraction * len(train)))]
     rng.shuffle(sft)
@@ -770,6 +796,8 @@ def write_toy_world(cfg: ToyConfig) -> dict:
     write_jsonl(out / "bench_test.jsonl", (bench_record(p, "test", i) for i, p in enumerate(test)))
     write_jsonl(out / "sft.jsonl", sft)
     write_jsonl(out / "rl.jsonl", rl)
+    if cfg.chat_records:
+        write_jsonl(out / "chat.jsonl", chat_records(general[:cfg.chat_records]))
 
     stats = {
         "config": vars(cfg),
@@ -784,7 +812,8 @@ def write_toy_world(cfg: ToyConfig) -> dict:
         "seed_pages": len(seed), "general_docs": len(general),
         "bench_levels": {name: dict(sorted(Counter(p.level for p in ps).items()))
                          for name, ps in (("train", train), ("test", test))},
-        "sft": dict(sorted(Counter(r["format"] for r in sft).items())), "rl": len(rl),
+        "sft": dict(sorted(Counter(r["format"] for r in sft).items())), "sft_second_language": len(second),
+        "chat": cfg.chat_records, "rl": len(rl),
         "megabytes": {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(out.iterdir())
                       if f.name != "stats.json"},
         "seconds": round(time.time() - t0, 1),
@@ -801,7 +830,8 @@ def print_stats(stats: dict) -> None:
     for style, n in p["styles"].items():
         print(f"  {style:20s} {n:6d}")
     print(f"seed: {stats['seed_pages']} pages; general: {stats['general_docs']} docs")
-    print(f"benchmark levels {stats['bench_levels']}; sft {stats['sft']}; rl {stats['rl']}")
+    print(f"benchmark levels {stats['bench_levels']}; sft {stats['sft']} ({stats['sft_second_language']} in "
+          f"the second language); chat {stats['chat']}; rl {stats['rl']}")
     print("files (MB): " + ", ".join(f"{k} {v}" for k, v in stats["megabytes"].items()))
     print(f"done in {stats['seconds']} s")
 
@@ -814,6 +844,9 @@ def main(argv=None) -> dict:
         parser.error("--domains must be at least 15 (every kind of site needs one)")
     if min(cfg.pages, cfg.test_size, cfg.train_size, cfg.max_level, cfg.seed_pages) < 1:
         parser.error("--pages, --test-size, --train-size, --max-level and --seed-pages must be positive")
+    if cfg.chat_records > cfg.general_docs:
+        parser.error("--chat-records cannot exceed --general-docs (each record is made from one general "
+                     "text)")
     if min(cfg.near_dups, cfg.exact_dups, cfg.leaks, cfg.malformed, cfg.general_docs) < 0:
         parser.error("counts of planted pages, malformed lines and general docs cannot be negative")
     weights = cfg.op_weights.split(",")

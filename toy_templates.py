@@ -310,3 +310,14 @@ WORKED = dict(
 )
 DEF_BANK = dict(whole=alts("whole number | natural number | positive integer"),
                 subject=alts("number theory | arithmetic | sequences | geometry | elementary algebra"))
+
+
+# ---------------------------------------------------------------------------- DeepSeek-R1's worlds (r1.sh)
+# A second language: DeepSeek-R1's chains of thought mix languages (arXiv 2501.12948 §2.3.2), which its
+# language-consistency reward measures in words. Chinese, as in R1: grader.language_words counts one
+# ideograph as one "zh" word. A solution in it ends with this sentence instead of "The answer is \\boxed{N}."
+# ({n}: N).
+SECOND_LANGUAGE_ANSWER = "所以答案是 \\boxed{{{n}}}。"
+# Non-reasoning SFT data (R1 §2.3.3 mixes writing, factual QA, ... into its last SFT): write a general text's
+# opening sentence from its title.
+CHAT_QUESTION = "Write the first sentence of a short text titled \"{title}\"."

@@ -29,7 +29,8 @@ def test_words_leave_out_math_numbers_and_single_letters():
     text = "First, add 3 and 4 to get $3+4=7$. 所以 x is 7."
     assert grader.language_words(text) == ["First", "add", "and", "to", "get", "所", "以", "is"]
     assert grader.language_words("\\frac{12}{3} equals four \\(a+b\\) \\[c\\]") == ["equals", "four"]
-    assert grader.language_words("It costs $5.\nThen we pay $3 more.") == ["It", "costs", "Then", "we", "pay", "more"]
+    assert grader.language_words("It costs $5.\nThen we pay $3 more.") == ["It", "costs", "Then", "we", "pay",
+                                                                           "more"]
     assert [grader.word_language(w) for w in ["the", "数", "число", "café"]] == ["en", "zh", "other", "other"]
 
 
@@ -43,6 +44,10 @@ def test_words_leave_out_math_numbers_and_single_letters():
     ("reasoning before the close</think> 总结", "en", 1.0),                    # the prompt opened <think>
     ("no tags: all of it 是", "en", 5 / 6),                                   # the whole text is the CoT
     ("<think>3 + 4 = 7</think>", "en", 0.0),                                  # no words: nothing in English
+    # the toy world's second language (toy_data.py --second-language): "The answer is" 3 English, 所以答案是 5
+    ("<think>\n2 + 4 = 6\nThe answer is 6, 所以答案是 \\boxed{6}。\n</think>\n\nThe answer is $\\boxed{6}$.",
+     "en", 3 / 8),
+    ("<think>\n2 + 4 = 6\n所以答案是 \\boxed{6}。\n</think>\n\nThe answer is $\\boxed{6}$.", "en", 0.0),
     ("", "zh", 0.0),
 ])
 def test_language_consistency_against_hand_counts(completion, language, expected):
@@ -107,22 +112,22 @@ def test_keep_samples_counts_every_sample_once_by_its_first_reason():
                             dropped_language_mixing=1, problems=2, problems_with_a_kept_sample=2)
 
 
-def test_non_reasoning_data_is_mixed_in_by_ratio_with_an_empty_chain_of_thought(tmp_path):
+def test_non_reasoning_data_is_mixed_in_with_an_empty_chain_of_thought(tmp_path):
     pool = tmp_path / "chat.jsonl"
     write_jsonl(pool, [{"question": f"Write a haiku {i}", "solution": f"Poem {i}"} for i in range(5)]
                 + [{"question": "no answer"}])
     reasoning = [{"question": f"q{i}", "solution": GOOD, "format": "cot"} for i in range(6)]
     stats = Counter()
-    mixed = r1.mix_non_reasoning(reasoning, pool, 0.5, seed=0, stats=stats)
+    mixed = r1.mix_non_reasoning(reasoning, pool, 3, seed=0, stats=stats)
     assert mixed[:6] == reasoning and len(mixed) == 9 and stats["non_reasoning"] == 3
     assert stats["no_solution"] == 1  # the bad record is counted, not silently lost
     for rec in mixed[6:]:
         poem = rec["question"].replace("Write a haiku", "Poem")
         assert rec["solution"] == f"<think>\n\n</think>\n\n{poem}"
         assert assistant_text(rec["solution"], "cot", "think") == " " + rec["solution"]
-    assert mixed == r1.mix_non_reasoning(reasoning, pool, 0.5, seed=0, stats=Counter())
+    assert mixed == r1.mix_non_reasoning(reasoning, pool, 3, seed=0, stats=Counter())
     with pytest.raises(ValueError, match="chat.jsonl: 5 usable non-reasoning records, 6 needed"):
-        r1.mix_non_reasoning(reasoning, pool, 1.0, seed=0, stats=Counter())
+        r1.mix_non_reasoning(reasoning, pool, 6, seed=0, stats=Counter())
 
 
 # ----------------------------------------------------------------------------- cold start and the template
@@ -157,10 +162,33 @@ def test_cold_start_from_r1_zero_outputs_keeps_the_readable_correct_ones(tmp_pat
     assert load_sft_records(tmp_path / "cold.jsonl", "think") == [("3 + 4?", records[0]["solution"], "cot")]
 
 
+def test_cold_start_from_written_chains_of_thought_makes_them_readable(tmp_path):
+    written = tmp_path / "sft.jsonl"
+    english, chinese = "3 + 4 = 7\nThe answer is \\boxed{7}.", "3 + 4 = 7\n所以答案是 \\boxed{7}。"
+    write_jsonl(written, [{"question": "3 + 4?", "solution": english},
+                          {"question": "3 + 4?", "solution": "print(3 + 4)", "format": "pot"},
+                          {"question": "3 + 4?", "solution": "We add them."},   # no boxed answer
+                          {"question": "4 + 3?", "solution": chinese},
+                          {"question": "5 + 3?", "solution": "5 + 3 = 8\nThe answer is \\boxed{8}."}])
+    def readable(solution):
+        return f"<think>\n{solution}\n</think>\n\nThe answer is $\\boxed{{7}}$."
+    stats = Counter()
+    records = r1.cold_start_from_written(written, 2, FILTERS, stats)   # the first 2 usable records
+    assert records == [{"question": "3 + 4?", "solution": readable(english), "format": "cot"}]
+    assert stats == Counter(not_cot=1, no_boxed_answer=1, samples=2, kept=1, dropped_language_mixing=1,
+                            problems=2, problems_with_a_kept_sample=1)
+    unfiltered = r1.FilterConfig(min_consistency=0.0)   # r1.sh's cold start keeps the second language
+    assert [r["solution"] for r in r1.cold_start_from_written(written, 2, unfiltered, Counter())] == [
+        readable(english), readable(chinese)]
+    write_jsonl(tmp_path / "cold.jsonl", records)
+    assert load_sft_records(tmp_path / "cold.jsonl", "think") == [("3 + 4?", readable(english), "cot")]
+
+
 def test_few_shot_prompt_shows_the_shots_then_asks():
     shots = [("1 + 1?", GOOD.replace("{7}", "{2}"), "cot"), ("2 + 3?", GOOD.replace("{7}", "{5}"), "cot")]
     prompt = r1.few_shot_prompt(shots, "3 + 4?")
-    assert prompt == (f"Question: 1 + 1?\nAnswer: {shots[0][1]}\n\nQuestion: 2 + 3?\nAnswer: {shots[1][1]}\n\n"
+    assert prompt == (f"Question: 1 + 1?\nAnswer: {shots[0][1]}\n\n"
+                      f"Question: 2 + 3?\nAnswer: {shots[1][1]}\n\n"
                       "Question: 3 + 4?\nAnswer:")
 
 
@@ -182,7 +210,8 @@ def checkpoint(tmp_path_factory):
 
 def test_reject_samples_k_per_question_and_accounts_for_every_sample(checkpoint):
     out = checkpoint / "reject"
-    stats = r1.main(["reject", "--model-path", str(checkpoint / "model"), "--data", str(checkpoint / "rl.jsonl"),
+    stats = r1.main(["reject", "--model-path", str(checkpoint / "model"),
+                     "--data", str(checkpoint / "rl.jsonl"),
                      "--k", "3", "--max-new-tokens", "6", "--template", "deepseek", "--out", str(out)])
     assert stats["problems"] == 3 and stats["samples"] == 9
     assert stats["no_gradable_answer"] == 1 and stats["problems_bad_gold"] == 1  # load_benchmark, the grader
@@ -190,6 +219,34 @@ def test_reject_samples_k_per_question_and_accounts_for_every_sample(checkpoint)
     assert dropped + stats["kept"] == 9  # a random model: nearly all dropped, each for one counted reason
     assert json.loads((out / "stats.json").read_text()) == dict(stats)
     assert len(list(read_jsonl(out / "sft.jsonl"))) == stats["kept"]
+
+
+def test_cold_start_command_counts_each_source_and_adds_them_up(checkpoint):
+    written = checkpoint / "written.jsonl"
+    write_jsonl(written, [{"question": f"What is {a} + 2?", "solution": f"{a} + 2 = {a + 2}\nThe answer is "
+                           f"\\boxed{{{a + 2}}}."} for a in range(4)])
+    torch.manual_seed(0)  # room for the R1 template and the few-shot prompts
+    vocab = Tokenizer.load(checkpoint / "tok").vocab_size
+    long_context = ModelConfig(vocab_size=vocab, n_layers=1, d_model=32, n_heads=2, ffn_dim=64,
+                               max_seq_len=1024)
+    Transformer(long_context).save(checkpoint / "long", tokenizer=str(checkpoint / "tok"))
+    model, out = str(checkpoint / "long"), checkpoint / "cold"
+    stats = r1.main(["cold-start", "--written", str(written), "--model-path", model, "--zero-model", model,
+                     "--data", str(checkpoint / "rl.jsonl"), "--limit", "2", "--k", "3",
+                     "--max-new-tokens", "6", "--out", str(out)])
+    assert stats["written_kept"] == 4 and stats["written_samples"] == 4
+    assert stats["zero_sampled"] == 2 * 3 and stats["few_shot_samples"] == 2 * 3  # --limit 2 questions, k 3
+    zero_outputs = list(read_jsonl(out / "zero_outputs.jsonl"))
+    assert len(zero_outputs) == stats["zero_sampled"] - stats["zero_unfinished"]
+    kept = {source: stats.get(f"{source}_kept", 0) for source in ("written", "zero", "few_shot")}
+    assert stats["records"] == sum(kept.values()) == len(list(read_jsonl(out / "cold_start.jsonl")))
+    assert json.loads((out / "stats.json").read_text()) == dict(stats)
+    with pytest.raises(ValueError, match="needs --shots, or --written"):
+        r1.main(["cold-start", "--model-path", model, "--data", str(checkpoint / "rl.jsonl"),
+                 "--out", str(out)])
+    with pytest.raises(ValueError, match="--zero-outputs\\) or a model"):
+        r1.main(["cold-start", "--zero-outputs", "x.jsonl", "--zero-model", model, "--data", "x",
+                 "--out", str(out)])
 
 
 def test_few_shot_samples_stop_at_the_next_question(checkpoint):
@@ -216,7 +273,8 @@ class AsciiTokenizer:
 def test_distill_records_are_text_only_and_the_student_tokenises_them(tmp_path):
     samples = tmp_path / "samples.jsonl"
     write_jsonl(samples, [
-        {"question": "3 + 4?", "solution": GOOD, "format": "cot", "completion_ids": [5, 6], "logprobs": [-1.0]},
+        {"question": "3 + 4?", "solution": GOOD, "format": "cot", "completion_ids": [5, 6],
+         "logprobs": [-1.0]},
         {"question": "3 + 4?", "solution": GOOD.replace("add", "加")},   # the student cannot write it
         {"question": "3 + 4?", "solution": GOOD, "format": "latex"},
         {"question": "3 + 4?"},

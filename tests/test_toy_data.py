@@ -1,6 +1,7 @@
 """The toy world (toy_data.py): deterministic files, solutions that compute their answers, and ground-truth
 labels that match the pages (leaks, duplicates, malformed lines, pure math sections, the seed)."""
 import gzip
+import hashlib
 import json
 import operator
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import grader
 import toy_data
 
 SMALL = ["--pages", "1500", "--domains", "40", "--seed-pages", "100", "--general-docs", "40", "--train-size", "400",
@@ -72,6 +74,47 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(world, tmp_pa
     toy_data.main(["--out", str(tmp_path / "other"), "--seed", "8", *SMALL])
     for name in ("pool.jsonl.gz", "bench_test.jsonl", "seed.jsonl.gz"):
         assert (world / name).read_bytes() != (tmp_path / "other" / name).read_bytes(), name
+
+
+# The default world's files as toy_data.py wrote them before the flags of DeepSeek-R1's world
+# (--second-language, --chat-records) existed: first 16 hex digits of their SHA-256, seed 7, SMALL. Pinned
+# rather than recomputed from older code, so that the test needs nothing outside the repository; toy.sh's
+# numbers depend on these bytes, so a change to the default world must be deliberate (and update the pins).
+DEFAULT_WORLD = {"pool.jsonl.gz": "d630e4defd9c67fc", "labels.jsonl": "e47a0d7b84cea67a",
+                 "seed.jsonl.gz": "d271b0d54244b1e7", "general.jsonl.gz": "68b0fb0d12c23541",
+                 "bench_train.jsonl": "269fa25ef27b0415", "bench_test.jsonl": "5249be29feb2ecdb",
+                 "sft.jsonl": "f6ca503608d019fd", "rl.jsonl": "2e7c21f4c7cb8ef4"}
+
+
+def test_the_default_world_is_byte_for_byte_the_pinned_one(world):
+    hashes = {name: hashlib.sha256((world / name).read_bytes()).hexdigest()[:16] for name in FILES}
+    assert hashes == DEFAULT_WORLD
+    assert not (world / "chat.jsonl").exists()
+
+
+def test_second_language_and_chat_records_change_only_their_own_records(world, tmp_path):
+    toy_data.main(["--out", str(tmp_path), "--seed", "7", *SMALL, "--second-language", "0.25",
+                   "--chat-records", "10"])
+    for name in FILES:
+        if name != "sft.jsonl":
+            assert (tmp_path / name).read_bytes() == (world / name).read_bytes(), name
+    before, after = jsonl(world / "sft.jsonl"), jsonl(tmp_path / "sft.jsonl")
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert len(changed) == 100  # round(0.25 × 400 train problems), all of them CoT records
+    for old, new in changed:
+        lines, answer = old["solution"].split("\n"), re.search(r"boxed\{(\d+)\}", old["solution"]).group(1)
+        assert lines[-1] == f"The answer is \\boxed{{{answer}}}."
+        assert new == {**old, "solution": "\n".join(lines[:-1] + [f"所以答案是 \\boxed{{{answer}}}。"])}
+        assert grader.language_consistency(new["solution"], "zh") == 1.0  # 所 以 答 案 是: 5 Chinese words
+        assert grader.accuracy_reward(new["solution"], answer) == 1.0
+    general, chat = gz_jsonl(world / "general.jsonl.gz"), jsonl(tmp_path / "chat.jsonl")
+    assert len(chat) == 10
+    for doc, rec in zip(general, chat):
+        title, body = doc["text"].split("\n", 1)
+        assert rec["question"] == f'Write the first sentence of a short text titled "{title}".'
+        assert body.startswith(rec["solution"]) and rec["solution"][-1] in ".!?" and rec["format"] == "cot"
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["sft_second_language"] == 100 and stats["chat"] == 10
 
 
 # ---------------------------------------------------------------------------- the benchmark
@@ -308,7 +351,9 @@ def test_help_explains_every_flag(capsys):
 
 @pytest.mark.parametrize("flags", [["--domains", "5"], ["--test-size", "0"], ["--leaks", "-1"],
                                    ["--pages", "100", "--near-dups", "50"], ["--op-weights", "7,0,1,1"],
-                                   ["--op-weights", "7,6,1"], ["--max-value", "10", "--max-operand", "9"]])
+                                   ["--op-weights", "7,6,1"], ["--max-value", "10", "--max-operand", "9"],
+                                   ["--second-language", "1.5"],
+                                   ["--general-docs", "5", "--chat-records", "6"]])
 def test_bad_flags_are_refused(flags, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         toy_data.main(["--out", str(tmp_path), *flags])
