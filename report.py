@@ -484,24 +484,29 @@ def study_pass_maj_section(study: Path, seeds: list[str], plots: Path) -> tuple[
     return lines + ["", "![Fig. 7](plots/study_fig7.png)"], {"k": k, "excess": excess, **diff}
 
 
-def cost_section(runs: dict) -> list[str]:
+def cost_section(study: Path, runs: dict) -> list[str]:
     """PPO against GRPO (outcome supervision) at the same batch of sampled outputs: measured in this study,
     and the dry-run plan for the paper's 7B recipe on 8 GPUs (grpo.py / ppo.py --dry-run, the same flags)."""
     if "ppo" not in runs or "grpo_os" not in runs:
         return []
     lines = ["## PPO against GRPO: memory and time (§4.1.1)", "",
-             "Measured per training process (one CPU thread each; the two jobs beside it share the machine): the "
-             "training state it holds (weights, gradients and optimiser moments of every model, from their sizes), "
-             "its peak resident memory (interpreter and libraries included) and the seconds of one step, mean ± "
-             "standard error over seeds.", ""]
+             "Measured per training process (one CPU thread each): the training state it holds (weights, gradients "
+             "and optimiser moments of every model, from their sizes), its peak resident memory (interpreter and "
+             "libraries included), the seconds of one step (wall: they grow with whatever else shares the machine) "
+             "and the CPU seconds of the whole run (startup and held-out evaluations included), mean ± standard "
+             "error over seeds.", ""]
+    cpu = {r["stage"]: r.get("cpu_s") for r in load_jsonl(study / "timings.jsonl")}
     rows = []
     for key in ("grpo_os", "ppo"):
         label = next(label for k, label, _ in METHODS if k == key)
         last = [r["records"][-1] for r in runs[key].values()]
         step_s = [mean([rec["t_step"] for rec in r["records"]]) for r in runs[key].values()]
+        run_cpu = [cpu[f"{key}_s{seed}"] for seed in runs[key] if cpu.get(f"{key}_s{seed}")]
         rows.append([label, f"{mean([r['held_state_mib'] for r in last]):.1f}",
-                     f"{mean([r['peak_memory_mib'] for r in last]):.0f}", fmt_seconds(step_s)])
-    lines += table(["method", "held training state (MiB)", "peak memory (MiB)", "seconds per step"], rows)
+                     f"{mean([r['peak_memory_mib'] for r in last]):.0f}", fmt_seconds(step_s),
+                     fmt_seconds(run_cpu) if run_cpu else ""])
+    lines += table(["method", "held training state (MiB)", "peak memory (MiB)", "seconds per step (wall)",
+                    "CPU seconds per run"], rows)
     with contextlib.redirect_stdout(io.StringIO()):
         plans = {"GRPO": grpo.main(PLAN_FLAGS), "PPO": ppo.main(PLAN_FLAGS)}
     gib = 2 ** 30
@@ -515,7 +520,7 @@ def cost_section(runs: dict) -> list[str]:
 
 def fmt_seconds(xs: list[float]) -> str:
     m, se = mean_se(xs)
-    return f"{m:.2f} ± {se:.2f}"
+    return f"{m:.2f} ± {se:.2f}" if m < 100 else f"{m:.0f} ± {se:.0f}"
 
 
 def findings_section(runs: dict, fig7: dict | None) -> list[str]:
@@ -564,7 +569,7 @@ def build_study_report(study: Path) -> str:
                  f"points and evaluate.py's accuracy of the final models on the same questions "
                  f"{curve_check(runs, limit)}).", "",
                  "![Fig. 5](plots/study_fig5.png)", "", "![Fig. 6](plots/study_fig6.png)"],
-                fig7_lines, cost_section(runs)]
+                fig7_lines, cost_section(study, runs)]
     return "\n".join(line for section in sections if section for line in section + [""])
 
 
