@@ -115,6 +115,7 @@ def run_pairs(args: PairsConfig) -> Counter:
     model = load_frozen(args.model_path, device)
     stats = Counter()
     questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)[:args.limit]
+    stats["sampled_questions"] = len(questions)  # "questions" counts the usable ones read, before --limit
     cfg = GRPOConfig(init=args.model_path, group_size=args.k, max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, rollout_batch=args.rollout_batch)
     generator = torch.Generator(device=device).manual_seed(args.seed)

@@ -104,7 +104,7 @@ def test_pairs_limit_samples_only_the_first_questions(world, tmp_path):
     """--limit N: the same budget of samples as an RL run (N questions × k)."""
     stats = main(["pairs", "--model-path", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl"),
                   "--out", str(tmp_path / "pairs.jsonl"), "--k", "3", "--max-new-tokens", "4", "--limit", "2"])
-    assert stats["unfinished"] + stats["judged"] == 2 * 3
+    assert stats["unfinished"] + stats["judged"] == 2 * 3 and stats["sampled_questions"] == 2
 
 
 def test_dry_run_plans_the_policy_and_the_frozen_reference():
