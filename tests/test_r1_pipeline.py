@@ -121,7 +121,7 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(toy_smoke_run, tmp_path)
     env = {**os.environ, "TOY": str(toy_smoke_run[0]), "OUT": str(tmp_path)}
     proc = subprocess.run(["bash", "r1.sh", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 1 and "is not a r1.sh run folder" in proc.stderr
+    assert proc.returncode == 1 and "refusing to overwrite it" in proc.stderr
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
