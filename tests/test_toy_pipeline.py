@@ -124,7 +124,7 @@ def test_same_seed_same_numbers(run, stage, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(launcher[cmd[0]] + cmd[1:], cwd=ROOT, env=env, check=True, capture_output=True,
                    timeout=300)
-    def numbers(path):  # the metrics without clock readings (t_sample, tok_per_s, ...) and the process's peak memory
+    def numbers(path):  # the metrics without clock readings (t_sample, tok_per_s, ...) or the peak memory
         clock = lambda k: (k.startswith("t_") or  # noqa: E731
                            k in ("tok_per_s", "mfu", "rollout_tok_per_s", "peak_memory_mib"))
         return [{k: v for k, v in r.items() if not clock(k)} for r in jsonl(path)]
