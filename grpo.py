@@ -66,8 +66,8 @@ from reward import ReplayBuffer, RewardModel, retrain_reward_model, step_end_pos
 from sft import TEMPLATES, encode_prompt
 from tokenizer import Tokenizer, checkpoint_tokenizer
 from trainer import (MetricsLog, RunConfig, autocast_for, build_model, build_optimizer, copy_weights,
-                     export_model, frozen, load_frozen, lr_at, model_config, rl_plan, save_checkpoint, seed_all,
-                     setup_distributed, start_or_resume, tears_down_distributed, train_step, unwrap)
+                     export_model, frozen, load_frozen, lr_at, model_config, rl_plan, save_checkpoint,
+                     seed_all, setup_distributed, start_or_resume, tears_down_distributed, train_step, unwrap)
 
 
 # ----------------------------------------------------------------------------- advantages (§4.1.2, §4.1.3)
@@ -144,17 +144,19 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
               beta: float = 0.04, agg: str = "sequence", max_len: int | None = None,
               denominator: float | None = None):
     """-J_GRPO (Eq. 3) on a batch of N outputs: `grpo_token_objective` on the completion tokens, averaged by
-    `aggregate`. All [N, T] over completion tokens (T: the longest): logprobs log π_θ (with grad), old_logprobs
-    log π_old (sampling time), ref_logprobs log π_ref (None when beta = 0), advantages Â ([N, T], or [N] for
-    one value per output), mask 1 on completion tokens. Returns (loss, stats) with stats: kl (mean per
-    token), clip_frac (tokens whose gradient the clip removes), ratio_dev (max |ρ - 1|), tokens (count)."""
+    `aggregate`. All [N, T] over completion tokens (T: the longest): logprobs log π_θ (with grad),
+    old_logprobs log π_old (sampling time), ref_logprobs log π_ref (None when beta = 0), advantages Â ([N, T],
+    or [N] for one value per output), mask 1 on completion tokens. Returns (loss, stats) with stats: kl (mean
+    per token), clip_frac (tokens whose gradient the clip removes), ratio_dev (max |ρ - 1|), tokens
+    (count)."""
     mask = mask.bool()
     if advantages.dim() == 1:
         advantages = advantages[:, None].expand_as(logprobs)
     # padding may hold anything: zero it so that exp() below never meets a stray large value
     logprobs, old_logprobs = logprobs.masked_fill(~mask, 0.0), old_logprobs.masked_fill(~mask, 0.0)
     ref_logprobs = ref_logprobs.masked_fill(~mask, 0.0) if beta else None
-    objective, ratio, kl = grpo_token_objective(logprobs, old_logprobs, ref_logprobs, advantages, clip_eps, beta)
+    objective, ratio, kl = grpo_token_objective(logprobs, old_logprobs, ref_logprobs, advantages, clip_eps,
+                                                beta)
     loss = aggregate(objective.masked_fill(~mask, 0.0), mask, agg, max_len, denominator)
 
     with torch.no_grad():
@@ -166,13 +168,14 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     return loss, stats
 
 
-# ----------------------------------------------------------------------------- Table 10: one loss, three methods
+# ------------------------------------------------------------------------ Table 10: one loss, three methods
 
 ALGOS = ("grpo", "online_rft", "rft")
 
 
 def policy_loss(algo: str, logprobs, old_logprobs, ref_logprobs, advantages, correct, mask, clip_eps: float,
-                beta: float, agg: str = "sequence", max_len: int | None = None, denominator: float | None = None):
+                beta: float, agg: str = "sequence", max_len: int | None = None,
+                denominator: float | None = None):
     """The loss of `algo`, as the gradient coefficients of Table 10 (§5.2.1) put it.
       grpo:        GC = Â + β(π_ref/π_θ - 1)   -> grpo_loss as it is
       online_rft:  GC = 1[correct] on samples of the live policy  } grpo_loss with Â = 1[correct], β = 0 and
@@ -183,8 +186,8 @@ def policy_loss(algo: str, logprobs, old_logprobs, ref_logprobs, advantages, cor
         return grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps, beta, agg, max_len,
                          denominator)
     if algo in ("online_rft", "rft"):
-        return grpo_loss(logprobs, logprobs.detach(), None, correct.to(logprobs.dtype), mask, clip_eps, 0.0, agg,
-                         max_len, denominator)
+        return grpo_loss(logprobs, logprobs.detach(), None, correct.to(logprobs.dtype), mask, clip_eps, 0.0,
+                         agg, max_len, denominator)
     raise ValueError(f"unknown algo {algo!r}; choose from {ALGOS}")
 
 
@@ -218,7 +221,8 @@ def completion_logprobs(model, prompts: list[list[int]], completions: list[list[
     tokens = right_pad([p + c for p, c in zip(prompts, completions, strict=True)], pad_id, device=device)
     logprobs = Transformer.token_logprobs(model, tokens, temperature)  # [N, T-1]: predicts tokens[:, 1:]
     width = max(map(len, completions))
-    starts = torch.tensor([len(p) - 1 for p in prompts], device=device)  # where completion token 0 is predicted
+    # where completion token 0 is predicted
+    starts = torch.tensor([len(p) - 1 for p in prompts], device=device)
     index = (starts[:, None] + torch.arange(width, device=device)[None, :]).clamp(max=logprobs.shape[1] - 1)
     return logprobs.gather(1, index)
 
@@ -231,8 +235,8 @@ def sample_groups(model, prompts: list[list[int]], group_size: int, max_new_toke
     Returns (completions, logprobs) flattened prompt-major: row q*G + i is output i of prompt q. The
     log-probs are π_old's, taken now at the sampling temperature: GRPO's ratio ρ = π_θ/π_old needs them
     at that temperature (recomputing them at T = 1 would make ρ ≠ 1 before any update)."""
-    return generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=stop_ids, group_size=group_size,
-                    slots=slots, generator=generator)
+    return generate(model, prompts, max_new_tokens, temperature, top_p, stop_ids=stop_ids,
+                    group_size=group_size, slots=slots, generator=generator)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -247,25 +251,25 @@ class GRPOConfig(RunConfig):
     """A GRPO run: the trainer's shared fields (trainer.RunConfig) plus these. Defaults: the paper's 7B
     recipe (§4.2) where it gives one; else marked."""
     init: str | None = flag(None, "policy to start from: a model.py checkpoint folder (the SFT model) or a "
-                                  "Hugging Face one (deepseek-math-7b-instruct); with --dry-run also a preset "
-                                  "name (7b)", required=True)
-    data: str | None = flag(None, 'RL questions, JSONL {"question", "answer"} (bad lines skipped and counted); '
-                                  'required except with --dry-run')
+                                  "Hugging Face one (deepseek-math-7b-instruct); with --dry-run also a "
+                                  "preset name (7b)", required=True)
+    data: str | None = flag(None, 'RL questions, JSONL {"question", "answer"} (bad lines skipped and '
+                                  'counted); required except with --dry-run')
     out: str = flag("runs/grpo", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
-    tokenizer: str | None = flag(None, "tokenizer folder (default: the one --init names, or --init itself when "
-                                       "it is a Hugging Face folder)")
+    tokenizer: str | None = flag(None, "tokenizer folder (default: the one --init names, or --init itself "
+                                       "when it is a Hugging Face folder)")
     template: str = flag("deepseek", "prompt: deepseek (User/Assistant + \\boxed instruction), r1 (R1-Zero "
                                      "<think>/<answer>) or hf (the checkpoint's own chat template)",
                          choices=TEMPLATES)
-    algo: str = flag("grpo", "Table 10: grpo; online_rft (SFT on the live policy's correct samples); rft (the "
-                             "same on the start model's)", choices=ALGOS)
+    algo: str = flag("grpo", "Table 10: grpo; online_rft (SFT on the live policy's correct samples); rft "
+                             "(the same on the start model's)", choices=ALGOS)
     reward: str = flag("rule", "rule: answer checked against the gold (DeepSeek-R1 accuracy); orm / prm: a "
                                "learned outcome / process model", choices=REWARDS)
     format_reward: bool = flag(False, "add R1's format reward (<think>…</think><answer>…</answer>) to the "
                                       "rule reward")
     language_reward: float = flag(0.0, "DeepSeek-R1 §2.3.2: add WEIGHT × the chain of thought's share of "
-                                       "--language words to the rule reward (grader.language_consistency; R1: "
-                                       "weight 1)", min=0.0)
+                                       "--language words to the rule reward (grader.language_consistency; "
+                                       "R1: weight 1)", min=0.0)
     language: str = flag("en", "target language of --language-reward", choices=LANGUAGES)
     reward_model: str | None = flag(None, "ORM / PRM checkpoint folder for --reward orm|prm")
     # Algorithm 1
@@ -288,8 +292,8 @@ class GRPOConfig(RunConfig):
     # objective
     lr: float = flag(1e-6, "policy learning rate, constant after warm-up (§4.2: 1e-6)", min=0.0)
     beta: float = flag(0.04, "β, weight of the KL penalty to π_ref (Eq. 3; §4.2: 0.04)", min=0.0)
-    clip_eps: float = flag(0.2, "ε of the clipped ratio (Eq. 3; not given in the paper: PPO's value)", min=0.0,
-                           max=1.0, above=True)
+    clip_eps: float = flag(0.2, "ε of the clipped ratio (Eq. 3; not given in the paper: PPO's value)",
+                           min=0.0, max=1.0, above=True)
     loss_agg: str = flag("sequence", "sequence: Eq. 3 (token mean per output, then mean); token: DAPO; "
                                      "dr_grpo: sum / --max-new-tokens", choices=AGGREGATIONS)
     scale_rewards: bool = flag(True, "divide advantages by the group std (--no-scale-rewards: Dr. GRPO)")
@@ -297,8 +301,8 @@ class GRPOConfig(RunConfig):
                                           "fraction is always logged)")
     adv_eps: float = flag(1e-4, "added to the std when normalising rewards", min=0.0, above=True)
     # reward-model retraining after each iteration (§4.1.4; --reward orm|prm)
-    rm_questions: int = flag(512, "after each iteration, retrain the ORM/PRM on the policy's outputs for this "
-                                  "many questions (0: never; not given in the paper)", min=0)
+    rm_questions: int = flag(512, "after each iteration, retrain the ORM/PRM on the policy's outputs for "
+                                  "this many questions (0: never; not given in the paper)", min=0)
     rm_samples: int = flag(8, "policy outputs per question for the retraining", min=1)
     rm_labels: str = flag("mc", "PRM step labels: mc (Math-Shepherd completions) or exact (toy world; needs "
                                 "'solution' in --data)", choices=("mc", "exact"))
@@ -316,8 +320,9 @@ class GRPOConfig(RunConfig):
     save_every: int = flag(50, "training checkpoint every N steps (0: never)", min=0)
     plan_prompt_tokens: int = flag(256, "dry run: prompt tokens per question", min=1)
     # held-out accuracy during training (the y-axis of §5.2's Fig. 5 and Fig. 6)
-    eval_data: str | None = flag(None, 'held-out questions, JSONL {"question", "answer"}: greedy accuracy at '
-                                       'step 0, every --eval-every steps and at the end (metrics test_accuracy)')
+    eval_data: str | None = flag(None, 'held-out questions, JSONL {"question", "answer"}: greedy accuracy '
+                                       'at step 0, every --eval-every steps and at the end (metrics '
+                                       'test_accuracy)')
     eval_every: int = flag(0, "steps between held-out evaluations (0: only at step 0 and the end)", min=0)
     eval_limit: int | None = flag(None, "evaluate on the first N held-out questions (default: all)", min=1)
 
@@ -344,8 +349,9 @@ class GRPOConfig(RunConfig):
 def load_questions(path, tokenizer: Tokenizer, template: str, max_seq_len: int, stats: Counter) -> list[dict]:
     """RL records {"question", "answer"} -> {"question", "answer", "prompt" (ids)}, with the reference
     "solution" when the record has one (--rm-labels exact labels the reward model's new data by it).
-    Skipped and counted in `stats`: read_jsonl's reasons, no_question, bad_gold (no answer, or one the grader cannot use: every
-    reward kind reports accuracy), prompt_too_long (no room left in the context to answer)."""
+    Skipped and counted in `stats`: read_jsonl's reasons, no_question, bad_gold (no answer, or one the grader
+    cannot use: every reward kind reports accuracy), prompt_too_long (no room left in the context to
+    answer)."""
     questions = []
     for rec in read_jsonl(path, stats):
         question, answer = rec.get("question"), rec.get("answer")
@@ -403,7 +409,8 @@ class Rollout:
     train_rows: list[int] = field(default_factory=list)  # rows in the loss (--truncated, --skip-equal-groups)
     sums: dict = field(default_factory=dict)              # metric sums over this rank's outputs
     # the rewards as scored, where they are given: one per output at its last token (outcome), or one per step
-    # at the step's last token (process); completion positions. ppo.py builds Eq. 2's per-token rewards on them
+    # at the step's last token (process); completion positions. ppo.py builds Eq. 2's per-token rewards
+    # on them
     given_rewards: list[list[float]] = field(default_factory=list)
     reward_positions: list[list[int]] = field(default_factory=list)
 
@@ -425,11 +432,12 @@ def explore(sampler, reference, questions: list[dict], cfg: GRPOConfig, tokenize
 def sample(sampler, questions: list[dict], cfg: GRPOConfig, tokenizer: Tokenizer, generator,
            amp=nullcontext()) -> Rollout:
     """G outputs per question from π_old, with π_old's log-probs at the sampling temperature."""
-    stops = set(tokenizer.stop_ids)  # EOS, and a released model's other end-of-turn ids (generation_config.json)
+    # EOS, and a released model's other end-of-turn ids (generation_config.json)
+    stops = set(tokenizer.stop_ids)
     with amp:
         completions, logprobs = sample_groups(sampler, [q["prompt"] for q in questions], cfg.group_size,
-                                              cfg.max_new_tokens, cfg.temperature, cfg.top_p, tokenizer.stop_ids,
-                                              cfg.rollout_batch, generator)
+                                              cfg.max_new_tokens, cfg.temperature, cfg.top_p,
+                                              tokenizer.stop_ids, cfg.rollout_batch, generator)
     lengths = [len(c) for c in completions]
     width = max(lengths)
     return Rollout(prompts=[q["prompt"] for q in questions for _ in range(cfg.group_size)],
@@ -476,25 +484,28 @@ def score(rollout: Rollout, questions: list[dict], cfg: GRPOConfig, tokenizer: T
                 rewards += cfg.language_reward * torch.tensor([language_consistency(t, cfg.language)
                                                                for t in rollout.texts])
         rewards = rewards.masked_fill(zero, 0.0).view(Q, G)
-        advantages = outcome_advantages(rewards, cfg.scale_rewards, cfg.adv_eps).view(N, 1).expand(N, C).clone()
+        per_output = outcome_advantages(rewards, cfg.scale_rewards, cfg.adv_eps).view(N, 1)
+        advantages = per_output.expand(N, C).clone()
         equal = rewards.max(dim=1).values == rewards.min(dim=1).values
         rewards = rewards.view(N)
         rollout.given_rewards = [[r] for r in rewards.tolist()]
         rollout.reward_positions = [[n - 1] for n in rollout.mask.sum(dim=1).tolist()]
 
-    # which outputs train: drop truncated ones (--truncated mask) and groups with no signal (--skip-equal-groups)
+    # which outputs train: drop truncated ones (--truncated mask) and groups with no signal
+    # (--skip-equal-groups)
     drop = rollout.truncated & torch.tensor(cfg.truncated == "mask")
     if cfg.skip_equal_groups:
         drop |= equal.repeat_interleave(G)
-    rollout.advantages, rollout.correct, rollout.train_rows = advantages, correct, (~drop).nonzero()[:, 0].tolist()
+    train_rows = (~drop).nonzero()[:, 0].tolist()
+    rollout.advantages, rollout.correct, rollout.train_rows = advantages, correct, train_rows
     lengths = rollout.mask.sum(dim=1)
-    rollout.sums = {"outputs": N, "groups": Q, "reward": rewards.sum().item(), "accuracy": correct.sum().item(),
-               "format": formatted.sum().item(), "response_len": lengths.sum().item(),
-               "truncated": rollout.truncated.sum().item(), "zero_adv_groups": equal.sum().item(),
-               "trained_outputs": len(rollout.train_rows),
-               # entropy, estimated from the sampled tokens: E[-log π(o_t)] under the (temperature-scaled)
-               # sampling distribution, with no extra pass over the vocabulary
-               "neg_logp": -(rollout.old_logprobs * rollout.mask).sum().item()}
+    rollout.sums = {"outputs": N, "groups": Q, "reward": rewards.sum().item(),
+                    "accuracy": correct.sum().item(), "format": formatted.sum().item(),
+                    "response_len": lengths.sum().item(), "truncated": rollout.truncated.sum().item(),
+                    "zero_adv_groups": equal.sum().item(), "trained_outputs": len(rollout.train_rows),
+                    # entropy, estimated from the sampled tokens: E[-log π(o_t)] under the
+                    # (temperature-scaled) sampling distribution, with no extra pass over the vocabulary
+                    "neg_logp": -(rollout.old_logprobs * rollout.mask).sum().item()}
 
 
 def equal_forwards(n_rows: int, size: int, device) -> int:
@@ -579,8 +590,8 @@ def update(model, optimizer, rollout: Rollout, cfg: GRPOConfig, proc, pad_id: in
         mask = batch["mask"]
         count = mask.sum() if cfg.loss_agg == "token" else mask.any(dim=1).sum()
         loss, stats = policy_loss(cfg.algo, logprobs.float(), batch["old"], batch["ref"], batch["adv"],
-                                  batch["correct"], mask, cfg.clip_eps, cfg.beta, cfg.loss_agg, cfg.max_new_tokens,
-                                  denominator=count.clamp(min=1))
+                                  batch["correct"], mask, cfg.clip_eps, cfg.beta, cfg.loss_agg,
+                                  cfg.max_new_tokens, denominator=count.clamp(min=1))
         totals["kl"] += (stats["kl"] * stats["tokens"]).item()
         totals["clip_frac"] += (stats["clip_frac"] * stats["tokens"]).item()
         totals["tokens"] += stats["tokens"].item()
@@ -657,7 +668,8 @@ def prepare_run(cfg: GRPOConfig):
     questions = load_questions(cfg.data, tokenizer, cfg.template, max_seq_len, data_stats)
     held_out = []
     if cfg.eval_data:
-        held_out = load_questions(cfg.eval_data, tokenizer, cfg.template, max_seq_len, eval_stats)[:cfg.eval_limit]
+        held_out = load_questions(cfg.eval_data, tokenizer, cfg.template, max_seq_len,
+                                  eval_stats)[:cfg.eval_limit]
         data_stats.update({f"eval_{k}": v for k, v in eval_stats.items()})
     return proc, tokenizer_path, tokenizer, questions, held_out, data_stats
 
@@ -682,7 +694,8 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
     # in the DCP checkpoint) and the replay buffer (per-rank file; the same on every rank). Question order
     # and sampling seeds are functions of the step, so they need no state.
     others = {}
-    if reference is not None and cfg.algo == "grpo":  # RFT's reference is the start model: reloaded from --init
+    # RFT's reference is the start model: reloaded from --init
+    if reference is not None and cfg.algo == "grpo":
         others["reference"] = reference
     if reward_model is not None:                       # retrained after each iteration (§4.1.4)
         others["reward_model"] = reward_model
@@ -715,7 +728,8 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
             group["lr"] = lr
         batch = [questions[i] for i in step_questions(len(questions), step, cfg.batch_questions, proc.rank,
                                                       proc.world, cfg.seed)]
-        generator = torch.Generator(device=proc.device).manual_seed((cfg.seed << 40) + (step << 16) + proc.rank)
+        seed = (cfg.seed << 40) + (step << 16) + proc.rank
+        generator = torch.Generator(device=proc.device).manual_seed(seed)
         rollout = explore(sampler, reference, batch, cfg, tokenizer, reward_model, reward_fn, generator, amp)
         t0 = time.perf_counter()
         result = update(model, optimizer, rollout, cfg, proc, tokenizer.pad_id, amp)
@@ -728,7 +742,8 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
             record.update(retrain_reward_model(reward_model, sampler, questions, replay, cfg, proc, tokenizer,
                                                iteration))
         record.update(t_update=t_update, t_step=time.perf_counter() - t_step)
-        record.update(memory_record([(model, optimizer), (reference, None), (sampler, None), (reward_model, None)],
+        record.update(memory_record([(model, optimizer), (reference, None), (sampler, None),
+                                     (reward_model, None)],
                                     proc.device))
         records.append(record)
         done = step + 1
@@ -742,7 +757,8 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
             save_checkpoint(out / "checkpoints", done, model, optimizer, ReplayState(replay), proc, cfg.keep,
                             others)
     export_model(model, out / "final", proc, tokenizer=tokenizer_path)
-    return {"steps": total_steps, "records": records, "final": str(out / "final"), "data_stats": dict(data_stats)}
+    return {"steps": total_steps, "records": records, "final": str(out / "final"),
+            "data_stats": dict(data_stats)}
 
 
 class ReplayState:
@@ -768,8 +784,8 @@ def test_accuracy(policy, questions: list[dict], cfg: GRPOConfig, tokenizer: Tok
     correct = 0.0
     if mine:
         with amp:
-            completions, _ = generate(policy, [q["prompt"] for q in mine], cfg.max_new_tokens, temperature=0.0,
-                                      stop_ids=tokenizer.stop_ids, slots=cfg.rollout_batch)
+            completions, _ = generate(policy, [q["prompt"] for q in mine], cfg.max_new_tokens,
+                                      temperature=0.0, stop_ids=tokenizer.stop_ids, slots=cfg.rollout_batch)
         stops = set(tokenizer.stop_ids)
         correct = sum(accuracy_reward(tokenizer.decode(c[:-1] if c[-1] in stops else c), q["answer"])
                       for c, q in zip(completions, mine, strict=True))
@@ -803,8 +819,8 @@ def memory_record(models, device) -> dict:
 
 def step_record(step: int, iteration: int, lr: float, sums: dict, result: dict, proc) -> dict:
     """One metrics record: this stage's sums over all ranks turned into means; times are rank 0's."""
-    keys = ["outputs", "groups", "reward", "accuracy", "format", "response_len", "truncated", "zero_adv_groups",
-            "trained_outputs", "neg_logp"]
+    keys = ["outputs", "groups", "reward", "accuracy", "format", "response_len", "truncated",
+            "zero_adv_groups", "trained_outputs", "neg_logp"]
     update_keys = ["kl", "clip_frac", "tokens", "tokens_computed", "tokens_useful", "tokens_unsorted"]
     totals = torch.tensor([float(sums[k]) for k in keys] + [float(result.get(k, 0.0)) for k in update_keys],
                           dtype=torch.float64, device=proc.device)
@@ -817,8 +833,10 @@ def step_record(step: int, iteration: int, lr: float, sums: dict, result: dict, 
             "ratio_dev": result.get("ratio_dev", 0.0),
             "entropy": g["neg_logp"] / max(g["response_len"], 1.0), "response_len": g["response_len"] / n,
             "truncated": g["truncated"] / n, "zero_adv_groups": g["zero_adv_groups"] / max(g["groups"], 1.0),
-            "trained_outputs": int(g["trained_outputs"]), "loss": result["loss"], "grad_norm": result["grad_norm"],
-            # tokens the update's forwards computed ÷ tokens of real rows, sorted by length and in sampling order
+            "trained_outputs": int(g["trained_outputs"]), "loss": result["loss"],
+            "grad_norm": result["grad_norm"],
+            # tokens the update's forwards computed ÷ tokens of real rows, sorted by length and in
+            # sampling order
             "pad_cost": g["tokens_computed"] / max(g["tokens_useful"], 1.0),
             "pad_cost_unsorted": g["tokens_unsorted"] / max(g["tokens_useful"], 1.0),
             "rollout_tok_per_s": g["response_len"] / max(sums["t_sample"], 1e-9),

@@ -18,8 +18,8 @@ import grpo
 
 from formats import BOXED_SUFFIX, write_jsonl
 from grpo import (GRPOConfig, ReplayState, completion_logprobs, completion_mask, explore, grpo_loss, kl_k3,
-                  load_questions, main, outcome_advantages, policy_loss, process_advantages, right_pad, sample_groups,
-                  step_questions, train_grpo, update)
+                  load_questions, main, outcome_advantages, policy_loss, process_advantages, right_pad,
+                  sample_groups, step_questions, train_grpo, update)
 from model import ModelConfig, Transformer
 from sampler import generate
 from trainer import build_optimizer, load_checkpoint, setup_distributed, wrap_model
@@ -44,7 +44,8 @@ def test_outcome_advantages_by_hand():
     adv = outcome_advantages(rewards)  # default eps = 1e-4: barely moves the values, keeps 0/0 away
     assert torch.allclose(adv, expected, atol=1e-3) and torch.equal(adv[2], torch.zeros(4))
     # without std division (Dr. GRPO): only centred
-    assert torch.allclose(outcome_advantages(rewards, scale=False)[1], torch.tensor([-0.25, -0.25, 0.75, -0.25]))
+    assert torch.allclose(outcome_advantages(rewards, scale=False)[1],
+                          torch.tensor([-0.25, -0.25, 0.75, -0.25]))
 
 
 def test_process_advantages_by_hand():
@@ -168,7 +169,8 @@ def digit_reward(digits):
 
 
 def config(world, out, **kw):
-    settings = dict(group_size=8, batch_questions=4, max_new_tokens=8, micro_batch=32, save_every=0, log_every=100)
+    settings = dict(group_size=8, batch_questions=4, max_new_tokens=8, micro_batch=32, save_every=0,
+                    log_every=100)
     return GRPOConfig(init=str(world["root"] / "init"), data=str(world["root"] / "rl.jsonl"), out=str(out),
                       **{**settings, **kw})
 
@@ -178,8 +180,8 @@ def config(world, out, **kw):
 def test_old_logprobs_from_generate_equal_recomputed_ones_at_the_sampling_temperature(world):
     policy, prompts = world["policy"], [[5, 6, 7], [8, 9, 10, 11, 12]]
     g = torch.Generator().manual_seed(0)
-    completions, old = sample_groups(policy, prompts, group_size=3, max_new_tokens=6, temperature=0.7, top_p=1.0,
-                                     stop_ids=world["tok"].stop_ids, slots=4, generator=g)
+    completions, old = sample_groups(policy, prompts, group_size=3, max_new_tokens=6, temperature=0.7,
+                                     top_p=1.0, stop_ids=world["tok"].stop_ids, slots=4, generator=g)
     rows = [p for p in prompts for _ in range(3)]
     mask = completion_mask([len(c) for c in completions], max(map(len, completions)))
     old = right_pad(old, 0.0, mask.shape[1], dtype=torch.float32)
@@ -240,7 +242,8 @@ def test_truncated_outputs_follow_the_flag(world, mode, tmp_path):
     # two questions × G=4; outputs 1 and 3 never reach EOS; the reward counts 7s, so truncated ones score high
     sampler = FixedSampler([[d7, eos], [d7, d7, d7, d7], [5, eos], [d7, d7, 5, d7]])
     cfg = config(world, tmp_path, truncated=mode, group_size=4, beta=0.0)
-    questions = [{"question": "q", "answer": "7", "prompt": [5, 6]}, {"question": "r", "answer": "3", "prompt": [7]}]
+    questions = [{"question": "q", "answer": "7", "prompt": [5, 6]},
+                 {"question": "r", "answer": "3", "prompt": [7]}]
     reward = lambda q, text, ids: float(ids.count(d7))
     ro = explore(sampler, None, questions, cfg, tok, None, reward, None)
     raw = torch.tensor([1.0, 4.0, 0.0, 3.0])
@@ -256,7 +259,8 @@ def test_skip_equal_groups_drops_them_and_their_share_is_reported(world, tmp_pat
     tok = world["tok"]
     eos = tok.eos_id
     sampler = FixedSampler([[5, eos], [6, eos]])
-    questions = [{"question": "q", "answer": "7", "prompt": [5]}, {"question": "r", "answer": "3", "prompt": [6]}]
+    questions = [{"question": "q", "answer": "7", "prompt": [5]},
+                 {"question": "r", "answer": "3", "prompt": [6]}]
     reward = lambda q, text, ids: float(ids[0] == 5 and q["question"] == "q")  # group 2 is all 0
     for skip in (False, True):
         cfg = config(world, tmp_path, group_size=2, beta=0.0, skip_equal_groups=skip)
@@ -269,7 +273,8 @@ def test_skip_equal_groups_drops_them_and_their_share_is_reported(world, tmp_pat
 # ----------------------------------------------------------------------------- Table 10
 
 def test_online_rft_is_sft_on_the_correct_outputs(world):
-    """Table 10: online RFT's gradient is 1/|o| Σ_t 1[correct] ∇ log π_θ, averaged over the sampled outputs."""
+    """Table 10: online RFT's gradient is 1/|o| Σ_t 1[correct] ∇ log π_θ, averaged over the sampled
+    outputs."""
     policy = world["policy"]
     prompts, completions = [[5, 6], [7], [8, 9], [10]], [[11, 12, 13], [14], [15, 16], [17, 18, 19, 20]]
     correct = torch.tensor([1.0, 0.0, 1.0, 1.0])
@@ -302,8 +307,8 @@ def mean_digit_share(model_dir, world, n=64):
     """The task's reward, measured afresh: n samples of a checkpoint on one question."""
     model = Transformer.load(model_dir)
     prompt = world["tok"].encode("User: What is 1 + 2?\n\nAssistant:")
-    completions, _ = generate(model, [prompt], 8, temperature=1.0, stop_ids=(world["tok"].eos_id,), group_size=n,
-                              generator=torch.Generator().manual_seed(123))
+    completions, _ = generate(model, [prompt], 8, temperature=1.0, stop_ids=(world["tok"].eos_id,),
+                              group_size=n, generator=torch.Generator().manual_seed(123))
     reward = digit_reward(world["digits"])
     return sum(reward(None, None, c) for c in completions) / n
 
@@ -353,7 +358,7 @@ def test_resume_continues_exactly(world, tmp_path):
     checkpoint = tmp_path / "a" / "checkpoints" / "step_00000003"
     resumed = train_grpo(replace(cfg, out=str(tmp_path / "b"), resume=str(checkpoint)),
                          reward_fn=digit_reward(world["digits"]))
-    timing = lambda record: {k: v for k, v in record.items()  # noqa: E731 (what depends on the machine's state)
+    timing = lambda record: {k: v for k, v in record.items()  # noqa: E731 (what depends on the machine)
                              if not (k.startswith("t_") or k.endswith("per_s") or k == "peak_memory_mib")}
     assert [r["step"] for r in resumed["records"]] == [4]
     assert timing(resumed["records"][0]) == timing(full["records"][3])
@@ -371,7 +376,8 @@ def test_update_gradient_does_not_depend_on_the_micro_batch_split(world, tmp_pat
         for p in reference.parameters():
             p.add_(0.05 * torch.randn_like(p))  # a reference apart from the policy: the KL term is live
     cfg = config(world, tmp_path, loss_agg=agg, group_size=4, grad_clip=1e9)
-    questions = [{"question": "q", "answer": "3", "prompt": [5, 6, 7]}, {"question": "r", "answer": "4", "prompt": [8]}]
+    questions = [{"question": "q", "answer": "3", "prompt": [5, 6, 7]},
+                 {"question": "r", "answer": "4", "prompt": [8]}]
     eos, d1, d2 = world["tok"].eos_id, *world["tok"].encode("12")
     sampler = FixedSampler([[d1, eos], [30, d2, 40, 50, eos], [d1, d2, d1, 60, 70, 80], [90, eos]], policy)
     ro = explore(sampler, reference, questions, cfg, world["tok"], None, digit_reward(world["digits"]), None)
@@ -386,8 +392,8 @@ def test_update_gradient_does_not_depend_on_the_micro_batch_split(world, tmp_pat
     # the gradient of Eq. 3's loss over the whole batch at once, on the plain model
     plain = copy.deepcopy(policy)
     lp = completion_logprobs(plain, ro.prompts, ro.completions, cfg.temperature, world["tok"].pad_id)
-    loss, _ = grpo_loss(lp, ro.old_logprobs, ro.ref_logprobs, ro.advantages, ro.mask, cfg.clip_eps, cfg.beta, agg,
-                        max_len=cfg.max_new_tokens)
+    loss, _ = grpo_loss(lp, ro.old_logprobs, ro.ref_logprobs, ro.advantages, ro.mask, cfg.clip_eps, cfg.beta,
+                        agg, max_len=cfg.max_new_tokens)
     expected = torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(plain.parameters()))])
     assert expected.abs().max() > 0
     for g in grads:
@@ -415,7 +421,8 @@ def test_process_supervision_scores_each_step_and_normalises_the_group(world, tm
         step_ends[-1] = len(ids) - 1  # the last step ends at the last token (its EOS)
         completions.append(ids)
         ends.append(step_ends)
-    questions = [{"question": "q", "answer": "7", "prompt": [5, 6, 7]}, {"question": "r", "answer": "3", "prompt": [8]}]
+    questions = [{"question": "q", "answer": "7", "prompt": [5, 6, 7]},
+                 {"question": "r", "answer": "3", "prompt": [8]}]
     cfg = config(world, tmp_path, reward="prm", reward_model=str(tmp_path / "prm"), group_size=2, beta=0.0)
     ro = explore(FixedSampler(completions), None, questions, cfg, tok, rm, None, None)
     C = ro.advantages.shape[1]
@@ -426,15 +433,16 @@ def test_process_supervision_scores_each_step_and_normalises_the_group(world, tm
             with torch.no_grad():
                 probs = torch.sigmoid(rm(torch.tensor([question["prompt"] + completions[r]])))[0]
             rewards.append([probs[len(question["prompt"]) + e].item() for e in ends[r]])
-        assert torch.allclose(ro.advantages[2 * q:2 * q + 2], process_advantages(rewards, [ends[r] for r in rows], C),
-                              atol=1e-5)
+        assert torch.allclose(ro.advantages[2 * q:2 * q + 2],
+                              process_advantages(rewards, [ends[r] for r in rows], C), atol=1e-5)
 
 
 def test_orm_run_retrains_the_reward_model_with_replay_and_checkpoints_it(world, tmp_path):
     rm = tiny_reward_model(world, "orm", tmp_path / "orm")
     old_data = tmp_path / "rm_data.jsonl"
-    write_jsonl(old_data, [{"question": "What is 1 + 1?", "answer": "2", "completion": "The answer is \\boxed{2}.",
-                            "finished": True, "correct": 1, "step_labels": [1]}] * 20)
+    write_jsonl(old_data, [{"question": "What is 1 + 1?", "answer": "2",
+                            "completion": "The answer is \\boxed{2}.", "finished": True, "correct": 1,
+                            "step_labels": [1]}] * 20)
     cfg = config(world, tmp_path / "run", reward="orm", reward_model=str(tmp_path / "orm"), iterations=2,
                  steps_per_iteration=1, group_size=2, rm_questions=4, rm_samples=2, rm_data=[str(old_data)],
                  save_every=1, keep=0, rm_lr=1e-2)
@@ -466,24 +474,28 @@ def test_prm_retraining_with_exact_labels_labels_the_policy_s_samples_by_the_sol
                                  for a in range(4) for b in range(4)])
     settings = dict(reward="prm", reward_model=str(tmp_path / "prm"), iterations=1, steps_per_iteration=1,
                     group_size=2, rm_questions=4, rm_samples=2, rm_labels="exact")
-    record, = train_grpo(replace(config(world, tmp_path / "run", **settings), data=str(with_solutions)))["records"]
+    record, = train_grpo(replace(config(world, tmp_path / "run", **settings),
+                                 data=str(with_solutions)))["records"]
     assert record["rm_samples"] == 8 and record["rm_examples"] == 8
     with pytest.raises(ValueError, match="solution"):
         train_grpo(config(world, tmp_path / "bare", **settings))  # rl.jsonl has no solutions
 
 
-# ----------------------------------------------------------------------------- scale: ranks, FSDP, command line
+# ---------------------------------------------------------------------- scale: ranks, FSDP, command line
 
 def test_unusable_questions_are_skipped_and_counted(world, tmp_path):
     path = tmp_path / "rl.jsonl"
     path.write_bytes(b'{"question": "What is 1 + 1?", "answer": "2"}\n{broken\n\xff\xfe\n'
-                     b'{"question": "", "answer": "1"}\n{"question": "No answer?"}\n{"question": "q", "answer": "{"}\n'
+                     b'{"question": "", "answer": "1"}\n{"question": "No answer?"}\n'
+                     b'{"question": "q", "answer": "{"}\n'
                      + json.dumps({"question": "long " * 200, "answer": "1"}).encode() + b"\n")
     stats = Counter()
     questions = load_questions(path, world["tok"], "deepseek", 128, stats)
     assert [q["answer"] for q in questions] == ["2"]
-    assert questions[0]["prompt"] == world["tok"].encode("User: What is 1 + 1?\n" + BOXED_SUFFIX + "\n\nAssistant:")
-    assert stats == Counter(questions=1, bad_json=1, invalid_utf8=1, no_question=1, bad_gold=2, prompt_too_long=1)
+    prompt = "User: What is 1 + 1?\n" + BOXED_SUFFIX + "\n\nAssistant:"
+    assert questions[0]["prompt"] == world["tok"].encode(prompt)
+    assert stats == Counter(questions=1, bad_json=1, invalid_utf8=1, no_question=1, bad_gold=2,
+                            prompt_too_long=1)
 
 
 def test_each_rank_gets_whole_groups_of_one_global_batch():
@@ -505,12 +517,13 @@ def test_fsdp_policy_with_a_rollout_copy_matches_ddp(world, tmp_path):
 
 
 def test_command_line_under_torchrun_on_two_ranks(world, tmp_path):
-    args = ["--init", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl"), "--out", str(tmp_path),
-            "-G", "4", "--batch-questions", "4", "--max-new-tokens", "6", "--steps-per-iteration", "2",
-            "--lr", "1e-2", "--format-reward", "--truncated", "zero_reward", "--save-every", "0"]
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(REPO / "grpo.py"), *args], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+    args = ["--init", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl"),
+            "--out", str(tmp_path), "-G", "4", "--batch-questions", "4", "--max-new-tokens", "6",
+            "--steps-per-iteration", "2", "--lr", "1e-2", "--format-reward", "--truncated", "zero_reward",
+            "--save-every", "0"]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           "2", str(REPO / "grpo.py"), *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2]
@@ -518,7 +531,8 @@ def test_command_line_under_torchrun_on_two_ranks(world, tmp_path):
     assert Transformer.load(tmp_path / "final").num_params() == world["policy"].num_params()
 
 
-@pytest.mark.parametrize("flags", [["--algo", "ppo"], ["--reward", "orm"], ["--algo", "rft", "--skip-equal-groups"],
+@pytest.mark.parametrize("flags", [["--algo", "ppo"], ["--reward", "orm"],
+                                   ["--algo", "rft", "--skip-equal-groups"],
                                    ["--loss-agg", "mean"], ["-G", "0"]])
 def test_bad_settings_are_refused(world, flags):
     base = ["--init", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl")]
@@ -531,7 +545,8 @@ import json, sys
 import torch
 from grpo import GRPOConfig, train_grpo
 from trainer import tears_down_distributed
-def reward(question, text, ids):  # question 0's groups all score 0: with --skip-equal-groups its rank trains nothing
+# question 0's groups all score 0: with --skip-equal-groups its rank trains nothing
+def reward(question, text, ids):
     return 0.0 if question["question"].startswith("What is 0 + 0") else (sum(ids) % 7) / 7
 cfg = GRPOConfig(**json.loads(sys.argv[1]))
 tears_down_distributed(train_grpo)(cfg, reward_fn=reward)
@@ -539,43 +554,50 @@ tears_down_distributed(train_grpo)(cfg, reward_fn=reward)
 
 
 def test_fsdp_with_one_rank_holding_no_training_rows_finishes_and_matches_one_process(world, tmp_path):
-    """Ranks with uneven rows (--skip-equal-groups) must run the same number of sharded forwards (π_ref and the
-    update): one rank's only group is all-equal, the other's is not. Two FSDP ranks finish (no hang in the
-    π_ref pass: the reference is sharded too) and their updates equal those of two DDP ranks, which sample
-    the same outputs (one generator per rank) and whose whole-copy reference needs no collective."""
+    """Ranks with uneven rows (--skip-equal-groups) must run the same number of sharded forwards (π_ref and
+    the update): one rank's only group is all-equal, the other's is not. Two FSDP ranks finish (no hang in
+    the π_ref pass: the reference is sharded too) and their updates equal those of two DDP ranks, which
+    sample the same outputs (one generator per rank) and whose whole-copy reference needs no collective."""
     data = tmp_path / "rl.jsonl"
-    write_jsonl(data, [{"question": "What is 0 + 0?", "answer": "0"}, {"question": "What is 1 + 2?", "answer": "3"}])
+    write_jsonl(data, [{"question": "What is 0 + 0?", "answer": "0"},
+                       {"question": "What is 1 + 2?", "answer": "3"}])
     script = tmp_path / "uneven.py"
     script.write_text(UNEVEN_RANKS)
     common = dict(init=str(world["root"] / "init"), data=str(data), group_size=4, batch_questions=2,
-                  max_new_tokens=6, micro_batch=2, steps_per_iteration=2, lr=1e-2, beta=0.04, skip_equal_groups=True,
-                  save_every=0)
+                  max_new_tokens=6, micro_batch=2, steps_per_iteration=2, lr=1e-2, beta=0.04,
+                  skip_equal_groups=True, save_every=0)
     results = {}
     for parallel in ("fsdp", "ddp"):
         out = tmp_path / parallel
-        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                               str(script), json.dumps({**common, "out": str(out), "parallel": parallel})], cwd=REPO, capture_output=True, text=True,
-                              timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               "--nproc_per_node", "2", str(script),
+                               json.dumps({**common, "out": str(out), "parallel": parallel})],
+                              cwd=REPO, capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[parallel] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     fsdp, ddp = results["fsdp"], results["ddp"]
-    assert [r["trained_outputs"] for r in fsdp] == [4, 4] and [r["zero_adv_groups"] for r in fsdp] == [0.5, 0.5]
+    assert [r["trained_outputs"] for r in fsdp] == [4, 4]
+    assert [r["zero_adv_groups"] for r in fsdp] == [0.5, 0.5]
     keys = ("loss", "grad_norm", "kl", "reward")
-    assert [r[k] for r in fsdp for k in keys] == pytest.approx([r[k] for r in ddp for k in keys], rel=1e-4, abs=1e-6)
+    assert [r[k] for r in fsdp for k in keys] == pytest.approx([r[k] for r in ddp for k in keys], rel=1e-4,
+                                                               abs=1e-6)
 
 
 def test_dry_run_plan_for_the_papers_7b_recipe_matches_a_hand_calculation(capsys):
     """The paper's 7B recipe on 8 × 80 GB (FSDP, bf16, activation checkpointing), each phase by hand."""
-    plan = main(["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp", "--activation-checkpointing",
-                 "--rollout-batch", "32", "--micro-batch", "4", "--plan-prompt-tokens", "256"])
+    plan = main(["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp",
+                 "--activation-checkpointing", "--rollout-batch", "32", "--micro-batch", "4",
+                 "--plan-prompt-tokens", "256"])
     P, world, seq, d, ffn, layers, vocab = 6_910_365_696, 8, 256 + 1024, 4096, 11008, 30, 102400
     held = plan["phases"]["held"]
-    assert held["policy: weights, gradients, AdamW"] == pytest.approx(16 * P / world)  # fp32 w + g + 2 moments
-    assert held["π_ref"] == pytest.approx(4 * P / world)                                # fp32, sharded like π_θ
-    assert held["rollout copy (bf16)"] == pytest.approx(2 * P)                          # whole, for the sampler
-    kv_per_token = 2 * layers * 32 * 128 * 2                                            # k and v, bf16
+    assert held["policy: weights, gradients, AdamW"] == pytest.approx(16 * P / world)  # fp32 w + g, 2 moments
+    assert held["π_ref"] == pytest.approx(4 * P / world)                # fp32, sharded like π_θ
+    assert held["rollout copy (bf16)"] == pytest.approx(2 * P)          # whole, for the sampler
+    kv_per_token = 2 * layers * 32 * 128 * 2                            # k and v, bf16
     assert plan["phases"]["rollout"]["KV cache"] == pytest.approx(32 * seq * kv_per_token)
-    # checkpointed activations: every block's input, one block recomputed, the logits (bf16 + fp32 + log-softmax)
+    # checkpointed activations: every block's input, one block recomputed, the logits
+    # (bf16 + fp32 + log-softmax)
     per_token = layers * d * 2 + (16 * d + 4 * ffn) * 2 + (2 + 8) * vocab
     assert plan["phases"]["update"]["activations"] == pytest.approx(4 * seq * per_token)
     assert plan["peak"] == pytest.approx(sum(held.values()) + 32 * seq * kv_per_token + 32 * vocab * 4)
@@ -584,7 +606,8 @@ def test_dry_run_plan_for_the_papers_7b_recipe_matches_a_hand_calculation(capsys
     step_bytes = 2 * P + 32 * kv_per_token * (256 + 512)
     tok_s = 32 / (step_bytes / (3.35e12 * 0.6))
     assert plan["seconds"]["rollout"] == pytest.approx(1024 * 64 * 512 / (tok_s * world))
-    assert plan["seconds"]["update"] == pytest.approx(1024 * 64 * (256 + 512) * 8 * P / (world * 989e12 * 0.4))
+    update_flops = 1024 * 64 * (256 + 512) * 8 * P
+    assert plan["seconds"]["update"] == pytest.approx(update_flops / (world * 989e12 * 0.4))
     out = capsys.readouterr().out
     assert "peak = held + largest phase" in out and "fits" in out
 
@@ -595,15 +618,16 @@ def test_resume_on_another_world_size_restores_the_reference_and_continues(world
     π_ref comes back as it was saved (π_θ at the start of the iteration, not a copy of the policy at the
     resumed step), and the run finishes."""
     out, script = tmp_path / "run", tmp_path / "run.py"
-    script.write_text(UNEVEN_RANKS)  # a reward that varies within groups, so the policy (and then π_ref) moves
+    # a reward that varies within groups, so the policy (and then π_ref) moves
+    script.write_text(UNEVEN_RANKS)
     common = dict(init=str(world["root"] / "init"), data=str(world["root"] / "rl.jsonl"), out=str(out),
-                  group_size=4, batch_questions=2, max_new_tokens=4, steps_per_iteration=2, iterations=2, lr=5e-2,
-                  parallel="fsdp", save_every=1, keep=0)
+                  group_size=4, batch_questions=2, max_new_tokens=4, steps_per_iteration=2, iterations=2,
+                  lr=5e-2, parallel="fsdp", save_every=1, keep=0)
 
     def run(ranks, **extra):
-        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                               str(ranks), str(script), json.dumps({**common, **extra})], cwd=REPO,
-                              capture_output=True, text=True, timeout=180,
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               "--nproc_per_node", str(ranks), str(script), json.dumps({**common, **extra})],
+                              cwd=REPO, capture_output=True, text=True, timeout=180,
                               env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
         assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -616,7 +640,8 @@ def test_resume_on_another_world_size_restores_the_reference_and_continues(world
     shutil.rmtree(out / "checkpoints" / "step_00000004")
     at_step3 = saved_reference(3)       # π_ref of iteration 2 = π_θ after 2 updates
     run(second, resume="latest")        # resumes from step 3 of 4 on the other world size
-    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
     at_step4 = saved_reference(4)
     init = world["policy"].state_dict()
     assert at_step3.keys() == at_step4.keys() and at_step3
@@ -625,10 +650,11 @@ def test_resume_on_another_world_size_restores_the_reference_and_continues(world
     assert any(not torch.equal(at_step3[k], init[k]) for k in at_step3)  # π_ref moved on at iteration 2
 
 
-def test_reward_model_retraining_checkpoints_activations_and_packs_rows_of_the_data(world, tmp_path, monkeypatch):
+def test_reward_model_retraining_checkpoints_activations_and_packs_rows_of_the_data(world, tmp_path,
+                                                                                    monkeypatch):
     """§4.1.4's retraining at 7B ran out of memory: it packed rows of the model's whole context at the run's
-    micro-batch without activation checkpointing. Now --activation-checkpointing applies to it too and its rows
-    are as long as the longest labelled sequence."""
+    micro-batch without activation checkpointing. Now --activation-checkpointing applies to it too and its
+    rows are as long as the longest labelled sequence."""
     import reward
     from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
     tiny_reward_model(world, "orm", tmp_path / "orm")
@@ -640,7 +666,8 @@ def test_reward_model_retraining_checkpoints_activations_and_packs_rows_of_the_d
         return original(model, optimizer, data, loss_fn, cfg, proc, **kw)
     monkeypatch.setattr(reward, "train", spy)
     cfg = config(world, tmp_path / "run", reward="orm", reward_model=str(tmp_path / "orm"), iterations=1,
-                 steps_per_iteration=1, group_size=2, rm_questions=4, rm_samples=2, activation_checkpointing=True)
+                 steps_per_iteration=1, group_size=2, rm_questions=4, rm_samples=2,
+                 activation_checkpointing=True)
     train_grpo(cfg)
     (rm_cfg, blocks, data), = seen
     assert rm_cfg.activation_checkpointing and all(b is CheckpointWrapper for b in blocks)
@@ -673,12 +700,12 @@ def parity(text: str) -> int:
 
 
 @pytest.mark.parametrize("parallel, algo", [("ddp", "grpo"), ("fsdp", "grpo"), ("fsdp", "rft")])
-def test_held_out_accuracy_is_the_greedy_accuracy_of_the_current_policy(world, tmp_path, monkeypatch, parallel,
-                                                                        algo):
+def test_held_out_accuracy_is_the_greedy_accuracy_of_the_current_policy(world, tmp_path, monkeypatch,
+                                                                        parallel, algo):
     """test_accuracy at step 0 and after each step equals the accuracy of a plain greedy loop over the policy
     then; the judge is a parity rule (gold "1": the answer text's code points sum to an odd number, "0": to an
-    even one), so about half the questions count as right and any changed token can change the count. Under FSDP (and for RFT, whose sampler is the start model) the
-    evaluated copy follows π_θ."""
+    even one), so about half the questions count as right and any changed token can change the count. Under
+    FSDP (and for RFT, whose sampler is the start model) the evaluated copy follows π_θ."""
     monkeypatch.setattr(grpo, "accuracy_reward", lambda text, gold: float(parity(text) == int(gold)))
     held_out = tmp_path / "test.jsonl"
     write_jsonl(held_out, [{"question": f"What is {a} + {b}?", "answer": str((a + b) % 2)}
