@@ -2,7 +2,8 @@
 
 PPO maximises the clipped surrogate (Eq. 1)
 
-  J(θ) = E[ 1/|o| Σ_t min(ρ_t A_t, clip(ρ_t, 1-ε, 1+ε) A_t) ],  ρ_t = π_θ(o_t | q, o_<t) / π_old(o_t | q, o_<t)
+  J(θ) = E[ 1/|o| Σ_t min(ρ_t A_t, clip(ρ_t, 1-ε, 1+ε) A_t) ],
+  ρ_t = π_θ(o_t | q, o_<t) / π_old(o_t | q, o_<t)
 
 where the advantage A_t comes from Generalized Advantage Estimation (GAE, Schulman et al. 2015) over the
 per-token rewards and a learned value function V_ψ. The KL penalty sits *in the reward* (Eq. 2):
@@ -31,7 +32,8 @@ is the group-normalised Â + β(π_ref/π_θ - 1). Everything else is GRPO's (gr
 train_step, checkpoints with exact resume, the value model and its optimiser included).
     python ppo.py --init runs/toy/sft/final --data runs/toy/world/rl.jsonl --out runs/table10/ppo -G 1 \\
         --batch-questions 64 --steps-per-iteration 35 --lr 2e-4 --max-new-tokens 100
-    python ppo.py --init 7b --dry-run --world-size 8 --parallel fsdp --activation-checkpointing  # vs grpo.py's
+    # the plan, to compare with grpo.py's
+    python ppo.py --init 7b --dry-run --world-size 8 --parallel fsdp --activation-checkpointing
 """
 from __future__ import annotations
 
@@ -54,9 +56,9 @@ from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_for
 from hf import checkpoint_config
 from model import Transformer, read_config
 from reward import RewardModel
-from trainer import (MetricsLog, autocast_for, build_model, build_optimizer, copy_weights, export_model, lr_at,
-                     model_config, rl_plan, save_checkpoint, start_or_resume, tears_down_distributed, train_step,
-                     unwrap)
+from trainer import (MetricsLog, autocast_for, build_model, build_optimizer, copy_weights, export_model,
+                     lr_at, model_config, rl_plan, save_checkpoint, start_or_resume, tears_down_distributed,
+                     train_step, unwrap)
 
 
 # ----------------------------------------------------------------------------- Eq. 2, GAE, the value loss
@@ -154,13 +156,15 @@ class ValueBatches(MicroBatches):
 @dataclass
 class PPOConfig(GRPOConfig):
     """A PPO run: grpo.py's settings (sampling, rewards, trainer) plus GAE and the value model."""
-    out: str = flag("runs/ppo", "run folder: checkpoints/, final/ (policy), value/ (value model), metrics.jsonl")
+    out: str = flag("runs/ppo",
+                    "run folder: checkpoints/, final/ (policy), value/ (value model), metrics.jsonl")
     group_size: int = flag(1, "outputs sampled per question (PPO needs no group: 1)", min=1, alias="-G")
     gamma: float = flag(1.0, "γ, GAE discount (not given in the paper; 1: no discount within an answer)",
                         min=0.0, max=1.0)
-    lam: float = flag(0.95, "λ, GAE trace decay (not given in the paper; DeepSpeed-Chat's 0.95)", min=0.0, max=1.0)
-    value_init: str = flag("policy", "value model's start: policy (its decoder, a fresh scalar head) or reward "
-                                     "(--reward-model, as InstructGPT / DeepSpeed-Chat)",
+    lam: float = flag(0.95, "λ, GAE trace decay (not given in the paper; DeepSpeed-Chat's 0.95)", min=0.0,
+                      max=1.0)
+    value_init: str = flag("policy", "value model's start: policy (its decoder, a fresh scalar head) or "
+                                     "reward (--reward-model, as InstructGPT / DeepSpeed-Chat)",
                            choices=("policy", "reward"))
     value_lr: float | None = flag(None, "value model learning rate (default: --lr)", min=0.0)
     value_clip: float = flag(0.2, "ε_v of the clipped value loss", min=0.0, above=True)
@@ -175,7 +179,8 @@ class PPOConfig(GRPOConfig):
             raise ValueError("--skip-equal-groups drops groups with no signal for GRPO's baseline; PPO's "
                              "baseline is the value model, and a group of one is always 'equal'")
         if self.iterations != 1:
-            raise ValueError("--iterations > 1 is iterative GRPO (grpo.py); PPO keeps π_ref = the start model")
+            raise ValueError("--iterations > 1 is iterative GRPO (grpo.py); PPO keeps π_ref = the start "
+                             "model")
         if self.value_init == "reward" and not self.reward_model:
             raise ValueError("--value-init reward needs --reward-model (a reward.py checkpoint)")
         return self
@@ -202,8 +207,8 @@ def update_values(value_model, optimizer, rollout, returns, old_values, cfg: PPO
     def loss_fn(model, batch):
         values = completion_values(model, batch["prompts"], batch["completions"], pad_id)
         count = batch["mask"].any(dim=1).sum()
-        return value_loss(values.float(), batch["old_values"], batch["returns"], batch["mask"], cfg.value_clip,
-                          count.clamp(min=1)), count
+        return value_loss(values.float(), batch["old_values"], batch["returns"], batch["mask"],
+                          cfg.value_clip, count.clamp(min=1)), count
 
     losses = [train_step(value_model, optimizer, ValueBatches(rollout, cfg.micro_batch, returns, old_values),
                          loss_fn, n_micro, cfg.grad_clip, proc, amp)[0] for _ in range(cfg.mu)]
@@ -213,13 +218,14 @@ def update_values(value_model, optimizer, rollout, returns, old_values, cfg: PPO
 def build_value_model(cfg: PPOConfig, proc):
     """V_ψ: a RewardModel (decoder + scalar head), from the reward model or from the policy's decoder."""
     if cfg.value_init == "reward":
-        return build_model(read_config(cfg.reward_model), replace(cfg, init=cfg.reward_model), proc, RewardModel)
+        return build_model(read_config(cfg.reward_model), replace(cfg, init=cfg.reward_model), proc,
+                           RewardModel)
     return build_model(checkpoint_config(cfg.init), cfg, proc, RewardModel, adapt=RewardModel.from_lm_state)
 
 
 def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
-    """PPO with `cfg` (grpo.train_grpo's loop with a value model; `reward_fn` as there, for tasks of one's own);
-    returns {"steps", "records", "final", "value"}."""
+    """PPO with `cfg` (grpo.train_grpo's loop with a value model; `reward_fn` as there, for tasks of one's
+    own); returns {"steps", "records", "final", "value"}."""
     proc, tokenizer_path, tokenizer, questions, held_out, data_stats = prepare_run(cfg)
     out = Path(cfg.out)
     total_steps = cfg.steps_per_iteration or -(-len(questions) // cfg.batch_questions)
@@ -234,8 +240,9 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
     start = start_or_resume(cfg, model, optimizer, ReplayState(None), proc, others)
     if proc.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps({"ppo": asdict(cfg), "model": asdict(unwrap(model).config),
-                                                     "world_size": proc.world, "data": dict(data_stats)}, indent=2))
+        settings = {"ppo": asdict(cfg), "model": asdict(unwrap(model).config), "world_size": proc.world,
+                    "data": dict(data_stats)}
+        (out / "config.json").write_text(json.dumps(settings, indent=2))
     log = MetricsLog(out, proc, resumed_step=start)
     policy = whole_policy(model, sampler, cfg, proc) if held_out else None
     if held_out and start == 0:
@@ -256,11 +263,13 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
             group["lr"] = value_lr
         batch = [questions[i] for i in step_questions(len(questions), step, cfg.batch_questions, proc.rank,
                                                       proc.world, cfg.seed)]
-        generator = torch.Generator(device=proc.device).manual_seed((cfg.seed << 40) + (step << 16) + proc.rank)
+        seed = (cfg.seed << 40) + (step << 16) + proc.rank
+        generator = torch.Generator(device=proc.device).manual_seed(seed)
         t0 = time.perf_counter()
         rollout = sample(sampler, batch, cfg, tokenizer, generator, amp)
         t1 = time.perf_counter()
-        score(rollout, batch, cfg, tokenizer, reward_model, reward_fn)  # r_φ: rule, ORM or PRM, as GRPO scores
+        # r_φ: rule, ORM or PRM, as GRPO scores
+        score(rollout, batch, cfg, tokenizer, reward_model, reward_fn)
         scores = place_scores(rollout.given_rewards, rollout.reward_positions, rollout.mask.shape[1])
         t2 = time.perf_counter()
         rollout.ref_logprobs = reference_logprobs(reference, rollout, cfg, tokenizer.pad_id, amp)
@@ -273,8 +282,8 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
 
         t0 = time.perf_counter()
         result = update(model, optimizer, rollout, policy_cfg, proc, tokenizer.pad_id, amp)
-        result["value_loss"] = update_values(value_model, value_optimizer, rollout, returns, old_values, cfg, proc,
-                                             tokenizer.pad_id, value_amp)
+        result["value_loss"] = update_values(value_model, value_optimizer, rollout, returns, old_values, cfg,
+                                             proc, tokenizer.pad_id, value_amp)
         record = step_record(step + 1, 0, lr, rollout.sums, result, proc)
         del record["zero_adv_groups"]  # GRPO's group-baseline metric: a group of one is always "equal"
         # the KL of Eq. 2 (log π_old - log π_ref on the sampled tokens), since the policy loss has none
@@ -291,10 +300,12 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         if done % cfg.log_every == 0 or done == total_steps or "test_accuracy" in record:
             log.write(record)
         if cfg.save_every and (done % cfg.save_every == 0 or done == total_steps):
-            save_checkpoint(out / "checkpoints", done, model, optimizer, ReplayState(None), proc, cfg.keep, others)
+            save_checkpoint(out / "checkpoints", done, model, optimizer, ReplayState(None), proc, cfg.keep,
+                            others)
     export_model(model, out / "final", proc, tokenizer=tokenizer_path)
     export_model(value_model, out / "value", proc, tokenizer=tokenizer_path)
-    return {"steps": total_steps, "records": records, "final": str(out / "final"), "value": str(out / "value")}
+    return {"steps": total_steps, "records": records, "final": str(out / "final"),
+            "value": str(out / "value")}
 
 
 # ----------------------------------------------------------------------------- command line

@@ -73,7 +73,8 @@ def test_clipped_value_loss_by_hand():
     loss = value_loss(values, old, returns, mask, clip=0.2)
     assert torch.allclose(loss, torch.tensor(expected))
     loss.backward()
-    # output 0 token 0: the unclipped term wins, gradient (V - R)/(|o| · N) = 1/4; output 1: clipped, no gradient
+    # output 0 token 0: the unclipped term wins, gradient (V - R)/(|o| · N) = 1/4;
+    # output 1: clipped, no gradient
     assert torch.allclose(values.grad, torch.tensor([[0.25, -0.1 / 4], [0.0, 0.0]]))
 
 
@@ -117,8 +118,9 @@ def test_scored_rewards_land_on_the_right_tokens(kind):
     completions = [tok.encode("\\boxed{2}\n\nb") + [tok.eos_id], tok.encode("cc")]  # output 1: no EOS
     prompts = [[1, 2], [3]]
     width = max(map(len, completions))
+    lengths = torch.tensor([len(c) for c in completions])
     rollout = Rollout(prompts=prompts, completions=completions,
-                      mask=torch.arange(width)[None, :] < torch.tensor([len(c) for c in completions])[:, None],
+                      mask=torch.arange(width)[None, :] < lengths[:, None],
                       old_logprobs=torch.zeros(2, width), truncated=torch.tensor([False, True]),
                       texts=["\\boxed{2}\n\nb", "cc"])
     cfg = PPOConfig(init="x", data="y", reward=kind, reward_model=None if kind == "rule" else "rm",
@@ -181,22 +183,23 @@ def test_resume_restores_policy_value_model_and_its_optimiser_exactly(world, tmp
 
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
 def test_command_line_under_torchrun_on_two_ranks(world, tmp_path, parallel):
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(REPO / "ppo.py"), *args(world, tmp_path, "--parallel", parallel)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           "2", str(REPO / "ppo.py"), *args(world, tmp_path, "--parallel", parallel)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2] and all(r["trained_outputs"] == 4 for r in records)
     value, policy = RewardModel.load(tmp_path / "value"), Transformer.load(tmp_path / "final")
-    assert value.decoder.embed.weight.shape == policy.embed.weight.shape  # the policy-sized value model, saved
+    assert value.decoder.embed.weight.shape == policy.embed.weight.shape  # the policy-sized value model
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000001", "step_00000002"]
 
 
 def test_dry_run_plans_the_value_model_beside_grpo(capsys):
     import grpo
-    flags = ["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp", "--activation-checkpointing",
-             "--micro-batch", "2", "--rollout-batch", "16", "-G", "8"]  # the same batch for both
+    flags = ["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp",
+             "--activation-checkpointing", "--micro-batch", "2", "--rollout-batch", "16",
+             "-G", "8"]  # the same batch for both
     ppo_plan, grpo_plan = main(flags), grpo.main(flags)
     n = ppo_plan["phases"]["held"]["policy: weights, gradients, AdamW"]
     # the value model is a second policy-sized trained model: 16 bytes a parameter, sharded like the policy
@@ -214,7 +217,8 @@ def test_held_state_is_grpo_s_plus_a_trained_value_model(world, tmp_path):
     import grpo
     common = args(world, tmp_path / "grpo", "--save-every", "0")
     grpo_held = grpo.main(common)["records"][-1]["held_state_mib"] * 2 ** 20
-    ppo_held = main(args(world, tmp_path / "ppo", "--save-every", "0"))["records"][-1]["held_state_mib"] * 2 ** 20
+    ppo_run = main(args(world, tmp_path / "ppo", "--save-every", "0"))
+    ppo_held = ppo_run["records"][-1]["held_state_mib"] * 2 ** 20
     policy_params = Transformer.load(world / "init").num_params()
     value_params = sum(p.numel() for p in RewardModel.load(tmp_path / "ppo" / "value").parameters())
     assert grpo_held == pytest.approx(20 * policy_params, rel=1e-3)
