@@ -14,8 +14,10 @@ with π_ref the frozen SFT model. Its gradient is Table 10's: every token of o�
 and every token of o⁻ the same with a minus sign (each divided by its own output's length): the pair
 pushes hardest where the policy still ranks the wrong answer above the right one.
 
-    python dpo.py pairs --model-path runs/toy/sft/final --data runs/toy/world/rl.jsonl --out runs/table10/pairs.jsonl
-    python dpo.py train --init runs/toy/sft/final --data runs/table10/pairs.jsonl --out runs/table10/dpo --steps 50
+    python dpo.py pairs --model-path runs/toy/sft/final --data runs/toy/world/rl.jsonl \\
+        --out runs/table10/pairs.jsonl
+    python dpo.py train --init runs/toy/sft/final --data runs/table10/pairs.jsonl \\
+        --out runs/table10/dpo --steps 50
 
 The training data path is sft.py's (the prompt template, answer-only targets from `encode_example`, greedy
 packing by `Packer`, documents kept apart by doc_ids); the loop, DDP/FSDP and checkpoints are trainer.py's.
@@ -114,7 +116,8 @@ def run_pairs(args: PairsConfig) -> Counter:
     tokenizer = load_tokenizer(checkpoint_tokenizer(args.model_path, args.tokenizer))
     model = load_frozen(args.model_path, device)
     stats = Counter()
-    questions = load_questions(args.data, tokenizer, args.template, model.config.max_seq_len, stats)[:args.limit]
+    max_seq_len = model.config.max_seq_len
+    questions = load_questions(args.data, tokenizer, args.template, max_seq_len, stats)[:args.limit]
     stats["sampled_questions"] = len(questions)  # "questions" counts the usable ones read, before --limit
     cfg = GRPOConfig(init=args.model_path, group_size=args.k, max_new_tokens=args.max_new_tokens,
                      temperature=args.temperature, rollout_batch=args.rollout_batch)
@@ -146,14 +149,15 @@ class PairData:
                                                                                        "rejected")):
                 self.stats["bad_pair"] += 1
                 continue
-            encoded = [fit_to_context(*encode_example(tokenizer, rec["question"], rec[key], template), seq_len,
-                                      "drop")[:2] for key in ("chosen", "rejected")]
+            encoded = [fit_to_context(*encode_example(tokenizer, rec["question"], rec[key], template),
+                                      seq_len, "drop")[:2] for key in ("chosen", "rejected")]
             if any(ids is None for ids, _ in encoded):
                 self.stats["pair_too_long"] += 1
                 continue
             self.pairs.append(encoded)
         if len(self.pairs) < world_size:
-            raise ValueError(f"{path}: {len(self.pairs)} usable pairs for {world_size} ranks ({dict(self.stats)})")
+            raise ValueError(f"{path}: {len(self.pairs)} usable pairs for {world_size} ranks "
+                             f"({dict(self.stats)})")
         self.rank, self.world_size, self.consumed = rank, world_size, 0
 
     def _pair(self, position: int):
@@ -180,8 +184,9 @@ class PairData:
             packer = trial
             self.consumed += 1
         tokens, targets, doc_ids = packer.arrays(self.tokenizer.pad_id)
-        first = np.cumsum([0] + [len(row) for row in packer.rows[:-1]])[:, None]  # the number of each row's doc 0
-        example = np.where(doc_ids < np.array([len(row) for row in packer.rows])[:, None], first + doc_ids, -1)
+        first = np.cumsum([0] + [len(row) for row in packer.rows[:-1]])[:, None]  # each row's doc 0
+        docs_per_row = np.array([len(row) for row in packer.rows])[:, None]
+        example = np.where(doc_ids < docs_per_row, first + doc_ids, -1)
         return {"tokens": torch.from_numpy(tokens), "targets": torch.from_numpy(targets),
                 "doc_ids": torch.from_numpy(doc_ids), "example": torch.from_numpy(example)}
 
@@ -197,12 +202,14 @@ class PairData:
 @dataclass
 class DPOConfig(TrainConfig):
     """`dpo.py train`: the trainer's fields plus the pairs and β."""
-    init: str | None = flag(None, "the SFT model: π_θ starts from it and π_ref is a frozen copy", required=True)
+    init: str | None = flag(None, "the SFT model: π_θ starts from it and π_ref is a frozen copy",
+                            required=True)
     data: str | None = flag(None, "pairs JSONL from `dpo.py pairs`", required=True)
     out: str = flag("runs/dpo", "run folder: checkpoints/, final/, metrics.jsonl, log.txt, config.json")
     tokenizer: str | None = flag(None, "tokenizer folder (default: the checkpoint's)")
     template: str = flag("deepseek", "prompt template", choices=TEMPLATES)
-    beta: float = flag(0.1, "β of the DPO loss (not given in the paper; Rafailov et al.'s 0.1)", min=0.0, above=True)
+    beta: float = flag(0.1, "β of the DPO loss (not given in the paper; Rafailov et al.'s 0.1)", min=0.0,
+                       above=True)
     lr: float = flag(1e-6, "learning rate (not given in the paper)", min=0.0)
     schedule: str = flag("constant", "learning-rate schedule", choices=("multistep", "cosine", "constant"))
     warmup_steps: int = flag(0, "linear warm-up steps", min=0)

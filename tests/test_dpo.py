@@ -54,10 +54,11 @@ def world(tmp_path_factory):
     torch.manual_seed(0)
     Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layers=1, d_model=32, n_heads=2, ffn_dim=64,
                             max_seq_len=256)).save(root / "init", tokenizer=str(root / "tok"))
-    pairs = [{"question": f"What is {a} + 1?", "chosen": f"\\boxed{{{a + 1}}}", "rejected": f"\\boxed{{{a + 2}}}"}
-             for a in range(6)]
+    pairs = [{"question": f"What is {a} + 1?",
+              "chosen": f"\\boxed{{{a + 1}}}", "rejected": f"\\boxed{{{a + 2}}}"} for a in range(6)]
     write_jsonl(root / "pairs.jsonl", pairs + [{"question": "no answers"}])
-    write_jsonl(root / "rl.jsonl", [{"question": f"What is {a} + 1?", "answer": str(a + 1)} for a in range(3)])
+    write_jsonl(root / "rl.jsonl",
+                [{"question": f"What is {a} + 1?", "answer": str(a + 1)} for a in range(3)])
     return {"root": root, "tok": tok, "pairs": pairs}
 
 
@@ -77,21 +78,25 @@ def test_packed_logratios_equal_each_example_on_its_own(world):
         for side, (ids, labels) in enumerate(data._pair(p)):
             tokens = torch.tensor([ids])
             answer = torch.tensor(labels[1:]) != -100
-            diff = (Transformer.token_logprobs(policy, tokens) - Transformer.token_logprobs(reference, tokens))[0]
+            diff = (Transformer.token_logprobs(policy, tokens)
+                    - Transformer.token_logprobs(reference, tokens))[0]
             assert torch.allclose(ratios[2 * p + side], diff[answer].mean(), atol=1e-5)
 
 
 def test_train_command_moves_the_policy_toward_the_chosen(world, tmp_path):
-    records = main(["train", "--init", str(world["root"] / "init"), "--data", str(world["root"] / "pairs.jsonl"),
-                    "--out", str(tmp_path), "--steps", "8", "--lr", "3e-3", "--micro-batch", "2", "--seq-len", "256",
-                    "--log-every", "1", "--save-every", "0", "--beta", "0.5"])
+    records = main(["train", "--init", str(world["root"] / "init"),
+                    "--data", str(world["root"] / "pairs.jsonl"),
+                    "--out", str(tmp_path), "--steps", "8", "--lr", "3e-3", "--micro-batch", "2",
+                    "--seq-len", "256", "--log-every", "1", "--save-every", "0", "--beta", "0.5"])
     assert records[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # π_θ = π_ref at step 1: -log σ(0)
     assert records[-1]["loss"] < records[0]["loss"]
-    assert Transformer.load(tmp_path / "final").num_params() == Transformer.load(world["root"] / "init").num_params()
+    trained, start = Transformer.load(tmp_path / "final"), Transformer.load(world["root"] / "init")
+    assert trained.num_params() == start.num_params()
 
 
 def test_pairs_command_writes_pairs_and_counts(world, tmp_path):
-    stats = main(["pairs", "--model-path", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl"),
+    stats = main(["pairs", "--model-path", str(world["root"] / "init"),
+                  "--data", str(world["root"] / "rl.jsonl"),
                   "--out", str(tmp_path / "pairs.jsonl"), "--k", "3", "--max-new-tokens", "4"])
     written = (tmp_path / "pairs.jsonl").read_text().splitlines()
     assert len(written) == stats["pairs"]
@@ -102,8 +107,10 @@ def test_pairs_command_writes_pairs_and_counts(world, tmp_path):
 
 def test_pairs_limit_samples_only_the_first_questions(world, tmp_path):
     """--limit N: the same budget of samples as an RL run (N questions × k)."""
-    stats = main(["pairs", "--model-path", str(world["root"] / "init"), "--data", str(world["root"] / "rl.jsonl"),
-                  "--out", str(tmp_path / "pairs.jsonl"), "--k", "3", "--max-new-tokens", "4", "--limit", "2"])
+    stats = main(["pairs", "--model-path", str(world["root"] / "init"),
+                  "--data", str(world["root"] / "rl.jsonl"),
+                  "--out", str(tmp_path / "pairs.jsonl"), "--k", "3", "--max-new-tokens", "4",
+                  "--limit", "2"])
     assert stats["unfinished"] + stats["judged"] == 2 * 3 and stats["sampled_questions"] == 2
 
 
@@ -117,7 +124,8 @@ def test_dry_run_plans_the_policy_and_the_frozen_reference():
     # the micro-batch that fits counts π_ref among what is held: the same plan without it fits more
     import trainer
     from dpo import DPOConfig
-    without = trainer.dry_run(DPOConfig(init="7b", data="unused.jsonl", dry_run=True, world_size=8, parallel="fsdp",
-                                        activation_checkpointing=True, micro_batch=1))
+    without = trainer.dry_run(DPOConfig(init="7b", data="unused.jsonl", dry_run=True, world_size=8,
+                                        parallel="fsdp", activation_checkpointing=True, micro_batch=1))
     per_sequence = without["memory"]["activations"]
-    assert without["fits_micro_batch"] - plan["fits_micro_batch"] == pytest.approx(2 * P / per_sequence, abs=1)
+    gained = without["fits_micro_batch"] - plan["fits_micro_batch"]
+    assert gained == pytest.approx(2 * P / per_sequence, abs=1)
