@@ -1,7 +1,7 @@
 """The toy run's report: runs/toy/report.md, assembled from what each stage of toy.sh wrote (and the
 study's, runs/study/study.md, from what study.sh wrote).
 
-    python report.py --run runs/toy          # writes runs/toy/report.md and runs/toy/plots/*.png, prints the report
+    python report.py --run runs/toy          # writes runs/toy/report.md and plots/*.png, prints the report
     python report.py --study runs/study      # writes runs/study/study.md and runs/study/plots/study_*.png
     python report.py r1 --run runs/r1        # r1.sh's report (DeepSeek-R1's recipe: this file's last block)
 
@@ -67,13 +67,14 @@ def timing_section(run: Path) -> list[str]:
     total = next((r["wall_s"] for r in rows if r["stage"] == "total"), None)
     stages = [r for r in rows if r["stage"] != "total"]
     lines = ["## Time", "",
-             "Wall-clock and CPU seconds of each stage (toy.sh runs independent stages side by side in two lanes, "
-             "one CPU thread each, so the stages' wall times add up to more than the total).", ""]
+             "Wall-clock and CPU seconds of each stage (toy.sh runs independent stages side by side in two "
+             "lanes, one CPU thread each, so the stages' wall times add up to more than the total).", ""]
     lines += table(["stage", "wall (s)", "CPU (s)"], [[r["stage"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}"]
                                                         for r in stages])
     cpu = sum(r["cpu_s"] for r in stages)
     if total is not None:
-        lines += ["", f"**Total: {total:.0f} s wall ({total / 60:.1f} min)**, {cpu:.0f} CPU-seconds over all stages."]
+        lines += ["", f"**Total: {total:.0f} s wall ({total / 60:.1f} min)**, "
+                      f"{cpu:.0f} CPU-seconds over all stages."]
     return lines
 
 
@@ -83,8 +84,8 @@ def accuracy_section(run: Path) -> tuple[list[str], dict]:
     levels = sorted({lv for r in results.values() if r for lv in r.get("by_level", {})}, key=int)
     lines = ["## Greedy accuracy on the toy test set", "",
              "Greedy decoding; base model few-shot (its exemplars from the train split), SFT and RL models "
-             "zero-shot with the `\\boxed{}` instruction (the paper's protocol, §2.2 and §3.2). Accuracy in % ± standard "
-             "error (binomial, over questions).", ""]
+             "zero-shot with the `\\boxed{}` instruction (the paper's protocol, §2.2 and §3.2). Accuracy in "
+             "% ± standard error (binomial, over questions).", ""]
     rows = []
     for key, label, _ in MODELS:
         r = results[key]
@@ -97,16 +98,18 @@ def accuracy_section(run: Path) -> tuple[list[str], dict]:
     checks = []
     if all(k in acc for k in ("base", "sft", "rl")):
         correct = {key: [float(row["samples"][0]["correct"])
-                         for row in load_jsonl(run / "eval" / key / "samples.jsonl")] for key in ("rl", "sft")}
+                         for row in load_jsonl(run / "eval" / key / "samples.jsonl")]
+                   for key in ("rl", "sft")}
         gain, se = (100 * x for x in paired_difference(correct["rl"], correct["sft"]))
         checks.append(f"- base < SFT < GRPO: **{'yes' if acc['base'] < acc['sft'] < acc['rl'] else 'no'}** "
                       f"({pct(acc['base'])} < {pct(acc['sft'])} < {pct(acc['rl'])})")
-        checks.append(f"- GRPO − SFT = **{gain:+.1f} points** ± {se:.1f} (standard error paired over questions; "
-                      f"target: at least +{MIN_GAIN:.0f}): **{'met' if gain >= MIN_GAIN else 'not met'}**")
+        checks.append(f"- GRPO − SFT = **{gain:+.1f} points** ± {se:.1f} (standard error paired over "
+                      f"questions; target: at least +{MIN_GAIN:.0f}): "
+                      f"**{'met' if gain >= MIN_GAIN else 'not met'}**")
     if "rl_prm" in acc and "sft" in acc:
         steps = {key: len(load_jsonl(run / folder / "metrics.jsonl")) for key, _, folder in MODELS[2:]}
-        checks.append(f"- process supervision (PRM): {100 * (acc['rl_prm'] - acc['sft']):+.1f} points over SFT "
-                      f"after {steps['rl_prm']} GRPO steps (outcome supervision: {steps['rl']})")
+        checks.append(f"- process supervision (PRM): {100 * (acc['rl_prm'] - acc['sft']):+.1f} points over "
+                      f"SFT after {steps['rl_prm']} GRPO steps (outcome supervision: {steps['rl']})")
     lines += [""] + checks
     return lines, results
 
@@ -116,32 +119,37 @@ def corpus_section(run: Path) -> list[str]:
     if s is None:
         return []
     lines = ["## Math corpus (§2.1)", "",
-             "The fastText classifier is trained on the seed corpus (positives) against pool pages (negatives), "
-             "recalls pages from the deduplicated pool, and the domain rule adds the uncollected pages of math "
-             "URL paths to the next seed. *Held-out* precision/recall: the classifier on its own held-out "
-             "examples; *collection* precision/recall: the collected pages against the toy world's labels.", ""]
+             "The fastText classifier is trained on the seed corpus (positives) against pool pages "
+             "(negatives), recalls pages from the deduplicated pool, and the domain rule adds the "
+             "uncollected pages of math URL paths to the next seed. *Held-out* precision/recall: the "
+             "classifier on its own held-out examples; *collection* precision/recall: the collected pages "
+             "against the toy world's labels.", ""]
     rows = [[it["iteration"], it["pages"], it["new_pages"], it["seed_pages"], it["added_to_seed"],
              f"{it['classifier_precision']:.3f}", f"{it['classifier_recall']:.3f}",
-             f"{it['precision']:.3f}" if "precision" in it else "", f"{it['recall']:.3f}" if "recall" in it else ""]
+             f"{it['precision']:.3f}" if "precision" in it else "",
+             f"{it['recall']:.3f}" if "recall" in it else ""]
             for it in s["iterate"]["iterations"]]
-    lines += table(["iteration", "pages collected", "new", "seed pages", "added to seed", "held-out precision",
-                    "held-out recall", "collection precision", "collection recall"], rows)
+    lines += table(["iteration", "pages collected", "new", "seed pages", "added to seed",
+                    "held-out precision", "held-out recall", "collection precision", "collection recall"],
+                   rows)
     dd, dc, tk, toy = s["dedup"], s["decontaminate"], s["tokenize"], s.get("toy", {})
     dropped = dd["dropped"]
     lines += ["", f"- Deduplication: {dd['documents_in']:,} pool lines in, {dd['kept']:,} kept; removed "
-              f"{dropped.get('exact_duplicate', 0)} exact and {dropped.get('near_duplicate', 0)} near-duplicates "
-              f"(MinHash-LSH), skipped malformed lines: " +
+              f"{dropped.get('exact_duplicate', 0)} exact and {dropped.get('near_duplicate', 0)} "
+              f"near-duplicates (MinHash-LSH), skipped malformed lines: " +
               ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()) if not k.endswith("duplicate")) + "."]
     if toy:
-        lines.append(f"- Against the planted truth: {100 * toy['planted_duplicates_removed']:.1f}% of the planted "
-                     f"duplicates removed, {toy['clean_pages_removed_by_dedup']} clean pages removed by mistake.")
+        lines.append(f"- Against the planted truth: {100 * toy['planted_duplicates_removed']:.1f}% of the "
+                     f"planted duplicates removed, {toy['clean_pages_removed_by_dedup']} clean pages removed "
+                     "by mistake.")
     lines.append(f"- Decontamination (10-grams of the test set, and its texts under 10 words whole): "
                  f"{dc.get('documents_cleaned', 0)} pages "
                  f"cleaned, {dc.get('segments_removed', 0)} segments removed" +
-                 (f"; planted leaks cleaned {toy['leaks_cleaned']}, clean pages touched {toy['clean_pages_touched']}"
+                 (f"; planted leaks cleaned {toy['leaks_cleaned']}, clean pages touched "
+                  f"{toy['clean_pages_touched']}"
                   if toy else "") + ".")
-    lines.append("- Pre-training mixture: " + ", ".join(f"{name} {n:,} tokens" for name, n in tk["tokens"].items()) +
-                 f" ({tk['documents_in']:,} documents).")
+    mixture = ", ".join(f"{name} {n:,} tokens" for name, n in tk["tokens"].items())
+    lines.append("- Pre-training mixture: " + mixture + f" ({tk['documents_in']:,} documents).")
     return lines
 
 
@@ -185,8 +193,8 @@ def reward_model_section(run: Path) -> list[str]:
     if steps and val:
         p = sum(steps) / len(steps)
         baseline = -(p * math.log(p) + (1 - p) * math.log(1 - p)) if 0 < p < 1 else 0.0
-        lines.append(f"- PRM ({cfg['train']['steps']} steps): validation loss {val[-1]['val_loss']:.3f} per step "
-                     f"label, against {baseline:.3f} for a constant guess of the label rate "
+        lines.append(f"- PRM ({cfg['train']['steps']} steps): validation loss {val[-1]['val_loss']:.3f} per "
+                     f"step label, against {baseline:.3f} for a constant guess of the label rate "
                      f"({cfg['train_examples']} training / {cfg['val_examples']} validation samples).")
     return lines
 
@@ -197,9 +205,10 @@ def grpo_section(run: Path, plots: Path) -> list[str]:
     if not runs:
         return []
     lines = ["## GRPO (§4.1)", "",
-             "Per step: the mean reward and accuracy of the sampled outputs (the rule reward is the accuracy; the "
-             f"PRM's reward is its score), their mean length, and the KL to the reference model; the table gives "
-             f"means over the first and the last {EDGE} steps (one step's batch is small and noisy).", ""]
+             "Per step: the mean reward and accuracy of the sampled outputs (the rule reward is the "
+             "accuracy; the PRM's reward is its score), their mean length, and the KL to the reference "
+             f"model; the table gives means over the first and the last {EDGE} steps (one step's batch is "
+             "small and noisy).", ""]
     rows = []
     for label, recs in runs:
         def change(key, fmt):  # mean of the first EDGE steps -> mean of the last EDGE steps
@@ -207,7 +216,8 @@ def grpo_section(run: Path, plots: Path) -> list[str]:
             return f"{first:{fmt}} -> {last:{fmt}}"
         rows.append([label, recs[-1]["step"], change("accuracy", ".3f"), change("reward", ".3f"),
                      change("response_len", ".1f"), f"{recs[-1]['kl']:.4f}"])
-    lines += table(["run", "steps", "sample accuracy", "reward", "response length (tokens)", "final KL"], rows)
+    lines += table(["run", "steps", "sample accuracy", "reward", "response length (tokens)", "final KL"],
+                   rows)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for label, recs in runs:
         steps = [r["step"] for r in recs]
@@ -217,7 +227,8 @@ def grpo_section(run: Path, plots: Path) -> list[str]:
         for ax, key, name in curves:
             values = [r[key] for r in recs]
             line, = ax.plot(steps, values, alpha=0.3)
-            ax.plot(steps, moving_average(values, EDGE), color=line.get_color(), label=f"{name} ({EDGE}-step mean)")
+            ax.plot(steps, moving_average(values, EDGE), color=line.get_color(),
+                    label=f"{name} ({EDGE}-step mean)")
     axes[0].set(title="GRPO reward per step", xlabel="step", ylabel="mean over sampled outputs")
     axes[1].set(title="GRPO response length per step", xlabel="step", ylabel="tokens")
     for ax in axes:
@@ -230,7 +241,8 @@ def grpo_section(run: Path, plots: Path) -> list[str]:
 
 def moving_average(values: list[float], window: int) -> list[float]:
     """Mean of each value and the window - 1 before it (fewer at the start)."""
-    return [sum(values[max(0, i + 1 - window):i + 1]) / (i + 1 - max(0, i + 1 - window)) for i in range(len(values))]
+    starts = [max(0, i + 1 - window) for i in range(len(values))]
+    return [sum(values[start:i + 1]) / (i + 1 - start) for i, start in enumerate(starts)]
 
 
 def pass_maj_section(run: Path, plots: Path) -> list[str]:
@@ -245,19 +257,21 @@ def pass_maj_section(run: Path, plots: Path) -> list[str]:
     values = {name: per_question(load_jsonl(f / "samples.jsonl"), ks) for name, f in folders.items()}
     n = len(values["SFT"]["pass"][ks[0]])
     lines = ["## Pass@K and Maj@K (the paper's Fig. 7)", "",
-             f"The first {n} test questions (to keep the run short), {config['n']} samples each at temperature "
-             f"{config['temperature']}. Pass@K: unbiased estimator; Maj@K: majority vote over the first K samples. "
-             f"In % ± standard error over questions.", ""]
-    rows = [[k] + [fmt_mean_se(values[name][metric][k]) for metric in ("pass", "maj") for name in ("SFT", "RL")]
+             f"The first {n} test questions (to keep the run short), {config['n']} samples each at "
+             f"temperature {config['temperature']}. Pass@K: unbiased estimator; Maj@K: majority vote over "
+             f"the first K samples. In % ± standard error over questions.", ""]
+    rows = [[k] + [fmt_mean_se(values[name][metric][k]) for metric in ("pass", "maj")
+                   for name in ("SFT", "RL")]
             for k in ks]
     lines += table(["K", "SFT pass@K", "RL pass@K", "SFT maj@K", "RL maj@K"], rows)
     k = ks[-1]
     diff = {(metric, kk): paired_difference(values["RL"][metric][kk], values["SFT"][metric][kk])
             for metric in ("pass", "maj") for kk in (1, k)}
     lines += ["", "RL minus SFT, paired over questions: " + ", ".join(
-        f"{metric}@{kk} {100 * d:+.1f} ± {100 * se:.1f}" for (metric, kk), (d, se) in diff.items()) + " points.",
-        "", "The paper finds that RL raises Maj@K but not Pass@K: it makes the output distribution more robust (the "
-        "right answer more often on top) rather than adding abilities. Here: " +
+        f"{metric}@{kk} {100 * d:+.1f} ± {100 * se:.1f}" for (metric, kk), (d, se) in diff.items())
+        + " points.",
+        "", "The paper finds that RL raises Maj@K but not Pass@K: it makes the output distribution more "
+        "robust (the right answer more often on top) rather than adding abilities. Here: " +
         fig7_verdict(diff[("pass", k)], diff[("maj", k)], k) + "."]
     pass_maj_plot(ks, {"SFT": values["SFT"], "RL": values["RL"]}, plots / "pass_maj.png",
                   "Pass@K and Maj@K, toy test set")
@@ -289,7 +303,8 @@ def per_question(rows: list[dict], ks: list[int]) -> dict:
         correct = sum(bool(s["correct"]) for s in samples)
         for k in ks:
             out["pass"][k].append(pass_at_k(n, correct, k))
-            out["maj"][k].append(float(math_equal(majority_vote([s["answer"] for s in samples[:k]]), row["gold"])))
+            out["maj"][k].append(float(math_equal(majority_vote([s["answer"] for s in samples[:k]]),
+                                                  row["gold"])))
     return out
 
 
@@ -331,7 +346,8 @@ def fig7_verdict(d_pass: tuple[float, float], d_maj: tuple[float, float], k: int
 
 # Table 10's rows as study.sh runs them: (folder under the study, label, the paper's name for it).
 METHODS = [("rft", "RFT", "RFT"), ("online_rft", "Online RFT", "Online RFT"),
-           ("grpo_os", "GRPO, outcome supervision", "GRPO+OS"), ("grpo_ps", "GRPO, process supervision", "GRPO+PS"),
+           ("grpo_os", "GRPO, outcome supervision", "GRPO+OS"),
+           ("grpo_ps", "GRPO, process supervision", "GRPO+PS"),
            ("grpo_ps_iterative", "GRPO, process supervision, 2 iterations", "iterative GRPO+PS"),
            ("ppo", "PPO", "PPO"), ("dpo", "DPO", "DPO")]
 # The paper's findings (§5.2.1-5.2.2), as (claim, better, worse, at least): "at least" claims (≥) hold unless
@@ -344,8 +360,9 @@ FINDINGS = [("Online RFT > RFT: sampling from the live policy beats sampling fro
             ("iterative RL (reward model retrained on the policy's samples, with replay) beats one iteration "
              "(Fig. 6)", "grpo_ps_iterative", "grpo_ps", False),
             ("GRPO ≥ PPO at the same budget, without a value model (§4.1.1)", "grpo_os", "ppo", True)]
-PLAN_FLAGS = ["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp", "--activation-checkpointing",
-              "--micro-batch", "2", "--rollout-batch", "16", "-G", "8", "--batch-questions", "1024"]
+PLAN_FLAGS = ["--init", "7b", "--dry-run", "--world-size", "8", "--parallel", "fsdp",
+              "--activation-checkpointing", "--micro-batch", "2", "--rollout-batch", "16", "-G", "8",
+              "--batch-questions", "1024"]
 
 
 def greedy_correct(study: Path, name: str) -> list[float] | None:
@@ -391,8 +408,9 @@ def verdict(diff: float, se: float, at_least: bool) -> str:
 
 def table10_section(study: Path, runs: dict, sft: list[float] | None, seeds: list[str]) -> list[str]:
     lines = ["## Table 10's methods from one SFT model", "",
-             "Greedy accuracy on the whole toy test set after training, in %: mean over seeds ± standard error over "
-             "seeds, each seed's value, and the gain over the SFT model (paired over questions, mean over seeds).",
+             "Greedy accuracy on the whole toy test set after training, in %: mean over seeds ± standard "
+             "error over seeds, each seed's value, and the gain over the SFT model (paired over questions, "
+             "mean over seeds).",
              ""]
     rows = []
     if sft:
@@ -409,17 +427,20 @@ def table10_section(study: Path, runs: dict, sft: list[float] | None, seeds: lis
     unpaired = [seed for seed in seeds if (load_json(study / "dpo" / f"s{seed}" / "pairs.jsonl.stats.json") or
                                            {"pairs": None}).get("pairs", 0) == 0]
     if unpaired:  # study.sh skips DPO's training without pairs
-        lines += ["", f"DPO: no pairs for seed(s) {', '.join(unpaired)}: every sampled answer to each question "
-                      f"was right, or every one wrong (dpo/s<seed>/pairs.jsonl.stats.json); not trained."]
+        lines += ["", f"DPO: no pairs for seed(s) {', '.join(unpaired)}: every sampled answer to each "
+                      f"question was right, or every one wrong (dpo/s<seed>/pairs.jsonl.stats.json); not "
+                      "trained."]
     return lines
 
 
-def curve_plot(runs: dict, keys: list[str], path: Path, title: str, sft: list[float] | None, limit: int) -> None:
+def curve_plot(runs: dict, keys: list[str], path: Path, title: str, sft: list[float] | None,
+               limit: int) -> None:
     """Held-out accuracy (the first `limit` test questions) against training step, mean over seeds with a band
     of ± one standard error; methods without a curve (DPO: offline) as their final accuracy on the same
     questions at the last step, the SFT model's as a line."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    last = max((step for key in keys for r in runs.get(key, {}).values() for step, _ in r["curve"]), default=1)
+    last = max((step for key in keys for r in runs.get(key, {}).values() for step, _ in r["curve"]),
+               default=1)
     for key in keys:
         label = next(label for k, label, _ in METHODS if k == key)
         seeds = list(runs.get(key, {}).values())
@@ -427,13 +448,15 @@ def curve_plot(runs: dict, keys: list[str], path: Path, title: str, sft: list[fl
             continue
         if seeds[0]["curve"]:
             steps = [step for step, _ in seeds[0]["curve"]]
-            stats = [mean_se([dict(r["curve"])[step] for r in seeds if step in dict(r["curve"])]) for step in steps]
+            stats = [mean_se([dict(r["curve"])[step] for r in seeds if step in dict(r["curve"])])
+                     for step in steps]
             line, = ax.plot(steps, [100 * m for m, _ in stats], marker="o", label=label)
             ax.fill_between(steps, [100 * (m - se) for m, se in stats], [100 * (m + se) for m, se in stats],
                             color=line.get_color(), alpha=0.15)
         else:
             m, se = mean_se([mean(r["correct"][:limit]) for r in seeds])
-            ax.errorbar([last], [100 * m], yerr=[100 * se], fmt="s", capsize=3, label=f"{label} (offline, final)")
+            ax.errorbar([last], [100 * m], yerr=[100 * se], fmt="s", capsize=3,
+                        label=f"{label} (offline, final)")
     if sft:
         ax.axhline(100 * mean(sft[:limit]), color="grey", linestyle=":", label="SFT")
     ax.set(xlabel="policy optimiser step", ylabel="greedy test accuracy (%)", title=title)
@@ -472,15 +495,18 @@ def study_pass_maj_section(study: Path, seeds: list[str], plots: Path) -> tuple[
     excess = paired_difference([m - p for m, p in zip(rl["maj"][k], rl["pass"][k])],
                                [m - p for m, p in zip(sft["maj"][k], sft["pass"][k])])
     lines = ["## Pass@K and Maj@K before and after GRPO (Fig. 7)", "",
-             f"The first {len(sft_rows)} test questions, {len(sft_rows[0]['samples'])} samples each; GRPO (outcome "
-             f"supervision) averaged over {len(rl_rows)} seed(s), in % ± standard error over questions.", ""]
+             f"The first {len(sft_rows)} test questions, {len(sft_rows[0]['samples'])} samples each; GRPO "
+             f"(outcome supervision) averaged over {len(rl_rows)} seed(s), in % ± standard error over "
+             "questions.", ""]
     lines += table(["K", "SFT pass@K", "GRPO pass@K", "SFT maj@K", "GRPO maj@K"],
                    [[kk, pct(mean(sft["pass"][kk])), pct(mean(rl["pass"][kk])), pct(mean(sft["maj"][kk])),
                      pct(mean(rl["maj"][kk]))] for kk in ks])
     lines += ["", f"GRPO minus SFT, paired over questions: pass@{k} {100 * diff['pass'][0]:+.1f} ± "
-                  f"{100 * diff['pass'][1]:.1f}, maj@{k} {100 * diff['maj'][0]:+.1f} ± {100 * diff['maj'][1]:.1f} "
-                  f"points; Maj@{k}'s gain minus Pass@{k}'s: {100 * excess[0]:+.1f} ± {100 * excess[1]:.1f}."]
-    pass_maj_plot(ks, {"SFT": sft, "GRPO": rl}, plots / "study_fig7.png", "Pass@K and Maj@K (Fig. 7), toy test set")
+                  f"{100 * diff['pass'][1]:.1f}, maj@{k} {100 * diff['maj'][0]:+.1f} ± "
+                  f"{100 * diff['maj'][1]:.1f} points; Maj@{k}'s gain minus Pass@{k}'s: "
+                  f"{100 * excess[0]:+.1f} ± {100 * excess[1]:.1f}."]
+    pass_maj_plot(ks, {"SFT": sft, "GRPO": rl}, plots / "study_fig7.png",
+                  "Pass@K and Maj@K (Fig. 7), toy test set")
     return lines + ["", "![Fig. 7](plots/study_fig7.png)"], {"k": k, "excess": excess, **diff}
 
 
@@ -490,11 +516,11 @@ def cost_section(study: Path, runs: dict) -> list[str]:
     if "ppo" not in runs or "grpo_os" not in runs:
         return []
     lines = ["## PPO against GRPO: memory and time (§4.1.1)", "",
-             "Measured per training process (one CPU thread each): the training state it holds (weights, gradients "
-             "and optimiser moments of every model, from their sizes), its peak resident memory (interpreter and "
-             "libraries included), the seconds of one step (wall: they grow with whatever else shares the machine) "
-             "and the CPU seconds of the whole run (startup and held-out evaluations included), mean ± standard "
-             "error over seeds.", ""]
+             "Measured per training process (one CPU thread each): the training state it holds (weights, "
+             "gradients and optimiser moments of every model, from their sizes), its peak resident memory "
+             "(interpreter and libraries included), the seconds of one step (wall: they grow with whatever "
+             "else shares the machine) and the CPU seconds of the whole run (startup and held-out "
+             "evaluations included), mean ± standard error over seeds.", ""]
     cpu = {r["stage"]: r.get("cpu_s") for r in load_jsonl(study / "timings.jsonl")}
     rows = []
     for key in ("grpo_os", "ppo"):
@@ -525,20 +551,21 @@ def fmt_seconds(xs: list[float]) -> str:
 
 def findings_section(runs: dict, fig7: dict | None) -> list[str]:
     lines = ["## The paper's findings, in miniature", "",
-             "Each claim, the toy's difference in test accuracy (points, mean over seeds ± standard error over "
-             "seeds; each seed's in brackets) and whether it reproduces (a difference counts beyond two standard "
-             "errors).", ""]
+             "Each claim, the toy's difference in test accuracy (points, mean over seeds ± standard error "
+             "over seeds; each seed's in brackets) and whether it reproduces (a difference counts beyond two "
+             "standard errors).", ""]
     for claim, better, worse, at_least in FINDINGS:
         if better not in runs or worse not in runs:
             continue
         diff, se, per_seed = seed_difference(runs, better, worse)
         lines.append(f"- {claim}: {100 * diff:+.1f} ± {100 * se:.1f} "
-                     f"[{', '.join(f'{100 * d:+.1f}' for d in per_seed)}]: **{verdict(diff, se, at_least)}**.")
+                     f"[{', '.join(f'{100 * d:+.1f}' for d in per_seed)}]: "
+                     f"**{verdict(diff, se, at_least)}**.")
     if fig7:
         excess = fig7["excess"]
         lines.append(f"- RL raises Maj@K more than Pass@K (Fig. 7): at K = {fig7['k']}, Maj@K "
-                     f"{100 * fig7['maj'][0]:+.1f} and Pass@K {100 * fig7['pass'][0]:+.1f} points, the difference "
-                     f"{100 * excess[0]:+.1f} ± {100 * excess[1]:.1f} (over questions): "
+                     f"{100 * fig7['maj'][0]:+.1f} and Pass@K {100 * fig7['pass'][0]:+.1f} points, the "
+                     f"difference {100 * excess[0]:+.1f} ± {100 * excess[1]:.1f} (over questions): "
                      f"**{verdict(excess[0], excess[1], False)}**.")
     return lines
 
@@ -565,8 +592,8 @@ def build_study_report(study: Path) -> str:
                "Iterative RL against one iteration (Fig. 6)", sft, limit)
     fig7_lines, fig7 = study_pass_maj_section(study, seeds, plots)
     sections = [head, findings_section(runs, fig7), table10_section(study, runs, sft, seeds),
-                [f"Held-out accuracy during training: greedy, on the first {limit} test questions (the curves' last "
-                 f"points and evaluate.py's accuracy of the final models on the same questions "
+                [f"Held-out accuracy during training: greedy, on the first {limit} test questions (the "
+                 f"curves' last points and evaluate.py's accuracy of the final models on the same questions "
                  f"{curve_check(runs, limit)}).", "",
                  "![Fig. 5](plots/study_fig5.png)", "", "![Fig. 6](plots/study_fig6.png)"],
                 fig7_lines, cost_section(study, runs)]
@@ -595,13 +622,15 @@ def sample_section(run: Path) -> list[str]:
     pairs = [(a, b) for a, b in zip(sft, rl) if not a["samples"][0]["correct"] and b["samples"][0]["correct"]]
     if not pairs:
         return []
-    a, b = max(pairs, key=lambda pair: (sound_steps(pair[1]["samples"][0]["completion"]), pair[0].get("level") or 0))
+    a, b = max(pairs, key=lambda pair: (sound_steps(pair[1]["samples"][0]["completion"]),
+                                        pair[0].get("level") or 0))
     lines = ["## One question, before and after GRPO", "",
              f"Test question {a['id']} (level {a.get('level')}), gold answer {a['gold']}:", "", "```",
              a["prompt"], "```", ""]
     for name, row in (("SFT", a), ("GRPO", b)):
         sample = row["samples"][0]
-        lines += [f"{name} (greedy; answer {sample['answer']}, accuracy reward {float(sample['correct']):.0f}):",
+        lines += [f"{name} (greedy; answer {sample['answer']}, accuracy reward "
+                  f"{float(sample['correct']):.0f}):",
                   "", "```", sample["completion"].strip(), "```", ""]
     return lines
 
@@ -611,13 +640,14 @@ def header(run: Path, results: dict) -> list[str]:
     cfg = world.get("config", {})
     any_result = next((r for r in results.values() if r), None)
     lines = [f"# The toy DeepSeekMath run: `{run}`", "",
-             "`bash toy.sh`: toy world -> tokenizer -> math corpus -> pre-training -> SFT -> reward model -> GRPO "
-             "-> evaluation. Stage logs are in `logs/`, every stage's own outputs in its folder.", ""]
+             "`bash toy.sh`: toy world -> tokenizer -> math corpus -> pre-training -> SFT -> reward model -> "
+             "GRPO -> evaluation. Stage logs are in `logs/`, every stage's own outputs in its folder.", ""]
     if cfg:
         lines.append(f"- Toy world (seed {cfg.get('seed')}): {world['pool']['pages']:,} web pages "
-                     f"({world['pool']['math']:,} math), {cfg.get('train_size'):,} train / {cfg.get('test_size'):,} "
-                     f"test problems of 1..{cfg.get('max_level')} steps, numbers up to {cfg.get('max_value')}, "
-                     f"operands up to {cfg.get('max_operand')}, operation weights + - * / = {cfg.get('op_weights')}.")
+                     f"({world['pool']['math']:,} math), {cfg.get('train_size'):,} train / "
+                     f"{cfg.get('test_size'):,} test problems of 1..{cfg.get('max_level')} steps, numbers up "
+                     f"to {cfg.get('max_value')}, operands up to {cfg.get('max_operand')}, operation weights "
+                     f"+ - * / = {cfg.get('op_weights')}.")
     model_cfg = load_json(run / "pretrain" / "config.json")
     if model_cfg:
         m = model_cfg["model"]
