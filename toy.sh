@@ -50,8 +50,8 @@ else
          --near-dups 20 --exact-dups 4 --leaks 6 --pot-fraction 0)
   VOCAB=512
   CORPUS=(--epoch 10 --bucket 20000 --dim 16 --iterations 2 --shard-tokens 100000)
-  PRETRAIN=(--steps 4 --batch-tokens 2048 --micro-batch 4 --lr 2e-3 --warmup-steps 1 --eval-every 2 --n-layers 2
-            --d-model 64 --n-heads 2 --n-kv-heads 2 --ffn-dim 128)
+  PRETRAIN=(--steps 4 --batch-tokens 2048 --micro-batch 4 --lr 2e-3 --warmup-steps 1 --eval-every 2
+            --n-layers 2 --d-model 64 --n-heads 2 --n-kv-heads 2 --ffn-dim 128)
   SFT=(--steps 4 --batch-size 4 --micro-batch 2 --lr 2e-3)
   RM_LABEL=(--limit 8 --samples 2)
   RM_TRAIN=(--epochs 1 --lr 1e-3)
@@ -64,8 +64,8 @@ W=$OUT/world
 RANKS=$(python -c "import os, torch; print(min(2, torch.cuda.device_count() or os.cpu_count()))")
 
 evaluate() {  # evaluate NAME MODEL ARGS...: the toy test set, results in $OUT/eval/NAME
-  stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --seed "$SEED" --no-progress \
-    --out "$OUT/eval/$1" "${EVAL[@]}" "${@:3}"
+  stage "eval_$1" python evaluate.py --model-path "$2" --benchmark toy --data-dir "$W" --seed "$SEED" \
+    --no-progress --out "$OUT/eval/$1" "${EVAL[@]}" "${@:3}"
 }
 
 # ---------------------------------------------------------------------------- the pipeline
@@ -83,11 +83,12 @@ stage corpus python data_pipeline.py run --pool "$W/pool.jsonl.gz" --seed-corpus
 # Pre-training and SFT use both cores (or the GPU) as data-parallel processes: torchrun, one rank per core,
 # two at most. Pre-training gives the same numbers on 1 or 2 ranks; SFT deals its examples to the ranks, so
 # its batches (and numbers) depend on the rank count.
-stage pretrain torchrun --standalone --nproc_per_node "$RANKS" pretrain.py --data "$OUT/corpus/tokens" --model toy \
-  --seq-len 256 --seed "$SEED" --eval-steps 2 --log-every 10 --save-every 0 --out "$OUT/pretrain" "${PRETRAIN[@]}"
+stage pretrain torchrun --standalone --nproc_per_node "$RANKS" pretrain.py --data "$OUT/corpus/tokens" \
+  --model toy --seq-len 256 --seed "$SEED" --eval-steps 2 --log-every 10 --save-every 0 \
+  --out "$OUT/pretrain" "${PRETRAIN[@]}"
 stage sft torchrun --standalone --nproc_per_node "$RANKS" sft.py train --init "$OUT/pretrain/final" \
-  --data "$W/sft.jsonl" --seq-len 256 --seed "$SEED" --log-every 10 --eval-every 0 --save-every 0 --out "$OUT/sft" \
-  "${SFT[@]}"
+  --data "$W/sft.jsonl" --seq-len 256 --seed "$SEED" --log-every 10 --eval-every 0 --save-every 0 \
+  --out "$OUT/sft" "${SFT[@]}"
 
 lane_grpo() {  # outcome supervision with the rule reward (answer checked against the gold)
   stage grpo python grpo.py --init "$OUT/sft/final" --data "$W/rl.jsonl" --seed "$SEED" --max-new-tokens 100 \
@@ -99,12 +100,13 @@ lane_eval_prm() {  # base (few-shot, as the paper evaluates base models) and SFT
   evaluate base "$OUT/pretrain/final" --mode base --shots 2
   evaluate sft "$OUT/sft/final" --mode chat
   evaluate sft_sampled "$OUT/sft/final" --mode chat "${SAMPLED[@]}"
-  stage rm_label python reward.py label --policy "$OUT/sft/final" --data "$W/bench_train.jsonl" --labels exact \
-    --max-new-tokens 100 --seed "$SEED" --out "$OUT/rm/labels.jsonl" "${RM_LABEL[@]}"
+  stage rm_label python reward.py label --policy "$OUT/sft/final" --data "$W/bench_train.jsonl" \
+    --labels exact --max-new-tokens 100 --seed "$SEED" --out "$OUT/rm/labels.jsonl" "${RM_LABEL[@]}"
   stage rm_train python reward.py train --kind prm --data "$OUT/rm/labels.jsonl" --init "$OUT/sft/final" \
     --seed "$SEED" --log-every 10 --eval-every 0 --out "$OUT/rm" "${RM_TRAIN[@]}"
-  stage grpo_prm python grpo.py --init "$OUT/sft/final" --data "$W/rl.jsonl" --seed "$SEED" --max-new-tokens 100 \
-    --reward prm --reward-model "$OUT/rm/final" --rm-questions 0 --save-every 0 --out "$OUT/grpo_prm" "${GRPO_PRM[@]}"
+  stage grpo_prm python grpo.py --init "$OUT/sft/final" --data "$W/rl.jsonl" --seed "$SEED" \
+    --max-new-tokens 100 --reward prm --reward-model "$OUT/rm/final" --rm-questions 0 --save-every 0 \
+    --out "$OUT/grpo_prm" "${GRPO_PRM[@]}"
   evaluate rl_prm "$OUT/grpo_prm/final" --mode chat
 }
 side_by_side lane_grpo lane_eval_prm
