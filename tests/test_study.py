@@ -123,7 +123,8 @@ def test_ppo_holds_grpo_s_state_plus_a_value_model_and_the_iterative_run_relabel
         assert last["grpo_os"]["held_state_mib"] * 2 ** 20 == pytest.approx(20 * policy, rel=1e-3)
         assert last["ppo"]["held_state_mib"] * 2 ** 20 == pytest.approx(20 * policy + 16 * value, rel=1e-3)
         # Algorithm 1's retraining after each iteration labels new samples of the policy
-        retrained = [r for r in jsonl(out / "grpo_ps_iterative" / f"s{seed}" / "metrics.jsonl") if "rm_samples" in r]
+        records = jsonl(out / "grpo_ps_iterative" / f"s{seed}" / "metrics.jsonl")
+        retrained = [r for r in records if "rm_samples" in r]
         assert [r["iteration"] for r in retrained] == [0, 1] and all(r["rm_samples"] > 0 for r in retrained)
         stats = json.loads((out / "dpo" / f"s{seed}" / "pairs.jsonl.stats.json").read_text())
         assert stats["judged"] + stats["unfinished"] == 8 * 4  # --limit 8 questions × --k 4
