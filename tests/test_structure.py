@@ -108,15 +108,9 @@ def code_files() -> list[str]:
 
 
 CODE_FILES = code_files()
-# Files whose owners wrap them on their own branches; strict, so the mark must go once they are wrapped.
-WRAPPED_ELSEWHERE = {"grpo.py", "report.py", "tests/test_grpo.py"}
 
 
-OWNER_WRAPS = pytest.mark.xfail(strict=True, reason="wrapped by its owner")
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=OWNER_WRAPS) if name in WRAPPED_ELSEWHERE else name
-                                  for name in CODE_FILES])
+@pytest.mark.parametrize("name", CODE_FILES)
 def test_no_line_is_wider_than_the_hard_limit(name):
     lines = (REPO / name).read_text().splitlines()
     wide = [f"{name}:{number}: {len(line)} characters" for number, line in enumerate(lines, 1)
