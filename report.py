@@ -171,9 +171,7 @@ def training_section(run: Path, plots: Path) -> list[str]:
                 ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
             ax.set(title=f"{name} loss", xlabel="step", ylabel="cross-entropy (nats/token)")
             ax.legend()
-        fig.tight_layout()
-        fig.savefig(plots / "loss.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, plots / "loss.png")
         lines += ["", "![pre-training and SFT loss](plots/loss.png)"]
     return lines
 
@@ -233,10 +231,15 @@ def grpo_section(run: Path, plots: Path) -> list[str]:
     axes[1].set(title="GRPO response length per step", xlabel="step", ylabel="tokens")
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(plots / "grpo.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, plots / "grpo.png")
     return lines + ["", "![GRPO reward and response length](plots/grpo.png)"]
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Lay out, write and close a figure (the plots are files only)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
@@ -289,9 +292,7 @@ def pass_maj_plot(ks: list[int], models: dict, path: Path, title: str) -> None:
     ax.set(xscale="log", xlabel="K", ylabel="accuracy (%)", title=title)
     ax.set_xticks(ks, [str(kk) for kk in ks])
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def per_question(rows: list[dict], ks: list[int]) -> dict:
@@ -461,9 +462,7 @@ def curve_plot(runs: dict, keys: list[str], path: Path, title: str, sft: list[fl
         ax.axhline(100 * mean(sft[:limit]), color="grey", linestyle=":", label="SFT")
     ax.set(xlabel="policy optimiser step", ylabel="greedy test accuracy (%)", title=title)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def curve_check(runs: dict, limit: int) -> str:
@@ -753,9 +752,7 @@ def r1_curves(run: Path, plots: Path) -> None:
     axes[1].set(title="R1-Zero: response length", xlabel="step", ylabel="tokens")
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(plots / "r1_zero.png", dpi=80)
-    plt.close(fig)
+    save_figure(fig, plots / "r1_zero.png", dpi=80)
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for folder, label in (("rl", "RL from the cold start"), ("rl_language", "the same, + language reward"),
                           ("zero", "RL from the base (R1-Zero)")):
@@ -766,9 +763,7 @@ def r1_curves(run: Path, plots: Path) -> None:
     ax.set(title=f"Start of RL: sample accuracy ({EDGE}-step mean)", xlabel="step", ylabel="accuracy",
            ylim=(0, 1))
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(plots / "r1_cold_start.png", dpi=80)
-    plt.close(fig)
+    save_figure(fig, plots / "r1_cold_start.png", dpi=80)
 
 
 def r1_bars(plots: Path, name: str, title: str, bars: list[tuple[str, float, float]]) -> None:
@@ -778,9 +773,7 @@ def r1_bars(plots: Path, name: str, title: str, bars: list[tuple[str, float, flo
            color=[f"C{i}" for i in range(len(bars))])
     ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7, rotation=20, ha="right")
     ax.set(title=title, ylabel="% of test outputs")
-    fig.tight_layout()
-    fig.savefig(plots / name, dpi=80)
-    plt.close(fig)
+    save_figure(fig, plots / name, dpi=80)
 
 
 def r1_findings(run: Path, toy: Path, plots: Path) -> tuple[list[str], dict]:
