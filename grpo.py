@@ -191,6 +191,7 @@ def policy_loss(algo: str, logprobs, old_logprobs, ref_logprobs, advantages, cor
     raise ValueError(f"unknown algo {algo!r}; choose from {ALGOS}")
 
 
+
 # ----------------------------------------------------------------------------- rollouts
 
 def completion_mask(lengths, width: int) -> torch.Tensor:
@@ -389,6 +390,15 @@ def step_questions(n_questions: int, step: int, batch: int, rank: int, world: in
             perms[epoch] = torch.randperm(n_questions, generator=generator)
         out.append(int(perms[epoch][i]))
     return out
+
+
+def step_batch(questions: list[dict], step: int, cfg, proc) -> tuple[list[dict], torch.Generator]:
+    """This rank's questions of one step and the generator its sampling draws from: both functions of (seed,
+    step, rank) only, so a resumed run samples what an uninterrupted one would have."""
+    batch = [questions[i] for i in step_questions(len(questions), step, cfg.batch_questions, proc.rank,
+                                                  proc.world, cfg.seed)]
+    seed = (cfg.seed << 40) + (step << 16) + proc.rank
+    return batch, torch.Generator(device=proc.device).manual_seed(seed)
 
 
 # ----------------------------------------------------------------------------- one exploration stage
@@ -726,10 +736,7 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
         lr = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps, "constant")
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = [questions[i] for i in step_questions(len(questions), step, cfg.batch_questions, proc.rank,
-                                                      proc.world, cfg.seed)]
-        seed = (cfg.seed << 40) + (step << 16) + proc.rank
-        generator = torch.Generator(device=proc.device).manual_seed(seed)
+        batch, generator = step_batch(questions, step, cfg, proc)
         rollout = explore(sampler, reference, batch, cfg, tokenizer, reward_model, reward_fn, generator, amp)
         t0 = time.perf_counter()
         result = update(model, optimizer, rollout, cfg, proc, tokenizer.pad_id, amp)

@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from flags import add_flags, config_from, flag, run_cli
 from grpo import (GRPOConfig, MicroBatches, ReplayState, build_models, equal_forwards, held_out_record,
-                  memory_record, prepare_run, reference_logprobs, right_pad, sample, score, step_questions,
+                  memory_record, prepare_run, reference_logprobs, right_pad, sample, score, step_batch,
                   step_record, update, whole_policy)
 from hf import checkpoint_config
 from model import Transformer, read_config
@@ -261,10 +261,7 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
             group["lr"] = lr
         for group in value_optimizer.param_groups:
             group["lr"] = value_lr
-        batch = [questions[i] for i in step_questions(len(questions), step, cfg.batch_questions, proc.rank,
-                                                      proc.world, cfg.seed)]
-        seed = (cfg.seed << 40) + (step << 16) + proc.rank
-        generator = torch.Generator(device=proc.device).manual_seed(seed)
+        batch, generator = step_batch(questions, step, cfg, proc)
         t0 = time.perf_counter()
         rollout = sample(sampler, batch, cfg, tokenizer, generator, amp)
         t1 = time.perf_counter()
