@@ -128,3 +128,21 @@ def test_ppo_holds_grpo_s_state_plus_a_value_model_and_the_iterative_run_relabel
         assert [r["iteration"] for r in retrained] == [0, 1] and all(r["rm_samples"] > 0 for r in retrained)
         stats = json.loads((out / "dpo" / f"s{seed}" / "pairs.jsonl.stats.json").read_text())
         assert stats["judged"] + stats["unfinished"] == 8 * 4  # --limit 8 questions × --k 4
+
+
+def test_refuses_a_missing_toy_run_and_a_foreign_folder(tmp_path):
+    """Nothing starts without the toy run's models, and a folder study.sh did not write is never emptied."""
+    missing = subprocess.run(["bash", str(ROOT / "study.sh")], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "TOY": str(tmp_path / "nothing"), "OUT": str(tmp_path / "out")})
+    assert missing.returncode == 1 and "is missing: the study starts from a toy run" in missing.stderr
+    assert not (tmp_path / "out").exists()
+    toy = tmp_path / "toy"
+    for path in ("sft/final/config.json", "rm/final/config.json", "rm/labels.jsonl", "world/bench_train.jsonl"):
+        (toy / path).parent.mkdir(parents=True, exist_ok=True)
+        (toy / path).write_text("{}")
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    foreign = subprocess.run(["bash", str(ROOT / "study.sh")], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "TOY": str(toy), "OUT": str(tmp_path / "precious")})
+    assert foreign.returncode == 1 and "refusing to overwrite it" in foreign.stderr
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
