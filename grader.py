@@ -61,8 +61,9 @@ _FORMAT_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 
 def gradable(answer) -> bool:
-    """Whether `answer` can serve as a gold answer (accuracy_reward raises on an empty or unbalanced one): the
-    one check every stage makes before it samples a question, so that no reward is ever computed against it."""
+    """Whether `answer` can serve as a gold answer (accuracy_reward raises on an empty or unbalanced one):
+    the one check every stage makes before it samples a question, so that no reward is ever computed
+    against it."""
     try:
         accuracy_reward("", str(answer) if answer is not None else "")
     except ValueError:
@@ -70,8 +71,9 @@ def gradable(answer) -> bool:
     return True
 
 
-# DeepSeek-R1 §2.3.2: "a language consistency reward during RL training, calculated as the proportion of target
-# language words in the CoT", added to the accuracy reward: it costs a little accuracy and reads better.
+# DeepSeek-R1 §2.3.2: "a language consistency reward during RL training, calculated as the proportion of
+# target language words in the CoT", added to the accuracy reward: it costs a little accuracy and reads
+# better.
 LANGUAGES = ("en", "zh")
 
 
@@ -183,7 +185,8 @@ def _phrase_answer(rest: str) -> str:
         line = line.lstrip("$")
         end = line.find("$")
         return line[:end] if end >= 0 else line
-    return re.split(r"\.(?:\s|$)", line, maxsplit=1)[0]  # "3.5." -> "3.5": only a period before a space ends it
+    # "3.5." -> "3.5": only a period before a space ends it
+    return re.split(r"\.(?:\s|$)", line, maxsplit=1)[0]
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -206,7 +209,8 @@ _VARIABLE_PREFIX = re.compile(r"(?:[a-zA-Z]|\\[a-zA-Z]+)\s*(?:=|\\in)\s*(.+)", r
 
 
 def normalise_answer(s: str) -> str:
-    """Canonical text of an answer: formatting removed, meaning kept (`\\dfrac12 \\text{ cm}.` -> `\\frac12`)."""
+    """Canonical text of an answer: formatting removed, meaning kept
+    (`\\dfrac12 \\text{ cm}.` -> `\\frac12`)."""
     s = s.strip()
     if len(s) > _MAX_ANSWER_CHARS:
         return s
@@ -422,8 +426,8 @@ _FLOAT_NOISE = 1e-9  # relative: two irrational expressions of one value differ 
 
 def _close(x: Fraction | complex, y: Fraction | complex, places_x: int | None, places_y: int | None,
            rel_tol: float) -> bool:
-    """Exact values equal exactly; a decimal (places_* not None) may stand for an irrational or non-terminating
-    value it approximates; irrational values compare to float precision."""
+    """Exact values equal exactly; a decimal (places_* not None) may stand for an irrational or
+    non-terminating value it approximates; irrational values compare to float precision."""
     exact = isinstance(x, Fraction) and isinstance(y, Fraction)
     if exact and x == y:
         return True
@@ -448,7 +452,8 @@ def _terminates(q: Fraction) -> bool:
 
 def _within(value: Fraction | complex, other: Fraction | complex, absolute: float | None,
             relative: float) -> bool:
-    """|value - other| below `absolute` (None: no bound) and within `relative` of |value| (or of 1e-6 near 0)."""
+    """|value - other| below `absolute` (None: no bound) and within `relative` of |value| (or of 1e-6
+    near 0)."""
     try:
         x, y = complex(value), complex(other)
     except OverflowError:  # a huge exact number against an approximate one
@@ -502,7 +507,8 @@ class _Parser:
     first approximate step (a decimal, a root, pi, i, a function).
 
         expr    := term (('+' | '-') term)*
-        term    := unary ((('*' | '/' | \\cdot | \\times | \\div) unary) | unary)*   (juxtaposition multiplies)
+        term    := unary ((('*' | '/' | \\cdot | \\times | \\div) unary) | unary)*
+                                                                                    (juxtaposition multiplies)
         unary   := ('-' | '+') unary | power
         power   := postfix ('^' unary)?                                             (right-associative)
         postfix := atom '!'*
@@ -585,7 +591,8 @@ class _Parser:
         if not self.take("^"):
             return base
         exponent = self.unary()
-        if isinstance(base, Fraction) and isinstance(exponent, Fraction) and exponent.denominator <= _MAX_ROOT:
+        rational = isinstance(base, Fraction) and isinstance(exponent, Fraction)
+        if rational and exponent.denominator <= _MAX_ROOT:
             base = _root(base, Fraction(exponent.denominator))  # 8^{2/3} = (8^{1/3})^2 = 4, exactly
             exponent = Fraction(exponent.numerator)
         if isinstance(base, Fraction) and isinstance(exponent, Fraction):
@@ -643,7 +650,8 @@ class _Parser:
             return _root(self.arg(), index)
         if name == "binom":
             n, k = self.arg(), self.arg()
-            if not all(isinstance(v, Fraction) and v.denominator == 1 for v in (n, k)) or not 0 <= k <= n <= 1000:
+            integers = all(isinstance(v, Fraction) and v.denominator == 1 for v in (n, k))
+            if not integers or not 0 <= k <= n <= 1000:
                 raise _Unevaluable("binomial of non-integers or huge numbers")
             return Fraction(math.comb(int(n), int(k)))
         if name == "log" and self.take("_"):  # \log_2 8 = 3

@@ -5,7 +5,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
   echo "setup: creating .venv from requirements.txt (first run: a few minutes; fasttext compiles)"
-  if [ -L .venv ]; then  # a link to a venv shared with another checkout: drop the link, never the venv it names
+  if [ -L .venv ]; then  # a link to another checkout's venv: drop the link, never the venv it names
     echo "setup: .venv links to $(readlink .venv), which does not match requirements.txt: replacing the link"
     rm .venv
   else
