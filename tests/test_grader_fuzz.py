@@ -43,7 +43,8 @@ def forms(q: Fraction) -> list[str]:
     """Ways a person or a model writes the value q."""
     sign, p, d = ("-" if q < 0 else ""), abs(q.numerator), q.denominator
     out = [f"{sign}\\frac{{{p}}}{{{d}}}", f"{sign}\\dfrac{{{3 * p}}}{{{3 * d}}}", f"{q.numerator}/{d}",
-           f"\\frac{{{q.numerator}}}{{{d}}}", f"{sign}\\frac{{{p}}}{{{d}}}\\text{{ cm}}", f"({q.numerator})/({d})"]
+           f"\\frac{{{q.numerator}}}{{{d}}}", f"{sign}\\frac{{{p}}}{{{d}}}\\text{{ cm}}",
+           f"({q.numerator})/({d})"]
     if q >= 0:
         out += [f"\\sqrt{{\\frac{{{p * p}}}{{{d * d}}}}}", f"\\sqrt[3]{{{p ** 3}/{d ** 3}}}"]
     if d == 1:
@@ -61,7 +62,8 @@ def item_forms(q: Fraction) -> list[str]:
     return [form for form in forms(q) if "dollars" not in form and "=" not in form]
 
 
-fractions = st.builds(Fraction, st.integers(-10_000, 10_000), st.sampled_from([1, 1, 2, 3, 4, 5, 7, 8, 12, 25, 40]))
+fractions = st.builds(Fraction, st.integers(-10_000, 10_000),
+                      st.sampled_from([1, 1, 2, 3, 4, 5, 7, 8, 12, 25, 40]))
 nearby = st.builds(lambda q, sign, k: q + Fraction(sign, 10 ** k), fractions, st.sampled_from([-1, 1]),
                    st.integers(0, 9))
 
@@ -102,9 +104,9 @@ def test_structures(values, data):
         assert not timed_equal(tuple_, "(" + ",".join(reversed(again)) + ")")
     changed = values[:-1] + [values[-1] + 1]
     assume(all(not percent_related(u, v) for u, v in zip(values, changed)))
-    assert not timed_equal(tuple_, "(" + ",".join(data.draw(st.sampled_from(item_forms(v))) for v in changed) + ")")
-    assert not timed_equal("\\{" + ",".join(write) + "\\}",
-                           "\\{" + ",".join(data.draw(st.sampled_from(item_forms(v))) for v in changed) + "\\}")
+    written = lambda: ",".join(data.draw(st.sampled_from(item_forms(v))) for v in changed)  # noqa: E731
+    assert not timed_equal(tuple_, "(" + written() + ")")
+    assert not timed_equal("\\{" + ",".join(write) + "\\}", "\\{" + written() + "\\}")
 
 
 @FUZZ
@@ -122,9 +124,9 @@ def test_words_and_units(a, b, unit, words):
 @FUZZ
 @given(st.integers(2, 10_000), st.integers(0, 9), st.sampled_from([-2, -1, 0, 1, 2]))
 def test_decimals_against_irrational_roots_at_the_tolerance_edge(n, places, units):
-    """sqrt(n) written as a decimal with `places` digits, moved by `units` of the last place: equal exactly when
-    the error is below one unit of the last place and within 1e-4 of the value (math_equal's docstring); the
-    error is computed here with 40-digit decimals."""
+    """sqrt(n) written as a decimal with `places` digits, moved by `units` of the last place: equal exactly
+    when the error is below one unit of the last place and within 1e-4 of the value (math_equal's
+    docstring); the error is computed here with 40-digit decimals."""
     assume(int(n ** 0.5) ** 2 != n)
     with localcontext() as context:
         context.prec = 40

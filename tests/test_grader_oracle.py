@@ -18,7 +18,8 @@ def test_agreement_with_math_verify_on_a_fixed_sample():
     answers = {name: golds[:250] for name, golds in reference_answers(DATA).items()}
     rows = judge(labelled_pairs(answers, other_pairs=400))
     for name, floor in FLOOR.items():
-        judged = [(pred, gold, ours, theirs) for set_name, pred, gold, ours, theirs in rows if set_name == name]
+        judged = [(pred, gold, ours, theirs) for set_name, pred, gold, ours, theirs in rows
+                  if set_name == name]
         disagreements = [row for row in judged if row[2] != row[3]]
         print(f"\n{name}: {len(judged) - len(disagreements)}/{len(judged)} agree; {disagreements[:10]}")
         assert len(judged) > 200 and 1 - len(disagreements) / len(judged) >= floor, disagreements

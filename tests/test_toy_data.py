@@ -16,8 +16,9 @@ import pytest
 import grader
 import toy_data
 
-SMALL = ["--pages", "1500", "--domains", "40", "--seed-pages", "100", "--general-docs", "40", "--train-size", "400",
-         "--test-size", "200", "--near-dups", "40", "--exact-dups", "8", "--leaks", "12", "--malformed", "2"]
+SMALL = ["--pages", "1500", "--domains", "40", "--seed-pages", "100", "--general-docs", "40",
+         "--train-size", "400", "--test-size", "200", "--near-dups", "40", "--exact-dups", "8",
+         "--leaks", "12", "--malformed", "2"]
 FILES = ["pool.jsonl.gz", "labels.jsonl", "seed.jsonl.gz", "general.jsonl.gz", "bench_train.jsonl",
          "bench_test.jsonl", "sft.jsonl", "rl.jsonl"]
 OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
@@ -122,8 +123,9 @@ def test_second_language_and_chat_records_change_only_their_own_records(world, t
 def implied_numbers(question):
     """Operands a question gives in words rather than digits."""
     words = set(re.findall(r"[a-z]+", question.lower()))
-    return ({2} if words & {"twice", "double", "doubles", "half"} else set()) | ({3} if words & {"triples", "third"}
-                                                                                  else set())
+    twos = {2} if words & {"twice", "double", "doubles", "half"} else set()
+    threes = {3} if words & {"triples", "third"} else set()
+    return twos | threes
 
 
 def test_every_cot_step_is_a_true_computation_on_known_numbers(world):
@@ -180,7 +182,8 @@ def test_sft_and_rl_records_come_from_train(world):
         if r["format"] == "cot":
             assert r["solution"] == by_question[r["question"]]["solution"]
     rl = jsonl(world / "rl.jsonl")
-    assert sorted((r["question"], r["answer"]) for r in rl) == sorted((r["question"], r["answer"]) for r in train)
+    pairs = lambda records: sorted((r["question"], r["answer"]) for r in records)  # noqa: E731
+    assert pairs(rl) == pairs(train)
 
 
 # ---------------------------------------------------------------------------- the pool and its labels
@@ -292,8 +295,8 @@ def test_duplicates_are_as_labelled_and_clean_pages_are_far_apart(world):
     sets = [shingles(t) for t in clean]
     prime = np.uint64(2**31 - 1)
     a, b = (np.random.default_rng(0).integers(1, 2**31 - 1, size=64, dtype=np.uint64) for _ in range(2))
-    sig = np.stack([((np.array([zlib.crc32(s.encode()) for s in sh], dtype=np.uint64)[:, None] * a + b) % prime)
-                    .min(0) for sh in sets])
+    hashes = [np.array([zlib.crc32(s.encode()) for s in sh], dtype=np.uint64) for sh in sets]
+    sig = np.stack([((h[:, None] * a + b) % prime).min(0) for h in hashes])
     for i in range(len(sig)):
         similar = np.flatnonzero((sig[i + 1:] == sig[i]).mean(1) >= 0.35) + i + 1
         for j in similar:
