@@ -653,9 +653,13 @@ def whole_policy(model, sampler, cfg: GRPOConfig, proc):
     return sampler if cfg.algo != "rft" else load_frozen(cfg.init, proc.device)
 
 
-def held_out_record(step: int, model, policy, held_out: list[dict], cfg: GRPOConfig, tokenizer, proc,
-                    amp) -> dict:
-    """{"step", "test_accuracy"} of π_θ after `step` updates (every rank takes part: collectives)."""
+def held_out_record(step: int, total_steps: int, model, policy, held_out: list[dict], cfg: GRPOConfig,
+                    tokenizer, proc, amp) -> dict:
+    """{"step", "test_accuracy"} of π_θ after `step` updates when an evaluation is due (step 0, every
+    --eval-every steps, the last step), else {}; every rank takes part (collectives)."""
+    due = step in (0, total_steps) or (cfg.eval_every and step % cfg.eval_every == 0)
+    if not held_out or not due:
+        return {}
     if policy is not unwrap(model):
         copy_weights(model, policy)
     return {"step": step, "test_accuracy": test_accuracy(policy, held_out, cfg, tokenizer, proc, amp)}
@@ -720,8 +724,9 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
               f"{proc.world} × {proc.device.type}, {cfg.parallel}")
     log = MetricsLog(out, proc, resumed_step=start)
     policy = whole_policy(model, sampler, cfg, proc) if held_out else None
-    if held_out and start == 0:
-        log.write(held_out_record(0, model, policy, held_out, cfg, tokenizer, proc, amp))
+    if start == 0 and (first := held_out_record(0, total_steps, model, policy, held_out, cfg, tokenizer, proc,
+                                                amp)):
+        log.write(first)
 
     records = []
     bar = tqdm(range(start, total_steps), initial=start, total=total_steps, disable=not proc.is_main,
@@ -754,8 +759,7 @@ def train_grpo(cfg: GRPOConfig, reward_fn=None) -> dict:
                                     proc.device))
         records.append(record)
         done = step + 1
-        if held_out and (done == total_steps or (cfg.eval_every and done % cfg.eval_every == 0)):
-            record.update(held_out_record(done, model, policy, held_out, cfg, tokenizer, proc, amp))
+        record.update(held_out_record(done, total_steps, model, policy, held_out, cfg, tokenizer, proc, amp))
         if done % cfg.log_every == 0 or done == total_steps or "test_accuracy" in record:
             log.write(record)
             bar.set_postfix(reward=f"{record['reward']:.3f}", acc=f"{record['accuracy']:.3f}",

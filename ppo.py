@@ -245,8 +245,9 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
         (out / "config.json").write_text(json.dumps(settings, indent=2))
     log = MetricsLog(out, proc, resumed_step=start)
     policy = whole_policy(model, sampler, cfg, proc) if held_out else None
-    if held_out and start == 0:
-        log.write(held_out_record(0, model, policy, held_out, cfg, tokenizer, proc, amp))
+    if start == 0 and (first := held_out_record(0, total_steps, model, policy, held_out, cfg, tokenizer, proc,
+                                                amp)):
+        log.write(first)
     policy_cfg = replace(cfg, beta=0.0)  # Eq. 1 has no KL term: it is in the reward (Eq. 2)
 
     records = []
@@ -292,8 +293,7 @@ def train_ppo(cfg: PPOConfig, reward_fn=None) -> dict:
                                      (sampler, None), (reward_model, None)], proc.device))
         records.append(record)
         done = step + 1
-        if held_out and (done == total_steps or (cfg.eval_every and done % cfg.eval_every == 0)):
-            record.update(held_out_record(done, model, policy, held_out, cfg, tokenizer, proc, amp))
+        record.update(held_out_record(done, total_steps, model, policy, held_out, cfg, tokenizer, proc, amp))
         if done % cfg.log_every == 0 or done == total_steps or "test_accuracy" in record:
             log.write(record)
         if cfg.save_every and (done % cfg.save_every == 0 or done == total_steps):
